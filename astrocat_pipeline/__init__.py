@@ -1,0 +1,1 @@
+"""astrocat_pipeline: catalog an astrophotography image library with Dagster."""

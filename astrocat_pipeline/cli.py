@@ -1,0 +1,254 @@
+"""The ``astrocat`` command: a thin formatter over core, adapters and the pipeline steps.
+
+Every command exits non-zero with a one-line message on bad input; ``--json`` prints one JSON
+document on stdout. Dagster is imported only by ``index``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from astrocat_pipeline.core.errors import AstrocatError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A one-line message for the user."""
+
+
+def _print_json(document: Any) -> None:
+    json.dump(document, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def _existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise CliError(f"{text}: no such file")
+    return path
+
+
+def cmd_demo_library(args: argparse.Namespace) -> int:
+    from astrocat_pipeline.adapters.star_index import list_index_stars
+    from astrocat_pipeline.core.demo import write_demo_library
+    from astrocat_pipeline.settings import Settings
+
+    index_dir = Settings.from_env().index_dir
+    written = write_demo_library(
+        Path(args.directory),
+        lambda ra, dec, radius: list_index_stars(ra, dec, radius, index_dir),
+    )
+    if args.json:
+        _print_json({"directory": str(Path(args.directory).absolute()), "files": [str(p) for p in written]})
+    else:
+        print(f"wrote {len(written)} frames to {args.directory}")
+    return 0
+
+
+def _progress_bar(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // total if total else width
+    end = "\n" if done >= total else ""
+    sys.stderr.write(f"\rindexing [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}")
+    sys.stderr.flush()
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from astrocat_pipeline.settings import Settings
+
+    overrides = {}
+    if args.roots:
+        for root in args.roots:
+            if not Path(root).is_dir():
+                raise CliError(f"{root}: not a directory")
+        overrides["ASTROCAT_LIBRARY_ROOTS"] = os.pathsep.join(str(Path(r).absolute()) for r in args.roots)
+    settings = Settings.from_env(overrides=overrides)
+    if not os.environ.get("DAGSTER_HOME"):
+        # The runs are recorded in a Dagster instance; without DAGSTER_HOME, one beside the
+        # catalog, which `dagster dev` can be pointed at later.
+        dagster_home = settings.home / "dagster_home"
+        dagster_home.mkdir(parents=True, exist_ok=True)
+        os.environ["DAGSTER_HOME"] = str(dagster_home)
+    import dagster as dg
+
+    from astrocat_pipeline.defs.indexing import index_library
+
+    # The in-process runs inherit these settings through the resource's environment.
+    os.environ.update({k: v for k, v in overrides.items() if v})
+    with dg.DagsterInstance.get() as instance:
+        summary = index_library(
+            settings, instance, progress=None if args.json or not sys.stderr.isatty() else _progress_bar
+        )
+    document = {
+        "files": summary.files,
+        "new_partitions": summary.new_partitions,
+        "runs": summary.runs,
+        "failed_runs": summary.failed_runs,
+        "offline_roots": list(summary.offline_roots),
+        "dagster_home": os.environ["DAGSTER_HOME"],
+    }
+    if args.json:
+        _print_json(document)
+    else:
+        print(
+            f"indexed {summary.files} files ({summary.new_partitions} new) in {summary.runs} runs"
+            + (f", {summary.failed_runs} runs failed" if summary.failed_runs else "")
+        )
+        for root in summary.offline_roots:
+            print(f"offline root (nothing under it was changed): {root}")
+    return EXIT_ERROR if summary.failed_runs else 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from astrocat_pipeline.core.loading import read_header
+    from astrocat_pipeline.core.metadata import normalize_metadata
+
+    path = _existing_file(args.file)
+    metadata = normalize_metadata(str(path), read_header(path)).to_dict()
+    if args.json:
+        _print_json(metadata)
+    else:
+        for name, value in metadata.items():
+            if value is not None:
+                print(f"{name:16} {value}")
+    return 0
+
+
+def cmd_thumbnail(args: argparse.Namespace) -> int:
+    from astrocat_pipeline.core.thumbnail import encode_jpeg
+    from astrocat_pipeline.steps import render_file_thumbnail
+
+    path = _existing_file(args.file)
+    image, _ = render_file_thumbnail(path, args.size)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_bytes(encode_jpeg(image))
+    tmp.replace(out)
+    print(f"wrote {out} ({image.width}x{image.height})")
+    return 0
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    from astrocat_pipeline.adapters.solve_field import LocalSolver
+    from astrocat_pipeline.settings import Settings
+    from astrocat_pipeline.steps import solve_file
+
+    path = _existing_file(args.file)
+    settings = Settings.from_env()
+    if settings.solver == "nova":
+        raise CliError("ASTROCAT_SOLVER=nova: the online solver is not available in this version")
+    solver = LocalSolver(index_dir=settings.index_dir) if settings.solver == "local" else None
+    solution, _ = solve_file(path, solver)
+    document = {"path": str(path), **solution.to_dict()}
+    if args.json:
+        _print_json(document)
+    else:
+        for name, value in document.items():
+            if value is not None:
+                print(f"{name:20} {value}")
+    return 0 if solution.status in ("solved", "skipped") else EXIT_ERROR
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+    from astrocat_pipeline.adapters.openngc import load_openngc
+    from astrocat_pipeline.core.designations import messier_designation, normalize_designation
+    from astrocat_pipeline.settings import Settings
+
+    keys: set[str] | None = None
+    if args.object:
+        keys = set()
+        obj = load_openngc().resolve(args.object)
+        if obj is not None:
+            keys.add(obj.designation)
+            if obj.messier is not None:
+                keys.add(messier_designation(obj.messier))
+        elif (normalized := normalize_designation(args.object)) is not None:
+            keys.add(normalized)
+        else:
+            keys.add(" ".join(args.object.split()))
+    settings = Settings.from_env()
+    engine = create_catalog_engine(settings.database_url)
+    try:
+        migrate(engine)
+        results = CatalogStore(engine).search(keys)
+    finally:
+        engine.dispose()
+    if args.json:
+        _print_json(results)
+        return 0
+    if not results:
+        print("no images found")
+        return 0
+    for image in results:
+        solution = image.get("plate_solution") or {}
+        objects = ", ".join(m["designation"] for m in image.get("matches", [])[:6])
+        print(
+            f"{image['path']}\n    {image.get('frame_type')} {image.get('object') or '-'} "
+            f"filter={image.get('filter') or '-'} exposure_s={image.get('exposure_s')} "
+            f"solve={solution.get('status', '-')} objects: {objects or '-'}"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="astrocat", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo-library", help="write a small demo library of real sky fields")
+    p.add_argument("directory")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_demo_library)
+
+    p = sub.add_parser("index", help="run the whole pipeline over the library, through Dagster")
+    p.add_argument("roots", nargs="*", help="library roots (default: ASTROCAT_LIBRARY_ROOTS)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("inspect", help="normalized metadata of one file (catalog untouched)")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("thumbnail", help="write one auto-stretched thumbnail")
+    p.add_argument("file")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--size", type=int, default=800, help="fit within SIZE x SIZE pixels")
+    p.set_defaults(func=cmd_thumbnail)
+
+    p = sub.add_parser("solve", help="plate-solve one file with the configured solver")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_solve)
+
+    p = sub.add_parser("search", help="search the catalog")
+    p.add_argument("--object", help="designation or name: M31, 'NGC 224', 'Andromeda Galaxy'")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"astrocat: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except AstrocatError as exc:
+        print(f"astrocat: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,2 @@
+"""Pure domain logic. Never imports dagster, never reads the environment, never opens the
+network or the database."""

@@ -1,0 +1,35 @@
+"""The project's exceptions.
+
+Each also inherits the builtin it refines, so callers that only know the builtin still catch it.
+Messages name the file and say what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+
+class AstrocatError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigError(AstrocatError, ValueError):
+    """A setting is missing or has a value that cannot work."""
+
+
+class UnsupportedFormatError(AstrocatError, ValueError):
+    """The file's type is not one the pipeline reads (yet)."""
+
+
+class ImageReadError(AstrocatError, OSError):
+    """The file exists but could not be read as the image it claims to be."""
+
+
+class SolverError(AstrocatError, RuntimeError):
+    """The plate solver could not be run at all (not installed, no index files, crashed).
+
+    A solver that ran and found no solution is not an error: it is a solution with status
+    ``failed``.
+    """
+
+
+class CatalogDataError(AstrocatError, RuntimeError):
+    """The bundled object catalog (OpenNGC) or the star index could not be read."""

@@ -1,0 +1,194 @@
+"""Frozen records passed between core, adapters and the Dagster wiring.
+
+Units are in the names; coordinates are ICRS degrees; times are timezone-aware UTC datetimes.
+Records become dicts only at the database and metadata edges (``to_dict``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+FRAME_TYPES = (
+    "light",
+    "dark",
+    "flat",
+    "bias",
+    "dark_flat",
+    "master_light",
+    "master_dark",
+    "master_flat",
+    "master_bias",
+    "processed",
+    "unknown",
+)
+
+SOLVE_STATUSES = ("pending", "submitted", "processing", "solved", "failed", "skipped")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class InventoryEntry:
+    """One image file found under a library root (what a directory scan sees, no content)."""
+
+    root: str
+    rel_path: str  # POSIX separators, relative to root
+    size_bytes: int
+    mtime_ns: int
+    format: str  # "fits", ... (see core.formats)
+    partition_key: str
+
+    @property
+    def path(self) -> str:
+        import posixpath
+
+        return posixpath.join(self.root, self.rel_path)
+
+
+@dataclass(frozen=True)
+class ImageMetadata:
+    """Normalized metadata of one image (DESIGN.md's contract)."""
+
+    path: str
+    format: str
+    width: int | None = None
+    height: int | None = None
+    channels: int | None = None
+    bit_depth: int | None = None
+    frame_type: str = "unknown"
+    object: str | None = None
+    exposure_s: float | None = None
+    date_obs: datetime | None = None
+    camera: str | None = None
+    telescope: str | None = None
+    filter: str | None = None
+    gain: float | None = None
+    offset: float | None = None
+    iso: int | None = None
+    ccd_temp_c: float | None = None
+    focal_length_mm: float | None = None
+    pixel_size_um: float | None = None
+    binning: int | None = None
+    bayer_pattern: str | None = None
+    ra_deg: float | None = None
+    dec_deg: float | None = None
+    has_wcs: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class SolveHints:
+    """What is known about a frame before solving it. Any field may be unknown (None)."""
+
+    scale_low_arcsec: float | None = None
+    scale_high_arcsec: float | None = None
+    ra_deg: float | None = None
+    dec_deg: float | None = None
+    radius_deg: float | None = None
+
+    @property
+    def has_scale(self) -> bool:
+        return self.scale_low_arcsec is not None and self.scale_high_arcsec is not None
+
+    @property
+    def has_position(self) -> bool:
+        return self.ra_deg is not None and self.dec_deg is not None and self.radius_deg is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class FieldGeometry:
+    """Geometry of a solved field, derived from its WCS, for the original frame's pixels."""
+
+    ra_deg: float  # field centre
+    dec_deg: float
+    pixel_scale_arcsec: float
+    rotation_deg: float  # position angle of image "up" (+y) east of north, in [0, 360)
+    parity: str  # "normal" (sky as seen, north up east left) or "flipped"
+    width_deg: float
+    height_deg: float
+    radius_deg: float  # centre to the farthest corner
+    corners_deg: tuple[tuple[float, float], ...]  # (ra, dec) of the four pixel corners
+
+
+@dataclass(frozen=True)
+class PlateSolution:
+    """Outcome of one plate-solve of one file's content (keyed by fingerprint in the catalog)."""
+
+    status: str  # one of SOLVE_STATUSES
+    solver: str | None = None  # "local", "nova", "header", or None when skipped
+    geometry: FieldGeometry | None = None
+    wcs_header: str | None = None  # FITS header text (celestial WCS only, SIP included)
+    hints_used: SolveHints | None = None
+    elapsed_s: float | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        geometry = dataclasses.asdict(self.geometry) if self.geometry else {}
+        geometry.pop("corners_deg", None)
+        return {
+            "status": self.status,
+            "solver": self.solver,
+            "ra_deg": geometry.get("ra_deg"),
+            "dec_deg": geometry.get("dec_deg"),
+            "pixel_scale_arcsec": geometry.get("pixel_scale_arcsec"),
+            "rotation_deg": geometry.get("rotation_deg"),
+            "parity": geometry.get("parity"),
+            "width_deg": geometry.get("width_deg"),
+            "height_deg": geometry.get("height_deg"),
+            "radius_deg": geometry.get("radius_deg"),
+            "hints_used": self.hints_used.to_dict() if self.hints_used else None,
+            "elapsed_s": self.elapsed_s,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class CatalogObject:
+    """One deep-sky object from the object catalog (OpenNGC)."""
+
+    catalog: str  # "NGC", "IC", "M" is not a catalog here: Messier numbers are aliases
+    designation: str  # e.g. "NGC 224"
+    name: str | None  # common name or Messier designation, e.g. "Andromeda Galaxy"
+    object_type: str  # OpenNGC type code, e.g. "G", "OCl", "HII"
+    ra_deg: float
+    dec_deg: float
+    major_axis_arcmin: float | None = None
+    minor_axis_arcmin: float | None = None
+    position_angle_deg: float | None = None
+    messier: int | None = None
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class CatalogMatch:
+    """A catalog object inside a solved frame, at 0-based pixel coordinates of the frame."""
+
+    catalog: str
+    designation: str
+    name: str | None
+    object_type: str
+    ra_deg: float
+    dec_deg: float
+    x_px: float
+    y_px: float
+    major_axis_arcmin: float | None
+    messier: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -1,0 +1,19 @@
+"""The one Definitions object, built from explicit lists."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from astrocat_pipeline.defs.assets import IMAGE_ASSETS
+from astrocat_pipeline.defs.jobs import index_images_job, stale_plate_solves_job
+from astrocat_pipeline.defs.resources import AstrocatResource
+from astrocat_pipeline.defs.schedules import stale_plate_solves_schedule
+from astrocat_pipeline.defs.sensors import new_image_files
+
+defs = dg.Definitions(
+    assets=IMAGE_ASSETS,
+    jobs=[index_images_job, stale_plate_solves_job],
+    sensors=[new_image_files],
+    schedules=[stale_plate_solves_schedule],
+    resources={"astrocat": AstrocatResource()},
+)

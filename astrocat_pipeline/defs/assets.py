@@ -1,0 +1,109 @@
+"""The five per-file assets of DESIGN.md. Each runs over a batch of partitions per run and
+reports one materialization per file, with that file's metadata (or its error)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import dagster as dg
+
+from astrocat_pipeline import steps
+from astrocat_pipeline.defs.partitions import batch_policy, images_partitions
+from astrocat_pipeline.defs.resources import AstrocatResource
+
+# Dagster stores an asset materialization's data version under this tag; runtime
+# materializations carry it explicitly (the public DataVersion type only fits outputs).
+DATA_VERSION_TAG = "dagster/data_version"
+SOLVER_POOL = "plate_solver"
+
+
+def _metadata(outcome: steps.StepOutcome) -> dict[str, dg.MetadataValue]:
+    out: dict[str, dg.MetadataValue] = {"status": dg.MetadataValue.text(outcome.status)}
+    if outcome.message:
+        out["message"] = dg.MetadataValue.text(outcome.message)
+    for name, value in outcome.metadata.items():
+        if name == "preview_markdown":
+            out["preview"] = dg.MetadataValue.md(value)
+        elif name.endswith("_path") or name == "path":
+            out[name] = dg.MetadataValue.path(str(value))
+        elif isinstance(value, dict | list):
+            out[name] = dg.MetadataValue.json(value)
+        elif isinstance(value, bool | int | float | str):
+            out[name] = value  # type: ignore[assignment]
+        else:
+            out[name] = dg.MetadataValue.text(str(value))
+    return out
+
+
+def _run_batch(
+    context: dg.AssetExecutionContext, step: Callable[[str], steps.StepOutcome]
+) -> Iterator[dg.AssetMaterialization]:
+    """Run ``step`` for every partition of this run; one bad file never stops the rest."""
+    asset_key = context.assets_def.key
+    counts: dict[str, int] = {}
+    for key in context.partition_keys:
+        outcome = step(key)
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        if outcome.status == "error":
+            context.log.warning(f"{key}: {outcome.message}")
+        tags = {DATA_VERSION_TAG: outcome.data_version} if outcome.data_version else None
+        yield dg.AssetMaterialization(
+            asset_key=asset_key, partition=key, metadata=_metadata(outcome), tags=tags
+        )
+    context.log.info(f"{asset_key.to_user_string()}: {len(context.partition_keys)} files {counts}")
+
+
+_COMMON = {
+    "partitions_def": images_partitions,
+    "backfill_policy": batch_policy,
+    "output_required": False,
+    "group_name": "images",
+}
+
+
+@dg.asset(**_COMMON, kinds={"python"})
+def image_file(
+    context: dg.AssetExecutionContext, astrocat: AstrocatResource
+) -> Iterator[dg.AssetMaterialization]:
+    """Inventory record of one image file: path, size, mtime, format and content fingerprint."""
+    store = astrocat.store()
+    yield from _run_batch(context, lambda key: steps.record_file(store, key))
+
+
+@dg.asset(**_COMMON, deps=[image_file], kinds={"python"})
+def image_metadata(
+    context: dg.AssetExecutionContext, astrocat: AstrocatResource
+) -> Iterator[dg.AssetMaterialization]:
+    """Normalized metadata (camera, exposure, filter, target, pointing ...) and the raw header."""
+    store, catalog = astrocat.store(), astrocat.object_catalog()
+    yield from _run_batch(context, lambda key: steps.extract_metadata(store, key, catalog))
+
+
+@dg.asset(**_COMMON, deps=[image_metadata], kinds={"python"})
+def image_thumbnail(
+    context: dg.AssetExecutionContext, astrocat: AstrocatResource
+) -> Iterator[dg.AssetMaterialization]:
+    """Auto-stretched JPEG preview (PixInsight AutoSTF) in the thumbnail cache."""
+    store, thumbnails = astrocat.store(), astrocat.thumbnails()
+    yield from _run_batch(context, lambda key: steps.make_thumbnail(store, thumbnails, key))
+
+
+@dg.asset(**_COMMON, deps=[image_metadata], pool=SOLVER_POOL, kinds={"python"})
+def plate_solution(
+    context: dg.AssetExecutionContext, astrocat: AstrocatResource
+) -> Iterator[dg.AssetMaterialization]:
+    """Where the frame points: its WCS and field geometry, or why it could not be solved."""
+    store, solver = astrocat.store(), astrocat.plate_solver()
+    yield from _run_batch(context, lambda key: steps.solve_plate(store, solver, key))
+
+
+@dg.asset(**_COMMON, deps=[plate_solution], kinds={"python"})
+def catalog_matches(
+    context: dg.AssetExecutionContext, astrocat: AstrocatResource
+) -> Iterator[dg.AssetMaterialization]:
+    """NGC/IC/Messier objects inside the solved field, with their pixel positions."""
+    store, catalog = astrocat.store(), astrocat.object_catalog()
+    yield from _run_batch(context, lambda key: steps.match_catalog(store, catalog, key))
+
+
+IMAGE_ASSETS = [image_file, image_metadata, image_thumbnail, plate_solution, catalog_matches]

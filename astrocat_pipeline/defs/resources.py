@@ -1,0 +1,78 @@
+"""The one resource every asset, sensor and schedule uses: configuration and the adapters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+from astrocat_pipeline.adapters.openngc import load_openngc
+from astrocat_pipeline.adapters.solve_field import LocalSolver
+from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
+from astrocat_pipeline.core.errors import ConfigError
+from astrocat_pipeline.core.sky_catalog import ObjectCatalog
+from astrocat_pipeline.settings import Settings
+
+
+class AstrocatResource(dg.ConfigurableResource):
+    """astrocat configuration: each field overrides its environment variable when set."""
+
+    library_roots: str | None = None  # ASTROCAT_LIBRARY_ROOTS (os.pathsep-separated)
+    home: str | None = None  # ASTROCAT_HOME
+    database_url: str | None = None  # ASTROCAT_DATABASE_URL
+    thumbnail_cache_path: str | None = None  # THUMBNAIL_CACHE_PATH
+    solver: str | None = None  # ASTROCAT_SOLVER
+    index_dir: str | None = None  # ASTROMETRY_INDEX_DIR
+
+    _settings: Settings | None = PrivateAttr(default=None)
+    _store: CatalogStore | None = PrivateAttr(default=None)
+    _engine: Any = PrivateAttr(default=None)
+    _catalog: ObjectCatalog | None = PrivateAttr(default=None)
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings.from_env(
+                overrides={
+                    "ASTROCAT_LIBRARY_ROOTS": self.library_roots,
+                    "ASTROCAT_HOME": self.home,
+                    "ASTROCAT_DATABASE_URL": self.database_url,
+                    "THUMBNAIL_CACHE_PATH": self.thumbnail_cache_path,
+                    "ASTROCAT_SOLVER": self.solver,
+                    "ASTROMETRY_INDEX_DIR": self.index_dir,
+                }
+            )
+        return self._settings
+
+    def store(self) -> CatalogStore:
+        """The catalog database, migrated to the current schema."""
+        if self._store is None:
+            self._engine = create_catalog_engine(self.settings().database_url)
+            migrate(self._engine)
+            self._store = CatalogStore(self._engine)
+        return self._store
+
+    def thumbnails(self) -> ThumbnailStore:
+        return ThumbnailStore(self.settings().thumbnail_cache_path)
+
+    def plate_solver(self) -> LocalSolver | None:
+        """The configured solver, or None when solving is off."""
+        settings = self.settings()
+        if settings.solver == "none":
+            return None
+        if settings.solver == "nova":
+            raise ConfigError(
+                "ASTROCAT_SOLVER=nova: the online nova solver is not available in this version; "
+                "use 'local' (astrometry.net solve-field) or 'none'"
+            )
+        return LocalSolver(index_dir=settings.index_dir)
+
+    def object_catalog(self) -> ObjectCatalog:
+        if self._catalog is None:
+            self._catalog = load_openngc()
+        return self._catalog
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._engine is not None:
+            self._engine.dispose()

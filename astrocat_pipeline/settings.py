@@ -1,0 +1,102 @@
+"""Configuration from the environment (DESIGN.md's contract), read when asked, never at import.
+
+Every value can also be given explicitly (the Dagster resource passes its config as overrides).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from astrocat_pipeline.core.errors import ConfigError
+
+SOLVER_CHOICES = ("auto", "local", "nova", "none")
+DEFAULT_API_URL = "https://nova.astrometry.net/api/"
+# Where Debian's astrometry-data-* packages install their index files.
+DEFAULT_INDEX_DIR = Path("/usr/share/astrometry")
+DEMO_LIBRARY_DIRNAME = "demo-library"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration of one process."""
+
+    library_roots: tuple[str, ...]
+    home: Path
+    database_url: str
+    thumbnail_cache_path: Path
+    solver: str  # resolved: "local", "nova" or "none" (never "auto")
+    index_dir: Path
+    api_url: str
+    api_key: str | None = field(default=None, repr=False)  # never printed
+    uses_demo_library: bool = False
+
+    @property
+    def demo_library_path(self) -> Path:
+        return self.home / DEMO_LIBRARY_DIRNAME
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        overrides: Mapping[str, str | None] | None = None,
+        cwd: Path | None = None,
+    ) -> Settings:
+        """Settings from ``environ`` (default ``os.environ``), with ``overrides`` winning."""
+        env = dict(os.environ if environ is None else environ)
+        for key, value in (overrides or {}).items():
+            if value is not None and value != "":
+                env[key] = value
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        base = cwd or Path.cwd()
+        home = Path(get("ASTROCAT_HOME") or base / ".astrocat").expanduser()
+        home = home if home.is_absolute() else (base / home)
+        roots_text = get("ASTROCAT_LIBRARY_ROOTS")
+        if roots_text:
+            roots = tuple(
+                str(Path(part).expanduser().absolute())
+                for part in roots_text.split(os.pathsep)
+                if part.strip()
+            )
+        else:
+            roots = ()
+        uses_demo = not roots
+        if uses_demo:
+            roots = (str(home / DEMO_LIBRARY_DIRNAME),)
+        database_url = get("ASTROCAT_DATABASE_URL") or f"sqlite:///{home / 'catalog.db'}"
+        thumbs = Path(get("THUMBNAIL_CACHE_PATH") or home / "thumbnails").expanduser()
+        index_dir = Path(get("ASTROMETRY_INDEX_DIR") or DEFAULT_INDEX_DIR).expanduser()
+        api_key = get("ASTROMETRY_API_KEY")
+        solver = resolve_solver(get("ASTROCAT_SOLVER") or "auto", api_key)
+        return cls(
+            library_roots=roots,
+            home=home,
+            database_url=database_url,
+            thumbnail_cache_path=thumbs if thumbs.is_absolute() else base / thumbs,
+            solver=solver,
+            index_dir=index_dir,
+            api_url=get("ASTROMETRY_API_URL") or DEFAULT_API_URL,
+            api_key=api_key,
+            uses_demo_library=uses_demo,
+        )
+
+
+def resolve_solver(choice: str, api_key: str | None) -> str:
+    """``auto`` -> local if ``solve-field`` is installed, else nova with a key, else none."""
+    choice = choice.strip().lower()
+    if choice not in SOLVER_CHOICES:
+        raise ConfigError(
+            f"ASTROCAT_SOLVER={choice!r}: expected one of {', '.join(SOLVER_CHOICES)}"
+        )
+    if choice == "auto":
+        if shutil.which("solve-field"):
+            return "local"
+        return "nova" if api_key else "none"
+    return choice

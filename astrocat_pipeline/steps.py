@@ -1,0 +1,250 @@
+"""The per-file work behind each asset, shared by the Dagster assets and the ``astrocat``
+command. Composes core and adapters; never imports dagster.
+
+Each step reads what it needs from the catalog, records its result there and returns a
+:class:`StepOutcome` for the caller to report. Expected problems with one file (unreadable,
+unsupported, no solution) are outcomes with a status and a message naming the file; the batch
+goes on. Anything unexpected propagates.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from astrocat_pipeline.adapters.catalog_db import CatalogStore
+from astrocat_pipeline.adapters.solve_field import LocalSolver
+from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
+from astrocat_pipeline.core.designations import normalize_designation
+from astrocat_pipeline.core.errors import AstrocatError
+from astrocat_pipeline.core.fingerprint import content_fingerprint
+from astrocat_pipeline.core.hints import solve_hints
+from astrocat_pipeline.core.loading import load_image, read_header
+from astrocat_pipeline.core.metadata import normalize_metadata
+from astrocat_pipeline.core.records import PlateSolution
+from astrocat_pipeline.core.sky_catalog import ObjectCatalog, match_field
+from astrocat_pipeline.core.thumbnail import encode_jpeg, render_thumbnail
+from astrocat_pipeline.core.tuning import THUMBNAIL_JPEG_QUALITY, THUMBNAIL_MAX_SIZE_PX
+from astrocat_pipeline.core.wcs_geometry import (
+    celestial_wcs,
+    field_geometry,
+    wcs_from_header_text,
+    wcs_to_header_text,
+)
+
+# Frame types that show the sky. Calibration frames have no stars to solve or match.
+SKY_FRAME_TYPES = frozenset({"light", "master_light", "processed", "unknown"})
+PREVIEW_SIZE_PX = 256
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What one step did to one file."""
+
+    status: str  # "ok", "reused", "skipped" or "error"
+    message: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    data_version: str | None = None
+
+
+def _image_row(store: CatalogStore, key: str) -> dict[str, Any]:
+    row = store.get_image(key)
+    if row is None:
+        raise LookupError(
+            f"partition {key!r} has no inventory row in the catalog: partitions are added by "
+            "the new-file sensor or `astrocat index`, which record the file's path first"
+        )
+    return row
+
+
+def _upstream_problem(row: dict[str, Any]) -> StepOutcome | None:
+    if row.get("status") == "error":
+        return StepOutcome("skipped", f"not processed: {row.get('error')}")
+    if not row.get("fingerprint"):
+        return StepOutcome("skipped", "not processed: the file has not been inventoried yet")
+    return None
+
+
+def record_file(store: CatalogStore, key: str) -> StepOutcome:
+    """Inventory: size, mtime and the content fingerprint (the data version downstream)."""
+    row = _image_row(store, key)
+    path = Path(row["path"])
+    try:
+        stat = path.stat()
+        fingerprint = content_fingerprint(path)
+    except OSError as exc:
+        message = f"{path}: cannot read file ({exc.strerror or exc})"
+        store.record_error(key, "image_file", message)
+        return StepOutcome("error", message, {"path": str(path)})
+    store.record_file(key, fingerprint=fingerprint, size_bytes=stat.st_size, mtime_ns=stat.st_mtime_ns)
+    return StepOutcome(
+        "ok",
+        metadata={
+            "path": str(path),
+            "root": row["root"],
+            "rel_path": row["rel_path"],
+            "format": row["format"],
+            "size_bytes": stat.st_size,
+            "fingerprint": fingerprint,
+        },
+        data_version=fingerprint,
+    )
+
+
+def object_key(catalog: ObjectCatalog | None, object_name: str | None) -> str | None:
+    """The catalog designation an OBJECT header names ("M31" -> "NGC 224"), else its
+    normalized spelling, else None."""
+    if not object_name:
+        return None
+    if catalog is not None and (obj := catalog.resolve(object_name)):
+        return obj.designation
+    return normalize_designation(object_name)
+
+
+def extract_metadata(store: CatalogStore, key: str, catalog: ObjectCatalog | None) -> StepOutcome:
+    """Normalized metadata and the raw header, from the header only."""
+    row = _image_row(store, key)
+    if (problem := _upstream_problem(row)) is not None:
+        return problem
+    try:
+        header = read_header(Path(row["path"]))
+    except AstrocatError as exc:
+        store.record_error(key, "image_metadata", str(exc))
+        return StepOutcome("error", str(exc), {"path": row["path"]})
+    metadata = normalize_metadata(row["path"], header)
+    store.record_metadata(
+        key, metadata, header.keywords, object_key=object_key(catalog, metadata.object)
+    )
+    return StepOutcome(
+        "ok", metadata={k: v for k, v in metadata.to_dict().items() if v is not None}
+    )
+
+
+def make_thumbnail(
+    store: CatalogStore,
+    thumbnails: ThumbnailStore,
+    key: str,
+    max_size_px: int = THUMBNAIL_MAX_SIZE_PX,
+) -> StepOutcome:
+    """The auto-stretched JPEG preview in the thumbnail cache."""
+    row = _image_row(store, key)
+    if (problem := _upstream_problem(row)) is not None:
+        return problem
+    try:
+        image, stretch = render_file_thumbnail(Path(row["path"]), max_size_px)
+    except AstrocatError as exc:
+        store.record_error(key, "image_thumbnail", str(exc))
+        return StepOutcome("error", str(exc), {"path": row["path"]})
+    target = thumbnails.write(row["path"], encode_jpeg(image, THUMBNAIL_JPEG_QUALITY))
+    store.record_thumbnail(key, str(target))
+    return StepOutcome(
+        "ok",
+        metadata={
+            "thumbnail_path": str(target),
+            "size_px": f"{image.width}x{image.height}",
+            "stretch": stretch,
+            "preview_markdown": preview_markdown(image),
+        },
+    )
+
+
+def render_file_thumbnail(path: Path, max_size_px: int = THUMBNAIL_MAX_SIZE_PX) -> tuple[Any, dict]:
+    """Load one file and render its thumbnail (a PIL image) and the stretch used."""
+    data, header = load_image(path)
+    return render_thumbnail(data, flip_vertical=header.bottom_up, max_size_px=max_size_px)
+
+
+def preview_markdown(image: Any) -> str:
+    """A small inline JPEG as markdown, which the Dagster UI renders."""
+    preview = image.copy()
+    preview.thumbnail((PREVIEW_SIZE_PX, PREVIEW_SIZE_PX))
+    buffer = io.BytesIO()
+    preview.save(buffer, format="JPEG", quality=75)
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f"![thumbnail](data:image/jpeg;base64,{encoded})"
+
+
+def solve_file(path: Path, solver: LocalSolver | None) -> tuple[PlateSolution, str]:
+    """Plate-solve one file: its own header WCS if it has one, else the configured solver.
+
+    Returns the solution and the frame type read from the header.
+    """
+    header = read_header(path)
+    metadata = normalize_metadata(str(path), header)
+    if metadata.frame_type not in SKY_FRAME_TYPES:
+        return (
+            PlateSolution(
+                status="skipped", error=f"{metadata.frame_type} frame: no sky to solve"
+            ),
+            metadata.frame_type,
+        )
+    wcs = celestial_wcs(header.fits_header) if header.fits_header is not None else None
+    if wcs is not None:
+        geometry = field_geometry(wcs, header.width, header.height)
+        solution = PlateSolution(
+            status="solved", solver="header", geometry=geometry, wcs_header=wcs_to_header_text(wcs)
+        )
+        return solution, metadata.frame_type
+    if solver is None:
+        return (
+            PlateSolution(status="skipped", error="no plate solver configured (ASTROCAT_SOLVER)"),
+            metadata.frame_type,
+        )
+    return solver.solve(path, header.width, header.height, solve_hints(metadata)), metadata.frame_type
+
+
+def solve_plate(store: CatalogStore, solver: LocalSolver | None, key: str) -> StepOutcome:
+    """The frame's plate solution, reused when its content was solved before."""
+    row = _image_row(store, key)
+    if (problem := _upstream_problem(row)) is not None:
+        return problem
+    fingerprint = row["fingerprint"]
+    previous = store.get_solution(fingerprint)
+    if previous is not None and previous.status == "solved":
+        return StepOutcome("reused", metadata=_solution_metadata(previous, reused=True))
+    if solver is not None:
+        store.set_solution_status(fingerprint, "processing", "local")
+    try:
+        solution, _ = solve_file(Path(row["path"]), solver)
+    except AstrocatError as exc:
+        solution = PlateSolution(status="failed", solver="local" if solver else None, error=str(exc))
+    store.save_solution(fingerprint, solution)
+    status = "ok" if solution.status in ("solved", "skipped") else "error"
+    return StepOutcome(status, solution.error, _solution_metadata(solution, reused=False))
+
+
+def _solution_metadata(solution: PlateSolution, reused: bool) -> dict[str, Any]:
+    out = {k: v for k, v in solution.to_dict().items() if v is not None}
+    out["reused"] = reused
+    return out
+
+
+def match_catalog(store: CatalogStore, catalog: ObjectCatalog, key: str) -> StepOutcome:
+    """Catalog objects inside the solved field, with their pixel positions."""
+    row = _image_row(store, key)
+    if (problem := _upstream_problem(row)) is not None:
+        return problem
+    solution = store.get_solution(row["fingerprint"])
+    if solution is None or solution.status != "solved" or not solution.wcs_header:
+        store.replace_matches(key, [])
+        status = solution.status if solution else "not solved"
+        return StepOutcome("skipped", f"no plate solution ({status})", {"match_count": 0})
+    wcs = wcs_from_header_text(solution.wcs_header)
+    width, height = int(row["width"]), int(row["height"])
+    geometry = solution.geometry or field_geometry(wcs, width, height)
+    matches = match_field(catalog, wcs, width, height, geometry)
+    store.replace_matches(key, matches)
+    return StepOutcome(
+        "ok",
+        metadata={
+            "match_count": len(matches),
+            "objects": [
+                f"{m.designation}" + (f" (M {m.messier})" if m.messier else "")
+                + (f" {m.name}" if m.name else "")
+                for m in matches[:25]
+            ],
+        },
+    )
