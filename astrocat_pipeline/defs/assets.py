@@ -1,9 +1,8 @@
 """The five per-file assets of DESIGN.md. Each runs over a batch of partitions per run and
 reports one materialization per file, with that file's metadata (or its error)."""
 
-from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import dagster as dg
 
@@ -11,9 +10,6 @@ from astrocat_pipeline import steps
 from astrocat_pipeline.defs.partitions import batch_policy, images_partitions
 from astrocat_pipeline.defs.resources import AstrocatResource
 
-# Dagster stores an asset materialization's data version under this tag; runtime
-# materializations carry it explicitly (the public DataVersion type only fits outputs).
-DATA_VERSION_TAG = "dagster/data_version"
 SOLVER_POOL = "plate_solver"
 
 
@@ -37,26 +33,34 @@ def _metadata(outcome: steps.StepOutcome) -> dict[str, dg.MetadataValue]:
 
 def _run_batch(
     context: dg.AssetExecutionContext, step: Callable[[str], steps.StepOutcome]
-) -> Iterator[dg.AssetMaterialization]:
-    """Run ``step`` for every partition of this run; one bad file never stops the rest."""
-    asset_key = context.assets_def.key
+) -> dg.MaterializeResult:
+    """Run ``step`` for every partition of this run; one bad file never stops the rest.
+
+    Each partition's materialization carries that file's own metadata. Dagster gives every
+    partition of one run the same data version, so the per-file fingerprint is the data version
+    only when the run holds one file; it is always in the metadata.
+    """
     counts: dict[str, int] = {}
+    versions: set[str] = set()
     for key in context.partition_keys:
         outcome = step(key)
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
         if outcome.status == "error":
             context.log.warning(f"{key}: {outcome.message}")
-        tags = {DATA_VERSION_TAG: outcome.data_version} if outcome.data_version else None
-        yield dg.AssetMaterialization(
-            asset_key=asset_key, partition=key, metadata=_metadata(outcome), tags=tags
-        )
-    context.log.info(f"{asset_key.to_user_string()}: {len(context.partition_keys)} files {counts}")
+        if outcome.data_version:
+            versions.add(outcome.data_version)
+        context.add_asset_metadata(_metadata(outcome), partition_key=key)
+    asset_name = context.assets_def.key.to_user_string()
+    context.log.info(f"{asset_name}: {len(context.partition_keys)} files {counts}")
+    single_version = versions.pop() if len(versions) == 1 and len(context.partition_keys) == 1 else None
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(single_version) if single_version else None
+    )
 
 
 _COMMON = {
     "partitions_def": images_partitions,
     "backfill_policy": batch_policy,
-    "output_required": False,
     "group_name": "images",
 }
 
@@ -64,46 +68,46 @@ _COMMON = {
 @dg.asset(**_COMMON, kinds={"python"})
 def image_file(
     context: dg.AssetExecutionContext, astrocat: AstrocatResource
-) -> Iterator[dg.AssetMaterialization]:
+) -> dg.MaterializeResult:
     """Inventory record of one image file: path, size, mtime, format and content fingerprint."""
     store = astrocat.store()
-    yield from _run_batch(context, lambda key: steps.record_file(store, key))
+    return _run_batch(context, lambda key: steps.record_file(store, key))
 
 
 @dg.asset(**_COMMON, deps=[image_file], kinds={"python"})
 def image_metadata(
     context: dg.AssetExecutionContext, astrocat: AstrocatResource
-) -> Iterator[dg.AssetMaterialization]:
+) -> dg.MaterializeResult:
     """Normalized metadata (camera, exposure, filter, target, pointing ...) and the raw header."""
     store, catalog = astrocat.store(), astrocat.object_catalog()
-    yield from _run_batch(context, lambda key: steps.extract_metadata(store, key, catalog))
+    return _run_batch(context, lambda key: steps.extract_metadata(store, key, catalog))
 
 
 @dg.asset(**_COMMON, deps=[image_metadata], kinds={"python"})
 def image_thumbnail(
     context: dg.AssetExecutionContext, astrocat: AstrocatResource
-) -> Iterator[dg.AssetMaterialization]:
+) -> dg.MaterializeResult:
     """Auto-stretched JPEG preview (PixInsight AutoSTF) in the thumbnail cache."""
     store, thumbnails = astrocat.store(), astrocat.thumbnails()
-    yield from _run_batch(context, lambda key: steps.make_thumbnail(store, thumbnails, key))
+    return _run_batch(context, lambda key: steps.make_thumbnail(store, thumbnails, key))
 
 
 @dg.asset(**_COMMON, deps=[image_metadata], pool=SOLVER_POOL, kinds={"python"})
 def plate_solution(
     context: dg.AssetExecutionContext, astrocat: AstrocatResource
-) -> Iterator[dg.AssetMaterialization]:
+) -> dg.MaterializeResult:
     """Where the frame points: its WCS and field geometry, or why it could not be solved."""
     store, solver = astrocat.store(), astrocat.plate_solver()
-    yield from _run_batch(context, lambda key: steps.solve_plate(store, solver, key))
+    return _run_batch(context, lambda key: steps.solve_plate(store, solver, key))
 
 
 @dg.asset(**_COMMON, deps=[plate_solution], kinds={"python"})
 def catalog_matches(
     context: dg.AssetExecutionContext, astrocat: AstrocatResource
-) -> Iterator[dg.AssetMaterialization]:
+) -> dg.MaterializeResult:
     """NGC/IC/Messier objects inside the solved field, with their pixel positions."""
     store, catalog = astrocat.store(), astrocat.object_catalog()
-    yield from _run_batch(context, lambda key: steps.match_catalog(store, catalog, key))
+    return _run_batch(context, lambda key: steps.match_catalog(store, catalog, key))
 
 
 IMAGE_ASSETS = [image_file, image_metadata, image_thumbnail, plate_solution, catalog_matches]

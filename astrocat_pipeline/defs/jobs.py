@@ -1,6 +1,5 @@
 """Jobs: the per-file pipeline over a batch of partitions, and the stale-solve cleanup."""
 
-from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
@@ -8,7 +7,6 @@ import dagster as dg
 
 from astrocat_pipeline.core.tuning import STALE_SOLVE_AFTER_S
 from astrocat_pipeline.defs.assets import IMAGE_ASSETS
-from astrocat_pipeline.defs.partitions import images_partitions
 from astrocat_pipeline.defs.resources import AstrocatResource
 
 # All five assets in one run per batch, in one process: the steps are light next to the
@@ -16,7 +14,6 @@ from astrocat_pipeline.defs.resources import AstrocatResource
 index_images_job = dg.define_asset_job(
     name="index_images",
     selection=dg.AssetSelection.assets(*IMAGE_ASSETS),
-    partitions_def=images_partitions,
     executor_def=dg.in_process_executor,
     description="Inventory, metadata, thumbnail, plate solution and catalog matches of a batch "
     "of image files.",

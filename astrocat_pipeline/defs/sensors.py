@@ -1,6 +1,5 @@
 """The new-file sensor: adds a partition per new image file and launches batched runs."""
 
-from __future__ import annotations
 
 import hashlib
 

@@ -249,6 +249,6 @@ def test_real_multi_extension_fits_reads_the_first_image_extension():
     header = read_header(path)
     md = normalize_metadata(str(path), header)
     assert header.hdu_index == 1
-    assert (md.width, md.height) == (288, 132)
+    assert (md.width, md.height) == (132, 288)  # NAXIS1 x NAXIS2
     assert md.object == "NGC1068"  # inherited from the primary header
     assert md.has_wcs

@@ -1,0 +1,803 @@
+"""The catalog database: the source of truth for search (SQLite by default, PostgreSQL optional).
+
+Three tables (see ``migrations/versions``): ``images`` (one row per inventoried file, with its
+normalized metadata), ``plate_solutions`` (keyed by content fingerprint, so a moved or renamed
+file reuses its solution) and ``catalog_matches`` (objects inside a solved frame).
+
+Every ``CatalogStore`` method is one short transaction, and every write is an idempotent upsert,
+so several Dagster run processes can write at once. On SQLite that relies on WAL mode, a busy
+timeout, and transactions that take the write lock when they begin (``BEGIN IMMEDIATE``); reads
+go through ``read_only(engine)``, which does not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Dialect,
+    Double,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from astrocat_pipeline.core.errors import AstrocatError, ConfigError
+from astrocat_pipeline.core.records import (
+    SOLVE_STATUSES,
+    CatalogMatch,
+    FieldGeometry,
+    ImageMetadata,
+    InventoryEntry,
+    PlateSolution,
+    SolveHints,
+)
+
+__all__ = [
+    "IMAGE_STATUSES",
+    "METADATA",
+    "CatalogStore",
+    "ImageNotFoundError",
+    "catalog_matches",
+    "create_catalog_engine",
+    "images",
+    "migrate",
+    "plate_solutions",
+    "read_only",
+]
+
+IMAGE_STATUSES = ("discovered", "indexed", "error")
+# A wait for the SQLite write lock longer than this is a real problem (a stuck process), not
+# contention: every transaction here is a few milliseconds to a second.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Rows per statement/transaction for bulk writes and IN lists: keeps every SQLite write
+# transaction short and stays far below SQLite's bound-parameter limit (32766; 999 before 3.32).
+CHUNK_SIZE = 500
+# pg_advisory_xact_lock key that serializes migrations on PostgreSQL (any constant bigint
+# unique to this application; this one is the ASCII bytes of "astrocat").
+_PG_MIGRATION_LOCK_KEY = 0x6173_7472_6F63_6174
+_WAL_RETRY_S = 0.02
+_MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Execution option marking a read-only connection: on SQLite it begins a deferred transaction
+# (a WAL snapshot) instead of taking the write lock (see read_only).
+_READ_ONLY_OPTION = "astrocat_read_only"
+_MESSIER_KEY = re.compile(r"M (\d+)")
+
+
+class ImageNotFoundError(AstrocatError, LookupError):
+    """A write named a partition key that is not in the catalog's inventory."""
+
+
+# --- column types ---------------------------------------------------------------------------
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend.
+
+    SQLite has no timezone type: values are stored as naive UTC text, which also keeps ``<`` and
+    ``ORDER BY`` chronological there. A naive input is refused rather than guessed at.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"expected a timezone-aware datetime, found naive {value!r}")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class SafeText(TypeDecorator[str]):
+    """Text without NUL characters: PostgreSQL refuses them, and headers of damaged files have
+    them; one bad file must not fail its whole write (invariant 5)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return value.replace("\x00", "") if value is not None else None
+
+
+class SafeFloat(TypeDecorator[float]):
+    """Double precision where NaN is stored as NULL on every backend (SQLite does so anyway)."""
+
+    impl = Double
+    cache_ok = True
+
+    def process_bind_param(self, value: float | None, dialect: Dialect) -> float | None:
+        if value is None or math.isnan(value):
+            return None
+        return float(value)
+
+
+# --- schema (must match the newest revision in migrations/versions; a test compares them) ------
+
+# Deterministic constraint names on every backend, so that later migrations can refer to them
+# (SQLite's batch mode needs named constraints).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+METADATA = MetaData(naming_convention=NAMING_CONVENTION)
+
+images = Table(
+    "images",
+    METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("partition_key", SafeText, nullable=False, unique=True),
+    Column("root", SafeText, nullable=False),
+    Column("rel_path", SafeText, nullable=False),
+    Column("path", SafeText, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("fingerprint", SafeText, index=True),
+    Column("format", SafeText, nullable=False),
+    Column("status", SafeText, nullable=False),
+    Column("error_stage", SafeText),
+    Column("error", SafeText),
+    # ImageMetadata, all NULL until the file is indexed
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("channels", Integer),
+    Column("bit_depth", Integer),
+    Column("frame_type", SafeText, index=True),
+    Column("object", SafeText),
+    Column("object_key", SafeText, index=True),
+    Column("exposure_s", SafeFloat),
+    Column("date_obs", UTCDateTime),
+    Column("camera", SafeText),
+    Column("telescope", SafeText),
+    Column("filter", SafeText),
+    Column("gain", SafeFloat),
+    Column("offset", SafeFloat),
+    Column("iso", Integer),
+    Column("ccd_temp_c", SafeFloat),
+    Column("focal_length_mm", SafeFloat),
+    Column("pixel_size_um", SafeFloat),
+    Column("binning", Integer),
+    Column("bayer_pattern", SafeText),
+    Column("ra_deg", SafeFloat),
+    Column("dec_deg", SafeFloat),
+    Column("has_wcs", Boolean),
+    Column("raw_header", SafeText),  # JSON object: keyword -> value
+    Column("thumbnail_path", SafeText),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("root", "rel_path"),
+)
+
+plate_solutions = Table(
+    "plate_solutions",
+    METADATA,
+    Column("fingerprint", SafeText, primary_key=True),
+    Column("status", SafeText, nullable=False),
+    Column("solver", SafeText),
+    Column("ra_deg", SafeFloat),
+    Column("dec_deg", SafeFloat),
+    Column("pixel_scale_arcsec", SafeFloat),
+    Column("rotation_deg", SafeFloat),
+    Column("parity", SafeText),
+    Column("width_deg", SafeFloat),
+    Column("height_deg", SafeFloat),
+    Column("radius_deg", SafeFloat),
+    Column("corners", SafeText),  # JSON: [[ra_deg, dec_deg], ...]
+    Column("wcs_header", SafeText),
+    Column("hints_used", SafeText),  # JSON: SolveHints.to_dict()
+    Column("elapsed_s", SafeFloat),
+    Column("error", SafeText),
+    Column("submission_id", BigInteger),
+    Column("job_id", BigInteger),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_plate_solutions_status_updated_at", "status", "updated_at"),
+)
+
+catalog_matches = Table(
+    "catalog_matches",
+    METADATA,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "image_id",
+        Integer,
+        ForeignKey("images.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("catalog", SafeText, nullable=False),
+    Column("designation", SafeText, nullable=False, index=True),
+    Column("name", SafeText),
+    Column("object_type", SafeText, nullable=False),
+    Column("ra_deg", SafeFloat, nullable=False),
+    Column("dec_deg", SafeFloat, nullable=False),
+    Column("x_px", SafeFloat, nullable=False),
+    Column("y_px", SafeFloat, nullable=False),
+    Column("major_axis_arcmin", SafeFloat),
+    Column("messier", Integer, index=True),
+)
+
+_METADATA_FIELDS = tuple(f.name for f in dataclasses.fields(ImageMetadata))
+# Written by record_metadata; path and format belong to the inventory.
+_METADATA_COLUMNS = tuple(n for n in _METADATA_FIELDS if n not in ("path", "format"))
+_MATCH_FIELDS = tuple(f.name for f in dataclasses.fields(CatalogMatch))
+_GEOMETRY_COLUMNS = tuple(
+    f.name for f in dataclasses.fields(FieldGeometry) if f.name != "corners_deg"
+)
+_INVENTORY_COLUMNS = ("root", "rel_path", "path", "size_bytes", "mtime_ns", "format")
+
+
+# --- engine and migrations ------------------------------------------------------------------
+
+
+def create_catalog_engine(url: str) -> Engine:
+    """An engine for the catalog at ``url`` (``sqlite:///...`` or ``postgresql://...``).
+
+    SQLite: the parent directory is created, and every connection gets WAL mode, a 30 s busy
+    timeout, foreign keys on and ``synchronous=NORMAL``. PostgreSQL: a plain ``postgresql://``
+    URL uses psycopg2 (the installed driver).
+    """
+    sa_url = make_url(url)
+    backend = sa_url.get_backend_name()
+    if backend == "sqlite":
+        database = sa_url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(sa_url)
+        event.listen(engine, "connect", _configure_sqlite_connection)
+        event.listen(engine, "begin", _begin_sqlite_transaction)
+        return engine
+    if backend == "postgresql":
+        if sa_url.drivername == "postgresql":
+            sa_url = sa_url.set(drivername="postgresql+psycopg2")
+        return create_engine(sa_url, pool_pre_ping=True)
+    raise ConfigError(
+        f"unsupported catalog database URL {sa_url.render_as_string(hide_password=True)!r}: "
+        "expected sqlite:///PATH or postgresql://USER@HOST/DB"
+    )
+
+
+def _configure_sqlite_connection(
+    dbapi_connection: DBAPIConnection, connection_record: ConnectionPoolEntry
+) -> None:
+    # The sqlite3 module's own transaction handling (BEGIN only before DML, deferred) is turned
+    # off; _begin_sqlite_transaction emits BEGIN instead (SQLAlchemy's documented recipe).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        _enable_wal(cursor)
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the database file to WAL mode (persistent: later connections find it set).
+
+    Switching needs an exclusive lock, and SQLite reports "database is locked" at once, without
+    the busy timeout, when several new connections try it together (a fresh catalog opened by
+    several processes); so that case is retried until the busy timeout.
+    """
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        return
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(_WAL_RETRY_S)
+        else:
+            return
+
+
+def _begin_sqlite_transaction(conn: Connection) -> None:
+    # A deferred transaction that reads and then writes cannot wait for the write lock: if another
+    # process committed in between, SQLite fails at once with "database is locked" whatever the
+    # busy timeout. Taking the lock at BEGIN makes writers queue on the busy timeout instead.
+    if conn.get_execution_options().get(_READ_ONLY_OPTION):
+        conn.exec_driver_sql("BEGIN DEFERRED")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def read_only(engine: Engine) -> Engine:
+    """A view of ``engine`` for reading: on SQLite its transactions do not take the write lock.
+
+    Transactions of a catalog engine otherwise take SQLite's write lock when they begin, so a
+    connection held open for reading would make every writer wait.
+    """
+    return engine.execution_options(**{_READ_ONLY_OPTION: True})
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the catalog schema to the newest revision (a no-op when it is current).
+
+    The whole upgrade is one transaction that first takes an exclusive lock (SQLite's write lock,
+    or a PostgreSQL transaction-level advisory lock), so concurrent callers run one after the
+    other and the later ones find nothing to do. Both backends have transactional DDL, so a
+    failed revision leaves the schema as it was.
+    """
+    from alembic import command
+    from alembic.config import Config
+
+    with engine.begin() as conn:  # on SQLite: BEGIN IMMEDIATE
+        if conn.dialect.name == "postgresql":
+            conn.execute(select(func.pg_advisory_xact_lock(_PG_MIGRATION_LOCK_KEY)))
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS_DIR))
+        config.set_main_option("path_separator", "os")
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+# --- the store ------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T], size: int = CHUNK_SIZE) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _dumps(value: Any) -> str:
+    # default=str: a header value of an unexpected type is kept as its text, not lost.
+    return json.dumps(value, default=str)
+
+
+def _loads(value: str | None) -> Any:
+    return json.loads(value) if value is not None else None
+
+
+class CatalogStore:
+    """Reads and writes the catalog. Each method is one short transaction; writes are upserts.
+
+    ``clock`` returns the current UTC time for ``created_at``/``updated_at`` (tests pass a fixed
+    one). Timestamps are set here, not by the server, so both backends store the same values.
+    """
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = _utcnow) -> None:
+        self._engine = engine
+        self._reader = read_only(engine)
+        self._clock = clock
+
+    # -- helpers --
+
+    def _insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
+        if self._engine.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    @staticmethod
+    def _lock_image(conn: Connection, partition_key: str) -> int:
+        """The image's id; its row stays locked until the transaction ends, which serializes
+        read-then-write transactions on one image (SQLite's BEGIN IMMEDIATE already does)."""
+        image_id = conn.scalar(
+            select(images.c.id).where(images.c.partition_key == partition_key)
+        )
+        if image_id is None:
+            raise ImageNotFoundError(
+                f"no image with partition key {partition_key!r} in the catalog"
+            )
+        return int(image_id)
+
+    def _update_image(self, partition_key: str, values: dict[str, Any]) -> None:
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(images)
+                .where(images.c.partition_key == partition_key)
+                .values(**values, updated_at=self._clock())
+            )
+            if result.rowcount == 0:
+                raise ImageNotFoundError(
+                    f"no image with partition key {partition_key!r} in the catalog"
+                )
+
+    # -- images --
+
+    def upsert_inventory(self, entries: Iterable[InventoryEntry]) -> None:
+        """Insert new files (status ``discovered``) and refresh where known files now are.
+
+        Only the inventory columns of an existing row change, and only when they differ, so a
+        rescan of an unchanged library writes nothing. Fingerprint, metadata and status stay
+        until the pipeline recomputes them.
+        """
+        by_key = {entry.partition_key: entry for entry in entries}  # one row per key
+        now = self._clock()
+        # Rows in key order: concurrent batches then lock rows (PostgreSQL) in the same order
+        # and cannot deadlock.
+        rows = [
+            {
+                "partition_key": e.partition_key,
+                "root": e.root,
+                "rel_path": e.rel_path,
+                "path": e.path,
+                "size_bytes": e.size_bytes,
+                "mtime_ns": e.mtime_ns,
+                "format": e.format,
+                "status": "discovered",
+                "created_at": now,
+                "updated_at": now,
+            }
+            for _, e in sorted(by_key.items())
+        ]
+        stmt = self._insert(images)
+        excluded = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[images.c.partition_key],
+            set_={name: excluded[name] for name in (*_INVENTORY_COLUMNS, "updated_at")},
+            where=or_(
+                *(images.c[name].is_distinct_from(excluded[name]) for name in _INVENTORY_COLUMNS)
+            ),
+        )
+        for chunk in _chunks(rows):
+            with self._engine.begin() as conn:
+                conn.execute(stmt, list(chunk))
+
+    def get_image(self, partition_key: str) -> dict[str, Any] | None:
+        """Every column of one image (``raw_header`` decoded), or None if it is not cataloged."""
+        with self._reader.connect() as conn:
+            row = conn.execute(
+                select(images).where(images.c.partition_key == partition_key)
+            ).first()
+        if row is None:
+            return None
+        image = dict(row._mapping)
+        image["raw_header"] = _loads(image["raw_header"])
+        return image
+
+    def record_file(
+        self, partition_key: str, *, fingerprint: str, size_bytes: int, mtime_ns: int
+    ) -> None:
+        """Record the content fingerprint of a file (and the size/mtime it was computed for)."""
+        self._update_image(
+            partition_key,
+            {"fingerprint": fingerprint, "size_bytes": size_bytes, "mtime_ns": mtime_ns},
+        )
+
+    def record_metadata(
+        self,
+        partition_key: str,
+        metadata: ImageMetadata,
+        raw_header: dict[str, Any],
+        object_key: str | None,
+    ) -> None:
+        """Store normalized metadata and the raw header; the image becomes ``indexed``."""
+        values: dict[str, Any] = {name: getattr(metadata, name) for name in _METADATA_COLUMNS}
+        values.update(
+            raw_header=_dumps(raw_header),
+            object_key=object_key,
+            status="indexed",
+            error_stage=None,
+            error=None,
+        )
+        self._update_image(partition_key, values)
+
+    def record_error(self, partition_key: str, stage: str, message: str) -> None:
+        """Mark an image as failed at ``stage`` (e.g. "metadata") with a message for the user."""
+        self._update_image(
+            partition_key, {"status": "error", "error_stage": stage, "error": message}
+        )
+
+    def record_thumbnail(self, partition_key: str, thumbnail_path: str | None) -> None:
+        """Record where the image's thumbnail is (None: it has none)."""
+        self._update_image(partition_key, {"thumbnail_path": thumbnail_path})
+
+    def delete_images(self, partition_keys: Collection[str]) -> int:
+        """Remove images (and, by cascade, their matches); returns how many rows went.
+
+        Plate solutions stay: they belong to file content that may reappear elsewhere.
+        """
+        deleted = 0
+        for chunk in _chunks(sorted(set(partition_keys))):
+            with self._engine.begin() as conn:
+                result = conn.execute(delete(images).where(images.c.partition_key.in_(chunk)))
+                deleted += result.rowcount
+        return deleted
+
+    def partition_keys(self) -> list[str]:
+        """All cataloged partition keys, sorted."""
+        with self._reader.connect() as conn:
+            return list(
+                conn.scalars(select(images.c.partition_key).order_by(images.c.partition_key))
+            )
+
+    def inventory_by_key(self, keys: Collection[str] | None = None) -> dict[str, tuple[int, int]]:
+        """partition_key -> (size_bytes, mtime_ns), for ``keys`` or for every image."""
+        query = select(images.c.partition_key, images.c.size_bytes, images.c.mtime_ns)
+        with self._reader.connect() as conn:
+            if keys is None:
+                rows = list(conn.execute(query))
+            else:
+                rows = []
+                for chunk in _chunks(sorted(set(keys))):
+                    rows.extend(conn.execute(query.where(images.c.partition_key.in_(chunk))))
+        return {key: (int(size), int(mtime)) for key, size, mtime in rows}
+
+    def count_images(self) -> int:
+        with self._reader.connect() as conn:
+            return int(conn.scalar(select(func.count()).select_from(images)) or 0)
+
+    # -- plate solutions --
+
+    def save_solution(self, fingerprint: str, solution: PlateSolution) -> None:
+        """Store the outcome of a solve of ``fingerprint``'s content (replacing an earlier one).
+
+        An online job's submission_id/job_id are kept.
+        """
+        if solution.status not in SOLVE_STATUSES:
+            raise ValueError(f"expected a status in {SOLVE_STATUSES}, found {solution.status!r}")
+        geometry = solution.geometry
+        now = self._clock()
+        values: dict[str, Any] = {
+            "status": solution.status,
+            "solver": solution.solver,
+            "corners": _dumps(geometry.corners_deg) if geometry else None,
+            "wcs_header": solution.wcs_header,
+            "hints_used": _dumps(solution.hints_used.to_dict()) if solution.hints_used else None,
+            "elapsed_s": solution.elapsed_s,
+            "error": solution.error,
+            "updated_at": now,
+        }
+        for name in _GEOMETRY_COLUMNS:
+            values[name] = getattr(geometry, name) if geometry else None
+        stmt = self._insert(plate_solutions).values(
+            fingerprint=fingerprint, created_at=now, **values
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[plate_solutions.c.fingerprint],
+            set_={name: stmt.excluded[name] for name in values},
+        )
+        with self._engine.begin() as conn:
+            conn.execute(stmt)
+
+    def set_solution_status(
+        self,
+        fingerprint: str,
+        status: str,
+        solver: str | None,
+        *,
+        submission_id: int | None = None,
+        job_id: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record the progress of a solve (creating the row if needed).
+
+        ``error`` is replaced (None clears it); a None ``submission_id``/``job_id`` keeps the
+        stored one, so the steps of an online job can each pass only what they learned. The
+        geometry of an earlier solve is left as it is.
+        """
+        if status not in SOLVE_STATUSES:
+            raise ValueError(f"expected a status in {SOLVE_STATUSES}, found {status!r}")
+        now = self._clock()
+        stmt = self._insert(plate_solutions).values(
+            fingerprint=fingerprint,
+            status=status,
+            solver=solver,
+            submission_id=submission_id,
+            job_id=job_id,
+            error=error,
+            created_at=now,
+            updated_at=now,
+        )
+        excluded = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[plate_solutions.c.fingerprint],
+            set_={
+                "status": excluded.status,
+                "solver": excluded.solver,
+                "error": excluded.error,
+                "submission_id": func.coalesce(
+                    excluded.submission_id, plate_solutions.c.submission_id
+                ),
+                "job_id": func.coalesce(excluded.job_id, plate_solutions.c.job_id),
+                "updated_at": excluded.updated_at,
+            },
+        )
+        with self._engine.begin() as conn:
+            conn.execute(stmt)
+
+    def get_solution_row(self, fingerprint: str) -> dict[str, Any] | None:
+        """Every column of one plate solution (``corners`` and ``hints_used`` decoded)."""
+        with self._reader.connect() as conn:
+            row = conn.execute(
+                select(plate_solutions).where(plate_solutions.c.fingerprint == fingerprint)
+            ).first()
+        if row is None:
+            return None
+        solution = dict(row._mapping)
+        solution["corners"] = _loads(solution["corners"])
+        solution["hints_used"] = _loads(solution["hints_used"])
+        return solution
+
+    def get_solution(self, fingerprint: str) -> PlateSolution | None:
+        """The plate solution of ``fingerprint``'s content, or None if it was never tried."""
+        row = self.get_solution_row(fingerprint)
+        return _solution_from_row(row) if row is not None else None
+
+    def fail_stale_solutions(self, stale_before: datetime, message: str) -> list[str]:
+        """Fail solves still ``submitted``/``processing`` that were last updated before
+        ``stale_before``, so they can be retried; returns their fingerprints."""
+        stale = (
+            plate_solutions.c.status.in_(("submitted", "processing")),
+            plate_solutions.c.updated_at < stale_before,
+        )
+        now = self._clock()
+        with self._engine.begin() as conn:
+            # FOR UPDATE: on PostgreSQL a concurrent cleaner waits, then skips rows it no longer
+            # matches; SQLite holds its write lock from BEGIN IMMEDIATE anyway.
+            fingerprints = list(
+                conn.scalars(
+                    select(plate_solutions.c.fingerprint)
+                    .where(*stale)
+                    .order_by(plate_solutions.c.fingerprint)
+                    .with_for_update()
+                )
+            )
+            for chunk in _chunks(fingerprints):
+                conn.execute(
+                    update(plate_solutions)
+                    .where(plate_solutions.c.fingerprint.in_(chunk))
+                    .values(status="failed", error=message, updated_at=now)
+                )
+        return fingerprints
+
+    # -- catalog matches --
+
+    def replace_matches(self, partition_key: str, matches: Sequence[CatalogMatch]) -> None:
+        """Make ``matches`` the image's catalog matches (previous ones are removed)."""
+        with self._engine.begin() as conn:
+            image_id = self._lock_image(conn, partition_key)
+            conn.execute(delete(catalog_matches).where(catalog_matches.c.image_id == image_id))
+            if matches:
+                conn.execute(
+                    catalog_matches.insert(),
+                    [{"image_id": image_id, **match.to_dict()} for match in matches],
+                )
+
+    def get_matches(self, partition_key: str) -> list[dict[str, Any]]:
+        """The image's catalog matches as ``CatalogMatch.to_dict()`` dicts, in stored order."""
+        query = (
+            select(*(catalog_matches.c[name] for name in _MATCH_FIELDS))
+            .join(images, images.c.id == catalog_matches.c.image_id)
+            .where(images.c.partition_key == partition_key)
+            .order_by(catalog_matches.c.id)
+        )
+        with self._reader.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    # -- search --
+
+    def search(
+        self, object_keys: Collection[str] | None = None, *, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Images showing any of ``object_keys`` (normalized designations such as "NGC 224" or
+        "M 31"), ordered by observation time then path; None means every image.
+
+        An image matches through its catalog matches (designation, or Messier number for an
+        "M n" key) or, for frames never solved, through its header's normalized OBJECT.
+        """
+        solution_columns = [c.label(f"ps_{c.name}") for c in plate_solutions.c]
+        query = (
+            select(images, *solution_columns)
+            .outerjoin(plate_solutions, plate_solutions.c.fingerprint == images.c.fingerprint)
+            .order_by(images.c.date_obs.is_(None), images.c.date_obs, images.c.path, images.c.id)
+        )
+        if object_keys is not None:
+            keys = sorted(set(object_keys))
+            if not keys:
+                return []
+            messier = sorted(
+                {int(m.group(1)) for k in keys if (m := _MESSIER_KEY.fullmatch(k)) is not None}
+            )
+            matched = select(catalog_matches.c.image_id).where(
+                or_(catalog_matches.c.designation.in_(keys), catalog_matches.c.messier.in_(messier))
+            )
+            query = query.where(or_(images.c.id.in_(matched), images.c.object_key.in_(keys)))
+        if limit is not None:
+            query = query.limit(limit)
+
+        with self._reader.connect() as conn:
+            rows = [row._mapping for row in conn.execute(query)]
+            matches_by_image: dict[int, list[dict[str, Any]]] = {row["id"]: [] for row in rows}
+            match_query = select(
+                catalog_matches.c.image_id, *(catalog_matches.c[name] for name in _MATCH_FIELDS)
+            ).order_by(catalog_matches.c.id)
+            for chunk in _chunks(list(matches_by_image)):
+                for match in conn.execute(match_query.where(catalog_matches.c.image_id.in_(chunk))):
+                    fields = dict(match._mapping)
+                    matches_by_image[fields.pop("image_id")].append(fields)
+
+        results = []
+        for row in rows:
+            result: dict[str, Any] = {"partition_key": row["partition_key"]}
+            for name in _METADATA_FIELDS:
+                result[name] = row[name]
+            if result["date_obs"] is not None:
+                result["date_obs"] = result["date_obs"].isoformat()
+            result["status"] = row["status"]
+            result["error"] = row["error"]
+            result["thumbnail_path"] = row["thumbnail_path"]
+            solution = None
+            if row["ps_fingerprint"] is not None:
+                solution_row = {c.name: row[f"ps_{c.name}"] for c in plate_solutions.c}
+                solution_row["corners"] = _loads(solution_row["corners"])
+                solution_row["hints_used"] = _loads(solution_row["hints_used"])
+                solution = _solution_from_row(solution_row).to_dict()
+            result["plate_solution"] = solution
+            result["matches"] = matches_by_image[row["id"]]
+            results.append(result)
+        return results
+
+
+def _solution_from_row(row: dict[str, Any]) -> PlateSolution:
+    geometry = None
+    if row["ra_deg"] is not None:
+        geometry = FieldGeometry(
+            **{name: row[name] for name in _GEOMETRY_COLUMNS},
+            corners_deg=tuple((float(ra), float(dec)) for ra, dec in row["corners"] or ()),
+        )
+    hints = row["hints_used"]
+    return PlateSolution(
+        status=row["status"],
+        solver=row["solver"],
+        geometry=geometry,
+        wcs_header=row["wcs_header"],
+        hints_used=SolveHints(**hints) if hints is not None else None,
+        elapsed_s=row["elapsed_s"],
+        error=row["error"],
+    )

@@ -1,0 +1,96 @@
+"""Plate-solve hints (pixel scale, pointing, search radius) from an image's metadata.
+
+Pure functions: no Dagster, no environment, no subprocess.
+"""
+
+from __future__ import annotations
+
+import math
+
+from astrocat_pipeline.core.records import ImageMetadata, SolveHints
+from astrocat_pipeline.core.tuning import (
+    SOLVER_HINT_RADIUS_FACTOR,
+    SOLVER_HINT_RADIUS_MIN_DEG,
+    SOLVER_SCALE_TOLERANCE,
+)
+
+__all__ = ["DEFAULT_HINT_RADIUS_DEG", "pixel_scale_arcsec", "solve_hints"]
+
+# One radian in arcseconds (206264.8) times the µm/mm unit ratio (1e-3).
+_ARCSEC_PER_UM_PER_MM = 206.264806
+
+# Search radius around a known pointing when the field size is unknown (no pixel scale or no
+# frame size): wide enough for the fields the Tycho-2 indexes solve (about 2° and wider) and
+# for a pointing typed in by hand, yet a small part of the sky. Belongs in core.tuning, which
+# this module may not edit; see the hand-over note.
+DEFAULT_HINT_RADIUS_DEG = 5.0
+
+
+def _positive(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value) or value <= 0:
+        return None
+    return float(value)
+
+
+def pixel_scale_arcsec(focal_length_mm: float | None, pixel_size_um: float | None) -> float | None:
+    """Pixel scale in arcsec/px from focal length (mm) and pixel size (µm); None if unknown.
+
+    ``206.265 × pixel_size_um / focal_length_mm``: the small-angle scale of one pixel.
+    """
+    focal = _positive(focal_length_mm)
+    pixel = _positive(pixel_size_um)
+    if focal is None or pixel is None:
+        return None
+    return _ARCSEC_PER_UM_PER_MM * pixel / focal
+
+
+def solve_hints(metadata: ImageMetadata) -> SolveHints:
+    """What a solver can be told about a frame before solving it.
+
+    Parameters
+    ----------
+    metadata : ImageMetadata
+        ``pixel_size_um`` is taken as the effective (binned) pixel size, as N.I.N.A., SGP and
+        MaxIm DL write XPIXSZ; it is not multiplied by ``binning`` again. A reader that finds an
+        unbinned size must multiply it before it reaches here.
+
+    Returns
+    -------
+    SolveHints
+        - scale: the nominal scale (:func:`pixel_scale_arcsec`) ± ``SOLVER_SCALE_TOLERANCE``
+          (as a fraction), when focal length and pixel size are both known and positive.
+        - position: ``ra_deg``/``dec_deg`` from the metadata (RA wrapped into [0, 360)), when
+          both are known and Dec lies in [-90, 90].
+        - radius (only with a position): ``SOLVER_HINT_RADIUS_FACTOR`` × the estimated field
+          radius (centre to corner, from scale and frame size), at least
+          ``SOLVER_HINT_RADIUS_MIN_DEG``, at most 180°; ``DEFAULT_HINT_RADIUS_DEG`` when scale or
+          frame size is unknown.
+
+        Whatever cannot be derived stays None.
+    """
+    scale = pixel_scale_arcsec(metadata.focal_length_mm, metadata.pixel_size_um)
+    scale_low = scale * (1.0 - SOLVER_SCALE_TOLERANCE) if scale is not None else None
+    scale_high = scale * (1.0 + SOLVER_SCALE_TOLERANCE) if scale is not None else None
+
+    ra = metadata.ra_deg
+    dec = metadata.dec_deg
+    if ra is None or dec is None or not (math.isfinite(ra) and math.isfinite(dec)):
+        return SolveHints(scale_low_arcsec=scale_low, scale_high_arcsec=scale_high)
+    if not -90.0 <= dec <= 90.0:
+        return SolveHints(scale_low_arcsec=scale_low, scale_high_arcsec=scale_high)
+
+    width = metadata.width if metadata.width and metadata.width > 0 else None
+    height = metadata.height if metadata.height and metadata.height > 0 else None
+    if scale is not None and width is not None and height is not None:
+        field_radius_deg = 0.5 * math.hypot(width, height) * scale / 3600.0
+        radius = max(SOLVER_HINT_RADIUS_MIN_DEG, SOLVER_HINT_RADIUS_FACTOR * field_radius_deg)
+        radius = min(radius, 180.0)
+    else:
+        radius = DEFAULT_HINT_RADIUS_DEG
+    return SolveHints(
+        scale_low_arcsec=scale_low,
+        scale_high_arcsec=scale_high,
+        ra_deg=float(ra) % 360.0,
+        dec_deg=float(dec),
+        radius_deg=radius,
+    )

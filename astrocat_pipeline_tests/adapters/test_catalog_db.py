@@ -1,0 +1,600 @@
+"""The catalog database adapter, on SQLite and on PostgreSQL (the ``catalog_url`` fixture)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import traceback
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from astrocat_pipeline.adapters.catalog_db import (
+    METADATA,
+    CatalogStore,
+    ImageNotFoundError,
+    create_catalog_engine,
+    migrate,
+    read_only,
+)
+from astrocat_pipeline.core.errors import ConfigError
+from astrocat_pipeline.core.records import (
+    CatalogMatch,
+    FieldGeometry,
+    ImageMetadata,
+    InventoryEntry,
+    PlateSolution,
+    SolveHints,
+)
+
+T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A settable clock for CatalogStore, so timestamps are known exactly."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def clocked_store(
+    catalog_store: CatalogStore, catalog_engine: sa.Engine, clock: Clock
+) -> CatalogStore:
+    """A store on the migrated catalog whose timestamps come from ``clock``."""
+    return CatalogStore(catalog_engine, clock=clock)
+
+
+def entry(
+    name: str, *, root: str = "/library", size: int = 1000, mtime_ns: int = 1
+) -> InventoryEntry:
+    return InventoryEntry(
+        root=root,
+        rel_path=f"M31/{name}.fits",
+        size_bytes=size,
+        mtime_ns=mtime_ns,
+        format="fits",
+        partition_key=f"M31/{name}.fits",
+    )
+
+
+def metadata(path: str, **fields: Any) -> ImageMetadata:
+    return ImageMetadata(path=path, format="fits", **fields)
+
+
+def match(designation: str, *, messier: int | None = None, x_px: float = 10.0) -> CatalogMatch:
+    return CatalogMatch(
+        catalog=designation.split()[0],
+        designation=designation,
+        name=None,
+        object_type="G",
+        ra_deg=10.684708,
+        dec_deg=41.26875,
+        x_px=x_px,
+        y_px=20.5,
+        major_axis_arcmin=177.83,
+        messier=messier,
+    )
+
+
+GEOMETRY = FieldGeometry(
+    ra_deg=10.684708333333333,
+    dec_deg=41.268750000000004,
+    pixel_scale_arcsec=1.2345678901234567,
+    rotation_deg=359.99999999,
+    parity="flipped",
+    width_deg=1.0 / 3.0,
+    height_deg=0.2,
+    radius_deg=0.19436506316151,
+    corners_deg=((10.4, 41.1), (10.9, 41.1), (10.9, 41.4), (359.99, -0.000001)),
+)
+WCS_HEADER = "\n".join(
+    [
+        "WCSAXES =                    2 / Number of coordinate axes".ljust(80),
+        "CTYPE1  = 'RA---TAN-SIP'       / TAN (gnomonic) projection + SIP distortions".ljust(80),
+        "CRVAL1  =      10.684708333333 / [deg] Coordinate value at reference point".ljust(80),
+        "A_ORDER =                    2 / Polynomial order, axis 1".ljust(80),
+        "COMMENT O'Brien's frame: quotes ' and \" and a backslash \\ survive".ljust(80),
+    ]
+)
+
+
+def test_migrate_twice_is_a_no_op_and_matches_the_table_definitions(
+    catalog_engine: sa.Engine,
+) -> None:
+    migrate(catalog_engine)
+    store = CatalogStore(catalog_engine)
+    store.upsert_inventory([entry("a")])
+
+    migrate(catalog_engine)
+
+    with catalog_engine.connect() as conn:
+        assert conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0001"
+        # The hand-written revision creates exactly what catalog_db's Table objects describe.
+        assert compare_metadata(MigrationContext.configure(conn), METADATA) == []
+        # ... and the comparison is not vacuous: an empty model differs from the database.
+        assert compare_metadata(MigrationContext.configure(conn), sa.MetaData()) != []
+    assert store.partition_keys() == ["M31/a.fits"]
+
+
+def test_sqlite_engine_creates_its_directory_and_sets_pragmas_on_every_connection(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "new" / "dir" / "catalog.db"
+    engine = create_catalog_engine(f"sqlite:///{db}")
+    try:
+        assert db.parent.is_dir()
+        # Two connections open at once (so two DBAPI connections); read-only, so that the first
+        # one's transaction does not hold the write lock the second would wait for.
+        conns = [read_only(engine).connect() for _ in range(2)]
+        for conn in conns:
+            pragma = conn.exec_driver_sql
+            assert pragma("PRAGMA journal_mode").scalar() == "wal"
+            assert pragma("PRAGMA busy_timeout").scalar() == 30_000
+            assert pragma("PRAGMA foreign_keys").scalar() == 1
+            assert pragma("PRAGMA synchronous").scalar() == 1  # NORMAL
+        for conn in conns:
+            conn.close()
+    finally:
+        engine.dispose()
+
+
+def test_postgresql_url_uses_psycopg2_and_other_backends_are_refused() -> None:
+    engine = create_catalog_engine("postgresql://astro:s3cret@db.example:5432/catalog")
+    try:
+        assert engine.url.drivername == "postgresql+psycopg2"
+        assert engine.url.database == "catalog"
+    finally:
+        engine.dispose()
+    with pytest.raises(ConfigError, match="unsupported catalog database URL") as info:
+        create_catalog_engine("mysql://astro:s3cret@db.example/catalog")
+    assert "s3cret" not in str(info.value)
+
+
+def test_upsert_inventory_is_idempotent_and_refreshes_only_changed_files(
+    clocked_store: CatalogStore, clock: Clock
+) -> None:
+    store = clocked_store
+    entries = [entry(f"f{i:04d}", size=i) for i in range(1200)]  # more than one chunk
+
+    store.upsert_inventory(entries)
+    clock.now = T0 + timedelta(hours=1)
+    store.upsert_inventory(iter(entries))  # any iterable
+
+    assert store.count_images() == 1200
+    assert store.partition_keys() == sorted(e.partition_key for e in entries)
+    first = store.get_image("M31/f0007.fits")
+    assert first is not None
+    assert first["status"] == "discovered"
+    assert first["path"] == "/library/M31/f0007.fits"
+    assert (first["created_at"], first["updated_at"]) == (T0, T0)  # unchanged: not rewritten
+
+    store.record_metadata("M31/f0007.fits", metadata(first["path"]), {}, None)
+    moved = InventoryEntry("/nas", "M31/f0007.fits", 7, 99, "fits", "M31/f0007.fits")
+    # The same key twice in one batch: the last one wins.
+    store.upsert_inventory([entry("f0007", size=5), moved])
+
+    image = store.get_image("M31/f0007.fits")
+    assert image is not None
+    assert (image["root"], image["path"], image["size_bytes"], image["mtime_ns"]) == (
+        "/nas",
+        "/nas/M31/f0007.fits",
+        7,
+        99,
+    )
+    assert image["status"] == "indexed"  # metadata stays until the pipeline redoes it
+    assert image["updated_at"] == T0 + timedelta(hours=1)
+    assert store.inventory_by_key(["M31/f0007.fits", "M31/f0008.fits", "missing"]) == {
+        "M31/f0007.fits": (7, 99),
+        "M31/f0008.fits": (8, 1),
+    }
+    assert len(store.inventory_by_key()) == 1200
+    assert store.inventory_by_key([]) == {}
+
+
+def test_metadata_round_trip(catalog_store: CatalogStore) -> None:
+    store = catalog_store
+    store.upsert_inventory([entry("a")])
+    store.record_file("M31/a.fits", fingerprint="sha256:abc", size_bytes=2048, mtime_ns=10**18)
+    local_time = datetime(2024, 1, 2, 23, 30, 15, 123456, tzinfo=timezone(timedelta(hours=-5)))
+    md = metadata(
+        "/library/M31/a.fits",
+        width=6248,
+        height=4176,
+        channels=1,
+        bit_depth=16,
+        frame_type="light",
+        object="M 31\x00",  # a NUL from a damaged header is dropped, not fatal
+        exposure_s=0.1 + 0.2,
+        date_obs=local_time,
+        camera="ZWO ASI2600MM Pro",
+        telescope=None,
+        filter="Hα",
+        gain=100.0,
+        offset=float("nan"),  # NaN is stored as unknown on both backends
+        iso=None,
+        ccd_temp_c=-10.000000000000002,
+        focal_length_mm=1.0 / 3.0,
+        pixel_size_um=3.76,
+        binning=1,
+        bayer_pattern=None,
+        ra_deg=10.684708333333333,
+        dec_deg=-0.0000001,
+        has_wcs=True,
+    )
+    raw_header = {"OBJECT": "M 31", "EXPTIME": 300.0, "SIMPLE": True, "NAXIS": 2, "NOTE": None}
+
+    store.record_error("M31/a.fits", "metadata", "truncated")
+    store.record_metadata("M31/a.fits", md, raw_header, "M 31")
+    store.record_thumbnail("M31/a.fits", "/cache/a_0123abcd_thumb.jpg")
+
+    image = store.get_image("M31/a.fits")
+    assert image is not None
+    assert (image["status"], image["error"], image["error_stage"]) == ("indexed", None, None)
+    assert image["date_obs"] == local_time
+    assert image["date_obs"].utcoffset() == timedelta(0)
+    assert image["date_obs"].isoformat() == "2024-01-03T04:30:15.123456+00:00"
+    expected = md.to_dict() | {"object": "M 31", "offset": None}
+    expected["date_obs"] = image["date_obs"].isoformat()
+    stored = {name: image[name] for name in expected}
+    stored["date_obs"] = image["date_obs"].isoformat()
+    assert stored == expected  # exact: floats, None, unicode, bool
+    assert image["raw_header"] == raw_header
+    assert image["object_key"] == "M 31"
+    assert image["fingerprint"] == "sha256:abc"
+    assert (image["size_bytes"], image["mtime_ns"]) == (2048, 10**18)
+    assert image["thumbnail_path"] == "/cache/a_0123abcd_thumb.jpg"
+
+    store.record_thumbnail("M31/a.fits", None)
+    store.record_error("M31/a.fits", "thumbnail", "cannot decode /library/M31/a.fits")
+    image = store.get_image("M31/a.fits")
+    assert image is not None
+    assert (image["status"], image["error_stage"], image["thumbnail_path"]) == (
+        "error",
+        "thumbnail",
+        None,
+    )
+    assert image["width"] == 6248  # an error does not erase what was learned
+
+
+def test_writes_to_unknown_images_and_naive_datetimes_are_refused(
+    catalog_store: CatalogStore,
+) -> None:
+    store = catalog_store
+    for write in (
+        lambda: store.record_file("nope", fingerprint="x", size_bytes=1, mtime_ns=1),
+        lambda: store.record_error("nope", "metadata", "boom"),
+        lambda: store.record_thumbnail("nope", None),
+        lambda: store.replace_matches("nope", []),
+    ):
+        with pytest.raises(ImageNotFoundError, match="'nope'"):
+            write()
+    assert store.get_image("nope") is None
+
+    store.upsert_inventory([entry("a")])
+    naive = metadata("/library/M31/a.fits", date_obs=datetime(2024, 1, 1, 12))
+    with pytest.raises(sa.exc.StatementError, match="timezone-aware"):
+        store.record_metadata("M31/a.fits", naive, {}, None)
+    image = store.get_image("M31/a.fits")
+    assert image is not None
+    assert image["status"] == "discovered"  # nothing half-written
+
+
+def test_solution_round_trip(catalog_store: CatalogStore) -> None:
+    store = catalog_store
+    solved = PlateSolution(
+        status="solved",
+        solver="local",
+        geometry=GEOMETRY,
+        wcs_header=WCS_HEADER,
+        hints_used=SolveHints(scale_low_arcsec=1.0, scale_high_arcsec=1.5, ra_deg=10.7),
+        elapsed_s=12.25,
+    )
+    assert store.get_solution("sha256:abc") is None
+
+    store.save_solution("sha256:abc", solved)
+    store.save_solution("sha256:abc", solved)  # idempotent
+
+    assert store.get_solution("sha256:abc") == solved
+    row = store.get_solution_row("sha256:abc")
+    assert row is not None
+    assert row["hints_used"] == {"scale_low_arcsec": 1.0, "scale_high_arcsec": 1.5, "ra_deg": 10.7}
+    assert row["corners"] == [list(c) for c in GEOMETRY.corners_deg]
+
+    failed = PlateSolution(status="failed", solver="local", hints_used=SolveHints(), error="none")
+    store.save_solution("sha256:abc", failed)  # replaces the earlier outcome completely
+    assert store.get_solution("sha256:abc") == failed
+    skipped = PlateSolution(status="skipped")
+    store.save_solution("sha256:def", skipped)
+    assert store.get_solution("sha256:def") == skipped
+    with pytest.raises(ValueError, match="'done'"):
+        store.save_solution("sha256:def", PlateSolution(status="done"))
+
+
+def test_solution_status_steps_keep_the_online_job_ids(
+    clocked_store: CatalogStore, clock: Clock
+) -> None:
+    store = clocked_store
+    store.set_solution_status("fp", "submitted", "nova", submission_id=9_000_000_001)
+    clock.now = T0 + timedelta(seconds=30)
+    store.set_solution_status("fp", "processing", "nova", job_id=12345)
+    row = store.get_solution_row("fp")
+    assert row is not None
+    assert (row["status"], row["solver"], row["submission_id"], row["job_id"]) == (
+        "processing",
+        "nova",
+        9_000_000_001,
+        12345,
+    )
+    assert (row["created_at"], row["updated_at"]) == (T0, T0 + timedelta(seconds=30))
+
+    store.set_solution_status("fp", "failed", "nova", error="job failed")
+    store.save_solution("fp", PlateSolution(status="solved", solver="nova", geometry=GEOMETRY))
+    row = store.get_solution_row("fp")
+    assert row is not None
+    assert (row["status"], row["error"], row["submission_id"], row["job_id"]) == (
+        "solved",
+        None,
+        9_000_000_001,
+        12345,
+    )
+    with pytest.raises(ValueError, match="'queued'"):
+        store.set_solution_status("fp", "queued", "nova")
+
+
+def test_fail_stale_solutions_marks_only_old_submitted_or_processing_rows(
+    clocked_store: CatalogStore, clock: Clock
+) -> None:
+    store = clocked_store
+    for status in ("submitted", "processing", "solved", "failed", "skipped", "pending"):
+        store.set_solution_status(f"old-{status}", status, "nova")
+    clock.now = T0 + timedelta(minutes=10)
+    store.set_solution_status("new-submitted", "submitted", "nova", submission_id=1)
+    store.set_solution_status("new-processing", "processing", "nova", job_id=2)
+
+    clock.now = T0 + timedelta(minutes=11)
+    # A cutoff in another timezone means the same instant.
+    cutoff = (T0 + timedelta(minutes=5)).astimezone(timezone(timedelta(hours=2)))
+    failed = store.fail_stale_solutions(cutoff, "no answer from the solver for 5 minutes")
+
+    assert failed == ["old-processing", "old-submitted"]
+    for fingerprint in failed:
+        row = store.get_solution_row(fingerprint)
+        assert row is not None
+        assert (row["status"], row["error"], row["updated_at"]) == (
+            "failed",
+            "no answer from the solver for 5 minutes",
+            T0 + timedelta(minutes=11),
+        )
+    untouched = ("old-solved", "old-skipped", "old-pending", "new-submitted", "new-processing")
+    statuses = {fp: (store.get_solution_row(fp) or {}).get("status") for fp in untouched}
+    assert statuses == {
+        "old-solved": "solved",
+        "old-skipped": "skipped",
+        "old-pending": "pending",
+        "new-submitted": "submitted",
+        "new-processing": "processing",
+    }
+    assert store.fail_stale_solutions(cutoff, "again") == []
+
+
+def test_replace_matches_is_idempotent_and_matches_go_with_their_image(
+    catalog_store: CatalogStore, catalog_engine: sa.Engine
+) -> None:
+    store = catalog_store
+    store.upsert_inventory([entry("a"), entry("b")])
+    matches = [match("NGC 224", messier=31, x_px=1.5), match("NGC 221", messier=32), match("IC 10")]
+
+    store.replace_matches("M31/a.fits", matches)
+    store.replace_matches("M31/a.fits", matches)
+    store.replace_matches("M31/b.fits", matches[:1])
+
+    assert store.get_matches("M31/a.fits") == [m.to_dict() for m in matches]
+    store.replace_matches("M31/a.fits", matches[2:])
+    assert store.get_matches("M31/a.fits") == [matches[2].to_dict()]
+
+    store.record_file("M31/a.fits", fingerprint="fp-a", size_bytes=1, mtime_ns=1)
+    store.save_solution("fp-a", PlateSolution(status="solved", solver="local", geometry=GEOMETRY))
+    assert store.delete_images(["M31/a.fits", "not-there"]) == 1
+    assert store.delete_images([]) == 0
+
+    assert store.get_matches("M31/a.fits") == []
+    assert store.get_matches("M31/b.fits") == [matches[0].to_dict()]
+    with catalog_engine.connect() as conn:  # cascaded in the database, not just hidden
+        assert conn.scalar(sa.text("SELECT count(*) FROM catalog_matches")) == 1
+    assert store.get_solution("fp-a") is not None  # content-keyed: kept for a moved file
+    assert store.partition_keys() == ["M31/b.fits"]
+
+
+@pytest.fixture
+def searchable(catalog_store: CatalogStore) -> CatalogStore:
+    """Four images: solved M31 (two frames), solved M42 without Messier alias stored as match
+    designation, an unsolved frame whose header says M 33, and an undated unindexed one."""
+    store = catalog_store
+    store.upsert_inventory([entry(n) for n in ("late", "early", "orion", "header", "undated")])
+    for name, when, fingerprint in (
+        ("late", T0 + timedelta(days=1), "fp-31"),
+        ("early", T0, "fp-31"),  # same content as "late": shares the solution
+        ("orion", T0 + timedelta(hours=1), "fp-42"),
+        ("header", T0 + timedelta(hours=2), "fp-33"),
+    ):
+        key = f"M31/{name}.fits"
+        store.record_file(key, fingerprint=fingerprint, size_bytes=1, mtime_ns=1)
+        object_key = "M 33" if name == "header" else None
+        md = metadata(f"/library/{key}", date_obs=when, frame_type="light", exposure_s=60.0)
+        store.record_metadata(key, md, {"OBJECT": "x"}, object_key)
+    store.save_solution("fp-31", PlateSolution(status="solved", solver="local", geometry=GEOMETRY))
+    store.set_solution_status("fp-33", "failed", "local", error="no match")
+    for name in ("late", "early"):
+        store.replace_matches(f"M31/{name}.fits", [match("NGC 224", messier=31), match("NGC 221")])
+    store.replace_matches("M31/orion.fits", [match("NGC 1976", messier=42)])
+    return store
+
+
+def test_search_by_designation_returns_full_results(searchable: CatalogStore) -> None:
+    results = searchable.search(["NGC 221"])
+
+    assert [r["partition_key"] for r in results] == ["M31/early.fits", "M31/late.fits"]
+    first = results[0]
+    assert set(first) == {
+        "partition_key",
+        *ImageMetadata.__dataclass_fields__,
+        "status",
+        "error",
+        "thumbnail_path",
+        "plate_solution",
+        "matches",
+    }
+    assert first["path"] == "/library/M31/early.fits"
+    assert first["date_obs"] == "2024-03-01T12:00:00+00:00"
+    assert (first["frame_type"], first["exposure_s"], first["status"]) == ("light", 60.0, "indexed")
+    expected_solution = PlateSolution(status="solved", solver="local", geometry=GEOMETRY)
+    assert first["plate_solution"] == expected_solution.to_dict()
+    assert first["matches"] == [match("NGC 224", messier=31).to_dict(), match("NGC 221").to_dict()]
+
+
+def test_search_by_messier_alias_and_header_object(searchable: CatalogStore) -> None:
+    assert [r["partition_key"] for r in searchable.search(["M 42"])] == ["M31/orion.fits"]
+    assert [r["partition_key"] for r in searchable.search(["NGC 1976"])] == ["M31/orion.fits"]
+    # No catalog match says M 33: the header's normalized OBJECT finds the frame.
+    header = searchable.search({"M 33"})
+    assert [r["partition_key"] for r in header] == ["M31/header.fits"]
+    assert header[0]["plate_solution"]["status"] == "failed"
+    assert header[0]["matches"] == []
+    # Several keys: the union, each image once, in time order.
+    both = searchable.search(["M 31", "NGC 224", "M 33"])
+    assert [r["partition_key"] for r in both] == [
+        "M31/early.fits",
+        "M31/header.fits",
+        "M31/late.fits",
+    ]
+    assert searchable.search(["M 1", "NGC 7000", "M31"]) == []  # "M31" is not normalized
+    assert searchable.search([]) == []
+
+
+def test_search_without_filter_lists_everything_in_time_order(searchable: CatalogStore) -> None:
+    results = searchable.search()
+
+    assert [r["partition_key"] for r in results] == [
+        "M31/early.fits",
+        "M31/orion.fits",
+        "M31/header.fits",
+        "M31/late.fits",
+        "M31/undated.fits",  # no date_obs: last, on both backends
+    ]
+    undated = results[-1]
+    assert (undated["status"], undated["date_obs"], undated["plate_solution"]) == (
+        "discovered",
+        None,
+        None,
+    )
+    assert results[1]["plate_solution"] is None  # fp-42 was never solved
+    assert [r["partition_key"] for r in searchable.search(limit=2)] == [
+        "M31/early.fits",
+        "M31/orion.fits",
+    ]
+    assert [r["partition_key"] for r in searchable.search(["M 31"], limit=1)] == ["M31/early.fits"]
+
+
+def test_search_does_not_query_per_image(
+    searchable: CatalogStore, catalog_engine: sa.Engine
+) -> None:
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append(statement)
+
+    engine = catalog_engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert len(searchable.search()) == 5
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 2  # images with solutions, then all their matches
+
+
+# --- several processes at once --------------------------------------------------------------
+
+WRITERS = 4
+WRITES_PER_WRITER = 40
+
+
+def _concurrent_writer(url: str, writer: int, start: Any, errors: Any) -> None:
+    """One process: migrate, then many short writes and reads mixed (run by the test below)."""
+    engine = create_catalog_engine(url)
+    try:
+        start.wait(timeout=60)
+        migrate(engine)  # all processes at once, on a database nobody has migrated yet
+        store = CatalogStore(engine)
+        for i in range(WRITES_PER_WRITER):
+            # Every writer also updates two shared keys, half of them in the opposite order.
+            shared, other = (entry(f"shared{(i + k) % 5}", size=writer + i) for k in (0, 1))
+            pair = [shared, other] if writer % 2 else [other, shared]
+            own = entry(f"w{writer}-{i}")
+            store.upsert_inventory([*pair, own])
+            fingerprint = f"fp-{writer}-{i}"
+            store.record_file(own.partition_key, fingerprint=fingerprint, size_bytes=i, mtime_ns=i)
+            md = metadata(own.path, date_obs=T0 + timedelta(seconds=i), exposure_s=float(i))
+            store.record_metadata(own.partition_key, md, {"I": i}, "M 31")
+            store.set_solution_status(fingerprint, "submitted", "nova", submission_id=i)
+            store.save_solution(f"fp-shared{i % 5}", PlateSolution(status="skipped"))
+            store.replace_matches(shared.partition_key, [match("NGC 224", messier=31)])
+            store.fail_stale_solutions(T0, "stale")
+            store.search(["M 31"], limit=5)
+    except BaseException:
+        errors.put(f"writer {writer}: {traceback.format_exc()}")
+        raise
+    finally:
+        engine.dispose()
+
+
+def test_concurrent_writers_in_several_processes(catalog_url: str) -> None:
+    context = multiprocessing.get_context("spawn")  # no engine or lock state inherited
+    start = context.Barrier(WRITERS)
+    errors = context.Queue()
+    processes = [
+        context.Process(target=_concurrent_writer, args=(catalog_url, n, start, errors))
+        for n in range(WRITERS)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=300)
+    messages = []
+    while not errors.empty():
+        messages.append(errors.get())
+    errors.close()
+    errors.join_thread()
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+            process.join()
+    assert messages == []
+    assert [p.exitcode for p in processes] == [0] * WRITERS
+
+    engine = create_catalog_engine(catalog_url)
+    try:
+        store = CatalogStore(engine)
+        assert store.count_images() == WRITERS * WRITES_PER_WRITER + 5
+        assert len(store.search(["M 31"])) == WRITERS * WRITES_PER_WRITER + 5
+        row = store.get_solution_row(f"fp-{WRITERS - 1}-{WRITES_PER_WRITER - 1}")
+        assert row is not None
+        assert (row["status"], row["submission_id"]) == ("submitted", WRITES_PER_WRITER - 1)
+        # replace_matches raced on the shared images: each still has exactly one set.
+        for k in range(5):
+            assert len(store.get_matches(f"M31/shared{k}.fits")) == 1
+    finally:
+        engine.dispose()

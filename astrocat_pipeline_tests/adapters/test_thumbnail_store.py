@@ -1,0 +1,94 @@
+"""The thumbnail cache directory (adapters.thumbnail_store)."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
+from astrocat_pipeline.core.thumbnail import thumbnail_filename
+
+SOURCE = "/library/lights/M31_0001.fits.gz"
+JPEG = b"\xff\xd8\xff\xe0 first thumbnail \xff\xd9"
+
+
+def test_path_for_follows_the_file_name_rule(tmp_path: Path) -> None:
+    store = ThumbnailStore(tmp_path / "thumbs")
+    path = store.path_for(SOURCE)
+    assert path == tmp_path / "thumbs" / thumbnail_filename(SOURCE)
+    assert path.name.startswith("M31_0001_")
+    assert not path.exists()
+
+
+def test_write_creates_the_directory_and_the_file(tmp_path: Path) -> None:
+    store = ThumbnailStore(tmp_path / "home" / "thumbnails")
+    path = store.write(SOURCE, JPEG)
+    assert path == store.path_for(SOURCE)
+    assert path.read_bytes() == JPEG
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temporary left
+
+
+def test_write_again_replaces_the_thumbnail(tmp_path: Path) -> None:
+    store = ThumbnailStore(tmp_path)
+    store.write(SOURCE, JPEG)
+    path = store.write(SOURCE, b"second")
+    assert path.read_bytes() == b"second"
+    assert store.stats() == (1, len(b"second"))
+
+
+def test_failed_write_keeps_the_old_thumbnail_and_leaves_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ThumbnailStore(tmp_path)
+    path = store.write(SOURCE, JPEG)
+
+    def disk_full(self: Path, target: Path) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "replace", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        store.write(SOURCE, b"never visible")
+    monkeypatch.undo()
+    assert path.read_bytes() == JPEG
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_same_name_in_two_folders_gets_two_files(tmp_path: Path) -> None:
+    store = ThumbnailStore(tmp_path)
+    first = store.write("/night1/M42.fits", b"one")
+    second = store.write("/night2/M42.fits", b"two")
+    assert first != second
+    assert (first.read_bytes(), second.read_bytes()) == (b"one", b"two")
+
+
+def test_remove_reports_whether_there_was_a_thumbnail(tmp_path: Path) -> None:
+    store = ThumbnailStore(tmp_path)
+    store.write(SOURCE, JPEG)
+    assert store.remove(SOURCE) is True
+    assert not store.path_for(SOURCE).exists()
+    assert store.remove(SOURCE) is False
+    assert ThumbnailStore(tmp_path / "missing").remove(SOURCE) is False
+
+
+def test_stats_count_only_thumbnails(tmp_path: Path) -> None:
+    store = ThumbnailStore(tmp_path)
+    assert ThumbnailStore(tmp_path / "missing").stats() == (0, 0)
+    store.write("/a.fits", b"12345")
+    store.write("/b.cr2", b"123")
+    (tmp_path / "notes.txt").write_text("not a thumbnail")
+    (tmp_path / ".tmpabc.tmp").write_bytes(b"half-written")
+    (tmp_path / "folder_thumb.jpg").mkdir()
+    assert store.stats() == (2, 8)
+
+
+def test_adapter_does_not_import_dagster() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, astrocat_pipeline.adapters.thumbnail_store; sys.exit('dagster' in sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

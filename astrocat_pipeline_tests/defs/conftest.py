@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pytest
+from astropy.io import fits
+
+needs_solver = pytest.mark.skipif(
+    shutil.which("solve-field") is None,
+    reason="astrometry.net solve-field is not installed (scripts/setup installs it)",
+)
+
+
+@pytest.fixture
+def astrocat_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private ASTROCAT_HOME (SQLite catalog, thumbnails) for one test."""
+    home = tmp_path / "astrocat_home"
+    monkeypatch.setenv("ASTROCAT_HOME", str(home))
+    for name in ("ASTROCAT_DATABASE_URL", "THUMBNAIL_CACHE_PATH", "ASTROCAT_SOLVER"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+def write_tiny_fits(path: Path, seed: int = 0, **header: object) -> Path:
+    """A small synthetic light frame (sky + noise + a few stars), no WCS."""
+    rng = np.random.default_rng(seed)
+    data = rng.normal(1000, 10, (48, 64))
+    for _ in range(5):
+        y, x = rng.integers(5, 43), rng.integers(5, 59)
+        data[y - 1 : y + 2, x - 1 : x + 2] += 5000
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hdu = fits.PrimaryHDU(np.clip(data, 0, 65535).astype(np.uint16))
+    hdu.header["IMAGETYP"] = "LIGHT"
+    for key, value in header.items():
+        hdu.header[key] = value
+    hdu.writeto(path)
+    return path

@@ -1,0 +1,41 @@
+import dagster as dg
+
+from astrocat_pipeline.defs.partitions import images_partitions
+from astrocat_pipeline.definitions import defs
+
+
+def test_definitions_load():
+    dg.Definitions.validate_loadable(defs)
+    repo = defs.get_repository_def()
+    assert {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()} == {
+        "image_file",
+        "image_metadata",
+        "image_thumbnail",
+        "plate_solution",
+        "catalog_matches",
+    }
+    for assets_def in repo.asset_graph.assets_defs:
+        assert assets_def.partitions_def == images_partitions
+
+
+def test_lineage_follows_the_design():
+    graph = defs.get_repository_def().asset_graph
+    parents = {
+        key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
+        for key in graph.get_all_asset_keys()
+    }
+    assert parents == {
+        "image_file": set(),
+        "image_metadata": {"image_file"},
+        "image_thumbnail": {"image_metadata"},
+        "plate_solution": {"image_metadata"},
+        "catalog_matches": {"plate_solution"},
+    }
+
+
+def test_sensor_and_schedule_run_by_default():
+    sensor = defs.resolve_sensor_def("new_image_files")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    schedule = defs.resolve_schedule_def("stale_plate_solves_every_5_minutes")
+    assert schedule.cron_schedule == "*/5 * * * *"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING

@@ -1,0 +1,138 @@
+"""The real thing: `dagster dev` (webserver and daemon) over a tiny library, driven only by the
+default-on sensor, checked through the GraphQL API, then stopped cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from astrocat_pipeline_tests.defs.conftest import needs_solver, write_tiny_fits
+from astrocat_pipeline_tests.samples import PROJECT_ROOT
+
+pytestmark = [pytest.mark.e2e, needs_solver]
+
+PARTITION_STATS_QUERY = """
+query {
+  assetNodes(assetKeys: [{path: ["catalog_matches"]}]) {
+    partitionStats { numMaterialized numPartitions numFailed }
+  }
+}
+"""
+RUNS_QUERY = """
+query { runsOrError { ... on Runs { results { runId status tags { key value } } } } }
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["data"]
+
+
+@pytest.fixture
+def tiny_library(tmp_path: Path) -> Path:
+    from astrocat_pipeline.adapters.star_index import list_index_stars
+    from astrocat_pipeline.core.demo import DEMO_FIELDS, write_demo_library
+    from astrocat_pipeline.settings import DEFAULT_INDEX_DIR
+
+    demo = tmp_path / "demo"
+    write_demo_library(demo, lambda ra, dec, r: list_index_stars(ra, dec, r, DEFAULT_INDEX_DIR))
+    library = tmp_path / "library"
+    light = next(f for f in DEMO_FIELDS if f.frame_type == "light")
+    target = library / light.rel_path
+    target.parent.mkdir(parents=True)
+    shutil.copy(demo / light.rel_path, target)
+    write_tiny_fits(library / "calibration" / "BIAS" / "bias, 1.fits", IMAGETYP="BIAS")
+    return library
+
+
+def test_dagster_dev_processes_new_files_through_catalog_matches(tmp_path, tiny_library):
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    port = free_port()
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(dagster_home),
+        "ASTROCAT_HOME": str(tmp_path / "astrocat_home"),
+        "ASTROCAT_LIBRARY_ROOTS": str(tiny_library),
+    }
+    env.pop("ASTROCAT_DATABASE_URL", None)
+    log = (tmp_path / "dagster_dev.log").open("wb")
+    dagster = Path(sys.executable).with_name("dagster")
+    process = subprocess.Popen(
+        [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-p", str(port)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so it can be stopped as a whole
+    )
+    try:
+        deadline = time.monotonic() + 300
+        stats = None
+        while time.monotonic() < deadline:
+            assert process.poll() is None, (tmp_path / "dagster_dev.log").read_text()[-3000:]
+            try:
+                nodes = graphql(port, PARTITION_STATS_QUERY)["assetNodes"]
+                stats = nodes[0]["partitionStats"] if nodes else None
+            except (urllib.error.URLError, ConnectionError, TimeoutError, KeyError):
+                stats = None
+            if stats and stats["numPartitions"] == 2 and stats["numMaterialized"] == 2:
+                break
+            time.sleep(3)
+        assert stats == {"numMaterialized": 2, "numPartitions": 2, "numFailed": 0}, (
+            tmp_path / "dagster_dev.log"
+        ).read_text()[-3000:]
+
+        runs = graphql(port, RUNS_QUERY)["runsOrError"]["results"]
+        index_runs = [
+            run
+            for run in runs
+            if any(t["key"] == "dagster/sensor_name" for t in run["tags"])
+        ]
+        # Both files went through in one batched run, launched by the sensor.
+        assert len(index_runs) == 1
+        assert index_runs[0]["status"] == "SUCCESS"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            pytest.fail("dagster dev did not stop within 60 s of SIGTERM")
+        log.close()
+    assert group_is_gone(process.pid, timeout_s=20), "dagster dev left processes behind"
+
+
+def group_is_gone(pgid: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.5)
+    return False
