@@ -47,7 +47,9 @@ def cmd_demo_library(args: argparse.Namespace) -> int:
         lambda ra, dec, radius: list_index_stars(ra, dec, radius, index_dir),
     )
     if args.json:
-        _print_json({"directory": str(Path(args.directory).absolute()), "files": [str(p) for p in written]})
+        _print_json(
+            {"directory": str(Path(args.directory).absolute()), "files": [str(p) for p in written]}
+        )
     else:
         print(f"wrote {len(written)} frames to {args.directory}")
     return 0
@@ -69,7 +71,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         for root in args.roots:
             if not Path(root).is_dir():
                 raise CliError(f"{root}: not a directory")
-        overrides["ASTROCAT_LIBRARY_ROOTS"] = os.pathsep.join(str(Path(r).absolute()) for r in args.roots)
+        overrides["ASTROCAT_LIBRARY_ROOTS"] = os.pathsep.join(
+            str(Path(r).absolute()) for r in args.roots
+        )
     settings = Settings.from_env(overrides=overrides)
     if not os.environ.get("DAGSTER_HOME"):
         # The runs are recorded in a Dagster instance; without DAGSTER_HOME, one beside the
@@ -85,7 +89,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     os.environ.update({k: v for k, v in overrides.items() if v})
     with dg.DagsterInstance.get() as instance:
         summary = index_library(
-            settings, instance, progress=None if args.json or not sys.stderr.isatty() else _progress_bar
+            settings,
+            instance,
+            progress=None if args.json or not sys.stderr.isatty() else _progress_bar,
         )
     document = {
         "files": summary.files,

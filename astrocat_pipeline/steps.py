@@ -79,7 +79,9 @@ def record_file(store: CatalogStore, key: str) -> StepOutcome:
         message = f"{path}: cannot read file ({exc.strerror or exc})"
         store.record_error(key, "image_file", message)
         return StepOutcome("error", message, {"path": str(path)})
-    store.record_file(key, fingerprint=fingerprint, size_bytes=stat.st_size, mtime_ns=stat.st_mtime_ns)
+    store.record_file(
+        key, fingerprint=fingerprint, size_bytes=stat.st_size, mtime_ns=stat.st_mtime_ns
+    )
     return StepOutcome(
         "ok",
         metadata={
@@ -176,9 +178,7 @@ def solve_file(path: Path, solver: LocalSolver | None) -> tuple[PlateSolution, s
     metadata = normalize_metadata(str(path), header)
     if metadata.frame_type not in SKY_FRAME_TYPES:
         return (
-            PlateSolution(
-                status="skipped", error=f"{metadata.frame_type} frame: no sky to solve"
-            ),
+            PlateSolution(status="skipped", error=f"{metadata.frame_type} frame: no sky to solve"),
             metadata.frame_type,
         )
     wcs = celestial_wcs(header.fits_header) if header.fits_header is not None else None
@@ -193,7 +193,9 @@ def solve_file(path: Path, solver: LocalSolver | None) -> tuple[PlateSolution, s
             PlateSolution(status="skipped", error="no plate solver configured (ASTROCAT_SOLVER)"),
             metadata.frame_type,
         )
-    return solver.solve(path, header.width, header.height, solve_hints(metadata)), metadata.frame_type
+    return solver.solve(
+        path, header.width, header.height, solve_hints(metadata)
+    ), metadata.frame_type
 
 
 def solve_plate(store: CatalogStore, solver: LocalSolver | None, key: str) -> StepOutcome:
@@ -210,7 +212,9 @@ def solve_plate(store: CatalogStore, solver: LocalSolver | None, key: str) -> St
     try:
         solution, _ = solve_file(Path(row["path"]), solver)
     except AstrocatError as exc:
-        solution = PlateSolution(status="failed", solver="local" if solver else None, error=str(exc))
+        solution = PlateSolution(
+            status="failed", solver="local" if solver else None, error=str(exc)
+        )
     store.save_solution(fingerprint, solution)
     status = "ok" if solution.status in ("solved", "skipped") else "error"
     return StepOutcome(status, solution.error, _solution_metadata(solution, reused=False))
@@ -242,7 +246,8 @@ def match_catalog(store: CatalogStore, catalog: ObjectCatalog, key: str) -> Step
         metadata={
             "match_count": len(matches),
             "objects": [
-                f"{m.designation}" + (f" (M {m.messier})" if m.messier else "")
+                f"{m.designation}"
+                + (f" (M {m.messier})" if m.messier else "")
                 + (f" {m.name}" if m.name else "")
                 for m in matches[:25]
             ],

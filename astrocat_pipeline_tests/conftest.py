@@ -26,13 +26,15 @@ POSTGRES_ADMIN_URL_DEFAULT = "postgresql+psycopg2://postgres@127.0.0.1:5432/post
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> str:
     """URL of the PostgreSQL maintenance database; skips (fails under CI) if unreachable."""
-    url = os.environ.get(POSTGRES_ADMIN_URL_ENV, POSTGRES_ADMIN_URL_DEFAULT)
+    url = sa.make_url(os.environ.get(POSTGRES_ADMIN_URL_ENV, POSTGRES_ADMIN_URL_DEFAULT))
+    if url.drivername == "postgresql":  # SQLAlchemy 2.1 would pick psycopg 3, not installed
+        url = url.set(drivername="postgresql+psycopg2")
     engine = sa.create_engine(url, connect_args={"connect_timeout": 5})
     try:
         with engine.connect():
             pass
     except OperationalError as exc:
-        shown = sa.make_url(url).render_as_string(hide_password=True)
+        shown = url.render_as_string(hide_password=True)
         reason = (
             f"PostgreSQL is not reachable at {shown} (set {POSTGRES_ADMIN_URL_ENV}): "
             + (str(exc.orig).strip().splitlines() or ["no message"])[0]
@@ -42,7 +44,7 @@ def postgres_admin_url() -> str:
         pytest.skip(reason)
     finally:
         engine.dispose()
-    return url
+    return url.render_as_string(hide_password=False)
 
 
 @pytest.fixture

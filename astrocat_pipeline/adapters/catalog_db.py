@@ -427,7 +427,7 @@ class CatalogStore:
         """The image's id; its row stays locked until the transaction ends, which serializes
         read-then-write transactions on one image (SQLite's BEGIN IMMEDIATE already does)."""
         image_id = conn.scalar(
-            select(images.c.id).where(images.c.partition_key == partition_key)
+            select(images.c.id).where(images.c.partition_key == partition_key).with_for_update()
         )
         if image_id is None:
             raise ImageNotFoundError(
@@ -737,6 +737,10 @@ class CatalogStore:
             .outerjoin(plate_solutions, plate_solutions.c.fingerprint == images.c.fingerprint)
             .order_by(images.c.date_obs.is_(None), images.c.date_obs, images.c.path, images.c.id)
         )
+        if isinstance(object_keys, str):
+            raise TypeError(
+                f"expected a collection of object keys, found the string {object_keys!r}"
+            )
         if object_keys is not None:
             keys = sorted(set(object_keys))
             if not keys:

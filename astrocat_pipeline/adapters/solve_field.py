@@ -2,8 +2,9 @@
 
 Every run happens in a fresh temporary directory: nothing is written next to the source image.
 solve-field exits 0 whether or not it found a solution, so success is the presence of
-``job.solved``/``job.wcs``; its ``--cpulimit`` overshoots several times over (measured 2-6x),
-so each run also has a wall-clock timeout after which its whole process group is killed.
+``job.solved``/``job.wcs``; its ``--cpulimit`` overshoots several times over (2-3x per
+FACTS.md, 6x measured with a 3 s limit), so each run also has a wall-clock timeout after which
+its whole process group is killed.
 """
 
 from __future__ import annotations
@@ -209,7 +210,7 @@ class LocalSolver:
                 error=f"no solution for {image_path.name}: "
                 + "; ".join(self._describe(a) for a in attempts),
             )
-        return self._solution(image_path, last, width_px, height_px, elapsed_s)
+        return self._solution(image_path, last.header, last.hints, width_px, height_px, elapsed_s)
 
     def _describe(self, attempt: _Attempt) -> str:
         what = "blind" if attempt.hints is None else f"hinted ({_describe_hints(attempt.hints)})"
@@ -217,11 +218,15 @@ class LocalSolver:
             return f"{what}: timed out after {self.timeout_s:g} s"
         return f"{what}: no match ({attempt.elapsed_s:.1f} s)"
 
+    @staticmethod
     def _solution(
-        self, image_path: Path, attempt: _Attempt, width_px: int, height_px: int, elapsed_s: float
+        image_path: Path,
+        header: fits.Header,
+        hints: SolveHints | None,
+        width_px: int,
+        height_px: int,
+        elapsed_s: float,
     ) -> PlateSolution:
-        header = attempt.header
-        assert header is not None
         measured = (header.get("IMAGEW"), header.get("IMAGEH"))
         if measured != (width_px, height_px):
             raise SolverError(
@@ -236,7 +241,7 @@ class LocalSolver:
             solver="local",
             geometry=field_geometry(wcs, width_px, height_px),
             wcs_header=wcs_to_header_text(wcs),
-            hints_used=attempt.hints,
+            hints_used=hints,
             elapsed_s=elapsed_s,
         )
 

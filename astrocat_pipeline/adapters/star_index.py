@@ -9,7 +9,9 @@ lists are merged and deduplicated by position.
 from __future__ import annotations
 
 import math
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -121,14 +123,24 @@ def _query_one(
         str(out),
         str(index_file),
     ]
-    try:
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise CatalogDataError(
-            f"query-starkd did not finish within {timeout_s} s on {index_file}"
-        ) from exc
+    # Own session, so a timeout stops the whole process group, not only the direct child.
+    with subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise CatalogDataError(
+                f"query-starkd did not finish within {timeout_s} s on {index_file}"
+            ) from exc
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        tail = (stderr or stdout).strip().splitlines()[-3:]
         raise CatalogDataError(
             f"query-starkd failed on {index_file} (exit {proc.returncode}): " + " | ".join(tail)
         )

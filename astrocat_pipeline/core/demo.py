@@ -21,6 +21,7 @@ import os
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -83,7 +84,7 @@ class Glow:
 
     ra_deg: float
     dec_deg: float
-    major_arcmin: float  # scale length of the profile along the major axis × 4
+    major_arcmin: float  # visible extent (diameter): four exponential scale lengths per side
     minor_arcmin: float
     pa_deg: float  # major axis position angle, east of north
     peak_adu_per_s: float  # through L, before vignetting
@@ -606,7 +607,7 @@ def _glow_image(
     dx, dy = x - float(cx[0]), y - float(cy[0])
     along = (dx * math.cos(angle) + dy * math.sin(angle)) * scale_arcsec / 60.0
     across = (-dx * math.sin(angle) + dy * math.cos(angle)) * scale_arcsec / 60.0
-    # major/minor are the visible extent: about four exponential scale lengths across.
+    # major/minor are diameters spanning four exponential scale lengths on each side.
     r = np.hypot(along / (glow.major_arcmin / 8.0), across / (glow.minor_arcmin / 8.0))
     return glow.peak_adu_per_s * np.exp(-r)
 
@@ -632,8 +633,6 @@ def format_dec_dms(dec_deg: float) -> str:
 
 
 def _local_time(date_obs: str, utc_offset_h: int) -> str:
-    from datetime import datetime, timedelta
-
     local = datetime.fromisoformat(date_obs) + timedelta(hours=utc_offset_h)
     return local.isoformat(timespec="milliseconds")
 
@@ -746,10 +745,11 @@ def write_demo_library(out_dir: Path, star_source: StarSource) -> list[Path]:
         content = frame_bytes(field, stars)
         path = out_dir.joinpath(*PurePosixPath(field.rel_path).parts)
         written.append(path)
+        partial = _partial_name(path)
         if path.is_file() and path.read_bytes() == content:
+            partial.unlink(missing_ok=True)
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = _partial_name(path)
         with partial.open("wb") as handle:
             handle.write(content)
             handle.flush()

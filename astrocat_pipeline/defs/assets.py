@@ -1,8 +1,8 @@
 """The five per-file assets of DESIGN.md. Each runs over a batch of partitions per run and
 reports one materialization per file, with that file's metadata (or its error)."""
 
-
 from collections.abc import Callable
+from typing import Any
 
 import dagster as dg
 
@@ -52,13 +52,15 @@ def _run_batch(
         context.add_asset_metadata(_metadata(outcome), partition_key=key)
     asset_name = context.assets_def.key.to_user_string()
     context.log.info(f"{asset_name}: {len(context.partition_keys)} files {counts}")
-    single_version = versions.pop() if len(versions) == 1 and len(context.partition_keys) == 1 else None
+    single_version = (
+        versions.pop() if len(versions) == 1 and len(context.partition_keys) == 1 else None
+    )
     return dg.MaterializeResult(
         data_version=dg.DataVersion(single_version) if single_version else None
     )
 
 
-_COMMON = {
+_COMMON: dict[str, Any] = {
     "partitions_def": images_partitions,
     "backfill_policy": batch_policy,
     "group_name": "images",

@@ -3,14 +3,17 @@ instance at $DAGSTER_HOME so the UI shows the runs afterwards."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dagster as dg
 
 from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
 from astrocat_pipeline.core.inventory import contiguous_batches, scan_root
-from astrocat_pipeline.defs.partitions import PARTITIONS_PER_RUN, images_partitions
+from astrocat_pipeline.defs.partitions import (
+    IMAGES_PARTITIONS_NAME,
+    PARTITIONS_PER_RUN,
+)
 from astrocat_pipeline.defs.sensors import RANGE_END_TAG, RANGE_START_TAG
 from astrocat_pipeline.settings import Settings
 
@@ -41,11 +44,11 @@ def index_library(
         CatalogStore(engine).upsert_inventory(entries.values())
     finally:
         engine.dispose()
-    existing = set(instance.get_dynamic_partitions(images_partitions.name))
+    existing = set(instance.get_dynamic_partitions(IMAGES_PARTITIONS_NAME))
     new_keys = [key for key in entries if key not in existing]
     if new_keys:
-        instance.add_dynamic_partitions(images_partitions.name, new_keys)
-    ordered = instance.get_dynamic_partitions(images_partitions.name)
+        instance.add_dynamic_partitions(IMAGES_PARTITIONS_NAME, new_keys)
+    ordered = instance.get_dynamic_partitions(IMAGES_PARTITIONS_NAME)
     batches = contiguous_batches(list(ordered), set(entries), batch_size)
     job = defs.resolve_job_def("index_images")
     done = failed = 0

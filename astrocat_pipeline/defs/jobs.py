@@ -1,6 +1,5 @@
 """Jobs: the per-file pipeline over a batch of partitions, and the stale-solve cleanup."""
 
-
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg

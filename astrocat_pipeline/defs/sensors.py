@@ -1,13 +1,16 @@
 """The new-file sensor: adds a partition per new image file and launches batched runs."""
 
-
 import hashlib
 
 import dagster as dg
 
 from astrocat_pipeline.core.inventory import contiguous_batches, scan_root
 from astrocat_pipeline.defs.jobs import index_images_job
-from astrocat_pipeline.defs.partitions import PARTITIONS_PER_RUN, images_partitions
+from astrocat_pipeline.defs.partitions import (
+    IMAGES_PARTITIONS_NAME,
+    PARTITIONS_PER_RUN,
+    images_partitions,
+)
 from astrocat_pipeline.defs.resources import AstrocatResource
 
 # Dagster's tags for a run over a range of partitions (what single-run backfills use).
@@ -44,7 +47,7 @@ def new_image_files(
         elif scan.problem:
             context.log.warning(f"some folders could not be read: {scan.problem}")
     found = {entry.partition_key: entry for scan in scans for entry in scan.entries}
-    existing = context.instance.get_dynamic_partitions(images_partitions.name)
+    existing = context.instance.get_dynamic_partitions(IMAGES_PARTITIONS_NAME)
     existing_set = set(existing)
     store = astrocat.store()
     recorded = store.inventory_by_key(found.keys())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import traceback
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -418,6 +419,47 @@ def test_replace_matches_is_idempotent_and_matches_go_with_their_image(
     assert store.partition_keys() == ["M31/b.fits"]
 
 
+def test_concurrent_replace_matches_on_one_image_do_not_mix(
+    catalog_store: CatalogStore, catalog_engine: sa.Engine
+) -> None:
+    store, key = catalog_store, "M31/a.fits"
+    store.upsert_inventory([entry("a")])
+    store.replace_matches(key, [match("IC 1")])
+    deleted, resume = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def pause_first_after_delete(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if threading.current_thread().name == "first" and statement.startswith("DELETE"):
+            deleted.set()
+            resume.wait(timeout=30)
+
+    def replace(matches: list[CatalogMatch]) -> None:
+        try:
+            store.replace_matches(key, matches)
+        except BaseException as exc:
+            failures.append(exc)
+
+    sa.event.listen(catalog_engine, "after_cursor_execute", pause_first_after_delete)
+    try:
+        first = threading.Thread(target=replace, args=([match("NGC 1")],), name="first")
+        first.start()
+        assert deleted.wait(timeout=30)
+        # The second replacement starts while the first is between its delete and its insert.
+        second_matches = [match("NGC 2"), match("NGC 3")]
+        second = threading.Thread(target=replace, args=(second_matches,), name="second")
+        second.start()
+        second.join(timeout=0.5)
+        assert second.is_alive()  # it waits for the first transaction
+        resume.set()
+        first.join(timeout=30)
+        second.join(timeout=30)
+    finally:
+        resume.set()
+        sa.event.remove(catalog_engine, "after_cursor_execute", pause_first_after_delete)
+    assert failures == []
+    assert [m["designation"] for m in store.get_matches(key)] == ["NGC 2", "NGC 3"]
+
+
 @pytest.fixture
 def searchable(catalog_store: CatalogStore) -> CatalogStore:
     """Four images: solved M31 (two frames), solved M42 without Messier alias stored as match
@@ -482,6 +524,8 @@ def test_search_by_messier_alias_and_header_object(searchable: CatalogStore) -> 
     ]
     assert searchable.search(["M 1", "NGC 7000", "M31"]) == []  # "M31" is not normalized
     assert searchable.search([]) == []
+    with pytest.raises(TypeError, match="'M 31'"):
+        searchable.search("M 31")
 
 
 def test_search_without_filter_lists_everything_in_time_order(searchable: CatalogStore) -> None:

@@ -57,9 +57,13 @@ def test_radius_from_field_size():
     # 6248 x 4176 px at 1.463"/px: 2.54° x 1.70°, 1.53° centre to corner.
     hints = solve_hints(
         metadata(
-            focal_length_mm=530.0, pixel_size_um=3.76, width=6248, height=4176,
-            ra_deg=10.68, dec_deg=41.27,
-        )  # fmt: skip
+            focal_length_mm=530.0,
+            pixel_size_um=3.76,
+            width=6248,
+            height=4176,
+            ra_deg=10.68,
+            dec_deg=41.27,
+        )
     )
     field_radius = 0.5 * math.hypot(6248, 4176) * (206.264806 * 3.76 / 530.0) / 3600
     assert field_radius == pytest.approx(1.527, abs=1e-3)
@@ -72,9 +76,13 @@ def test_radius_from_field_size():
 def test_small_field_gets_the_minimum_radius():
     hints = solve_hints(
         metadata(
-            focal_length_mm=2000.0, pixel_size_um=3.76, width=1000, height=800,
-            ra_deg=200.0, dec_deg=-30.0,
-        )  # fmt: skip
+            focal_length_mm=2000.0,
+            pixel_size_um=3.76,
+            width=1000,
+            height=800,
+            ra_deg=200.0,
+            dec_deg=-30.0,
+        )
     )
     assert hints.radius_deg == SOLVER_HINT_RADIUS_MIN_DEG
 
@@ -82,9 +90,13 @@ def test_small_field_gets_the_minimum_radius():
 def test_huge_field_radius_is_capped():
     hints = solve_hints(
         metadata(
-            focal_length_mm=8.0, pixel_size_um=5.9, width=6000, height=4000,
-            ra_deg=80.0, dec_deg=0.0,
-        )  # fmt: skip
+            focal_length_mm=8.0,
+            pixel_size_um=5.9,
+            width=6000,
+            height=4000,
+            ra_deg=80.0,
+            dec_deg=0.0,
+        )
     )
     assert hints.radius_deg == 180.0
 

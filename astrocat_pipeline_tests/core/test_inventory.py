@@ -14,7 +14,7 @@ NASTY_NAMES = [
     "M31, panel 2.fits",
     "a...b.fits",
     "[bracketed] frame.fits",
-    'quote"s and \'apostrophes\'.fits',
+    "quote\"s and 'apostrophes'.fits",
     "ünïcødé_Ω.fits",
     "$(rm -rf ~); `ls` | & ; > x.fits",
 ]
@@ -82,7 +82,7 @@ def test_long_paths_are_shortened_but_unique():
 
 def test_root_label_is_safe():
     assert "," not in root_label("/mnt/a,b")
-    assert root_label("/") .startswith("root-")
+    assert root_label("/").startswith("root-")
 
 
 def test_scan_root_finds_images_and_skips_others(tmp_path: Path):

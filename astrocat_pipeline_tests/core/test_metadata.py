@@ -181,13 +181,18 @@ def test_truncated_fits_is_an_error_naming_the_file(tmp_path):
     path = write_fits(tmp_path / "t.fits", np.ones((200, 200), np.uint16), NINA_HEADER)
     content = path.read_bytes()
     path.write_bytes(content[: len(content) // 2])
-    with pytest.raises(ImageReadError, match="t.fits"):
+    with pytest.raises(ImageReadError, match=r"t\.fits"):
         load_image(path)
 
 
 def test_fits_without_image_data(tmp_path):
     path = tmp_path / "table.fits"
-    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("A", "E", array=np.ones(3))])]).writeto(path)
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(),
+            fits.BinTableHDU.from_columns([fits.Column("A", "E", array=np.ones(3))]),
+        ]
+    ).writeto(path)
     with pytest.raises(ImageReadError, match="no image data"):
         read_header(path)
 

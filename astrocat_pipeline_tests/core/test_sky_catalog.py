@@ -64,7 +64,9 @@ def test_match_across_ra_zero_and_by_extent():
 
 
 def test_match_around_the_pole():
-    catalog = ObjectCatalog([obj("NGC 10", 120.0, 89.5), obj("NGC 11", 300.0, 89.4), obj("NGC 12", 0.0, 85.0)])
+    catalog = ObjectCatalog(
+        [obj("NGC 10", 120.0, 89.5), obj("NGC 11", 300.0, 89.4), obj("NGC 12", 0.0, 85.0)]
+    )
     width, height, scale = 1000, 1000, 10.8
     wcs = tan_wcs(0.0, 90.0, scale, width, height)
     found = match_field(catalog, wcs, width, height, geometry(0.0, 90.0, scale, width, height))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +17,6 @@ from astrocat_pipeline.core.wcs_geometry import (
     wcs_from_header_text,
     wcs_to_header_text,
 )
-
 from astrocat_pipeline_tests.samples import SAMPLES
 
 ARCSEC = 1.0 / 3600.0
@@ -225,7 +223,7 @@ def test_north_up_east_left_is_normal_with_zero_rotation():
     assert geometry.parity == "normal"
     assert angle_diff_deg(geometry.rotation_deg, 0.0) < 1e-9
     # Row index up = north (higher Dec), column index right = west (lower RA).
-    ra_up, dec_up = wcs.pixel_to_world_values(49.5, 99.0)
+    _, dec_up = wcs.pixel_to_world_values(49.5, 99.0)
     ra_right, _ = wcs.pixel_to_world_values(99.0, 49.5)
     assert dec_up > geometry.dec_deg
     assert ra_right < geometry.ra_deg
@@ -369,7 +367,7 @@ def test_text_without_newlines_is_accepted():
 
 @pytest.mark.parametrize("text", ["", "this is not a header", "SIMPLE  =                    T"])
 def test_text_without_wcs_raises_value_error(text):
-    with pytest.raises(ValueError, match="WCS|header"):
+    with pytest.raises(ValueError, match=r"WCS|header"):
         wcs_from_header_text(text)
 
 

@@ -1,7 +1,7 @@
 import dagster as dg
 
-from astrocat_pipeline.defs.partitions import images_partitions
 from astrocat_pipeline.definitions import defs
+from astrocat_pipeline.defs.partitions import images_partitions
 
 
 def test_definitions_load():

@@ -108,9 +108,7 @@ def test_dagster_dev_processes_new_files_through_catalog_matches(tmp_path, tiny_
 
         runs = graphql(port, RUNS_QUERY)["runsOrError"]["results"]
         index_runs = [
-            run
-            for run in runs
-            if any(t["key"] == "dagster/sensor_name" for t in run["tags"])
+            run for run in runs if any(t["key"] == "dagster/sensor_name" for t in run["tags"])
         ]
         # Both files went through in one batched run, launched by the sensor.
         assert len(index_runs) == 1

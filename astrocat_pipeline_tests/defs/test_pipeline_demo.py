@@ -17,7 +17,7 @@ from astrocat_pipeline.adapters.star_index import list_index_stars
 from astrocat_pipeline.core.demo import DEMO_FIELDS, write_demo_library
 from astrocat_pipeline.core.inventory import partition_key
 from astrocat_pipeline.defs.indexing import index_library
-from astrocat_pipeline.defs.partitions import images_partitions
+from astrocat_pipeline.defs.partitions import IMAGES_PARTITIONS_NAME
 from astrocat_pipeline.settings import DEFAULT_INDEX_DIR, Settings
 from astrocat_pipeline_tests.defs.conftest import needs_solver
 
@@ -67,9 +67,15 @@ def test_every_file_went_through_in_batched_runs(indexed_demo):
     assert summary.failed_runs == 0
     assert summary.runs == 1  # about ten files: one batch
     instance = indexed_demo["instance"]
-    keys = instance.get_dynamic_partitions(images_partitions.name)
+    keys = instance.get_dynamic_partitions(IMAGES_PARTITIONS_NAME)
     assert len(keys) == len(DEMO_FIELDS)
-    for asset in ("image_file", "image_metadata", "image_thumbnail", "plate_solution", "catalog_matches"):
+    for asset in (
+        "image_file",
+        "image_metadata",
+        "image_thumbnail",
+        "plate_solution",
+        "catalog_matches",
+    ):
         materialized = instance.get_materialized_partitions(dg.AssetKey(asset))
         assert materialized == set(keys), asset
 
@@ -104,7 +110,8 @@ def test_m31_field_shows_its_companions(indexed_demo):
         assert {"NGC 224", "NGC 221", "NGC 205"} <= designations  # M31, M32, M110
         first = image["matches"][0]
         assert first["messier"] is not None  # Messier objects first
-        assert 0 <= first["x_px"] < image["width"] and 0 <= first["y_px"] < image["height"]
+        assert 0 <= first["x_px"] < image["width"]
+        assert 0 <= first["y_px"] < image["height"]
 
 
 def test_calibration_frames_are_indexed_but_not_solved(indexed_demo):
@@ -120,7 +127,9 @@ def test_metadata_and_thumbnails_are_in_the_catalog(indexed_demo):
     store = indexed_demo["store"]
     for image in store.search(None):
         assert image["status"] == "indexed"
-        assert image["camera"] and image["exposure_s"] and image["date_obs"]
+        assert image["camera"]
+        assert image["exposure_s"]
+        assert image["date_obs"]
         thumb = Path(image["thumbnail_path"])
         assert thumb.name.endswith("_thumb.jpg")
         with Image.open(thumb) as picture:

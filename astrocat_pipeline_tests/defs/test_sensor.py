@@ -2,7 +2,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from astrocat_pipeline.defs.partitions import PARTITIONS_PER_RUN, images_partitions
+from astrocat_pipeline.defs.partitions import (
+    IMAGES_PARTITIONS_NAME,
+    PARTITIONS_PER_RUN,
+)
 from astrocat_pipeline.defs.resources import AstrocatResource
 from astrocat_pipeline.defs.sensors import RANGE_END_TAG, RANGE_START_TAG, new_image_files
 from astrocat_pipeline_tests.defs.conftest import write_tiny_fits
@@ -48,8 +51,10 @@ def test_sensor_adds_new_files_in_batches_then_skips(tmp_path: Path, astrocat_en
     (added_late,) = third.dynamic_partitions_requests
     assert len(added_late.partition_keys) == 1
     (request,) = third.run_requests
-    assert request.tags[RANGE_START_TAG] == request.tags[RANGE_END_TAG] == added_late.partition_keys[0]
-    assert instance.get_dynamic_partitions(images_partitions.name) == list(added.partition_keys)
+    assert (
+        request.tags[RANGE_START_TAG] == request.tags[RANGE_END_TAG] == added_late.partition_keys[0]
+    )
+    assert instance.get_dynamic_partitions(IMAGES_PARTITIONS_NAME) == list(added.partition_keys)
 
 
 def test_sensor_requests_the_same_work_with_the_same_run_key(tmp_path, astrocat_env, instance):
@@ -70,4 +75,4 @@ def test_offline_root_is_reported_and_nothing_is_removed(tmp_path, astrocat_env,
     result = evaluate(instance, offline)
     assert isinstance(result, dg.SkipReason)
     assert "0/1 online roots" in result.skip_message
-    assert len(instance.get_dynamic_partitions(images_partitions.name)) == 1
+    assert len(instance.get_dynamic_partitions(IMAGES_PARTITIONS_NAME)) == 1

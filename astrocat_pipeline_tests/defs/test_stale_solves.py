@@ -1,8 +1,6 @@
 import logging
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
-
 from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
 from astrocat_pipeline.definitions import defs
 from astrocat_pipeline.settings import Settings
@@ -11,16 +9,13 @@ from astrocat_pipeline.settings import Settings
 def test_cleanup_fails_only_stuck_solves(astrocat_env, instance):
     engine = create_catalog_engine(Settings.from_env().database_url)
     migrate(engine)
+    six_minutes_ago = datetime.now(UTC) - timedelta(minutes=6)
+    earlier = CatalogStore(engine, clock=lambda: six_minutes_ago)
+    earlier.set_solution_status("sha256:stuck", "submitted", "nova")
+    earlier.set_solution_status("sha256:stuck-processing", "processing", "local")
+    earlier.set_solution_status("sha256:solved-long-ago", "solved", "local")
     store = CatalogStore(engine)
-    store.set_solution_status("sha256:stuck", "submitted", "nova")
-    store.set_solution_status("sha256:stuck-processing", "processing", "local")
     store.set_solution_status("sha256:fresh", "submitted", "nova")
-    old = datetime.now(UTC) - timedelta(minutes=6)
-    with engine.begin() as connection:
-        connection.execute(
-            sa.text("UPDATE plate_solutions SET updated_at = :old WHERE fingerprint LIKE '%stuck%'"),
-            {"old": old},
-        )
 
     result = defs.resolve_job_def("stale_plate_solves_job").execute_in_process(instance=instance)
 
@@ -30,6 +25,7 @@ def test_cleanup_fails_only_stuck_solves(astrocat_env, instance):
     assert "no progress" in store.get_solution("sha256:stuck").error
     assert store.get_solution("sha256:stuck-processing").status == "failed"
     assert store.get_solution("sha256:fresh").status == "submitted"
+    assert store.get_solution("sha256:solved-long-ago").status == "solved"
     warned = [
         record
         for record in instance.all_logs(result.run_id)

@@ -1,0 +1,393 @@
+"""LocalSolver against the real solve-field and Tycho-2 index files, on real-sky synthetic fields.
+
+The synthetic samples carry no WCS; their true one is in ``*.truth.json`` (FITS keywords, FITS
+1-based pixels). Each solve takes a few seconds (more on a busy machine).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+from astropy.coordinates import angular_separation
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from astrocat_pipeline.adapters.solve_field import DEBIAN_INDEX_DIR, LocalSolver
+from astrocat_pipeline.core.errors import SolverError
+from astrocat_pipeline.core.records import PlateSolution, SolveHints
+from astrocat_pipeline.core.wcs_geometry import field_geometry, wcs_from_header_text
+from astrocat_pipeline_tests.samples import SAMPLES
+
+SYNTHETIC = SAMPLES / "synthetic"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def needs_solver(test: F) -> F:
+    """Mark a test as running the real solve-field, skipped (with the reason) without it."""
+    skip = pytest.mark.skipif(
+        shutil.which("solve-field") is None,
+        reason="astrometry.net solve-field is not on PATH (apt-get install astrometry.net "
+        "astrometry-data-tycho2-10-19-littleendian)",
+    )
+    return pytest.mark.solver(skip(test))  # type: ignore[no-any-return]
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+class Truth:
+    """A synthetic sample, its size and its true WCS (evaluated without our geometry code)."""
+
+    def __init__(self, name: str) -> None:
+        self.path = SYNTHETIC / f"{name}.fits.gz"
+        truth_path = SYNTHETIC / f"{name}.truth.json"
+        if not self.path.is_file() or not truth_path.is_file():
+            pytest.skip(f"synthetic sample {self.path} or its truth file is missing")
+        data = json.loads(truth_path.read_text(encoding="utf-8"))
+        self.width_px: int = data["w"]
+        self.height_px: int = data["h"]
+        header = fits.Header()
+        for key, value in data["wcs"].items():
+            header[key] = value
+        self.wcs = WCS(header)
+        centre = self.wcs.pixel_to_world_values((self.width_px - 1) / 2, (self.height_px - 1) / 2)
+        self.ra_deg, self.dec_deg = float(centre[0]), float(centre[1])
+        cd = self.wcs.pixel_scale_matrix  # CD = CDELT * PC; exact at CRPIX, the frame centre
+        self.scale_arcsec = math.sqrt(abs(np.linalg.det(cd))) * 3600
+        # Position angle of +y east of north: the (east, north) components of the +y column.
+        self.rotation_deg = math.degrees(math.atan2(cd[0, 1], cd[1, 1])) % 360
+
+    def hints(self, radius_deg: float = 2.0) -> SolveHints:
+        return SolveHints(
+            scale_low_arcsec=self.scale_arcsec * 0.8,
+            scale_high_arcsec=self.scale_arcsec * 1.2,
+            ra_deg=self.ra_deg + 0.3,  # a mount's pointing is never exact
+            dec_deg=self.dec_deg - 0.2 if self.dec_deg > 0 else self.dec_deg + 0.2,
+            radius_deg=radius_deg,
+        )
+
+
+def angle_diff_deg(a: float, b: float) -> float:
+    return abs((a - b + 180.0) % 360.0 - 180.0)
+
+
+def sep_deg(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
+    return math.degrees(float(angular_separation(*np.radians([ra1, dec1, ra2, dec2]))))
+
+
+def assert_matches_truth(solution: PlateSolution, truth: Truth) -> None:
+    assert solution.status == "solved", solution.error
+    assert solution.solver == "local"
+    assert solution.error is None
+    geometry = solution.geometry
+    assert geometry is not None
+    assert sep_deg(geometry.ra_deg, geometry.dec_deg, truth.ra_deg, truth.dec_deg) < 1 / 60
+    assert geometry.pixel_scale_arcsec == pytest.approx(truth.scale_arcsec, rel=0.01)
+    assert angle_diff_deg(geometry.rotation_deg, truth.rotation_deg) < 0.5
+    assert geometry.parity == "normal"
+    # The stored WCS text gives the same geometry back.
+    assert solution.wcs_header is not None
+    again = field_geometry(
+        wcs_from_header_text(solution.wcs_header), truth.width_px, truth.height_px
+    )
+    assert sep_deg(again.ra_deg, again.dec_deg, geometry.ra_deg, geometry.dec_deg) < 1e-6
+    assert solution.elapsed_s is not None
+    assert solution.elapsed_s > 0
+
+
+def snapshot(directory: Path) -> dict[str, tuple[int, int]]:
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in directory.iterdir()}
+
+
+def live_processes_mentioning(text: str) -> list[str]:
+    """Command lines of running (not zombie) processes whose arguments contain ``text``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue  # exited while we looked
+        if text in cmdline and state != "Z":
+            found.append(cmdline)
+    return found
+
+
+@pytest.fixture
+def shared_synthetic_unchanged() -> Any:
+    """Fails the test if the shared sample folder gained or changed a file."""
+    if not SYNTHETIC.is_dir():
+        pytest.skip(f"synthetic samples not found at {SYNTHETIC}")
+    before = snapshot(SYNTHETIC)
+    yield
+    assert snapshot(SYNTHETIC) == before
+
+
+# --- solving the samples ------------------------------------------------------------------
+
+
+@needs_solver
+@pytest.mark.samples
+@pytest.mark.usefixtures("shared_synthetic_unchanged")
+def test_hinted_solve():
+    truth = Truth("m31_3deg")
+    hints = truth.hints()
+    solution = LocalSolver().solve(truth.path, truth.width_px, truth.height_px, hints)
+    assert_matches_truth(solution, truth)
+    assert solution.hints_used == hints
+
+
+@needs_solver
+@pytest.mark.samples
+@pytest.mark.usefixtures("shared_synthetic_unchanged")
+def test_blind_solve():
+    truth = Truth("m31_3deg")
+    solution = LocalSolver().solve(truth.path, truth.width_px, truth.height_px, None)
+    assert_matches_truth(solution, truth)
+    assert solution.hints_used is None
+
+
+@needs_solver
+@pytest.mark.samples
+def test_field_across_ra_zero():
+    truth = Truth("ra0_3deg")
+    solution = LocalSolver().solve(truth.path, truth.width_px, truth.height_px, truth.hints())
+    assert_matches_truth(solution, truth)
+    assert solution.geometry is not None
+    ras = sorted(ra for ra, _ in solution.geometry.corners_deg)
+    assert ras[0] < 3.0
+    assert ras[-1] > 357.0
+    assert solution.geometry.radius_deg < 2.0
+
+
+@needs_solver
+@pytest.mark.samples
+def test_field_around_the_pole_blind():
+    truth = Truth("pole89_3deg")
+    solution = LocalSolver().solve(truth.path, truth.width_px, truth.height_px, None)
+    assert_matches_truth(solution, truth)
+    assert solution.wcs_header is not None
+    wcs = wcs_from_header_text(solution.wcs_header)
+    pole_x, pole_y = wcs.world_to_pixel_values(0.0, 90.0)
+    assert -0.5 < pole_x < truth.width_px - 0.5
+    assert -0.5 < pole_y < truth.height_px - 0.5
+
+
+WRONG_HINTS = SolveHints(
+    # A wrong scale fails fast (no index fits a 0.1"/px field); a wrong position with the right
+    # scale also fails, but only after solve-field's CPU limit.
+    scale_low_arcsec=0.1,
+    scale_high_arcsec=0.2,
+    ra_deg=200.0,
+    dec_deg=-30.0,
+    radius_deg=2.0,
+)
+
+
+@needs_solver
+@pytest.mark.samples
+def test_wrong_hint_falls_back_to_blind():
+    truth = Truth("ra0_3deg")
+    solution = LocalSolver().solve(truth.path, truth.width_px, truth.height_px, WRONG_HINTS)
+    assert_matches_truth(solution, truth)
+    assert solution.hints_used is None  # the blind attempt is the one that solved
+
+
+@needs_solver
+@pytest.mark.samples
+def test_wrong_hint_without_fallback_fails_and_says_what_was_tried():
+    truth = Truth("ra0_3deg")
+    solver = LocalSolver(blind_fallback=False)
+    solution = solver.solve(truth.path, truth.width_px, truth.height_px, WRONG_HINTS)
+    assert solution.status == "failed"
+    assert solution.geometry is None
+    assert solution.wcs_header is None
+    assert solution.hints_used == WRONG_HINTS
+    assert solution.error is not None
+    assert "ra0_3deg.fits.gz" in solution.error
+    assert 'hinted (scale 0.1–0.2"/px, 2.0° around 200.00 -30.00): no match' in solution.error
+    assert "blind" not in solution.error
+
+
+@needs_solver
+@pytest.mark.samples
+def test_awkward_file_name_and_index_dir_leave_the_source_folder_alone(tmp_path):
+    truth = Truth("ra0_3deg")
+    source_dir = tmp_path / "night 1, 'M31' \"test\""
+    source_dir.mkdir()
+    image = source_dir / "ra0 ★ $HOME; `x` ü, 'q' \"d\" -v.fits.gz"
+    shutil.copyfile(truth.path, image)
+    # An index directory elsewhere (as ASTROMETRY_INDEX_DIR may say), with a space and unicode.
+    index_dir = tmp_path / "index files ü"
+    index_dir.mkdir()
+    for index in sorted(DEBIAN_INDEX_DIR.glob("index-*.fits")):
+        (index_dir / index.name).symlink_to(index)
+    if not any(index_dir.iterdir()):
+        pytest.skip(f"no index files in {DEBIAN_INDEX_DIR} to link")
+    before = snapshot(source_dir)
+
+    solution = LocalSolver(index_dir=index_dir).solve(
+        image, truth.width_px, truth.height_px, truth.hints()
+    )
+
+    assert_matches_truth(solution, truth)
+    assert snapshot(source_dir) == before
+
+
+# --- timeouts and errors ------------------------------------------------------------------
+
+
+WRONG_POSITION = SolveHints(
+    scale_low_arcsec=5.76, scale_high_arcsec=8.64, ra_deg=200.0, dec_deg=-30.0, radius_deg=2.0
+)
+
+
+@needs_solver
+@pytest.mark.samples
+@pytest.mark.parametrize(
+    ("timeout_s", "hints", "expected"),
+    [
+        # Killed during star extraction, inside solve-field itself.
+        pytest.param(0.5, None, "blind: timed out after 0.5 s", id="extraction"),
+        # Killed while its children (sh, python helpers, astrometry-engine) run: the right scale
+        # at the wrong place keeps them busy past the CPU limit. They start 2-3 s into a run on
+        # an idle machine, 6-9 s on one with a load of 6 (measured), hence 12 s.
+        pytest.param(
+            12.0, WRONG_POSITION, "around 200.00 -30.00): timed out after 12 s", id="children"
+        ),
+    ],
+)
+def test_timeout_kills_every_process_and_reports(tmp_path, monkeypatch, timeout_s, hints, expected):
+    truth = Truth("m31_3deg")
+    work_root = tmp_path / "work"
+    work_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(work_root))  # the solver's temp dirs go here
+    solver = LocalSolver(timeout_s=timeout_s, blind_fallback=False)
+
+    solution = solver.solve(truth.path, truth.width_px, truth.height_px, hints)
+
+    assert solution.status == "failed"
+    assert solution.error is not None
+    assert expected in solution.error
+    assert solution.elapsed_s is not None
+    assert timeout_s <= solution.elapsed_s < timeout_s + 10
+    assert live_processes_mentioning(str(work_root)) == []
+    assert list(work_root.iterdir()) == []  # the temporary directory is gone too
+
+
+@needs_solver
+@pytest.mark.samples
+def test_hinted_timeout_then_blind_timeout_are_both_reported():
+    truth = Truth("m31_3deg")
+    solution = LocalSolver(timeout_s=0.3).solve(
+        truth.path, truth.width_px, truth.height_px, truth.hints()
+    )
+    assert solution.status == "failed"
+    assert solution.error is not None
+    assert "hinted (scale" in solution.error
+    assert solution.error.count("timed out after 0.3 s") == 2
+
+
+@needs_solver
+def test_unreadable_image_raises_solver_error_with_stderr(tmp_path):
+    bogus = tmp_path / "not really.fits"
+    bogus.write_text("this is not a FITS file\n")
+    with pytest.raises(SolverError, match=r"exit code .*\n.*\S"):
+        LocalSolver().solve(bogus, 100, 100, None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not really.fits"]
+
+
+@needs_solver
+def test_empty_index_dir_is_not_available(tmp_path):
+    solver = LocalSolver(index_dir=tmp_path)
+    assert not solver.available()
+    with pytest.raises(SolverError, match=r"no astrometry\.net index files"):
+        solver.solve(tmp_path / "x.fits", 100, 100, None)
+
+
+@needs_solver
+def test_installed_solver_is_available():
+    if not any(DEBIAN_INDEX_DIR.glob("index-*.fits")):
+        pytest.skip(f"no index files in {DEBIAN_INDEX_DIR}")
+    assert LocalSolver().available()
+    assert LocalSolver(index_dir=DEBIAN_INDEX_DIR).available()
+
+
+def test_missing_executable_is_not_available(tmp_path):
+    solver = LocalSolver(executable="astrocat-no-such-solve-field")
+    assert not solver.available()
+    with pytest.raises(SolverError, match="not on PATH"):
+        solver.solve(tmp_path / "x.fits", 100, 100, None)
+
+
+@needs_solver
+def test_missing_image_raises_file_not_found(tmp_path):
+    if not LocalSolver().available():
+        pytest.skip("no index files installed")
+    with pytest.raises(FileNotFoundError, match="not found"):
+        LocalSolver().solve(tmp_path / "gone.fits", 100, 100, None)
+
+
+@needs_solver
+@pytest.mark.samples
+def test_frame_size_mismatch_is_an_error():
+    """solve-field's IMAGEW/IMAGEH must agree with the frame the caller describes."""
+    truth = Truth("ra0_3deg")
+    with pytest.raises(SolverError, match="1500x1000 px image but the frame is 3000x2000"):
+        LocalSolver().solve(truth.path, 3000, 2000, None)
+
+
+def test_command_shape(tmp_path):
+    solver = LocalSolver(index_dir=tmp_path / "idx", cpu_limit_s=12.5)
+    out = tmp_path / "attempt1"
+    out.mkdir()
+    hints = SolveHints(5.76, 8.64, 10.68, -41.27, 3.6)
+    command = solver._command("solve-field", out / "input.fits", out, 4000, hints)
+    joined = " ".join(command)
+    for part in (
+        f"--dir {out} --out job --temp-dir {out / 'tmp'}",
+        "--no-plots --overwrite --new-fits none --no-tweak --crpix-center --cpulimit 13",
+        "--temp-axy --index-xyls none --match none --rdls none --corr none",
+        "--downsample 2",
+        f"--config {out / 'astrometry.cfg'}",
+        "--scale-units arcsecperpix --scale-low 5.76 --scale-high 8.64",
+        "--ra=10.6800000 --dec=-41.2700000 --radius=3.6",
+    ):
+        assert part in joined
+    assert command[-1] == str(out / "input.fits")
+    config = (out / "astrometry.cfg").read_text(encoding="utf-8")
+    assert f"add_path {(tmp_path / 'idx').resolve()}\n" in config
+    assert "autoindex" in config
+    small = solver._command("solve-field", out / "input.fits", out, 1500, None)
+    assert "--downsample" not in small
+    assert "--scale-low" not in small
+    assert not any(arg.startswith("--ra") for arg in small)
+
+
+@pytest.mark.parametrize(
+    ("hints", "expected"),
+    [
+        (None, None),
+        (SolveHints(), None),
+        (SolveHints(scale_low_arcsec=5.0), None),  # half a scale
+        (SolveHints(ra_deg=10.0, dec_deg=20.0), None),  # no radius
+        (SolveHints(8.0, 5.0), None),  # bounds the wrong way round
+        (SolveHints(ra_deg=10.0, dec_deg=95.0, radius_deg=2.0), None),
+        (SolveHints(5.0, 8.0, 10.0, 95.0, 2.0), SolveHints(5.0, 8.0)),
+        (SolveHints(None, 8.0, 370.0, 20.0, 2.0), SolveHints(None, None, 10.0, 20.0, 2.0)),
+    ],
+)
+def test_only_usable_hints_reach_solve_field(hints, expected):
+    from astrocat_pipeline.adapters.solve_field import _usable_hints
+
+    assert _usable_hints(hints) == expected

@@ -1,0 +1,99 @@
+"""The `astrocat` command as a script would use it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from astrocat_pipeline.cli import main
+from astrocat_pipeline_tests.defs.conftest import needs_solver, write_tiny_fits
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    astrocat = Path(sys.executable).with_name("astrocat")
+    return subprocess.run(
+        [str(astrocat), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+        check=False,
+    )
+
+
+def test_inspect_json(tmp_path, capsys):
+    path = write_tiny_fits(tmp_path / "M 31, light.fits", OBJECT="M31", EXPTIME=120.0)
+    assert main(["inspect", str(path), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["object"] == "M31"
+    assert document["exposure_s"] == 120.0
+    assert document["frame_type"] == "light"
+    assert (document["width"], document["height"]) == (64, 48)
+    assert document["path"] == str(path)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["inspect", "/no/such/file.fits"], "no such file"),
+        (["index", "/no/such/folder"], "not a directory"),
+    ],
+)
+def test_bad_input_is_one_line_and_non_zero(args, message, capsys):
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code != 0
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unreadable_file_names_the_file(tmp_path, capsys):
+    path = tmp_path / "broken.fits"
+    path.write_bytes(b"SIMPLE  = garbage")
+    assert main(["inspect", str(path)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert str(path) in err
+    assert "Traceback" not in err
+
+
+def test_thumbnail_writes_a_jpeg(tmp_path):
+    path = write_tiny_fits(tmp_path / "a.fits")
+    out = tmp_path / "out" / "a.jpg"
+    assert main(["thumbnail", str(path), "-o", str(out)]) == 0
+    assert out.read_bytes()[:2] == b"\xff\xd8"
+
+
+@needs_solver
+@pytest.mark.solver
+def test_demo_index_search_round_trip(tmp_path):
+    """The README's quick look: demo-library, index, search --object M31 --json."""
+    env = {
+        "ASTROCAT_HOME": str(tmp_path / "home"),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+    (tmp_path / "dagster_home").mkdir()
+    demo = tmp_path / "demo"
+    made = run_cli("demo-library", str(demo), env=env)
+    assert made.returncode == 0, made.stderr
+    indexed = run_cli("index", str(demo), "--json", env=env)
+    assert indexed.returncode == 0, indexed.stderr[-2000:]
+    summary = json.loads(indexed.stdout)
+    assert summary["failed_runs"] == 0
+    assert summary["files"] >= 10
+    found = run_cli("search", "--object", "M31", "--json", env=env)
+    assert found.returncode == 0, found.stderr
+    images = json.loads(found.stdout)
+    assert len(images) >= 2
+    for image in images:
+        assert image["plate_solution"]["status"] == "solved"
+        assert "NGC 224" in {m["designation"] for m in image["matches"]}
+        assert Path(image["path"]).is_relative_to(demo)
+    # The runs are recorded in DAGSTER_HOME for the UI.
+    assert any((tmp_path / "dagster_home").iterdir())
+    again = run_cli("search", "--object", "Andromeda Galaxy", "--json", env=env)
+    assert len(json.loads(again.stdout)) == len(images)
