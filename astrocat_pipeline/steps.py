@@ -183,11 +183,18 @@ def solve_file(path: Path, solver: LocalSolver | None) -> tuple[PlateSolution, s
         )
     wcs = celestial_wcs(header.fits_header) if header.fits_header is not None else None
     if wcs is not None:
-        geometry = field_geometry(wcs, header.width, header.height)
-        solution = PlateSolution(
-            status="solved", solver="header", geometry=geometry, wcs_header=wcs_to_header_text(wcs)
-        )
-        return solution, metadata.frame_type
+        try:
+            geometry = field_geometry(wcs, header.width, header.height)
+        except ValueError:
+            pass  # a header WCS that does not cover the frame's corners: solve instead
+        else:
+            solution = PlateSolution(
+                status="solved",
+                solver="header",
+                geometry=geometry,
+                wcs_header=wcs_to_header_text(wcs),
+            )
+            return solution, metadata.frame_type
     if solver is None:
         return (
             PlateSolution(status="skipped", error="no plate solver configured (ASTROCAT_SOLVER)"),
@@ -214,6 +221,11 @@ def solve_plate(store: CatalogStore, solver: LocalSolver | None, key: str) -> St
     except AstrocatError as exc:
         solution = PlateSolution(
             status="failed", solver="local" if solver else None, error=str(exc)
+        )
+    except (OSError, ValueError) as exc:
+        # The file vanished or is not what its header says: recorded, and the batch goes on.
+        solution = PlateSolution(
+            status="failed", solver="local" if solver else None, error=f"{row['path']}: {exc}"
         )
     store.save_solution(fingerprint, solution)
     status = "ok" if solution.status in ("solved", "skipped") else "error"

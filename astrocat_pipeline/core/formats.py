@@ -27,6 +27,7 @@ _EXTENSIONS: dict[str, str] = {
     ".raf": "raw",
     ".orf": "raw",
     ".rw2": "raw",
+    ".pef": "raw",
     ".tif": "tiff",
     ".tiff": "tiff",
     ".jpg": "jpeg",
@@ -56,4 +57,4 @@ def strip_image_suffix(name: str) -> str:
     for suffix in _EXTENSIONS:
         if lower.endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]
-    return PurePath(name).stem
+    return name

@@ -9,6 +9,7 @@ import math
 
 from astrocat_pipeline.core.records import ImageMetadata, SolveHints
 from astrocat_pipeline.core.tuning import (
+    DEFAULT_HINT_RADIUS_DEG,
     SOLVER_HINT_RADIUS_FACTOR,
     SOLVER_HINT_RADIUS_MIN_DEG,
     SOLVER_SCALE_TOLERANCE,
@@ -18,12 +19,6 @@ __all__ = ["DEFAULT_HINT_RADIUS_DEG", "pixel_scale_arcsec", "solve_hints"]
 
 # One radian in arcseconds (206264.8) times the µm/mm unit ratio (1e-3).
 _ARCSEC_PER_UM_PER_MM = 206.264806
-
-# Search radius around a known pointing when the field size is unknown (no pixel scale or no
-# frame size): wide enough for the fields the Tycho-2 indexes solve (about 2° and wider) and
-# for a pointing typed in by hand, yet a small part of the sky. Belongs in core.tuning, which
-# this module may not edit; see the hand-over note.
-DEFAULT_HINT_RADIUS_DEG = 5.0
 
 
 def _positive(value: float | None) -> float | None:

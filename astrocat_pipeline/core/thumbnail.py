@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
+from astrocat_pipeline.core.formats import strip_image_suffix
 from astrocat_pipeline.core.stretch import (
     LINEAR_MIDTONES,
     STFParams,
@@ -40,29 +41,6 @@ PERCENTILE_HIGH = 99.0
 # Lanczos step still has detail to filter (a straight block mean to the final size aliases).
 REDUCE_TO_TIMES_FINAL = 2
 
-# Suffixes removed from a file name to form a thumbnail's stem: a compression suffix, then one
-# image extension (the formats of DESIGN.md, plus fpack's .fz).
-COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zip", ".fz")
-IMAGE_SUFFIXES = (
-    ".fits",
-    ".fit",
-    ".fts",
-    ".xisf",
-    ".cr2",
-    ".cr3",
-    ".nef",
-    ".arw",
-    ".dng",
-    ".raf",
-    ".orf",
-    ".rw2",
-    ".pef",
-    ".tiff",
-    ".tif",
-    ".jpeg",
-    ".jpg",
-    ".png",
-)
 THUMBNAIL_SUFFIX = "_thumb.jpg"
 # File names are limited to 255 bytes on common file systems; "_" + 8 hex digits + suffix.
 _MAX_STEM_BYTES = 255 - 1 - 8 - len(THUMBNAIL_SUFFIX)
@@ -80,18 +58,7 @@ def thumbnail_filename(source_path: str) -> str:
     encoded_path = source_path.encode("utf-8", "surrogateescape")
     digest = hashlib.md5(encoded_path, usedforsecurity=False).hexdigest()[:8]
     name = Path(source_path).name
-    stem = name
-    lowered = stem.lower()
-    for suffix in COMPRESSION_SUFFIXES:
-        if lowered.endswith(suffix):
-            stem, lowered = stem[: -len(suffix)], lowered[: -len(suffix)]
-            break
-    for suffix in IMAGE_SUFFIXES:
-        if lowered.endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
-    if not stem:  # a name that is only an extension, such as ".fits"
-        stem = name
+    stem = strip_image_suffix(name) or name
     encoded_stem = stem.encode("utf-8", "surrogateescape")
     if len(encoded_stem) > _MAX_STEM_BYTES:
         stem = encoded_stem[:_MAX_STEM_BYTES].decode("utf-8", "ignore")

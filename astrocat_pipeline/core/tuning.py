@@ -24,6 +24,10 @@ SOLVER_SCALE_TOLERANCE = 0.2
 # a mount's pointing is usually within a few arcminutes, a typed-in OBJECT position less so.
 SOLVER_HINT_RADIUS_FACTOR = 2.0
 SOLVER_HINT_RADIUS_MIN_DEG = 1.0
+# Search radius around a known pointing when the field size is unknown (no pixel scale or no
+# frame size): wide enough for the fields the Tycho-2 indexes solve (about 2° and wider) and for
+# a pointing typed in by hand, yet a small part of the sky.
+DEFAULT_HINT_RADIUS_DEG = 5.0
 # solve-field's --cpulimit overshoots 2-3x (measured), so the adapter also kills the process
 # group after this wall-clock time.
 SOLVER_CPU_LIMIT_S = 30
