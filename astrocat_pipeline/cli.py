@@ -7,14 +7,19 @@ document on stdout. Dagster is imported only by ``index``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from astrocat_pipeline.core.errors import AstrocatError
+
+# Written to a new $DAGSTER_HOME by `astrocat index` (scripts/run copies the project's own).
+INSTANCE_YAML = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -55,12 +60,12 @@ def cmd_demo_library(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_bar(done: int, total: int) -> None:
+def _progress_bar(done: int, total: int, out: TextIO) -> None:
     width = 30
     filled = width * done // total if total else width
     end = "\n" if done >= total else ""
-    sys.stderr.write(f"\rindexing [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}")
-    sys.stderr.flush()
+    out.write(f"\rindexing [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}")
+    out.flush()
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -76,23 +81,37 @@ def cmd_index(args: argparse.Namespace) -> int:
         )
     settings = Settings.from_env(overrides=overrides)
     if not os.environ.get("DAGSTER_HOME"):
-        # The runs are recorded in a Dagster instance; without DAGSTER_HOME, one beside the
-        # catalog, which `dagster dev` can be pointed at later.
+        # The runs are recorded in a Dagster instance; without DAGSTER_HOME, the one beside the
+        # catalog that scripts/run also uses, so the UI shows these runs later.
         dagster_home = settings.home / "dagster_home"
         dagster_home.mkdir(parents=True, exist_ok=True)
+        instance_yaml = dagster_home / "dagster.yaml"
+        if not instance_yaml.exists():
+            instance_yaml.write_text(INSTANCE_YAML)
         os.environ["DAGSTER_HOME"] = str(dagster_home)
+    # Dagster flags some APIs the pipeline uses as beta; that is for developers, not users.
+    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
     import dagster as dg
 
     from astrocat_pipeline.defs.indexing import index_library
 
     # The in-process runs inherit these settings through the resource's environment.
     os.environ.update({k: v for k, v in overrides.items() if v})
-    with dg.DagsterInstance.get() as instance:
-        summary = index_library(
-            settings,
-            instance,
-            progress=None if args.json or not sys.stderr.isatty() else _progress_bar,
-        )
+    # Dagster's console log of the runs goes to a file; every event is also in the instance.
+    log_path = settings.home / "index.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    terminal = sys.stderr
+    show_progress = not args.json and terminal.isatty()
+
+    def progress(done: int, total: int) -> None:
+        _progress_bar(done, total, terminal)
+
+    with (
+        dg.DagsterInstance.get() as instance,
+        log_path.open("a", encoding="utf-8") as log,
+        contextlib.redirect_stderr(log),
+    ):
+        summary = index_library(settings, instance, progress=progress if show_progress else None)
     document = {
         "files": summary.files,
         "new_partitions": summary.new_partitions,
@@ -100,13 +119,18 @@ def cmd_index(args: argparse.Namespace) -> int:
         "failed_runs": summary.failed_runs,
         "offline_roots": list(summary.offline_roots),
         "dagster_home": os.environ["DAGSTER_HOME"],
+        "log": str(log_path),
     }
     if args.json:
         _print_json(document)
     else:
         print(
             f"indexed {summary.files} files ({summary.new_partitions} new) in {summary.runs} runs"
-            + (f", {summary.failed_runs} runs failed" if summary.failed_runs else "")
+            + (
+                f", {summary.failed_runs} runs failed (see {log_path} or the Dagster UI)"
+                if summary.failed_runs
+                else ""
+            )
         )
         for root in summary.offline_roots:
             print(f"offline root (nothing under it was changed): {root}")
