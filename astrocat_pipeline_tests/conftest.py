@@ -16,7 +16,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
-from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+from astrocat_pipeline.adapters.catalog_db import (
+    CatalogStore,
+    create_catalog_engine,
+    migrate,
+    with_installed_driver,
+)
 
 # The server to create test databases on (through its maintenance database).
 POSTGRES_ADMIN_URL_ENV = "ASTROCAT_TEST_POSTGRES_URL"
@@ -26,9 +31,7 @@ POSTGRES_ADMIN_URL_DEFAULT = "postgresql+psycopg2://postgres@127.0.0.1:5432/post
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> str:
     """URL of the PostgreSQL maintenance database; skips (fails under CI) if unreachable."""
-    url = sa.make_url(os.environ.get(POSTGRES_ADMIN_URL_ENV, POSTGRES_ADMIN_URL_DEFAULT))
-    if url.drivername == "postgresql":  # SQLAlchemy 2.1 would pick psycopg 3, not installed
-        url = url.set(drivername="postgresql+psycopg2")
+    url = with_installed_driver(os.environ.get(POSTGRES_ADMIN_URL_ENV, POSTGRES_ADMIN_URL_DEFAULT))
     engine = sa.create_engine(url, connect_args={"connect_timeout": 5})
     try:
         with engine.connect():

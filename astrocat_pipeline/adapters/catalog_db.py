@@ -49,7 +49,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -75,6 +75,7 @@ __all__ = [
     "migrate",
     "plate_solutions",
     "read_only",
+    "with_installed_driver",
 ]
 
 IMAGE_STATUSES = ("discovered", "indexed", "error")
@@ -275,6 +276,15 @@ _INVENTORY_COLUMNS = ("root", "rel_path", "path", "size_bytes", "mtime_ns", "for
 # --- engine and migrations ------------------------------------------------------------------
 
 
+def with_installed_driver(url: str | URL) -> URL:
+    """``url`` with a plain ``postgresql://`` pointed at psycopg2: SQLAlchemy 2.1 would pick
+    psycopg 3, which is not installed."""
+    sa_url = make_url(url)
+    if sa_url.drivername == "postgresql":
+        return sa_url.set(drivername="postgresql+psycopg2")
+    return sa_url
+
+
 def create_catalog_engine(url: str) -> Engine:
     """An engine for the catalog at ``url`` (``sqlite:///...`` or ``postgresql://...``).
 
@@ -282,7 +292,7 @@ def create_catalog_engine(url: str) -> Engine:
     timeout, foreign keys on and ``synchronous=NORMAL``. PostgreSQL: a plain ``postgresql://``
     URL uses psycopg2 (the installed driver).
     """
-    sa_url = make_url(url)
+    sa_url = with_installed_driver(url)
     backend = sa_url.get_backend_name()
     if backend == "sqlite":
         database = sa_url.database
@@ -293,8 +303,6 @@ def create_catalog_engine(url: str) -> Engine:
         event.listen(engine, "begin", _begin_sqlite_transaction)
         return engine
     if backend == "postgresql":
-        if sa_url.drivername == "postgresql":
-            sa_url = sa_url.set(drivername="postgresql+psycopg2")
         return create_engine(sa_url, pool_pre_ping=True)
     raise ConfigError(
         f"unsupported catalog database URL {sa_url.render_as_string(hide_password=True)!r}: "
