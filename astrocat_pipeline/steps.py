@@ -155,7 +155,7 @@ def make_thumbnail(
 
 def render_file_thumbnail(path: Path, max_size_px: int = THUMBNAIL_MAX_SIZE_PX) -> tuple[Any, dict]:
     """Load one file and render its thumbnail (a PIL image) and the stretch used."""
-    data, header = load_image(path)
+    data, header = load_image(path, draft=True)
     return render_thumbnail(data, flip_vertical=header.bottom_up, max_size_px=max_size_px)
 
 
@@ -179,6 +179,12 @@ def solve_file(path: Path, solver: LocalSolver | None) -> tuple[PlateSolution, s
     if metadata.frame_type not in SKY_FRAME_TYPES:
         return (
             PlateSolution(status="skipped", error=f"{metadata.frame_type} frame: no sky to solve"),
+            metadata.frame_type,
+        )
+    if header.width is None or header.height is None:
+        problem = header.keywords.get("RAW:DecodeError", "its size is unknown")
+        return (
+            PlateSolution(status="failed", error=f"{path}: cannot be solved: {problem}"),
             metadata.frame_type,
         )
     wcs = celestial_wcs(header.fits_header) if header.fits_header is not None else None

@@ -20,6 +20,7 @@ PURE_MODULES = [
     "astrocat_pipeline.adapters.openngc",
     "astrocat_pipeline.adapters.star_index",
     "astrocat_pipeline.adapters.thumbnail_store",
+    "astrocat_pipeline.adapters.nova",
     "astrocat_pipeline.steps",
     "astrocat_pipeline.cli",
 ]

@@ -35,10 +35,6 @@ _EXTENSIONS: dict[str, str] = {
     ".png": "png",
 }
 
-# Formats the pipeline reads today. The others are recognized, inventoried and reported as
-# unsupported instead of being silently ignored.
-READABLE_FORMATS = frozenset({"fits"})
-
 
 def image_format(path: str | PurePath) -> str | None:
     """The image format of a file from its name (``"fits"``, ``"raw"``, ...), or None."""

@@ -78,11 +78,13 @@ def _first(keywords: Mapping[str, Any], *names: str) -> Any:
 
 
 def _as_float(value: Any) -> float | None:
+    if isinstance(value, list | tuple) and len(value) == 1:
+        value = value[0]  # EXIF values are arrays, usually of one
     if value is None or isinstance(value, bool):
         return None
     try:
         number = float(str(value).strip()) if isinstance(value, str) else float(value)
-    except ValueError:
+    except (ValueError, TypeError):
         return None
     return number if math.isfinite(number) else None
 
@@ -177,17 +179,95 @@ def frame_type_from_path(path: str) -> str | None:
     return None
 
 
-def normalize_metadata(path: str, header: ImageHeader) -> ImageMetadata:
-    """The contract's metadata from one image's header (no pixel data needed)."""
-    kw = header.keywords
-    frame_type = (
-        frame_type_from_text(_first(kw, "IMAGETYP", "FRAMETYP", "FRAMETYPE", "FRAME"))
-        or frame_type_from_path(path)
-        or "unknown"
-    )
-    wcs = celestial_wcs(header.fits_header) if header.fits_header is not None else None
-    ra_deg = parse_ra_deg(_first(kw, "RA", "OBJCTRA", "RA_OBJ"))
-    dec_deg = parse_dec_deg(_first(kw, "DEC", "OBJCTDEC", "DEC_OBJ"))
+# Keyword variants per field, in order of preference: FITS keywords as N.I.N.A., SGP, APT,
+# MaxIm DL, SharpCap, ASIAIR, Ekos and Siril write them; PixInsight's XISF properties; EXIF tags.
+_FRAME_TYPE_KEYS = ("IMAGETYP", "FRAMETYP", "FRAMETYPE", "FRAME", "Observation:Image:Type")
+_OBJECT_KEYS = ("OBJECT", "OBJNAME", "Observation:Object:Name")
+_EXPOSURE_KEYS = ("EXPTIME", "EXPOSURE", "Instrument:ExposureTime", "ExposureTime")
+_DATE_KEYS = ("DATE-OBS", "DATE_OBS", "Observation:Time:Start")
+_CAMERA_KEYS = ("INSTRUME", "CAMERA", "Instrument:Camera:Name")
+_TELESCOPE_KEYS = ("TELESCOP", "Instrument:Telescope:Name", "LensModel")
+_FILTER_KEYS = ("FILTER", "FILTNAME", "FILTER1", "Instrument:Filter:Name")
+_GAIN_KEYS = ("GAIN", "Instrument:Camera:GainSetting")
+_OFFSET_KEYS = ("OFFSET", "BLKLEVEL")
+_ISO_KEYS = (
+    "ISOSPEED",
+    "ISO",
+    "Instrument:Camera:ISOSpeed",
+    "ISOSpeedRatings",
+    "PhotographicSensitivity",
+)
+_TEMP_KEYS = ("CCD-TEMP", "CCD_TEMP", "CCDTEMP", "TEMPERAT", "Instrument:Sensor:Temperature")
+_SET_TEMP_KEYS = ("SET-TEMP", "SET_TEMP", "Instrument:Sensor:TargetTemperature")
+_FOCAL_MM_KEYS = ("FOCALLEN", "FOCAL", "FocalLength")
+_FOCAL_M_KEYS = ("Instrument:Telescope:FocalLength",)  # XISF gives metres
+_PIXEL_KEYS = ("XPIXSZ", "PIXSIZE1", "PIXSIZE", "Instrument:Sensor:XPixelSize")
+_BINNING_KEYS = ("XBINNING", "BINNING", "Instrument:Camera:XBinning")
+_RA_DEG_KEYS = ("RA", "RA_OBJ", "Observation:Center:RA", "Observation:Object:RA")
+_DEC_DEG_KEYS = ("DEC", "DEC_OBJ", "Observation:Center:Dec", "Observation:Object:Dec")
+# Focal-plane resolution units of EXIF (2 inch, 3 cm, 4 mm, 5 um) in micrometres.
+_FOCAL_PLANE_UNIT_UM = {2: 25400.0, 3: 10000.0, 4: 1000.0, 5: 1.0}
+_EXIF_DATE = re.compile(r"^(\d{4}):(\d{2}):(\d{2})[ T](\d{2}:\d{2}:\d{2})$")
+
+
+def _camera(kw: Mapping[str, Any]) -> str | None:
+    camera = _as_text(_first(kw, *_CAMERA_KEYS))
+    if camera:
+        return camera
+    model = _as_text(kw.get("Model"))
+    make = _as_text(kw.get("Make"))
+    if model and make and not model.upper().startswith(make.split()[0].upper()):
+        return f"{make.title() if make.isupper() else make} {model}"
+    # DNG writes the model in UniqueCameraModel when Make/Model are absent.
+    return model or make or _as_text(kw.get("UniqueCameraModel"))
+
+
+def _exif_date(kw: Mapping[str, Any]) -> datetime | None:
+    """EXIF DateTimeOriginal with its zone (OffsetTimeOriginal) and sub-seconds; a camera
+    clock without a zone is taken as UTC (the camera does not say)."""
+    text = _as_text(kw.get("DateTimeOriginal")) or _as_text(kw.get("DateTime"))
+    match = _EXIF_DATE.match(text or "")
+    if not match:
+        return None
+    year, month, day, clock = match.groups()
+    subsec = _as_text(kw.get("SubSecTimeOriginal"))
+    fraction = f".{subsec}" if subsec and subsec.isdigit() else ""
+    zone = _as_text(kw.get("OffsetTimeOriginal")) or ""
+    return parse_date_obs(f"{year}-{month}-{day}T{clock}{fraction}{zone}")
+
+
+def _pixel_size_um(kw: Mapping[str, Any]) -> float | None:
+    size = _as_float(_first(kw, *_PIXEL_KEYS))
+    if size is not None:
+        return size
+    # Cameras write their sensor's focal-plane resolution: pixels per unit length.
+    resolution = _as_float(kw.get("FocalPlaneXResolution"))
+    unit = _FOCAL_PLANE_UNIT_UM.get(int(_as_float(kw.get("FocalPlaneResolutionUnit")) or 2))
+    if resolution and resolution > 0 and unit:
+        return round(unit / resolution, 3)
+    return None
+
+
+def _focal_length_mm(kw: Mapping[str, Any]) -> float | None:
+    focal = _as_float(_first(kw, *_FOCAL_MM_KEYS))
+    if focal is not None:
+        return focal if focal > 0 else None
+    metres = _as_float(_first(kw, *_FOCAL_M_KEYS))
+    return metres * 1000.0 if metres and metres > 0 else None
+
+
+def _date_obs(kw: Mapping[str, Any]) -> datetime | None:
+    date = parse_date_obs(_first(kw, *_DATE_KEYS), kw.get("TIME-OBS"))
+    if date is None:
+        # DATE-LOC is the observer's local time; its zone is used when it has one, else it is
+        # taken as UTC, which is all a file without DATE-OBS allows.
+        date = parse_date_obs(kw.get("DATE-LOC")) or _exif_date(kw)
+    return date
+
+
+def _pointing(kw: Mapping[str, Any], wcs: Any) -> tuple[float | None, float | None]:
+    ra_deg = parse_ra_deg(_first(kw, *_RA_DEG_KEYS))
+    dec_deg = parse_dec_deg(_first(kw, *_DEC_DEG_KEYS))
     if ra_deg is None or dec_deg is None:
         # Capture software writes RA as degrees, OBJCTRA as sexagesimal hours; try the other.
         ra_deg = parse_ra_deg(kw.get("OBJCTRA")) if ra_deg is None else ra_deg
@@ -195,9 +275,48 @@ def normalize_metadata(path: str, header: ImageHeader) -> ImageMetadata:
     if (ra_deg is None or dec_deg is None) and wcs is not None:
         ra_deg, dec_deg = (float(v) for v in wcs.wcs.crval[:2])
     if ra_deg is None or dec_deg is None:
-        ra_deg = dec_deg = None
-    binning = _as_float(_first(kw, "XBINNING", "BINNING"))
-    iso = _as_float(_first(kw, "ISOSPEED", "ISO"))
+        return None, None
+    return ra_deg, dec_deg
+
+
+def _is_stack(path: str, kw: Mapping[str, Any]) -> bool:
+    """A master: integration software records how many frames went in (Siril STACKCNT,
+    PixInsight/IRAF NCOMBINE), or the user named it so."""
+    count = _as_float(_first(kw, "STACKCNT", "NCOMBINE"))
+    named = "MASTER" in (t.upper() for t in _TOKEN_SPLIT.split(PurePath(path).name))
+    return (count is not None and count > 1) or named
+
+
+def _frame_type(path: str, header: ImageHeader) -> str:
+    from_header = frame_type_from_text(_first(header.keywords, *_FRAME_TYPE_KEYS))
+    if from_header:
+        # Stacking software often keeps the subframes' IMAGETYP on the master it writes.
+        if from_header in ("light", "dark", "flat", "bias") and _is_stack(path, header.keywords):
+            return f"master_{from_header}"
+        return from_header
+    from_path = frame_type_from_path(path)
+    if from_path:
+        return from_path
+    # An 8-bit JPEG/PNG/TIFF is a finished picture, not a linear frame.
+    if header.format in ("jpeg", "png", "tiff") and header.bit_depth == 8:
+        return "processed"
+    return "unknown"
+
+
+def _has_wcs_keywords(kw: Mapping[str, Any]) -> bool:
+    return any(key.startswith("CTYPE") for key in kw)
+
+
+def normalize_metadata(path: str, header: ImageHeader) -> ImageMetadata:
+    """The contract's metadata from one image's header (no pixel data needed)."""
+    kw = header.keywords
+    wcs = None
+    if header.fits_header is not None and _has_wcs_keywords(kw):
+        wcs = celestial_wcs(header.fits_header)
+    ra_deg, dec_deg = _pointing(kw, wcs)
+    binning = _as_float(_first(kw, *_BINNING_KEYS))
+    iso = _as_float(_first(kw, *_ISO_KEYS))
+    ccd_temp = _as_float(_first(kw, *_TEMP_KEYS))
     return ImageMetadata(
         path=path,
         format=header.format,
@@ -205,21 +324,21 @@ def normalize_metadata(path: str, header: ImageHeader) -> ImageMetadata:
         height=header.height,
         channels=header.channels,
         bit_depth=header.bit_depth,
-        frame_type=frame_type,
-        object=_as_text(_first(kw, "OBJECT", "OBJNAME")),
-        exposure_s=_as_float(_first(kw, "EXPTIME", "EXPOSURE")),
-        date_obs=parse_date_obs(_first(kw, "DATE-OBS", "DATE_OBS"), kw.get("TIME-OBS")),
-        camera=_as_text(_first(kw, "INSTRUME", "CAMERA")),
-        telescope=_as_text(_first(kw, "TELESCOP")),
-        filter=_as_text(_first(kw, "FILTER", "FILTNAME")),
-        gain=_as_float(_first(kw, "GAIN", "EGAIN")),
-        offset=_as_float(_first(kw, "OFFSET", "BLKLEVEL")),
-        iso=int(iso) if iso is not None else None,
-        ccd_temp_c=_as_float(_first(kw, "CCD-TEMP", "CCD_TEMP", "CCDTEMP", "TEMPERAT")),
-        focal_length_mm=_as_float(_first(kw, "FOCALLEN", "FOCAL")),
-        pixel_size_um=_as_float(_first(kw, "XPIXSZ", "PIXSIZE1", "PIXSIZE")),
-        binning=int(binning) if binning is not None else None,
-        bayer_pattern=_as_text(_first(kw, "BAYERPAT", "COLORTYP")),
+        frame_type=_frame_type(path, header),
+        object=_as_text(_first(kw, *_OBJECT_KEYS)),
+        exposure_s=_as_float(_first(kw, *_EXPOSURE_KEYS)),
+        date_obs=_date_obs(kw),
+        camera=_camera(kw),
+        telescope=_as_text(_first(kw, *_TELESCOPE_KEYS)),
+        filter=_as_text(_first(kw, *_FILTER_KEYS)),
+        gain=_as_float(_first(kw, *_GAIN_KEYS)),
+        offset=_as_float(_first(kw, *_OFFSET_KEYS)),
+        iso=int(iso) if iso is not None and iso > 0 else None,
+        ccd_temp_c=ccd_temp if ccd_temp is not None else _as_float(_first(kw, *_SET_TEMP_KEYS)),
+        focal_length_mm=_focal_length_mm(kw),
+        pixel_size_um=_pixel_size_um(kw),
+        binning=int(binning) if binning is not None and binning >= 1 else None,
+        bayer_pattern=header.bayer_pattern or _as_text(kw.get("RAW:CFAPattern")),
         ra_deg=ra_deg,
         dec_deg=dec_deg,
         has_wcs=wcs is not None,

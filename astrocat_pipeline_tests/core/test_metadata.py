@@ -211,7 +211,7 @@ def test_absurd_declared_size(tmp_path):
 def test_unsupported_and_unknown_types(tmp_path):
     raw = tmp_path / "a.cr2"
     raw.write_bytes(b"II*\x00")
-    with pytest.raises(UnsupportedFormatError, match="raw files are not read yet"):
+    with pytest.raises(ImageReadError, match=r"a\.cr2: not a readable camera raw file"):
         read_header(raw)
     with pytest.raises(UnsupportedFormatError):
         read_header(tmp_path / "notes.txt")
@@ -257,3 +257,133 @@ def test_real_multi_extension_fits_reads_the_first_image_extension():
     assert (md.width, md.height) == (132, 288)  # NAXIS1 x NAXIS2
     assert md.object == "NGC1068"  # inherited from the primary header
     assert md.has_wcs
+
+
+# Headers as capture and processing software write them (keyword names, value spellings).
+WRITERS = {
+    "N.I.N.A.": (
+        {
+            "IMAGETYP": "LIGHT",
+            "EXPOSURE": 120.0,
+            "DATE-OBS": "2024-10-05T21:14:03.512",
+            "DATE-LOC": "2024-10-05T23:14:03.512",
+            "CCD-TEMP": -9.8,
+            "SET-TEMP": -10.0,
+            "OBJCTRA": "00 42 44",
+            "OBJCTDEC": "+41 16 09",
+            "RA": 10.6833,
+            "DEC": 41.2692,
+        },
+        {"frame_type": "light", "exposure_s": 120.0, "ccd_temp_c": -9.8, "ra_deg": 10.6833},
+    ),
+    "SGP": (
+        {
+            "IMAGETYP": "Light Frame",
+            "EXPTIME": 300.0,
+            "DATE-OBS": "2023-01-01T01:02:03",
+            "OBJCTRA": "05 35 17",
+            "OBJCTDEC": "-05 23 28",
+            "SET-TEMP": -15.0,
+        },
+        {
+            "frame_type": "light",
+            "exposure_s": 300.0,
+            "ccd_temp_c": -15.0,
+            "ra_deg": 83.8208,
+            "dec_deg": -5.3911,
+        },
+    ),
+    "APT": (
+        {"IMAGETYP": "Flat", "EXPOSURE": 1.5, "DATE-OBS": "2023-03-04T05:06:07.89"},
+        {"frame_type": "flat", "exposure_s": 1.5},
+    ),
+    "MaxIm DL": (
+        {
+            "IMAGETYP": "Bias Frame",
+            "EXPTIME": 0.0,
+            "DATE-OBS": "2013-05-05T04:09:39",
+            "XBINNING": 2,
+            "YBINNING": 2,
+            "XPIXSZ": 12.9,
+        },
+        {"frame_type": "bias", "exposure_s": 0.0, "binning": 2, "pixel_size_um": 12.9},
+    ),
+    "SharpCap": (
+        {
+            "FRAMETYP": "Dark",
+            "EXPTIME": 10.0,
+            "DATE-OBS": "2021-02-13T21:19:57.2345678Z",
+            "GAIN": 300,
+            "OFFSET": 20,
+            "BAYERPAT": "RGGB",
+        },
+        {
+            "frame_type": "dark",
+            "gain": 300.0,
+            "offset": 20.0,
+            "bayer_pattern": "RGGB",
+            "date_obs": "2021-02-13T21:19:57.234567+00:00",
+        },
+    ),
+    "ASIAIR": (
+        {
+            "IMAGETYP": "Light",
+            "EXPOSURE": 60.0,
+            "DATE-OBS": "2022-09-01T22:00:00.000000",
+            "FILTER": "Ha",
+            "FOCALLEN": 360.0,
+        },
+        {"frame_type": "light", "filter": "Ha", "focal_length_mm": 360.0},
+    ),
+    "KStars/Ekos": (
+        {"FRAME": "Flat", "EXPTIME": 2.0, "DATE-OBS": "2022-09-01T22:00:00.000"},
+        {"frame_type": "flat", "exposure_s": 2.0},
+    ),
+    "PixInsight master": (
+        {"IMAGETYP": "Master Dark", "EXPTIME": 300.0, "NCOMBINE": 30},
+        {"frame_type": "master_dark"},
+    ),
+    "Siril stack": (
+        {"IMAGETYP": "LIGHT", "STACKCNT": 42, "EXPTIME": 120.0},
+        {"frame_type": "master_light"},
+    ),
+    "darkflat": (
+        {"IMAGETYP": "DARKFLAT", "EXPTIME": 1.5},
+        {"frame_type": "dark_flat"},
+    ),
+    "zone in DATE-OBS": (
+        {"DATE-OBS": "2024-10-05T23:14:03+02:00"},
+        {"date_obs": "2024-10-05T21:14:03+00:00"},
+    ),
+    "DATE-LOC only": (
+        {"DATE-LOC": "2024-10-05T23:14:03-04:00"},
+        {"date_obs": "2024-10-06T03:14:03+00:00"},
+    ),
+}
+
+
+@pytest.mark.parametrize("writer", sorted(WRITERS))
+def test_writer_keyword_variants(tmp_path, writer):
+    header, expected = WRITERS[writer]
+    path = write_fits(tmp_path / "frame.fits", np.zeros((8, 8), np.uint16), header)
+    md = normalize_metadata(str(path), read_header(path)).to_dict()
+    for field_name, value in expected.items():
+        if isinstance(value, float):
+            assert md[field_name] == pytest.approx(value, abs=1e-3), field_name
+        else:
+            assert md[field_name] == value, field_name
+
+
+def test_pointing_keywords_are_not_a_wcs(tmp_path):
+    header = {"RA": 10.68, "DEC": 41.27, "OBJCTRA": "00 42 44", "OBJCTDEC": "+41 16 09"}
+    path = write_fits(tmp_path / "p.fits", np.zeros((8, 8), np.uint16), header)
+    md = normalize_metadata(str(path), read_header(path))
+    assert not md.has_wcs
+    assert md.ra_deg == pytest.approx(10.68)
+
+
+def test_master_in_the_file_name_upgrades_the_header_type(tmp_path):
+    path = write_fits(
+        tmp_path / "master_flat_Ha.fits", np.zeros((8, 8), np.uint16), {"IMAGETYP": "FLAT"}
+    )
+    assert normalize_metadata(str(path), read_header(path)).frame_type == "master_flat"

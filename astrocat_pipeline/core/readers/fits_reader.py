@@ -1,0 +1,180 @@
+"""FITS: plain, gzip-compressed and tile-compressed; the image in the primary HDU or an
+extension; 2-D mono, 3-D colour cubes (3xHxW) and other cubes."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
+from astropy.wcs import FITSFixedWarning
+
+from astrocat_pipeline.core.errors import ImageReadError
+from astrocat_pipeline.core.readers.base import (
+    ImageHeader,
+    check_declared_size,
+    check_file,
+    plain_value,
+)
+
+# Errors astropy raises for files that are not (complete) FITS.
+_READ_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, AttributeError)
+
+
+@contextmanager
+def quiet_astropy() -> Iterator[None]:
+    """Silence astropy's warnings about non-standard cards: real-world headers are full of
+    them, astropy fixes them, and the warnings would only be noise in logs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyUserWarning)
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+        yield
+
+
+def header_keywords(header: fits.Header) -> dict[str, Any]:
+    """FITS cards as a JSON-friendly dict; COMMENT/HISTORY joined, undefined values None.
+    The first card of a repeated keyword wins."""
+    out: dict[str, Any] = {}
+    for card in header.cards:
+        key = card.keyword
+        if not key:
+            continue
+        value = card.value
+        if key in ("COMMENT", "HISTORY"):
+            out[key] = (out[key] + "\n" if key in out else "") + str(value)
+            continue
+        value = None if isinstance(value, fits.card.Undefined) else plain_value(value)
+        out.setdefault(key, value)
+    return out
+
+
+def _axes(header: fits.Header) -> list[int]:
+    naxis = int(header.get("NAXIS", 0))
+    return [int(header.get(f"NAXIS{i}", 0)) for i in range(1, naxis + 1)]
+
+
+def _is_image(hdu: Any) -> bool:
+    if not isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU):
+        return False
+    axes = _axes(hdu.header)
+    return len(axes) >= 2 and axes[0] > 0 and axes[1] > 0
+
+
+def _image_hdu(hdul: fits.HDUList, path: Path) -> int:
+    """Index of the first HDU holding an image: the primary, or else the first extension.
+
+    The primary is checked before any extension is touched, so a single-image gzip file is not
+    decompressed past its header.
+    """
+    if _is_image(hdul[0]):
+        return 0
+    for index, hdu in enumerate(hdul):
+        if index and _is_image(hdu):
+            return index
+    raise ImageReadError(f"{path}: FITS file has no image data (no HDU with 2 or more axes)")
+
+
+def _layout(header: fits.Header, path: Path) -> tuple[int, int, int, int, str]:
+    axes = _axes(header)
+    width, height = axes[0], axes[1]
+    extra = [n for n in axes[2:] if n != 1]
+    if len(extra) > 1:
+        raise ImageReadError(f"{path}: {len(axes)}-dimensional FITS data {axes} is not an image")
+    planes = extra[0] if extra else 1
+    check_declared_size(path, width, height, planes)
+    # Three planes are a colour cube; any other cube is shown and solved by its first plane.
+    channels = 3 if planes == 3 else 1
+    bitpix = int(header["BITPIX"])
+    if bitpix not in (8, 16, 32, 64, -32, -64):
+        raise ImageReadError(f"{path}: BITPIX = {bitpix} is not a FITS sample format")
+    bzero = header.get("BZERO", 0)
+    bscale = header.get("BSCALE", 1)
+    if bitpix < 0 or bscale != 1:
+        kind = "float"
+    elif bitpix == 8:
+        kind = "uint" if bzero == 0 else "int"
+    elif bzero == 2 ** (bitpix - 1):
+        kind = "uint"  # the FITS convention for unsigned integers
+    else:
+        kind = "int"
+    return width, height, channels, abs(bitpix), kind
+
+
+def _check_not_truncated(
+    hdul: fits.HDUList, index: int, header: fits.Header, path: Path, file_size: int
+) -> None:
+    """Compare the data the header declares with what the file holds (uncompressed files)."""
+    if isinstance(hdul[index], fits.CompImageHDU) or path.name.lower().endswith((".gz", ".fz")):
+        return
+    info = hdul.fileinfo(index)
+    if not info:
+        return
+    declared = abs(int(header["BITPIX"])) // 8
+    for n in _axes(header):
+        declared *= n
+    end = int(info["datLoc"]) + declared
+    if end > file_size:
+        raise ImageReadError(
+            f"{path}: truncated FITS file: the header declares {declared} bytes of image data "
+            f"but the file ends {end - file_size} bytes short"
+        )
+
+
+def read_header(path: Path, fmt: str) -> ImageHeader:
+    file_size = check_file(path)
+    try:
+        with quiet_astropy(), fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+            index = _image_hdu(hdul, path)
+            header = hdul[index].header.copy()
+            keywords = header_keywords(header)
+            if index > 0:
+                # Extensions inherit the primary header's observation keywords
+                # (OBJECT, DATE-OBS, EXPTIME ... often live only there).
+                for key, value in header_keywords(hdul[0].header).items():
+                    keywords.setdefault(key, value)
+            width, height, channels, bit_depth, kind = _layout(header, path)
+            _check_not_truncated(hdul, index, header, path, file_size)
+    except ImageReadError:
+        raise
+    except _READ_ERRORS as exc:
+        raise ImageReadError(f"{path}: not a readable FITS file ({exc})") from exc
+    bottom_up = str(keywords.get("ROWORDER") or "BOTTOM-UP").strip().upper() != "TOP-DOWN"
+    bayer = keywords.get("BAYERPAT")
+    return ImageHeader(
+        format=fmt,
+        width=width,
+        height=height,
+        channels=channels,
+        bit_depth=bit_depth,
+        sample_kind=kind,
+        keywords=keywords,
+        fits_header=header,
+        hdu_index=index,
+        bottom_up=bottom_up,
+        bayer_pattern=str(bayer).strip().upper() if bayer and channels == 1 else None,
+    )
+
+
+def load(path: Path, header: ImageHeader) -> np.ndarray:
+    try:
+        with quiet_astropy(), fits.open(path, memmap=False) as hdul:
+            data = hdul[header.hdu_index].data
+            if data is None:
+                raise ImageReadError(f"{path}: FITS image HDU has no data")
+            array = np.asarray(data)
+    except ImageReadError:
+        raise
+    except _READ_ERRORS as exc:
+        raise ImageReadError(f"{path}: pixel data cannot be read ({exc})") from exc
+    # Drop degenerate axes (NAXIS3 = 1 ...); numpy order is (..., planes, H, W).
+    array = array.reshape([n for n in array.shape[:-2] if n != 1] + list(array.shape[-2:]))
+    if array.ndim == 3:
+        # Colour cubes are (3, H, W); any other cube contributes its first plane.
+        array = np.moveaxis(array, 0, -1) if array.shape[0] == 3 else array[0]
+    return array
