@@ -40,6 +40,7 @@ def write_fits(
 ) -> Path:
     """A FITS file; ``compressed`` writes a tile-compressed image HDU, ``extension`` puts the
     image in an extension behind an empty primary HDU. ``.gz`` names are gzip-compressed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     cards = fits.Header()
     for key, value in (header or {}).items():
         cards[key] = value
@@ -62,6 +63,7 @@ def write_xisf(
 ) -> Path:
     """An XISF file (attached data block) with FITS keywords and typed XISF properties
     (``{"Instrument:ExposureTime": ("Float32", 300.0)}``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     array = data if data.ndim == 3 else data[:, :, np.newaxis]
     image_metadata: dict[str, Any] = {
         "FITSKeywords": {
@@ -83,6 +85,7 @@ def write_xisf(
 
 
 def write_tiff(path: Path, data: np.ndarray, *, planar: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     photometric = "rgb" if data.ndim == 3 else "minisblack"
     if planar and data.ndim == 3:
         tifffile.imwrite(path, np.moveaxis(data, -1, 0), photometric="rgb", planarconfig="separate")
@@ -114,6 +117,7 @@ def camera_exif(
 
 def write_pillow(path: Path, data: np.ndarray, exif: Image.Exif | None = None) -> Path:
     """A JPEG or PNG (by suffix) from uint8 (mono/RGB) or uint16 mono data."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(data)
     kwargs: dict[str, Any] = {"exif": exif} if exif is not None else {}
     if path.suffix.lower() in (".jpg", ".jpeg"):
@@ -136,6 +140,7 @@ def write_dng(
 ) -> Path:
     """A minimal RGGB DNG (uncompressed CFA, identity colour matrix) that LibRaw decodes, with
     the EXIF a camera writes in IFD0."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     extratags = [
         (50706, "B", 4, (1, 4, 0, 0), True),  # DNGVersion
         (33421, "H", 2, (2, 2), True),  # CFARepeatPatternDim

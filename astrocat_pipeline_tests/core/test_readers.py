@@ -446,3 +446,24 @@ def test_absurd_declared_sizes(tmp_path, suffix):
     with pytest.raises(ImageReadError) as info:
         read_header(path)
     assert str(path) in str(info.value)
+
+
+def test_fast_header_parse_agrees_with_astropy(tmp_path):
+    from astrocat_pipeline.core.readers.fits_reader import _fast_primary, header_keywords
+
+    cards = {
+        "OBJECT": "Barnard's Loop",
+        "EXPTIME": 1.5e2,
+        "GAIN": 100,
+        "FLIPPED": False,
+        "FILTER": "",
+        "DATE-OBS": "2024-10-05T21:14:03.512",
+        "HIERARCH ESO DET DIT": 2.5,
+    }
+    path = write_fits(tmp_path / "cards.fits", np.zeros((4, 4), np.uint16), cards)
+    fast, _ = _fast_primary(path)
+    expected = header_keywords(fits.getheader(path))
+    for key in ("OBJECT", "EXPTIME", "GAIN", "FLIPPED", "DATE-OBS", "BITPIX", "NAXIS1"):
+        assert fast[key] == expected[key], key
+    assert fast["ESO DET DIT"] == 2.5
+    assert fast["FILTER"] == ""

@@ -44,7 +44,7 @@ def test_bad_files_are_recorded_and_the_batch_goes_on(tmp_path: Path, astrocat_e
         "empty.fits": "empty file",
         "random.fits": "not a readable FITS file",
         "truncated.fits": "truncated.fits",
-        "camera.cr2": "raw files are not read yet",
+        "camera.cr2": "not a readable camera raw file",
     }
     for name, reason in expected.items():
         row = rows[name]
