@@ -168,16 +168,13 @@ def cmd_thumbnail(args: argparse.Namespace) -> int:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    from astrocat_pipeline.adapters.solve_field import LocalSolver
+    from astrocat_pipeline.adapters.openngc import load_openngc
     from astrocat_pipeline.settings import Settings
-    from astrocat_pipeline.steps import solve_file
+    from astrocat_pipeline.steps import build_solver, solve_file
 
     path = _existing_file(args.file)
     settings = Settings.from_env()
-    if settings.solver == "nova":
-        raise CliError("ASTROCAT_SOLVER=nova: the online solver is not available in this version")
-    solver = LocalSolver(index_dir=settings.index_dir) if settings.solver == "local" else None
-    solution, _ = solve_file(path, solver)
+    solution, _ = solve_file(path, build_solver(settings), load_openngc())
     document = {"path": str(path), **solution.to_dict()}
     if args.json:
         _print_json(document)

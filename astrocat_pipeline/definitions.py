@@ -6,13 +6,14 @@ import dagster as dg
 
 from astrocat_pipeline.defs.assets import IMAGE_ASSETS
 from astrocat_pipeline.defs.jobs import index_images_job, stale_plate_solves_job
+from astrocat_pipeline.defs.operations import OPERATION_JOBS, thumbnail_cache_stats
 from astrocat_pipeline.defs.resources import AstrocatResource
 from astrocat_pipeline.defs.schedules import stale_plate_solves_schedule
 from astrocat_pipeline.defs.sensors import new_image_files
 
 defs = dg.Definitions(
-    assets=IMAGE_ASSETS,
-    jobs=[index_images_job, stale_plate_solves_job],
+    assets=[*IMAGE_ASSETS, thumbnail_cache_stats],
+    jobs=[index_images_job, stale_plate_solves_job, *OPERATION_JOBS],
     sensors=[new_image_files],
     schedules=[stale_plate_solves_schedule],
     resources={"astrocat": AstrocatResource()},

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from astrocat_pipeline.core.errors import ConfigError
+from astrocat_pipeline.core.tuning import NOVA_DEADLINE_S, STALE_SOLVE_AFTER_S
 
 SOLVER_CHOICES = ("auto", "local", "nova", "none")
 DEFAULT_API_URL = "https://nova.astrometry.net/api/"
@@ -33,6 +34,9 @@ class Settings:
     api_url: str
     api_key: str | None = field(default=None, repr=False)  # never printed
     uses_demo_library: bool = False
+    blind_fallback: bool = True  # ASTROCAT_SOLVER_BLIND_FALLBACK: a blind try after a hinted miss
+    stale_solve_after_s: float = STALE_SOLVE_AFTER_S  # ASTROCAT_STALE_SOLVE_AFTER_S
+    nova_deadline_s: float = NOVA_DEADLINE_S  # ASTROCAT_NOVA_DEADLINE_S
 
     @property
     def demo_library_path(self) -> Path:
@@ -85,7 +89,35 @@ class Settings:
             api_url=get("ASTROMETRY_API_URL") or DEFAULT_API_URL,
             api_key=api_key,
             uses_demo_library=uses_demo,
+            blind_fallback=_flag("ASTROCAT_SOLVER_BLIND_FALLBACK", get, True),
+            stale_solve_after_s=_seconds("ASTROCAT_STALE_SOLVE_AFTER_S", get, STALE_SOLVE_AFTER_S),
+            nova_deadline_s=_seconds("ASTROCAT_NOVA_DEADLINE_S", get, NOVA_DEADLINE_S),
         )
+
+
+def _flag(name: str, get: Callable[[str], str | None], default: bool) -> bool:
+    text = get(name)
+    if text is None:
+        return default
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={text!r}: expected true or false")
+
+
+def _seconds(name: str, get: Callable[[str], str | None], default: float) -> float:
+    text = get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(f"{name}={text!r}: expected a positive number of seconds")
+    return value
 
 
 def resolve_solver(choice: str, api_key: str | None) -> str:

@@ -10,21 +10,25 @@ goes on. Anything unexpected propagates.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from astrocat_pipeline.adapters.catalog_db import CatalogStore
+from astrocat_pipeline.adapters.nova import NovaProgress, NovaSolver
 from astrocat_pipeline.adapters.solve_field import LocalSolver
+from astrocat_pipeline.adapters.solver_input import solver_ready
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
 from astrocat_pipeline.core.designations import normalize_designation
 from astrocat_pipeline.core.errors import AstrocatError
 from astrocat_pipeline.core.fingerprint import content_fingerprint
-from astrocat_pipeline.core.hints import solve_hints
+from astrocat_pipeline.core.hints import solve_hints, usable_hints
 from astrocat_pipeline.core.loading import load_image, read_header
 from astrocat_pipeline.core.metadata import normalize_metadata
-from astrocat_pipeline.core.records import PlateSolution
+from astrocat_pipeline.core.records import PlateSolution, SolveAttempt, SolveHints
 from astrocat_pipeline.core.sky_catalog import ObjectCatalog, match_field
 from astrocat_pipeline.core.thumbnail import encode_jpeg, render_thumbnail
 from astrocat_pipeline.core.tuning import THUMBNAIL_JPEG_QUALITY, THUMBNAIL_MAX_SIZE_PX
@@ -34,6 +38,7 @@ from astrocat_pipeline.core.wcs_geometry import (
     wcs_from_header_text,
     wcs_to_header_text,
 )
+from astrocat_pipeline.settings import Settings
 
 # Frame types that show the sky. Calibration frames have no stars to solve or match.
 SKY_FRAME_TYPES = frozenset({"light", "master_light", "processed", "unknown"})
@@ -169,7 +174,79 @@ def preview_markdown(image: Any) -> str:
     return f"![thumbnail](data:image/jpeg;base64,{encoded})"
 
 
-def solve_file(path: Path, solver: LocalSolver | None) -> tuple[PlateSolution, str]:
+Solver = LocalSolver | NovaSolver
+
+# The cleanup schedule's message; a nova job failed with it is resumed, not uploaded again.
+STALE_SOLVE_PREFIX = "no progress for more than"
+
+
+def stale_solve_message(stale_after_s: float) -> str:
+    return f"{STALE_SOLVE_PREFIX} {stale_after_s:g} s; marked failed for a retry"
+
+
+def build_solver(settings: Settings) -> Solver | None:
+    """The plate solver ``settings`` configure, or None when solving is off."""
+    if settings.solver == "local":
+        return LocalSolver(index_dir=settings.index_dir, blind_fallback=settings.blind_fallback)
+    if settings.solver == "nova":
+        return NovaSolver(
+            settings.api_url,
+            settings.api_key,
+            deadline_s=settings.nova_deadline_s,
+            blind_fallback=settings.blind_fallback,
+        )
+    return None
+
+
+def object_position(
+    catalog: ObjectCatalog | None, object_name: str | None
+) -> tuple[float, float] | None:
+    """Where the object an OBJECT header names lies, from the local catalog."""
+    if catalog is None or not object_name:
+        return None
+    obj = catalog.resolve(object_name)
+    return (obj.ra_deg, obj.dec_deg) if obj is not None else None
+
+
+def _solve_online(
+    solver: NovaSolver,
+    path: Path,
+    width: int,
+    height: int,
+    hints: SolveHints,
+    resume: NovaProgress | None,
+    on_progress: Callable[[NovaProgress], None] | None,
+) -> PlateSolution:
+    """nova, hinted and then (if configured) blind; every upload is one recorded attempt."""
+    plan: list[SolveHints | None] = [hints]
+    if usable_hints(hints) is not None and solver.blind_fallback and resume is None:
+        plan.append(None)
+    attempts: list[SolveAttempt] = []
+    solution = PlateSolution(status="failed", solver="nova")
+    with solver_ready(path) as source:
+        for attempt_hints in plan:
+            solution = solver.solve(
+                source, width, height, attempt_hints, resume=resume, on_progress=on_progress
+            )
+            resume = None
+            outcome = "solved" if solution.status == "solved" else f"failed: {solution.error}"
+            attempts.append(
+                SolveAttempt("nova", solution.hints_used, outcome, solution.elapsed_s or 0.0)
+            )
+            if solution.status == "solved":
+                break
+    total_s = sum(a.elapsed_s for a in attempts)
+    return dataclasses.replace(solution, attempts=tuple(attempts), elapsed_s=total_s)
+
+
+def solve_file(
+    path: Path,
+    solver: Solver | None,
+    catalog: ObjectCatalog | None = None,
+    *,
+    resume: NovaProgress | None = None,
+    on_progress: Callable[[NovaProgress], None] | None = None,
+) -> tuple[PlateSolution, str]:
     """Plate-solve one file: its own header WCS if it has one, else the configured solver.
 
     Returns the solution and the frame type read from the header.
@@ -206,36 +283,92 @@ def solve_file(path: Path, solver: LocalSolver | None) -> tuple[PlateSolution, s
             PlateSolution(status="skipped", error="no plate solver configured (ASTROCAT_SOLVER)"),
             metadata.frame_type,
         )
-    return solver.solve(
-        path, header.width, header.height, solve_hints(metadata)
-    ), metadata.frame_type
+    hints = solve_hints(metadata, object_position(catalog, metadata.object))
+    if isinstance(solver, NovaSolver):
+        solution = _solve_online(
+            solver, path, header.width, header.height, hints, resume, on_progress
+        )
+    else:
+        solution = solver.solve(path, header.width, header.height, hints)
+    return solution, metadata.frame_type
 
 
-def solve_plate(store: CatalogStore, solver: LocalSolver | None, key: str) -> StepOutcome:
-    """The frame's plate solution, reused when its content was solved before."""
+def _resumable(row: dict[str, Any] | None) -> NovaProgress | None:
+    """The nova job an earlier run left waiting (or the cleanup failed while waiting)."""
+    if row is None or row.get("solver") != "nova" or not row.get("submission_id"):
+        return None
+    waiting = row["status"] in ("submitted", "processing")
+    stale = row["status"] == "failed" and str(row.get("error") or "").startswith(STALE_SOLVE_PREFIX)
+    if not (waiting or stale):
+        return None
+    job_id = row.get("job_id")
+    return NovaProgress(
+        submission_id=int(row["submission_id"]),
+        job_id=int(job_id) if job_id is not None else None,
+        status="processing" if job_id is not None else "submitted",
+    )
+
+
+def solve_plate(
+    store: CatalogStore,
+    solver: Solver | None,
+    key: str,
+    catalog: ObjectCatalog | None = None,
+    *,
+    force: bool = False,
+) -> StepOutcome:
+    """The frame's plate solution, reused when its content was solved before (unless forced).
+
+    Progress is recorded as it happens: ``pending``, then ``processing`` while solve-field runs,
+    or ``submitted``/``processing`` with nova's submission and job ids while nova works (each
+    poll refreshes ``updated_at``, so the stale-solve cleanup leaves a live job alone), and a
+    nova job an interrupted run left waiting is resumed instead of uploaded again.
+    """
     row = _image_row(store, key)
     if (problem := _upstream_problem(row)) is not None:
         return problem
     fingerprint = row["fingerprint"]
-    previous = store.get_solution(fingerprint)
-    if previous is not None and previous.status == "solved":
-        return StepOutcome("reused", metadata=_solution_metadata(previous, reused=True))
+    previous = store.get_solution_row(fingerprint)
+    if previous is not None and previous["status"] == "solved" and not force:
+        reused = _solution_from_row_dict(store, fingerprint)
+        return StepOutcome("reused", metadata=_solution_metadata(reused, reused=True))
+    solver_name = "nova" if isinstance(solver, NovaSolver) else "local" if solver else None
+    resume = _resumable(previous) if isinstance(solver, NovaSolver) and not force else None
+    on_progress = None
     if solver is not None:
-        store.set_solution_status(fingerprint, "processing", "local")
+        store.set_solution_status(fingerprint, "pending", solver_name)
+        if isinstance(solver, LocalSolver):
+            store.set_solution_status(fingerprint, "processing", "local")
+        else:
+
+            def on_progress(progress: NovaProgress) -> None:
+                store.set_solution_status(
+                    fingerprint,
+                    progress.status,
+                    "nova",
+                    submission_id=progress.submission_id,
+                    job_id=progress.job_id,
+                )
+
     try:
-        solution, _ = solve_file(Path(row["path"]), solver)
-    except AstrocatError as exc:
-        solution = PlateSolution(
-            status="failed", solver="local" if solver else None, error=str(exc)
+        solution, _ = solve_file(
+            Path(row["path"]), solver, catalog, resume=resume, on_progress=on_progress
         )
+    except AstrocatError as exc:
+        solution = PlateSolution(status="failed", solver=solver_name, error=str(exc))
     except (OSError, ValueError) as exc:
         # The file vanished or is not what its header says: recorded, and the batch goes on.
-        solution = PlateSolution(
-            status="failed", solver="local" if solver else None, error=f"{row['path']}: {exc}"
-        )
+        solution = PlateSolution(status="failed", solver=solver_name, error=f"{row['path']}: {exc}")
     store.save_solution(fingerprint, solution)
     status = "ok" if solution.status in ("solved", "skipped") else "error"
     return StepOutcome(status, solution.error, _solution_metadata(solution, reused=False))
+
+
+def _solution_from_row_dict(store: CatalogStore, fingerprint: str) -> PlateSolution:
+    solution = store.get_solution(fingerprint)
+    if solution is None:  # deleted between the two reads
+        raise LookupError(f"plate solution of {fingerprint} vanished while being read")
+    return solution
 
 
 def _solution_metadata(solution: PlateSolution, reused: bool) -> dict[str, Any]:

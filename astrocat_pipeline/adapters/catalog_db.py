@@ -795,6 +795,41 @@ class CatalogStore:
             results.append(result)
         return results
 
+    def images_under(self, folder: str | None) -> list[dict[str, Any]]:
+        """Images whose file lies in ``folder`` or below it (None: every image), ordered by
+        path, with ``partition_key``, ``path``, ``status``, ``frame_type``,
+        ``thumbnail_path`` and ``solution_status`` (None when never solved)."""
+        prefix = None
+        if folder:
+            prefix = folder.rstrip("/") + "/"
+        query = (
+            select(
+                images.c.partition_key,
+                images.c.path,
+                images.c.status,
+                images.c.frame_type,
+                images.c.thumbnail_path,
+                plate_solutions.c.status.label("solution_status"),
+            )
+            .outerjoin(plate_solutions, plate_solutions.c.fingerprint == images.c.fingerprint)
+            .order_by(images.c.path, images.c.id)
+        )
+        with self._reader.connect() as conn:
+            rows = [dict(row._mapping) for row in conn.execute(query)]
+        if prefix is None:
+            return rows
+        return [r for r in rows if r["path"] == folder or r["path"].startswith(prefix)]
+
+    def clear_thumbnail_paths(self) -> int:
+        """Forget every recorded thumbnail (after the cache was emptied); returns how many."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(images)
+                .where(images.c.thumbnail_path.is_not(None))
+                .values(thumbnail_path=None)
+            )
+        return int(result.rowcount or 0)
+
 
 def _solution_from_row(row: dict[str, Any]) -> PlateSolution:
     geometry = None

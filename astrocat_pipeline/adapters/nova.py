@@ -46,8 +46,8 @@ from astropy.coordinates import angular_separation
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
-from astrocat_pipeline.adapters.solve_field import _usable_hints
 from astrocat_pipeline.core.errors import ConfigError, SolverError
+from astrocat_pipeline.core.hints import usable_hints
 from astrocat_pipeline.core.records import FieldGeometry, PlateSolution, SolveHints
 from astrocat_pipeline.core.tuning import (
     NOVA_CALIBRATION_MATCH_FRACTION,
@@ -129,6 +129,9 @@ class NovaSolver:
         :meth:`close`.
     clock, sleep : callable
         Monotonic seconds and a sleep, replaceable in tests.
+    blind_fallback : bool
+        Whether the caller should upload once more without hints when a hinted solve fails
+        (each :meth:`solve` call is one upload; the pipeline's step makes the second call).
     """
 
     def __init__(
@@ -142,6 +145,7 @@ class NovaSolver:
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        blind_fallback: bool = True,
     ) -> None:
         url = api_url.strip()
         url = url if url.endswith("/") else url + "/"
@@ -167,6 +171,7 @@ class NovaSolver:
         self._owns_http = session is None
         self._clock = clock
         self._sleep = sleep
+        self.blind_fallback = blind_fallback
         self._session_key: str | None = None
         # Every credential whose text must never leave this object: the key, session keys.
         self._secrets: set[str] = {api_key} if api_key else set()
@@ -257,7 +262,7 @@ class NovaSolver:
             raise ValueError(
                 f"{image_path}: frame size must be positive, got {width_px}x{height_px}"
             )
-        usable = _usable_hints(hints)
+        usable = usable_hints(hints)
         started = self._clock()
 
         if resume is None:

@@ -10,6 +10,7 @@ its whole process group is killed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import re
@@ -25,8 +26,11 @@ from pathlib import Path
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
+from astrocat_pipeline.adapters.solver_input import needs_conversion, write_solver_fits
 from astrocat_pipeline.core.errors import SolverError
-from astrocat_pipeline.core.records import PlateSolution, SolveHints
+from astrocat_pipeline.core.hints import usable_hints
+from astrocat_pipeline.core.loading import read_header
+from astrocat_pipeline.core.records import PlateSolution, SolveAttempt, SolveHints
 from astrocat_pipeline.core.tuning import (
     SOLVER_CPU_LIMIT_S,
     SOLVER_DOWNSAMPLE_ABOVE_PX,
@@ -181,7 +185,7 @@ class LocalSolver:
                 f"{image_path}: frame size must be positive, got {width_px}x{height_px}"
             )
 
-        usable = _usable_hints(hints)
+        usable = usable_hints(hints)
         plan: list[SolveHints | None] = [usable] if usable is not None else []
         if usable is None or self.blind_fallback:
             plan.append(None)
@@ -190,7 +194,10 @@ class LocalSolver:
         attempts: list[_Attempt] = []
         with tempfile.TemporaryDirectory(prefix="astrocat-solve-") as tmp:
             work = Path(tmp)
-            source = _link_input(image_path, work)
+            if needs_conversion(image_path, read_header(image_path)):
+                source = write_solver_fits(image_path, work / "input.fits")
+            else:
+                source = _link_input(image_path, work)
             for number, attempt_hints in enumerate(plan, start=1):
                 attempt = self._run(
                     executable, source, work / f"attempt{number}", width_px, attempt_hints
@@ -199,7 +206,19 @@ class LocalSolver:
                 if attempt.header is not None:
                     break
         elapsed_s = time.monotonic() - started
-
+        records = tuple(
+            SolveAttempt(
+                solver="local",
+                hints=a.hints,
+                outcome="solved"
+                if a.header is not None
+                else "timed out"
+                if a.timed_out
+                else "no match",
+                elapsed_s=a.elapsed_s,
+            )
+            for a in attempts
+        )
         last = attempts[-1]
         if last.header is None:
             return PlateSolution(
@@ -209,8 +228,12 @@ class LocalSolver:
                 elapsed_s=elapsed_s,
                 error=f"no solution for {image_path.name}: "
                 + "; ".join(self._describe(a) for a in attempts),
+                attempts=records,
             )
-        return self._solution(image_path, last.header, last.hints, width_px, height_px, elapsed_s)
+        solution = self._solution(
+            image_path, last.header, last.hints, width_px, height_px, elapsed_s
+        )
+        return dataclasses.replace(solution, attempts=records)
 
     def _describe(self, attempt: _Attempt) -> str:
         what = "blind" if attempt.hints is None else f"hinted ({_describe_hints(attempt.hints)})"
@@ -357,43 +380,6 @@ def _link_input(image_path: Path, work: Path) -> Path:
     link = work / f"input{suffixes.lower()}"
     link.symlink_to(image_path.resolve())
     return link
-
-
-def _usable_hints(hints: SolveHints | None) -> SolveHints | None:
-    """The parts of ``hints`` solve-field can use, or None if there are none.
-
-    A scale needs both bounds, positive and in order; a position needs RA, Dec in [-90, 90] and
-    a positive radius. Anything else is dropped rather than handed to solve-field.
-    """
-    if hints is None:
-        return None
-    low, high = hints.scale_low_arcsec, hints.scale_high_arcsec
-    scale = (
-        low is not None
-        and high is not None
-        and math.isfinite(low)
-        and math.isfinite(high)
-        and 0 < low <= high
-    )
-    ra, dec, radius = hints.ra_deg, hints.dec_deg, hints.radius_deg
-    position = (
-        ra is not None
-        and dec is not None
-        and radius is not None
-        and math.isfinite(ra)
-        and -90.0 <= dec <= 90.0
-        and math.isfinite(radius)
-        and radius > 0
-    )
-    if not scale and not position:
-        return None
-    return SolveHints(
-        scale_low_arcsec=low if scale else None,
-        scale_high_arcsec=high if scale else None,
-        ra_deg=ra % 360.0 if position and ra is not None else None,
-        dec_deg=dec if position else None,
-        radius_deg=radius if position else None,
-    )
 
 
 def _describe_hints(hints: SolveHints) -> str:

@@ -15,7 +15,7 @@ from astrocat_pipeline.core.tuning import (
     SOLVER_SCALE_TOLERANCE,
 )
 
-__all__ = ["DEFAULT_HINT_RADIUS_DEG", "pixel_scale_arcsec", "solve_hints"]
+__all__ = ["DEFAULT_HINT_RADIUS_DEG", "pixel_scale_arcsec", "solve_hints", "usable_hints"]
 
 # One radian in arcseconds (206264.8) times the µm/mm unit ratio (1e-3).
 _ARCSEC_PER_UM_PER_MM = 206.264806
@@ -39,15 +39,21 @@ def pixel_scale_arcsec(focal_length_mm: float | None, pixel_size_um: float | Non
     return _ARCSEC_PER_UM_PER_MM * pixel / focal
 
 
-def solve_hints(metadata: ImageMetadata) -> SolveHints:
+def solve_hints(
+    metadata: ImageMetadata, object_position: tuple[float, float] | None = None
+) -> SolveHints:
     """What a solver can be told about a frame before solving it.
 
     Parameters
     ----------
     metadata : ImageMetadata
-        ``pixel_size_um`` is taken as the effective (binned) pixel size, as N.I.N.A., SGP and
-        MaxIm DL write XPIXSZ; it is not multiplied by ``binning`` again. A reader that finds an
-        unbinned size must multiply it before it reaches here.
+        ``pixel_size_um`` is taken as the effective (binned) pixel size, as N.I.N.A., MaxIm DL
+        and INDI write XPIXSZ. Some writers put the sensor's unbinned size there instead, so
+        with ``binning`` > 1 the upper scale bound is widened by the binning factor to cover
+        both readings.
+    object_position : (ra_deg, dec_deg), optional
+        Where the OBJECT header's target lies (resolved through the object catalog), used when
+        the header has no pointing keywords.
 
     Returns
     -------
@@ -66,9 +72,15 @@ def solve_hints(metadata: ImageMetadata) -> SolveHints:
     scale = pixel_scale_arcsec(metadata.focal_length_mm, metadata.pixel_size_um)
     scale_low = scale * (1.0 - SOLVER_SCALE_TOLERANCE) if scale is not None else None
     scale_high = scale * (1.0 + SOLVER_SCALE_TOLERANCE) if scale is not None else None
+    if scale_high is not None and metadata.binning and metadata.binning > 1:
+        # Writers disagree on XPIXSZ: N.I.N.A., MaxIm DL and INDI write the binned size, others
+        # the sensor's; with binning the range covers both readings.
+        scale_high *= metadata.binning
 
     ra = metadata.ra_deg
     dec = metadata.dec_deg
+    if (ra is None or dec is None) and object_position is not None:
+        ra, dec = object_position
     if ra is None or dec is None or not (math.isfinite(ra) and math.isfinite(dec)):
         return SolveHints(scale_low_arcsec=scale_low, scale_high_arcsec=scale_high)
     if not -90.0 <= dec <= 90.0:
@@ -88,4 +100,41 @@ def solve_hints(metadata: ImageMetadata) -> SolveHints:
         ra_deg=float(ra) % 360.0,
         dec_deg=float(dec),
         radius_deg=radius,
+    )
+
+
+def usable_hints(hints: SolveHints | None) -> SolveHints | None:
+    """The parts of ``hints`` a solver can use, or None if there are none.
+
+    A scale needs both bounds, positive and in order; a position needs RA, Dec in [-90, 90] and
+    a positive radius. Anything else is dropped rather than handed to a solver.
+    """
+    if hints is None:
+        return None
+    low, high = hints.scale_low_arcsec, hints.scale_high_arcsec
+    scale = (
+        low is not None
+        and high is not None
+        and math.isfinite(low)
+        and math.isfinite(high)
+        and 0 < low <= high
+    )
+    ra, dec, radius = hints.ra_deg, hints.dec_deg, hints.radius_deg
+    position = (
+        ra is not None
+        and dec is not None
+        and radius is not None
+        and math.isfinite(ra)
+        and -90.0 <= dec <= 90.0
+        and math.isfinite(radius)
+        and radius > 0
+    )
+    if not scale and not position:
+        return None
+    return SolveHints(
+        scale_low_arcsec=low if scale else None,
+        scale_high_arcsec=high if scale else None,
+        ra_deg=ra % 360.0 if position and ra is not None else None,
+        dec_deg=dec if position else None,
+        radius_deg=radius if position else None,
     )

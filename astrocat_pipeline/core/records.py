@@ -127,6 +127,24 @@ class FieldGeometry:
 
 
 @dataclass(frozen=True)
+class SolveAttempt:
+    """One run of a solver on one frame: the hints it was given (None: blind) and its outcome."""
+
+    solver: str  # "local" or "nova"
+    hints: SolveHints | None
+    outcome: str  # "solved", "no match", "timed out", "failed: <service message>"
+    elapsed_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "solver": self.solver,
+            "hints": self.hints.to_dict() if self.hints else None,
+            "outcome": self.outcome,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+
+@dataclass(frozen=True)
 class PlateSolution:
     """Outcome of one plate-solve of one file's content (keyed by fingerprint in the catalog)."""
 
@@ -137,6 +155,7 @@ class PlateSolution:
     hints_used: SolveHints | None = None
     elapsed_s: float | None = None
     error: str | None = None
+    attempts: tuple[SolveAttempt, ...] = ()  # every solver run, in order
 
     def to_dict(self) -> dict[str, Any]:
         geometry = dataclasses.asdict(self.geometry) if self.geometry else {}
@@ -155,6 +174,7 @@ class PlateSolution:
             "hints_used": self.hints_used.to_dict() if self.hints_used else None,
             "elapsed_s": self.elapsed_s,
             "error": self.error,
+            "attempts": [attempt.to_dict() for attempt in self.attempts],
         }
 
 

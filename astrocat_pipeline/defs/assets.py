@@ -13,7 +13,7 @@ from astrocat_pipeline.defs.resources import AstrocatResource
 SOLVER_POOL = "plate_solver"
 
 
-def _metadata(outcome: steps.StepOutcome) -> dict[str, dg.MetadataValue]:
+def outcome_metadata(outcome: steps.StepOutcome) -> dict[str, dg.MetadataValue]:
     out: dict[str, dg.MetadataValue] = {"status": dg.MetadataValue.text(outcome.status)}
     if outcome.message:
         out["message"] = dg.MetadataValue.text(outcome.message)
@@ -49,7 +49,7 @@ def _run_batch(
             context.log.warning(f"{key}: {outcome.message}")
         if outcome.data_version:
             versions.add(outcome.data_version)
-        context.add_asset_metadata(_metadata(outcome), partition_key=key)
+        context.add_asset_metadata(outcome_metadata(outcome), partition_key=key)
     asset_name = context.assets_def.key.to_user_string()
     context.log.info(f"{asset_name}: {len(context.partition_keys)} files {counts}")
     single_version = (
@@ -99,8 +99,8 @@ def plate_solution(
     context: dg.AssetExecutionContext, astrocat: AstrocatResource
 ) -> dg.MaterializeResult:
     """Where the frame points: its WCS and field geometry, or why it could not be solved."""
-    store, solver = astrocat.store(), astrocat.plate_solver()
-    return _run_batch(context, lambda key: steps.solve_plate(store, solver, key))
+    store, solver, catalog = astrocat.store(), astrocat.plate_solver(), astrocat.object_catalog()
+    return _run_batch(context, lambda key: steps.solve_plate(store, solver, key, catalog))
 
 
 @dg.asset(**_COMMON, deps=[plate_solution], kinds={"python"})

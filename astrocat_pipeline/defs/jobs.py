@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from astrocat_pipeline.core.tuning import STALE_SOLVE_AFTER_S
 from astrocat_pipeline.defs.assets import IMAGE_ASSETS
 from astrocat_pipeline.defs.resources import AstrocatResource
+from astrocat_pipeline.steps import stale_solve_message
 
 # All five assets in one run per batch, in one process: the steps are light next to the
 # ~100 MB and seconds that each extra step process would cost.
@@ -20,7 +20,8 @@ index_images_job = dg.define_asset_job(
 
 
 class StaleSolveConfig(dg.Config):
-    stale_after_s: int = STALE_SOLVE_AFTER_S
+    # 0: the configured ASTROCAT_STALE_SOLVE_AFTER_S (default 300 s).
+    stale_after_s: float = 0
 
 
 @dg.op
@@ -28,8 +29,9 @@ def fail_stale_plate_solves(
     context: dg.OpExecutionContext, config: StaleSolveConfig, astrocat: AstrocatResource
 ) -> int:
     """Marks plate solves stuck in SUBMITTED or PROCESSING as FAILED so they can be retried."""
-    stale_before = datetime.now(UTC) - timedelta(seconds=config.stale_after_s)
-    message = f"no progress for more than {config.stale_after_s} s; marked failed for a retry"
+    stale_after_s = config.stale_after_s or astrocat.settings().stale_solve_after_s
+    stale_before = datetime.now(UTC) - timedelta(seconds=stale_after_s)
+    message = stale_solve_message(stale_after_s)
     failed = astrocat.store().fail_stale_solutions(stale_before, message)
     for fingerprint in failed:
         context.log.warning(f"plate solve of {fingerprint} was stuck: {message}")

@@ -9,11 +9,10 @@ from pydantic import PrivateAttr
 
 from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
 from astrocat_pipeline.adapters.openngc import load_openngc
-from astrocat_pipeline.adapters.solve_field import LocalSolver
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
-from astrocat_pipeline.core.errors import ConfigError
 from astrocat_pipeline.core.sky_catalog import ObjectCatalog
 from astrocat_pipeline.settings import Settings
+from astrocat_pipeline.steps import Solver, build_solver
 
 
 class AstrocatResource(dg.ConfigurableResource):
@@ -56,17 +55,9 @@ class AstrocatResource(dg.ConfigurableResource):
     def thumbnails(self) -> ThumbnailStore:
         return ThumbnailStore(self.settings().thumbnail_cache_path)
 
-    def plate_solver(self) -> LocalSolver | None:
-        """The configured solver, or None when solving is off."""
-        settings = self.settings()
-        if settings.solver == "none":
-            return None
-        if settings.solver == "nova":
-            raise ConfigError(
-                "ASTROCAT_SOLVER=nova: the online nova solver is not available in this version; "
-                "use 'local' (astrometry.net solve-field) or 'none'"
-            )
-        return LocalSolver(index_dir=settings.index_dir)
+    def plate_solver(self) -> Solver | None:
+        """The configured solver (local solve-field or nova), or None when solving is off."""
+        return build_solver(self.settings())
 
     def object_catalog(self) -> ObjectCatalog:
         if self._catalog is None:

@@ -21,7 +21,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from astrocat_pipeline.adapters.solve_field import DEBIAN_INDEX_DIR, LocalSolver
-from astrocat_pipeline.core.errors import SolverError
+from astrocat_pipeline.core.errors import ImageReadError, SolverError
 from astrocat_pipeline.core.records import PlateSolution, SolveHints
 from astrocat_pipeline.core.wcs_geometry import field_geometry, wcs_from_header_text
 from astrocat_pipeline_tests.samples import SAMPLES
@@ -299,10 +299,10 @@ def test_hinted_timeout_then_blind_timeout_are_both_reported():
 
 
 @needs_solver
-def test_unreadable_image_raises_solver_error_with_stderr(tmp_path):
+def test_unreadable_image_is_an_error_naming_it(tmp_path):
     bogus = tmp_path / "not really.fits"
     bogus.write_text("this is not a FITS file\n")
-    with pytest.raises(SolverError, match=r"exit code .*\n.*\S"):
+    with pytest.raises(ImageReadError, match=r"not really\.fits: not a readable FITS file"):
         LocalSolver().solve(bogus, 100, 100, None)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["not really.fits"]
 

@@ -1,0 +1,148 @@
+"""Bulk operations a user launches from the Dagster UI (Jobs -> Launchpad): re-solve, re-match
+and regenerate thumbnails for a folder subtree, and clear the thumbnail cache; plus the cache
+statistics asset.
+
+Each operation runs the same per-file steps as the assets, records a materialization of the
+asset it refreshes for every file it touches (so the asset's partitions show the new result),
+and logs its progress as it goes.
+"""
+
+from collections.abc import Callable
+
+import dagster as dg
+
+from astrocat_pipeline import steps
+from astrocat_pipeline.defs.assets import SOLVER_POOL, outcome_metadata
+from astrocat_pipeline.defs.resources import AstrocatResource
+
+PROGRESS_EVERY = 25
+
+
+class FolderConfig(dg.Config):
+    """Which files: everything under ``folder`` (an absolute path; empty for every root)."""
+
+    folder: str = ""
+    force: bool = False  # also redo files whose result is already there
+
+
+def _run_over(
+    context: dg.OpExecutionContext,
+    asset: str,
+    rows: list[dict],
+    step: Callable[[str], steps.StepOutcome],
+) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    total = len(rows)
+    context.log.info(f"{asset}: {total} files to process")
+    for done, row in enumerate(rows, start=1):
+        key = row["partition_key"]
+        outcome = step(key)
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        if outcome.status == "error":
+            context.log.warning(f"{key}: {outcome.message}")
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key=asset, partition=key, metadata=outcome_metadata(outcome)
+            )
+        )
+        if done % PROGRESS_EVERY == 0 or done == total:
+            context.log.info(f"{asset}: {done}/{total} done {counts}")
+    context.add_output_metadata({"files": total, **{f"{k}_count": v for k, v in counts.items()}})
+    return counts
+
+
+@dg.op(pool=SOLVER_POOL)
+def resolve_folder_op(
+    context: dg.OpExecutionContext, config: FolderConfig, astrocat: AstrocatResource
+) -> dict[str, int]:
+    """Plate-solve the frames under a folder that are unsolved or failed (all with force)."""
+    store = astrocat.store()
+    solver, catalog = astrocat.plate_solver(), astrocat.object_catalog()
+    rows = [
+        r
+        for r in store.images_under(config.folder or None)
+        if config.force or r["solution_status"] != "solved"
+    ]
+    return _run_over(
+        context,
+        "plate_solution",
+        rows,
+        lambda key: steps.solve_plate(store, solver, key, catalog, force=config.force),
+    )
+
+
+@dg.op
+def rematch_folder_op(
+    context: dg.OpExecutionContext, config: FolderConfig, astrocat: AstrocatResource
+) -> dict[str, int]:
+    """Match the solved frames under a folder against the object catalogs again."""
+    store, catalog = astrocat.store(), astrocat.object_catalog()
+    rows = [r for r in store.images_under(config.folder or None) if r["solution_status"]]
+    return _run_over(
+        context, "catalog_matches", rows, lambda key: steps.match_catalog(store, catalog, key)
+    )
+
+
+@dg.op
+def regenerate_thumbnails_op(
+    context: dg.OpExecutionContext, config: FolderConfig, astrocat: AstrocatResource
+) -> dict[str, int]:
+    """Render the thumbnails under a folder that are missing (all of them with force)."""
+    store, thumbnails = astrocat.store(), astrocat.thumbnails()
+    rows = store.images_under(config.folder or None)
+    if not config.force:
+        rows = [
+            r
+            for r in rows
+            if not r["thumbnail_path"] or not thumbnails.path_for(r["path"]).is_file()
+        ]
+    return _run_over(
+        context, "image_thumbnail", rows, lambda key: steps.make_thumbnail(store, thumbnails, key)
+    )
+
+
+@dg.op
+def clear_thumbnail_cache_op(context: dg.OpExecutionContext, astrocat: AstrocatResource) -> int:
+    """Delete the thumbnails this project wrote (nothing else in the folder) and forget them."""
+    removed = astrocat.thumbnails().clear()
+    forgotten = astrocat.store().clear_thumbnail_paths()
+    context.log.info(f"removed {removed} thumbnail files; {forgotten} catalog paths cleared")
+    context.add_output_metadata({"removed_files": removed, "cleared_paths": forgotten})
+    return removed
+
+
+@dg.job(description="Plate-solve again the unsolved and failed frames under a folder.")
+def resolve_folder() -> None:
+    resolve_folder_op()
+
+
+@dg.job(description="Match the solved frames under a folder against the catalogs again.")
+def rematch_folder() -> None:
+    rematch_folder_op()
+
+
+@dg.job(description="Render missing thumbnails under a folder (all of them with force).")
+def regenerate_thumbnails() -> None:
+    regenerate_thumbnails_op()
+
+
+@dg.job(description="Empty the thumbnail cache (only files this project wrote).")
+def clear_thumbnail_cache() -> None:
+    clear_thumbnail_cache_op()
+
+
+@dg.asset(group_name="library", kinds={"python"})
+def thumbnail_cache_stats(astrocat: AstrocatResource) -> dg.MaterializeResult:
+    """Thumbnail cache size: number of files and bytes on disk."""
+    stats = astrocat.thumbnails().stats()
+    return dg.MaterializeResult(
+        metadata={
+            "count": stats.count,
+            "size_bytes": stats.size_bytes,
+            "size_mb": round(stats.size_mb, 3),
+            "cache_dir": dg.MetadataValue.path(str(astrocat.settings().thumbnail_cache_path)),
+        }
+    )
+
+
+OPERATION_JOBS = [resolve_folder, rematch_folder, regenerate_thumbnails, clear_thumbnail_cache]

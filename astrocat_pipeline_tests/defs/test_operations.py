@@ -1,0 +1,98 @@
+"""The bulk operations launched from the UI: per-folder thumbnails, re-solve and re-match, the
+cache clearing and the cache statistics asset."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+from astrocat_pipeline.definitions import defs
+from astrocat_pipeline.defs.indexing import index_library
+from astrocat_pipeline.defs.operations import thumbnail_cache_stats
+from astrocat_pipeline.defs.resources import AstrocatResource
+from astrocat_pipeline.settings import Settings
+from astrocat_pipeline_tests.defs.conftest import write_tiny_fits
+
+
+def _library(tmp_path: Path, monkeypatch) -> tuple[Path, Settings]:
+    monkeypatch.setenv("ASTROCAT_SOLVER", "none")
+    root = tmp_path / "library"
+    for i in range(2):
+        write_tiny_fits(root / "M31" / f"m31_{i}.fits", seed=i, OBJECT="M31")
+        write_tiny_fits(root / "M42" / f"m42_{i}.fits", seed=10 + i, OBJECT="M42")
+    monkeypatch.setenv("ASTROCAT_LIBRARY_ROOTS", str(root))
+    return root, Settings.from_env()
+
+
+def _rows(settings: Settings) -> dict[str, dict]:
+    engine = create_catalog_engine(settings.database_url)
+    migrate(engine)
+    try:
+        return {Path(r["path"]).name: r for r in CatalogStore(engine).images_under(None)}
+    finally:
+        engine.dispose()
+
+
+def _materialized(instance: dg.DagsterInstance, asset: str) -> int:
+    return len(
+        instance.fetch_materializations(dg.AssetKey(asset), limit=1000).records  # type: ignore[attr-defined]
+    )
+
+
+def test_clear_then_regenerate_one_folder(tmp_path, astrocat_env, monkeypatch):
+    root, settings = _library(tmp_path, monkeypatch)
+    foreign = settings.thumbnail_cache_path / "notes.txt"
+    with dg.instance_for_test() as instance:
+        index_library(settings, instance)
+        assert all(r["thumbnail_path"] for r in _rows(settings).values())
+        foreign.write_text("not a thumbnail")
+
+        result = defs.get_job_def("clear_thumbnail_cache").execute_in_process(instance=instance)
+        assert result.success
+        assert foreign.exists()  # only the project's thumbnails go
+        assert not list(settings.thumbnail_cache_path.glob("*_thumb.jpg"))
+        assert not any(r["thumbnail_path"] for r in _rows(settings).values())
+
+        before = _materialized(instance, "image_thumbnail")
+        config = {"ops": {"regenerate_thumbnails_op": {"config": {"folder": str(root / "M42")}}}}
+        result = defs.get_job_def("regenerate_thumbnails").execute_in_process(
+            instance=instance, run_config=config
+        )
+        assert result.success
+        rows = _rows(settings)
+        assert rows["m42_0.fits"]["thumbnail_path"]
+        assert rows["m42_1.fits"]["thumbnail_path"]
+        assert not rows["m31_0.fits"]["thumbnail_path"]
+        assert _materialized(instance, "image_thumbnail") == before + 2
+
+        # Without force, nothing is missing any more under M42: nothing to do.
+        result = defs.get_job_def("regenerate_thumbnails").execute_in_process(
+            instance=instance, run_config=config
+        )
+        assert _materialized(instance, "image_thumbnail") == before + 2
+
+        stats = dg.materialize(
+            [thumbnail_cache_stats], instance=instance, resources={"astrocat": AstrocatResource()}
+        )
+        metadata = stats.asset_materializations_for_node("thumbnail_cache_stats")[0].metadata
+        assert metadata["count"].value == 2
+        assert metadata["size_bytes"].value > 0
+
+
+def test_resolve_and_rematch_a_folder(tmp_path, astrocat_env, monkeypatch):
+    root, settings = _library(tmp_path, monkeypatch)
+    with dg.instance_for_test() as instance:
+        index_library(settings, instance)
+        config = {"ops": {"resolve_folder_op": {"config": {"folder": str(root / "M31")}}}}
+        result = defs.get_job_def("resolve_folder").execute_in_process(
+            instance=instance, run_config=config
+        )
+        assert result.success
+        # No solver configured: the two M31 frames are retried and recorded as skipped.
+        assert result.output_for_node("resolve_folder_op") == {"ok": 2}
+        config = {"ops": {"rematch_folder_op": {"config": {"folder": ""}}}}
+        result = defs.get_job_def("rematch_folder").execute_in_process(
+            instance=instance, run_config=config
+        )
+        assert result.success
+        assert sum(result.output_for_node("rematch_folder_op").values()) == 4
