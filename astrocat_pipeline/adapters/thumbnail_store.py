@@ -2,7 +2,10 @@
 
 File names come from :func:`astrocat_pipeline.core.thumbnail.thumbnail_filename`, so the same
 source path always maps to the same file (re-rendering overwrites it). Writes are atomic: a
-reader sees the old thumbnail or the new one, never a partial file.
+reader sees the old thumbnail or the new one, never a partial file. Counting and clearing look
+only at regular files whose names have that form
+(:func:`~astrocat_pipeline.core.thumbnail.is_thumbnail_filename`): the directory may be shared
+with other files, which are never touched.
 """
 
 from __future__ import annotations
@@ -10,13 +13,34 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from astrocat_pipeline.core.thumbnail import THUMBNAIL_SUFFIX, thumbnail_filename
+from astrocat_pipeline.core.thumbnail import is_thumbnail_filename, thumbnail_filename
 
 # Thumbnails are meant to be read by other processes (the web UI, a file browser); mkstemp
 # creates files readable by the owner only.
 THUMBNAIL_FILE_MODE = 0o644
+
+BYTES_PER_MB = 1_000_000
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """Size of the thumbnail cache. Unpacks like the tuple it used to be:
+    ``count, size_bytes = store.stats()``."""
+
+    count: int
+    size_bytes: int
+
+    @property
+    def size_mb(self) -> float:
+        """``size_bytes`` in megabytes (10**6 bytes)."""
+        return self.size_bytes / BYTES_PER_MB
+
+    def __iter__(self) -> Iterator[int]:
+        return iter((self.count, self.size_bytes))
 
 
 class ThumbnailStore:
@@ -64,18 +88,40 @@ class ThumbnailStore:
             return False
         return True
 
-    def stats(self) -> tuple[int, int]:
-        """``(count, total bytes)`` of the thumbnails in the cache (0, 0 if it does not exist)."""
+    def _thumbnail_entries(self) -> Iterator[os.DirEntry[str]]:
+        """Regular files (not symlinks, not folders) in the cache named like thumbnails."""
+        try:
+            entries = list(os.scandir(self.cache_dir))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if is_thumbnail_filename(entry.name) and entry.is_file(follow_symlinks=False):
+                yield entry
+
+    def stats(self) -> CacheStats:
+        """Number and total size of the thumbnails in the cache (0, 0 if it does not exist)."""
         count = 0
         total_bytes = 0
-        if not self.cache_dir.is_dir():
-            return 0, 0
-        for entry in os.scandir(self.cache_dir):
-            if entry.name.endswith(THUMBNAIL_SUFFIX) and entry.is_file(follow_symlinks=False):
-                try:
-                    size = entry.stat(follow_symlinks=False).st_size
-                except FileNotFoundError:  # removed by another process while we listed
-                    continue
-                count += 1
-                total_bytes += size
-        return count, total_bytes
+        for entry in self._thumbnail_entries():
+            try:
+                size = entry.stat(follow_symlinks=False).st_size
+            except FileNotFoundError:  # removed by another process while we listed
+                continue
+            count += 1
+            total_bytes += size
+        return CacheStats(count, total_bytes)
+
+    def clear(self) -> int:
+        """Delete every thumbnail in the cache; returns how many were deleted.
+
+        Only regular files named like thumbnails go (see the module docstring); anything else
+        in the directory, the directory itself and temporary files of writes in progress stay.
+        """
+        removed = 0
+        for entry in self._thumbnail_entries():
+            try:
+                Path(entry.path).unlink()
+            except FileNotFoundError:  # removed by another process while we listed
+                continue
+            removed += 1
+        return removed

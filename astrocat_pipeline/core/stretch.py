@@ -5,7 +5,8 @@ As in ``astropy.visualization``, limits are kept apart from the mapping onto [0,
 - :func:`normalization_limits` says which data values become 0 and 1 (*normalization*);
 - :func:`regular_subsample`, :func:`channel_statistics` and :func:`stf_from_statistics` turn the
   data into the STF's shadows clip ``c0`` and midtones balance ``m`` (*limits*);
-- :func:`map_to_unit`, :func:`apply_stf` and :func:`mtf` map values onto [0, 1] (*stretch*).
+- :func:`map_to_unit`, :func:`apply_stf` and :func:`mtf` map values onto [0, 1] (*stretch*);
+- :func:`choose_stretch` picks the stretch for an image from what its metadata says (*policy*).
 
 :func:`stf_parameters` chains the limits for data that is already normalized. Thumbnails
 (:mod:`astrocat_pipeline.core.thumbnail`) use the pieces separately so that statistics come
@@ -32,6 +33,27 @@ from astrocat_pipeline.core.tuning import (
 
 Normalization = Literal["dtype", "minmax"]
 NORMALIZATIONS: tuple[str, ...] = ("dtype", "minmax")
+
+# How a thumbnail maps data to grey levels (see choose_stretch): PixInsight AutoSTF, linear from
+# the 1st to the 99th percentile, or linear over the normalization range.
+Stretch = Literal["stf", "percentile", "none"]
+STRETCHES: tuple[str, ...] = ("stf", "percentile", "none")
+
+# Frame types whose pixels are linear in the light received (records.FRAME_TYPES): captures
+# and calibration frames, and masters integrated from them.
+LINEAR_FRAME_TYPES = frozenset(
+    {
+        "light",
+        "dark",
+        "flat",
+        "bias",
+        "dark_flat",
+        "master_light",
+        "master_dark",
+        "master_flat",
+        "master_bias",
+    }
+)
 
 # When more than half the pixels equal the median (quantized or nearly constant data, e.g. a
 # bias frame with sub-ADU noise), the MAD is 0. The mean absolute deviation is then used,
@@ -87,7 +109,7 @@ class STFParams:
             )
 
 
-def mtf(m: float, x: np.ndarray) -> np.ndarray:
+def mtf(m: float, x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
     """Midtones transfer function ``MTF(m, x) = (m − 1) x / ((2m − 1) x − m)``.
 
     Parameters
@@ -97,13 +119,17 @@ def mtf(m: float, x: np.ndarray) -> np.ndarray:
     x
         Values, any shape; clipped to [0, 1] first (the function is only defined there).
         NaN stays NaN.
+    out
+        Floating-point array of ``x``'s shape to write the result to; it may be ``x`` itself
+        (in place, which saves a full-size temporary on large frames). By default a new
+        array, and ``x`` is never modified.
 
     Returns
     -------
     numpy.ndarray
-        New array of ``x``'s shape in [0, 1]; float32 input stays float32, integer input
-        becomes float64. ``MTF(m, 0) = 0``, ``MTF(m, 1) = 1``, ``MTF(m, m) = 0.5``, and the
-        function is monotonically non-decreasing in ``x``.
+        ``out``, or a new array of ``x``'s shape, in [0, 1]; float32 input stays float32,
+        integer input becomes float64. ``MTF(m, 0) = 0``, ``MTF(m, 1) = 1``,
+        ``MTF(m, m) = 0.5``, and the function is monotonically non-decreasing in ``x``.
     """
     m = float(m)
     if not 0.0 <= m <= 1.0:
@@ -111,24 +137,29 @@ def mtf(m: float, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
-    # A new array, so the caller's is never touched (out= keeps 0-d input an array).
-    y = np.clip(x, 0.0, 1.0, out=np.empty_like(x))
+    if out is None:
+        out = np.empty_like(x)  # out= also keeps 0-d input an array
+    elif out.shape != x.shape or not np.issubdtype(out.dtype, np.floating):
+        raise ValueError(f"out must be a float array of shape {x.shape}, got {out.dtype}")
+    y = np.clip(x, 0.0, 1.0, out=out)
     # The endpoints are limits of the formula (0/0 at x = 0 for m = 0, at x = 1 for m = 1).
     if m == 0.0:
-        return np.where(y > 0.0, np.ones_like(y), y)
+        np.copyto(y, 1.0, where=y > 0.0)
+        return y
     if m == 1.0:
-        return np.where(y < 1.0, np.zeros_like(y), y)
+        np.copyto(y, 0.0, where=y < 1.0)
+        return y
     if m == LINEAR_MIDTONES:
         return y
     # Same function, with the denominator written as (m − 1)x + m(x − 1): both terms are <= 0
     # on [0, 1], so it never vanishes for 0 < m < 1, and x = 0, 1 and m come out exactly.
-    # In place where possible: thumbnails call this on multi-megapixel arrays.
-    a = np.multiply(y, m - 1.0, out=np.empty_like(y))
+    # One temporary: thumbnails call this on multi-megapixel arrays.
+    numerator = np.multiply(y, m - 1.0, dtype=y.dtype)
     denominator = y
     denominator -= 1.0
     denominator *= m
-    denominator += a
-    return np.divide(a, denominator, out=a)
+    denominator += numerator
+    return np.divide(numerator, denominator, out=denominator)
 
 
 def _mtf_scalar(m: float, x: float) -> float:
@@ -170,6 +201,10 @@ def normalization_limits(data: np.ndarray, normalization: Normalization) -> tupl
         return 0.0, 1.0
     low, high = finite_range
     if normalization == "dtype":
+        # Floats have no type range. Chosen: [0, 1] as PixInsight and Siril write them; data
+        # beyond it (stacks kept in ADU, e.g. DeepSkyStacker's 0..65535) are divided by their
+        # finite maximum instead, and negative values (bias-subtracted data) extend the range
+        # down rather than being clipped. 0 stays 0 either way.
         return min(0.0, low), max(1.0, high)
     if high > low:
         return low, high
@@ -387,7 +422,14 @@ def stf_parameters(
     return stf_from_statistics(median, mad, params)
 
 
-def map_to_unit(x: np.ndarray, shadows: float, highlights: float, m: float) -> np.ndarray:
+def map_to_unit(
+    x: np.ndarray,
+    shadows: float,
+    highlights: float,
+    m: float,
+    *,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """Clip ``x`` to ``[shadows, highlights]``, rescale that to [0, 1], then apply MTF(m).
 
     Parameters
@@ -398,11 +440,15 @@ def map_to_unit(x: np.ndarray, shadows: float, highlights: float, m: float) -> n
         Values mapped to 0 and 1; ``highlights > shadows``.
     m
         Midtones balance in [0, 1].
+    out
+        Floating-point array of ``x``'s shape for the result, possibly ``x`` itself (in
+        place). By default a new array, and ``x`` is never modified.
 
     Returns
     -------
     numpy.ndarray
-        New array in [0, 1], float32 for float32 input, else float64. NaN becomes 0, +inf 1.
+        ``out`` or a new array, in [0, 1]: float32 for float32 input, else float64. NaN
+        becomes 0, +inf 1.
     """
     shadows, highlights = float(shadows), float(highlights)
     if not highlights > shadows:
@@ -410,12 +456,15 @@ def map_to_unit(x: np.ndarray, shadows: float, highlights: float, m: float) -> n
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
+    if out is not None and (out.shape != x.shape or not np.issubdtype(out.dtype, np.floating)):
+        raise ValueError(f"out must be a float array of shape {x.shape}, got {out.dtype}")
     # Python floats keep float32 data in float32 (NEP 50); subtracting before scaling keeps
     # precision when the limits are large numbers close together (int32 data).
-    y = x - shadows
+    y = np.subtract(x, shadows, out=out)
     y *= 1.0 / (highlights - shadows)
-    y = mtf(m, y)
-    return np.nan_to_num(y, copy=False, nan=0.0)
+    y = mtf(m, y, out=y)
+    # NaN -> 0 (fmax ignores NaN). ±inf are already 0 and 1: mtf clips before mapping.
+    return np.fmax(y, 0.0, out=y)
 
 
 def apply_stf(
@@ -457,3 +506,43 @@ def apply_stf(
             raise ValueError(f"c0 must be in [0, 1), got {shadows}")
         out[index] = map_to_unit(x[index], shadows, 1.0, float(ms[channel % ms.size]))
     return out
+
+
+def choose_stretch(
+    frame_type: str | None, bit_depth: int | None, sample_kind: str | None
+) -> Stretch:
+    """The stretch a thumbnail of this image should use (issue 4's policy).
+
+    Parameters
+    ----------
+    frame_type
+        Normalized frame type (``light``, ``dark``, ..., ``processed``, ``unknown``; None is
+        ``unknown``).
+    bit_depth
+        Bits per sample as stored (8, 16, 32, 64); None if not known.
+    sample_kind
+        ``'uint'``, ``'int'`` or ``'float'`` (:class:`~astrocat_pipeline.core.loading.ImageHeader`);
+        None if not known.
+
+    Returns
+    -------
+    Stretch
+        - ``'stf'`` (AutoSTF) for linear data: lights, darks, flats, bias and dark flats and
+          their masters, at any bit depth: an unstretched 8-bit dark or webcam light would be
+          black, which is what the issue wants never to show.
+        - ``'percentile'`` for processed (non-linear) images of more than 8 bits or with float
+          samples: they are already stretched, but rarely span their type's range.
+        - ``'none'`` for 8-bit images that are processed or of unknown type (JPEG, PNG,
+          8-bit TIFF): they are meant to be looked at as they are.
+        - ``'stf'`` for deeper images of unknown type: most unlabelled FITS, XISF and camera
+          raw files are captures, and AutoSTF of an already stretched image only moves its
+          background to 25 % grey, whereas a linear stretch of a linear frame is black.
+    """
+    kind = (sample_kind or "").lower()
+    eight_bit = bit_depth == 8 and kind != "float"
+    frame_type = (frame_type or "unknown").lower()
+    if frame_type in LINEAR_FRAME_TYPES:
+        return "stf"
+    if frame_type == "processed":
+        return "none" if eight_bit else "percentile"
+    return "none" if eight_bit else "stf"

@@ -9,9 +9,9 @@ STF_TARGET_BACKGROUND = 0.25
 # MAD -> standard deviation of a normal distribution (1 / Phi^-1(3/4)).
 MAD_TO_SIGMA = 1.4826
 # Statistics come from at most this many pixels (a regular subsample of the original pixels).
-# On the benchmark's 26-Mpx star field a 1-Mpx subsample puts the median within 0.1 ADU and the
-# MAD within 0.2 % of the full frame's (thumbnail grey levels within 0.5 of a full-resolution
-# AutoSTF); 4 Mpx costs 4x more for no visible change.
+# Measured on bench/thumbnail_bench.py's 26-Mpx star field: a 1-Mpx subsample gives the same
+# median and MAD as every pixel for the uint16 frame, and within 0.03 ADU / 0.07 % for a
+# float32 copy of it; 4 Mpx takes 3-4x longer (170 ms for float) for no visible change.
 STF_STATS_MAX_PIXELS = 1_000_000
 # The 'percentile' stretch for processed images: linear from this percentile (black) to that
 # one (white), issue 4.
@@ -66,3 +66,23 @@ NOVA_DOWNSAMPLE_FACTOR = 2
 NOVA_CALIBRATION_MATCH_FRACTION = 0.05
 # ... and on the pixel scale to this fraction (the WCS file has the SIP fit, the calibration not).
 NOVA_PIXSCALE_MATCH_FRACTION = 0.05
+
+# --- Catalog matching (issue 6) ------------------------------------------------------------
+# Which objects a frame lists depends on its size (the larger side, in degrees). Up to this
+# size every OpenNGC object counts: telescope fields (0.2°-3°) and short camera lenses show
+# NGC/IC galaxies of an arcminute as a few pixels or more (a 1' galaxy is 5 px at 12"/px).
+MATCH_ALL_OBJECTS_MAX_FIELD_DEG = 5.0
+# Wider fields (camera lenses, 5°-90°) list Messier objects, objects with a common name, the
+# named bright stars, and objects at least this many arcminutes across per degree of field:
+# 1/120 of the field (e.g. >= 10' on a 20° field, >= 30' on a 60° one), which a wide-field
+# frame of ~6000 px still shows as ~50 px; smaller unnamed galaxies are noise there.
+MATCH_MIN_SIZE_ARCMIN_PER_FIELD_DEG = 0.5
+# Points sampled on the boundary of an object's ellipse when it is projected through the
+# frame's WCS for the in-frame test: a 64-gon is within 0.12 % of the ellipse.
+MATCH_ELLIPSE_SAMPLES = 64
+
+# --- Sky index (issue 6) ----------------------------------------------------------------------
+# HEALPix order of the footprint cells (NESTED numbering; cells of ~0.92° at order 6). Measured
+# with bench/cone_search_bench.py on 1,000,000 footprints of 0.3°-5°: see the README. Changing
+# it needs a migration that re-indexes every footprint (the stored cells are of this order).
+SKY_INDEX_HEALPIX_ORDER = 6

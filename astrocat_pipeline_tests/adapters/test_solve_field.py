@@ -388,6 +388,6 @@ def test_command_shape(tmp_path):
     ],
 )
 def test_only_usable_hints_reach_solve_field(hints, expected):
-    from astrocat_pipeline.adapters.solve_field import _usable_hints
+    from astrocat_pipeline.core.hints import usable_hints
 
-    assert _usable_hints(hints) == expected
+    assert usable_hints(hints) == expected

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
+from astrocat_pipeline.adapters.thumbnail_store import CacheStats, ThumbnailStore
 from astrocat_pipeline.core.thumbnail import thumbnail_filename
 
 SOURCE = "/library/lights/M31_0001.fits.gz"
@@ -36,7 +36,7 @@ def test_write_again_replaces_the_thumbnail(tmp_path: Path) -> None:
     store.write(SOURCE, JPEG)
     path = store.write(SOURCE, b"second")
     assert path.read_bytes() == b"second"
-    assert store.stats() == (1, len(b"second"))
+    assert store.stats() == CacheStats(1, len(b"second"))
 
 
 def test_failed_write_keeps_the_old_thumbnail_and_leaves_no_temporary(
@@ -75,13 +75,60 @@ def test_remove_reports_whether_there_was_a_thumbnail(tmp_path: Path) -> None:
 
 def test_stats_count_only_thumbnails(tmp_path: Path) -> None:
     store = ThumbnailStore(tmp_path)
-    assert ThumbnailStore(tmp_path / "missing").stats() == (0, 0)
+    assert ThumbnailStore(tmp_path / "missing").stats() == CacheStats(0, 0)
     store.write("/a.fits", b"12345")
     store.write("/b.cr2", b"123")
     (tmp_path / "notes.txt").write_text("not a thumbnail")
     (tmp_path / ".tmpabc.tmp").write_bytes(b"half-written")
     (tmp_path / "folder_thumb.jpg").mkdir()
-    assert store.stats() == (2, 8)
+    assert store.stats() == CacheStats(2, 8)
+
+
+def test_stats_name_their_fields_and_give_megabytes(tmp_path: Path) -> None:
+    store = ThumbnailStore(tmp_path)
+    store.write("/a.fits", b"x" * 1_500_000)
+    stats = store.stats()
+    assert (stats.count, stats.size_bytes) == (1, 1_500_000)
+    assert stats.size_mb == 1.5
+    count, size_bytes = stats
+    assert (count, size_bytes) == (1, 1_500_000)
+
+
+def test_clear_deletes_only_thumbnails(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    store = ThumbnailStore(cache)
+    written = [store.write(f"/night/M{n}.fits", b"jpeg") for n in range(3)]
+    others = {
+        "notes.txt": b"keep",
+        "holiday.jpg": b"keep",
+        "M31_thumb.jpg": b"keep",  # no hash: not a name the project writes
+        "M31_0123ABCD_thumb.jpg": b"keep",  # upper-case hex: not an md5 digest
+        ".tmpabc.tmp": b"keep",  # a write in progress
+    }
+    for name, content in others.items():
+        (cache / name).write_bytes(content)
+    (cache / "sub_0123abcd_thumb.jpg").mkdir()  # a folder named like a thumbnail
+    (cache / "sub_0123abcd_thumb.jpg" / "inner.txt").write_text("keep")
+    outside = tmp_path / "precious.jpg"
+    outside.write_bytes(b"keep")
+    (cache / "link_0123abcd_thumb.jpg").symlink_to(outside)
+
+    assert store.clear() == 3
+    assert not any(path.exists() for path in written)
+    for name, content in others.items():
+        assert (cache / name).read_bytes() == content
+    assert (cache / "sub_0123abcd_thumb.jpg" / "inner.txt").read_text() == "keep"
+    assert (cache / "link_0123abcd_thumb.jpg").is_symlink()
+    assert outside.read_bytes() == b"keep"
+    assert store.stats() == CacheStats(0, 0)
+    assert store.clear() == 0
+    assert cache.is_dir()
+
+
+def test_clear_of_a_missing_cache_is_nothing(tmp_path: Path) -> None:
+    store = ThumbnailStore(tmp_path / "missing")
+    assert store.clear() == 0
+    assert not (tmp_path / "missing").exists()
 
 
 def test_adapter_does_not_import_dagster() -> None:

@@ -10,6 +10,7 @@ from astrocat_pipeline.core.stretch import (
     STFParams,
     apply_stf,
     channel_statistics,
+    choose_stretch,
     map_to_unit,
     mtf,
     normalization_limits,
@@ -300,3 +301,53 @@ def test_map_to_unit_keeps_precision_for_large_close_limits() -> None:
     np.testing.assert_allclose(y, [0.0, 0.5, 1.0], atol=1e-6)
     with pytest.raises(ValueError, match="must exceed"):
         map_to_unit(x, 5.0, 5.0, 0.5)
+
+
+def test_mtf_and_map_to_unit_can_work_in_place() -> None:
+    x = np.linspace(0.0, 1.0, 101, dtype=np.float32)
+    expected = mtf(0.2, x)
+    y = mtf(0.2, x, out=x)
+    assert y is x
+    np.testing.assert_array_equal(x, expected)
+    data = np.array([100.0, 150.0, 200.0, np.nan], dtype=np.float32)
+    expected = map_to_unit(data, 100.0, 200.0, 0.5)
+    assert map_to_unit(data, 100.0, 200.0, 0.5, out=data) is data
+    np.testing.assert_array_equal(data, expected)
+    with pytest.raises(ValueError, match="out must be"):
+        mtf(0.2, x, out=np.empty(3, dtype=np.float32))
+    with pytest.raises(ValueError, match="out must be"):
+        map_to_unit(x, 0.0, 1.0, 0.5, out=np.empty(x.shape, dtype=np.uint8))
+
+
+# --- stretch policy ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("frame_type", "bit_depth", "sample_kind", "expected"),
+    [
+        ("light", 16, "uint", "stf"),
+        ("dark", 16, "uint", "stf"),
+        ("flat", 16, "uint", "stf"),
+        ("bias", 16, "uint", "stf"),
+        ("dark_flat", 16, "uint", "stf"),
+        ("master_light", 32, "float", "stf"),
+        ("master_flat", 32, "float", "stf"),
+        ("light", 8, "uint", "stf"),  # linear 8-bit capture: unstretched it would be black
+        ("light", 14, "uint", "stf"),  # camera raw
+        ("processed", 16, "uint", "percentile"),
+        ("processed", 32, "float", "percentile"),
+        ("processed", 64, "float", "percentile"),
+        ("processed", None, "float", "percentile"),
+        ("processed", 8, "uint", "none"),
+        ("unknown", 8, "uint", "none"),
+        (None, 8, None, "none"),
+        ("unknown", 16, "uint", "stf"),
+        ("unknown", 32, "float", "stf"),
+        ("unknown", None, None, "stf"),
+        ("LIGHT", 16, "uint", "stf"),
+    ],
+)
+def test_stretch_policy_by_frame_type_and_sample_format(
+    frame_type: str | None, bit_depth: int | None, sample_kind: str | None, expected: str
+) -> None:
+    assert choose_stretch(frame_type, bit_depth, sample_kind) == expected

@@ -12,8 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from astrocat_pipeline.core.stretch import STFParams, mtf
-from astrocat_pipeline.core.thumbnail import encode_jpeg, render_thumbnail, thumbnail_filename
+from astrocat_pipeline.core.debayer import bayer_pattern_from_keywords
+from astrocat_pipeline.core.stretch import STFParams, choose_stretch, mtf
+from astrocat_pipeline.core.thumbnail import (
+    encode_jpeg,
+    is_thumbnail_filename,
+    render_thumbnail,
+    thumbnail_filename,
+)
 
 TARGET_GREY = 0.25 * 255
 
@@ -323,6 +329,154 @@ def test_unsupported_arguments_are_rejected() -> None:
         render_thumbnail(np.zeros((10, 10)), max_size_px=0)
 
 
+# --- one-shot colour (CFA) ------------------------------------------------------------------
+
+CFA_CHANNEL = {"R": 0, "G": 1, "B": 2}
+
+
+def mosaic_of(rgb: np.ndarray, pattern: str) -> np.ndarray:
+    """What a sensor with ``pattern`` at the array's origin records of an (H, W, 3) scene."""
+    out = np.empty(rgb.shape[:2], dtype=rgb.dtype)
+    for index, colour in enumerate(pattern):
+        row, col = divmod(index, 2)
+        out[row::2, col::2] = rgb[row::2, col::2, CFA_CHANNEL[colour]]
+    return out
+
+
+def colour_star_scene(
+    seed: int, shape: tuple[int, int]
+) -> tuple[np.ndarray, dict[str, tuple[float, float]]]:
+    """Neutral sky with a red, a blue and a white star; (H, W, 3) uint16 in display order.
+
+    The stars are faint enough (100 sky sigmas) that AutoSTF does not turn every channel of
+    their cores white, so their colour shows.
+    """
+    rng = np.random.default_rng(seed)
+    height, width = shape
+    scene = rng.normal(1000.0, 15.0, (height, width, 3)).astype(np.float32)
+    stars = {
+        "red": ((0.3 * height, 0.25 * width), (1500.0, 100.0, 0.0)),
+        "blue": ((0.7 * height, 0.5 * width), (0.0, 100.0, 1500.0)),
+        "white": ((0.4 * height, 0.75 * width), (1500.0, 1500.0, 1500.0)),
+    }
+    for (y0, x0), colour in stars.values():
+        rows = slice(int(y0) - 40, int(y0) + 41)
+        cols = slice(int(x0) - 40, int(x0) + 41)
+        yy, xx = np.mgrid[rows, cols]
+        profile = np.exp(-((yy - y0) ** 2 + (xx - x0) ** 2) / (2 * 6.0**2))
+        scene[rows, cols] += profile[..., np.newaxis] * np.asarray(colour)
+    frame = np.clip(np.rint(scene), 0, 65535).astype(np.uint16)
+    return frame, {name: position for name, (position, _) in stars.items()}
+
+
+def assert_star_colours(
+    image: Image.Image, stars: dict[str, tuple[float, float]], source_shape: tuple[int, int]
+) -> None:
+    values = pixels(image)
+    background = np.median(values.reshape(-1, 3), axis=0)
+    np.testing.assert_allclose(background, TARGET_GREY, atol=8)  # neutral sky at the target
+    (y_red, x_red), (y_blue, x_blue), (y_white, x_white) = scaled_stars(
+        [stars["red"], stars["blue"], stars["white"]], source_shape, image
+    )
+    red, _, blue = values[round(y_red), round(x_red)]
+    assert red > 180, f"red star is dim: {(red, blue)}"
+    assert red > blue + 100, f"red star is not red: {(red, blue)}"
+    red, _, blue = values[round(y_blue), round(x_blue)]
+    assert blue > 180, f"blue star is dim: {(red, blue)}"
+    assert blue > red + 100, f"blue star is not blue: {(red, blue)}"
+    white = values[round(y_white), round(x_white)]
+    assert white.min() > 180, f"white star shows as {white}"
+    assert white.max() - white.min() < 30, f"white star shows as {white}"
+
+
+def test_cfa_frame_is_debayered_into_a_colour_thumbnail() -> None:
+    scene, stars = colour_star_scene(seed=30, shape=(1800, 2400))
+    keywords = {"BAYERPAT": "RGGB", "ROWORDER": "TOP-DOWN"}
+    mosaic = mosaic_of(scene, "RGGB")
+    image, info = render_thumbnail(
+        mosaic, bayer_pattern=bayer_pattern_from_keywords(keywords, height=1800)
+    )
+    assert image.mode == "RGB"
+    assert image.size == (800, 600)
+    assert info["debayer"] == "superpixel"
+    assert info["bayer_pattern"] == "RGGB"
+    assert_star_colours(image, stars, scene.shape[:2])
+    # Read as mono, the same mosaic is grey: the pattern is what makes the colour.
+    grey, grey_info = render_thumbnail(mosaic)
+    assert grey.mode == "L"
+    assert grey_info["debayer"] is None
+
+
+@pytest.mark.parametrize("height", [1800, 1801])
+def test_bottom_up_cfa_frame_with_offset_keeps_its_colours(height: int) -> None:
+    scene, stars = colour_star_scene(seed=31, shape=(height, 2400))
+    # The header's pattern is read top-down from the displayed top-left, one column in
+    # (XBAYROFF = 1); the file stores the bottom row first.
+    displayed_mosaic = mosaic_of(scene, "GRBG")
+    stored = np.ascontiguousarray(displayed_mosaic[::-1])
+    keywords = {"BAYERPAT": "RGGB", "XBAYROFF": 1, "ROWORDER": "BOTTOM-UP"}
+    pattern = bayer_pattern_from_keywords(keywords, height=height)
+    image, _ = render_thumbnail(stored, bayer_pattern=pattern, flip_vertical=True)
+    assert_star_colours(image, stars, scene.shape[:2])
+
+
+def test_small_cfa_frame_is_interpolated_at_full_size() -> None:
+    scene, stars = colour_star_scene(seed=32, shape=(600, 900))
+    image, info = render_thumbnail(mosaic_of(scene, "BGGR"), bayer_pattern="BGGR")
+    assert info["debayer"] == "bilinear"
+    assert image.size == (800, 533)
+    assert_star_colours(image, stars, scene.shape[:2])
+
+
+def test_cfa_needs_a_single_plane_and_a_known_pattern() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        render_thumbnail(np.zeros((10, 10, 3), dtype=np.uint16), bayer_pattern="RGGB")
+    with pytest.raises(ValueError, match="Bayer pattern"):
+        render_thumbnail(np.zeros((10, 10), dtype=np.uint16), bayer_pattern="XTRANS")
+
+
+def test_camera_raw_rgb_renders_in_colour() -> None:
+    # What rawpy's half-size postprocessing gives: (H, W, 3) uint16, linear, 14-bit range.
+    scene, stars = colour_star_scene(seed=33, shape=(1000, 1500))
+    raw_like = (scene // 4).astype(np.uint16)
+    image, info = render_thumbnail(raw_like, stretch=choose_stretch("light", 14, "uint"))
+    assert info["stretch"] == "stf"
+    assert_star_colours(image, stars, scene.shape[:2])
+
+
+# --- more frame kinds ------------------------------------------------------------------------
+
+
+def test_dark_frame_with_hot_pixels_and_amp_glow_is_grey_noise() -> None:
+    rng = np.random.default_rng(34)
+    yy, xx = np.mgrid[:1000, :1500]
+    glow = 400.0 * np.exp(-((yy - 999) ** 2 + (xx - 1499) ** 2) / (2 * 150.0**2))
+    frame = rng.normal(300.0 + glow, 6.0)
+    frame[rng.integers(0, 1000, 3000), rng.integers(0, 1500, 3000)] = 65535
+    frame = np.clip(np.rint(frame), 0, 65535).astype(np.uint16)
+    image, info = render_thumbnail(frame, stretch=choose_stretch("dark", 16, "uint"))
+    assert info["stretch"] == "stf"
+    values = pixels(image)
+    assert np.median(values) == pytest.approx(TARGET_GREY, abs=8)
+    assert values[-20:, -20:].mean() > 200  # the glow corner shows
+    assert np.mean(values >= 250) < 0.05  # hot pixels are dots, not a white frame
+    assert np.mean(values == 0) < 0.05
+
+
+def test_processed_float_image_uses_its_own_range() -> None:
+    rng = np.random.default_rng(35)
+    xx = np.mgrid[:600, :800][1]
+    # A stretched picture in [0.2, 0.6] of a float32 [0, 1] range: no black, no white.
+    processed = (0.2 + 0.4 * (xx / 799) + rng.normal(0, 0.01, (600, 800))).astype(np.float32)
+    stretch = choose_stretch("processed", 32, "float")
+    image, info = render_thumbnail(processed, stretch=stretch)
+    values = pixels(image)
+    assert info["stretch"] == "percentile"
+    assert values[:, :20].mean() < 15
+    assert values[:, -20:].mean() > 240
+    assert np.median(values) == pytest.approx(127.5, abs=10)
+
+
 # --- JPEG and file name --------------------------------------------------------------------
 
 
@@ -358,6 +512,31 @@ def test_thumbnail_filename_rule(source_path: str, stem: str) -> None:
     assert thumbnail_filename(source_path) == f"{stem}_{digest}_thumb.jpg"
 
 
+@pytest.mark.parametrize(
+    "source_path", ["/a/M31.fits", "/a/b c/Ä.xisf", "/x/.fits", "/data/" + "é" * 200 + ".fits"]
+)
+def test_every_thumbnail_name_is_recognized(source_path: str) -> None:
+    assert is_thumbnail_filename(thumbnail_filename(source_path))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "notes.txt",
+        "folder_thumb.jpg",
+        "M31_0123abc_thumb.jpg",  # 7 hex digits
+        "M31_0123ABCD_thumb.jpg",  # md5 hex digests are lower case
+        "M31_0123abcd_thumb.jpeg",
+        "M31_0123abcd_thumb.jpg.tmp",
+        "_0123abcd_thumb.jpg",  # no stem
+        ".tmpx1y2.tmp",
+        "holiday.jpg",
+    ],
+)
+def test_other_names_are_not_thumbnails(name: str) -> None:
+    assert not is_thumbnail_filename(name)
+
+
 def test_same_file_name_in_two_folders_gives_two_thumbnails() -> None:
     assert thumbnail_filename("/a/M31.fits") != thumbnail_filename("/b/M31.fits")
     assert thumbnail_filename("/a/M31.fits") == thumbnail_filename("/a/M31.fits")
@@ -371,7 +550,8 @@ def test_very_long_names_are_shortened_to_a_valid_file_name() -> None:
 
 def test_core_modules_do_not_import_dagster() -> None:
     code = (
-        "import sys, astrocat_pipeline.core.thumbnail, astrocat_pipeline.core.stretch;"
+        "import sys, astrocat_pipeline.core.thumbnail, astrocat_pipeline.core.stretch,"
+        " astrocat_pipeline.core.debayer;"
         "sys.exit('dagster' in sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
