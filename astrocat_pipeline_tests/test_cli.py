@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from astrocat_pipeline.cli import main
+from astrocat_pipeline_tests import image_files
 from astrocat_pipeline_tests.defs.conftest import needs_solver, write_tiny_fits
 
 
@@ -97,3 +99,27 @@ def test_demo_index_search_round_trip(tmp_path):
     assert any((tmp_path / "dagster_home").iterdir())
     again = run_cli("search", "--object", "Andromeda Galaxy", "--json", env=env)
     assert len(json.loads(again.stdout)) == len(images)
+
+
+INSPECT_FILES = {
+    "fits": lambda p: write_tiny_fits(p / "a b.fits", OBJECT="M31"),
+    "xisf": lambda p: image_files.write_xisf(
+        p / "a.xisf", np.ones((20, 30), np.uint16), {"OBJECT": "M31"}
+    ),
+    "tiff": lambda p: image_files.write_tiff(p / "a.tif", np.ones((40, 60), np.uint16)),
+    "jpeg": lambda p: image_files.write_pillow(
+        p / "a.jpg", np.ones((20, 30, 3), np.uint8), image_files.camera_exif()
+    ),
+    "png": lambda p: image_files.write_pillow(p / "a.png", np.ones((20, 30), np.uint8)),
+    "raw": lambda p: image_files.write_dng(p / "a.dng", np.ones((40, 60), np.uint16)),
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(INSPECT_FILES))
+def test_inspect_json_covers_every_format(tmp_path, capsys, fmt):
+    path = INSPECT_FILES[fmt](tmp_path)
+    assert main(["inspect", str(path), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["format"] == fmt
+    assert document["width"] in (30, 60, 64)
+    assert "frame_type" in document
