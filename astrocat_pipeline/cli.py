@@ -227,6 +227,37 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+    from astrocat_pipeline.core.summary import library_summary
+    from astrocat_pipeline.settings import Settings
+
+    settings = Settings.from_env()
+    engine = create_catalog_engine(settings.database_url)
+    try:
+        migrate(engine)
+        tables = library_summary(CatalogStore(engine).search(None))
+    finally:
+        engine.dispose()
+    if args.json:
+        _print_json({name: table.to_dict("records") for name, table in tables.items()})
+        return 0
+    titles = {
+        "integration": "Integration per target and filter",
+        "frame_types": "Frames per frame type",
+        "cameras": "Frames per camera",
+        "formats": "Frames per format",
+        "statuses": "Frames per status",
+        "solutions": "Plate solutions",
+        "nights": "Frames per night (noon to noon UTC)",
+    }
+    for name, table in tables.items():
+        print(f"{titles.get(name, name)}:")
+        print(table.to_string(index=False) if not table.empty else "  none")
+        print()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="astrocat", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -261,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--object", help="designation or name: M31, 'NGC 224', 'Andromeda Galaxy'")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("stats", help="integration time per target and filter, frame counts")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_stats)
     return parser
 
 

@@ -10,11 +10,21 @@ from astrocat_pipeline.defs.operations import OPERATION_JOBS, thumbnail_cache_st
 from astrocat_pipeline.defs.resources import AstrocatResource
 from astrocat_pipeline.defs.schedules import stale_plate_solves_schedule
 from astrocat_pipeline.defs.sensors import new_image_files
+from astrocat_pipeline.defs.summary import (
+    library_summaries_hourly,
+    library_summary,
+    refresh_library_summaries_job,
+)
 
 defs = dg.Definitions(
-    assets=[*IMAGE_ASSETS, thumbnail_cache_stats],
-    jobs=[index_images_job, stale_plate_solves_job, *OPERATION_JOBS],
+    assets=[*IMAGE_ASSETS, thumbnail_cache_stats, library_summary],
+    jobs=[
+        index_images_job,
+        stale_plate_solves_job,
+        refresh_library_summaries_job,
+        *OPERATION_JOBS,
+    ],
     sensors=[new_image_files],
-    schedules=[stale_plate_solves_schedule],
+    schedules=[stale_plate_solves_schedule, library_summaries_hourly],
     resources={"astrocat": AstrocatResource()},
 )

@@ -99,6 +99,13 @@ def test_demo_index_search_round_trip(tmp_path):
     assert any((tmp_path / "dagster_home").iterdir())
     again = run_cli("search", "--object", "Andromeda Galaxy", "--json", env=env)
     assert len(json.loads(again.stdout)) == len(images)
+    stats = run_cli("stats", "--json", env=env)
+    assert stats.returncode == 0, stats.stderr
+    tables = json.loads(stats.stdout)
+    per_filter = {(r["target"], r["filter"]): r for r in tables["integration"]}
+    assert per_filter[("M 31", "L")]["exposure_s"] == 300.0
+    assert per_filter[("M 31", "Ha")]["exposure_s"] == 300.0
+    assert {r["frame_type"] for r in tables["frame_types"]} >= {"light", "dark", "flat", "bias"}
 
 
 INSPECT_FILES = {

@@ -96,3 +96,19 @@ def test_resolve_and_rematch_a_folder(tmp_path, astrocat_env, monkeypatch):
         )
         assert result.success
         assert sum(result.output_for_node("rematch_folder_op").values()) == 4
+
+
+def test_library_summary_asset_shows_integration_per_target(tmp_path, astrocat_env, monkeypatch):
+    from astrocat_pipeline.defs.summary import library_summary
+
+    _, settings = _library(tmp_path, monkeypatch)
+    with dg.instance_for_test() as instance:
+        index_library(settings, instance)
+        result = dg.materialize(
+            [library_summary], instance=instance, resources={"astrocat": AstrocatResource()}
+        )
+    metadata = result.asset_materializations_for_node("library_summary")[0].metadata
+    assert metadata["images"].value == 4
+    integration = metadata["integration"].value
+    assert "| M 31 | none | 2 |" in integration
+    assert "| M 42 | none | 2 |" in integration
