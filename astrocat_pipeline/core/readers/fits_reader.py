@@ -3,6 +3,7 @@ extension; 2-D mono, 3-D colour cubes (3xHxW) and other cubes."""
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -286,13 +287,38 @@ def read_header(path: Path, fmt: str) -> ImageHeader:
     return _image_header(fmt, keywords, header, index, width, height, channels, bit_depth, kind)
 
 
+def _unsigned_in_place(array: np.ndarray) -> np.ndarray:
+    """Signed big-endian FITS integers with BZERO = 2**(n-1) as native unsigned integers,
+    converted in place (flip the sign bit, then swap to the machine's byte order)."""
+    size = array.dtype.itemsize
+    if array.dtype.byteorder != ">":
+        return (array.astype(np.int64) + (1 << (8 * size - 1))).astype(f"u{size}")
+    unsigned = array.view(f">u{size}")
+    unsigned ^= np.array(1 << (8 * size - 1), dtype=unsigned.dtype)
+    if sys.byteorder == "little":
+        unsigned = unsigned.byteswap(inplace=True).view(f"<u{size}")
+    return unsigned
+
+
 def load(path: Path, header: ImageHeader) -> np.ndarray:
+    unsigned = (
+        header.sample_kind == "uint"
+        and header.bit_depth in (16, 32)
+        and header.keywords.get("BSCALE", 1) == 1
+    )
     try:
-        with quiet_astropy(), fits.open(path, memmap=False) as hdul:
+        # Unsigned integers are stored offset by BZERO = 2**(n-1); flipping the sign bit in
+        # place gives the same values as astropy's scaling without a second full-size copy.
+        with (
+            quiet_astropy(),
+            fits.open(path, memmap=False, do_not_scale_image_data=unsigned) as hdul,
+        ):
             data = hdul[header.hdu_index].data
             if data is None:
                 raise ImageReadError(f"{path}: FITS image HDU has no data")
             array = np.asarray(data)
+            if unsigned and array.dtype.kind == "i":
+                array = _unsigned_in_place(array)
     except ImageReadError:
         raise
     except _READ_ERRORS as exc:
