@@ -288,7 +288,7 @@ def solve_file(
     wcs = celestial_wcs(header.fits_header) if header.fits_header is not None else None
     if wcs is not None:
         try:
-            geometry = field_geometry(wcs, header.width, header.height)
+            geometry = field_geometry(wcs, header.width, header.height, bottom_up=header.bottom_up)
         except ValueError:
             pass  # a header WCS that does not cover the frame's corners: solve instead
         else:
@@ -311,6 +311,12 @@ def solve_file(
         )
     else:
         solution = solver.solve(path, header.width, header.height, hints)
+    if solution.wcs_header and not header.bottom_up:
+        # Solvers see the array (row 0 first); rotation and parity describe the picture as its
+        # format shows it, row 0 at the top.
+        solved = wcs_from_header_text(solution.wcs_header)
+        geometry = field_geometry(solved, header.width, header.height, bottom_up=False)
+        solution = dataclasses.replace(solution, geometry=geometry)
     return solution, metadata.frame_type
 
 

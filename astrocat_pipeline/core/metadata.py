@@ -230,7 +230,8 @@ def _exif_date(kw: Mapping[str, Any]) -> datetime | None:
     if not match:
         return None
     year, month, day, clock = match.groups()
-    subsec = _as_text(kw.get("SubSecTimeOriginal"))
+    # tifffile spells the tag SubsecTimeOriginal.
+    subsec = _as_text(kw.get("SubSecTimeOriginal") or kw.get("SubsecTimeOriginal"))
     fraction = f".{subsec}" if subsec and subsec.isdigit() else ""
     zone = _as_text(kw.get("OffsetTimeOriginal")) or ""
     return parse_date_obs(f"{year}-{month}-{day}T{clock}{fraction}{zone}")

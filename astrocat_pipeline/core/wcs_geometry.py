@@ -159,7 +159,9 @@ def _gnomonic(
     return np.degrees(xi), np.degrees(eta)
 
 
-def field_geometry(wcs: WCS, width_px: int, height_px: int) -> FieldGeometry:
+def field_geometry(
+    wcs: WCS, width_px: int, height_px: int, *, bottom_up: bool = True
+) -> FieldGeometry:
     """Where a frame of ``width_px`` x ``height_px`` pixels lies on the sky under ``wcs``.
 
     Parameters
@@ -168,6 +170,9 @@ def field_geometry(wcs: WCS, width_px: int, height_px: int) -> FieldGeometry:
         A celestial WCS (as from :func:`celestial_wcs`); distortions such as SIP are included.
     width_px, height_px : int
         Size of the original frame, in pixels (numpy shape ``(height_px, width_px)``).
+    bottom_up : bool
+        How the picture is shown: row 0 at the bottom (FITS) or at the top (XISF, TIFF, JPEG,
+        camera raw). Rotation and parity describe the picture as shown.
 
     Returns
     -------
@@ -176,9 +181,8 @@ def field_geometry(wcs: WCS, width_px: int, height_px: int) -> FieldGeometry:
           ``((width_px - 1) / 2, (height_px - 1) / 2)`` (0-based).
         - ``pixel_scale_arcsec``: ``sqrt(|det J|)`` of the local Jacobian ``J`` at the centre
           (arcsec/px), so SIP distortion at the centre is included.
-        - ``rotation_deg``: position angle of the image +y axis (increasing row index, "up" when
-          row 0 is drawn at the bottom as FITS viewers do), measured from north through east, in
-          [0, 360).
+        - ``rotation_deg``: position angle of the picture's "up", measured from north through
+          east, in [0, 360): the +y axis (increasing row index) when ``bottom_up``, else -y.
         - ``parity``: ``"normal"`` when ``det J < 0`` with ``J`` taken in (east, north): the sky
           as seen from inside the sphere, east left when north is up, as a camera records it
           without a mirror; ``"flipped"`` otherwise (mirror image, e.g. one mirror diagonal or a
@@ -230,6 +234,8 @@ def field_geometry(wcs: WCS, width_px: int, height_px: int) -> FieldGeometry:
             [(eta[0] - eta[1]) / 2.0, (eta[2] - eta[3]) / 2.0],
         ]
     )
+    if not bottom_up:
+        jacobian[:, 1] = -jacobian[:, 1]  # "up" is towards row 0
     det = float(np.linalg.det(jacobian))
     pixel_scale_arcsec = math.sqrt(abs(det)) * 3600.0
     rotation_deg = math.degrees(math.atan2(jacobian[0, 1], jacobian[1, 1])) % 360.0

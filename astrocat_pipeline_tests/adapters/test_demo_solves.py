@@ -1,7 +1,10 @@
-"""Every light frame of the demo library plate-solves with the real solve-field.
+"""Every frame of the demo library that shows the sky plate-solves with the real solve-field.
 
-This calls solve-field directly (the project's solver adapter has its own tests): it checks the
-demo data, not the adapter. Hints come from the frame's header as a user's frame would give them.
+The FITS lights go to solve-field directly (the project's solver adapter has its own tests): it
+checks the demo data, not the adapter. Hints come from the frame's header as a user's frame
+would give them. The other formats (XISF, DNG, TIFF, JPEG) need the project's conversion to a
+FITS solve-field reads, so they go through ``steps.solve_file`` with a ``LocalSolver``, with the
+hints the pipeline derives from their metadata.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from astrocat_pipeline.adapters.solve_field import LocalSolver
 from astrocat_pipeline.adapters.star_index import list_index_stars
-from astrocat_pipeline.core.demo import DEMO_FIELDS, write_demo_library
+from astrocat_pipeline.core.demo import DEMO_FIELDS, true_wcs, write_demo_library
+from astrocat_pipeline.core.wcs_geometry import wcs_from_header_text
+from astrocat_pipeline.steps import solve_file
 
 INDEX_DIR = Path("/usr/share/astrometry")
 WALL_TIMEOUT_S = 120
@@ -66,10 +72,15 @@ def _solve(image: Path, out: Path, header: fits.Header) -> Path | None:
     return out / "job.wcs" if (out / "job.solved").exists() else None
 
 
-def test_every_light_frame_solves_within_an_arcminute(tmp_path: Path):
-    library = tmp_path / "library"
-    write_demo_library(library, lambda ra, dec, r: list_index_stars(ra, dec, r, INDEX_DIR))
-    lights = [f for f in DEMO_FIELDS if f.frame_type == "light"]
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("demo") / "library"
+    write_demo_library(root, lambda ra, dec, r: list_index_stars(ra, dec, r, INDEX_DIR))
+    return root
+
+
+def test_every_fits_light_frame_solves_within_an_arcminute(tmp_path: Path, library: Path):
+    lights = [f for f in DEMO_FIELDS if f.frame_type == "light" and f.file_format == "fits"]
     assert len(lights) >= 7
     failures = []
     for field in lights:
@@ -96,4 +107,37 @@ def test_every_light_frame_solves_within_an_arcminute(tmp_path: Path):
             failures.append(f'{field.rel_path}: scale {scale:.3f}"/px')
         if flipped != field.flipped:
             failures.append(f"{field.rel_path}: parity flipped={flipped}")
+    assert not failures, failures
+
+
+def test_every_other_format_solves_through_the_pipeline_within_an_arcminute(library: Path):
+    fields = [f for f in DEMO_FIELDS if f.shows_sky and f.file_format != "fits"]
+    assert {f.file_format for f in fields} == {"xisf", "raw", "tiff", "jpeg"}
+    solver = LocalSolver(index_dir=INDEX_DIR, timeout_s=WALL_TIMEOUT_S)
+    failures = []
+    for field in fields:
+        solution, _ = solve_file(library / field.rel_path, solver)
+        if solution.status != "solved" or solution.geometry is None or not solution.wcs_header:
+            failures.append(f"{field.rel_path}: {solution.status} ({solution.error})")
+            continue
+        geometry = solution.geometry
+        error = SkyCoord(geometry.ra_deg, geometry.dec_deg, unit="deg").separation(
+            SkyCoord(*field.centre_deg, unit="deg")
+        )
+        if error.arcmin >= 1.0:
+            failures.append(f"{field.rel_path}: centre off by {error.arcmin:.2f}'")
+        if abs(geometry.pixel_scale_arcsec / field.pixel_scale_arcsec - 1) > 0.005:
+            failures.append(f'{field.rel_path}: scale {geometry.pixel_scale_arcsec:.3f}"/px')
+        # The solved WCS is in the loader's array coordinates, as true_wcs is: same handedness
+        # (for a top-down format the opposite of what the picture's parity is in FITS terms).
+        solved = wcs_from_header_text(solution.wcs_header)
+        expected = true_wcs(field)
+        for x_px, y_px in ((100.0, 100.0), (field.width_px - 100.0, field.height_px - 100.0)):
+            ra, dec = solved.all_pix2world([x_px], [y_px], 0)
+            ra_true, dec_true = expected.all_pix2world([x_px], [y_px], 0)
+            off = SkyCoord(ra[0], dec[0], unit="deg").separation(
+                SkyCoord(ra_true[0], dec_true[0], unit="deg")
+            )
+            if off.arcmin >= 1.0:
+                failures.append(f"{field.rel_path}: ({x_px}, {y_px}) off by {off.arcmin:.2f}'")
     assert not failures, failures

@@ -396,3 +396,15 @@ def test_real_dss_header_has_a_wcs():
 @pytest.mark.parametrize("name", ["simple.fits", "M13_blue_0001.fits", "STAR_FOCUS_1.fits"])
 def test_real_headers_without_wcs_are_none(name):
     assert celestial_wcs(sample_header(name)) is None
+
+
+def test_top_down_pictures_report_rotation_and_parity_as_shown():
+    # A picture stored top-down whose array +y points 200° east of north shows "up" (−y) at 20°,
+    # and a normal-parity array is a mirror image once row 0 is drawn at the top.
+    wcs = celestial_wcs(make_header(10.0, 41.0, 7.0, 200.0))
+    stored = field_geometry(wcs, 1500, 1000)
+    shown = field_geometry(wcs, 1500, 1000, bottom_up=False)
+    assert stored.parity == "normal"
+    assert shown.parity == "flipped"
+    assert angle_diff_deg(shown.rotation_deg, 20.0) < 1e-6
+    assert shown.corners_deg == stored.corners_deg
