@@ -306,6 +306,10 @@ class LocalSolver:
                 "--scale-high", f"{hints.scale_high_arcsec:.6g}",
             ]  # fmt: skip
         if hints is not None and hints.has_position:
+            # With a position the index search takes ~0.05 s and solve-field's two Python
+            # star-list filters (~0.6 s each, bench/solve_bench.py) are most of the run; they
+            # help only searches of the whole sky, so the blind fallback keeps them.
+            command += ["--no-remove-lines", "--uniformize", "0"]
             command += [
                 f"--ra={hints.ra_deg:.7f}",
                 f"--dec={hints.dec_deg:.7f}",  # '=' so a negative Dec is never read as an option

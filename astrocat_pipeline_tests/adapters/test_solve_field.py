@@ -362,6 +362,7 @@ def test_command_shape(tmp_path):
         f"--config {out / 'astrometry.cfg'}",
         "--scale-units arcsecperpix --scale-low 5.76 --scale-high 8.64",
         "--ra=10.6800000 --dec=-41.2700000 --radius=3.6",
+        "--no-remove-lines --uniformize 0",
     ):
         assert part in joined
     assert command[-1] == str(out / "input.fits")
@@ -372,6 +373,7 @@ def test_command_shape(tmp_path):
     assert "--downsample" not in small
     assert "--scale-low" not in small
     assert not any(arg.startswith("--ra") for arg in small)
+    assert "--no-remove-lines" not in small
 
 
 @pytest.mark.parametrize(
