@@ -8,6 +8,7 @@ from astrocat_pipeline.defs.assets import IMAGE_ASSETS
 from astrocat_pipeline.defs.jobs import index_images_job, stale_plate_solves_job
 from astrocat_pipeline.defs.operations import OPERATION_JOBS, thumbnail_cache_stats
 from astrocat_pipeline.defs.resources import AstrocatResource
+from astrocat_pipeline.defs.retention import prune_old_runs_daily, prune_old_runs_job
 from astrocat_pipeline.defs.schedules import stale_plate_solves_schedule
 from astrocat_pipeline.defs.sensors import new_image_files
 from astrocat_pipeline.defs.summary import (
@@ -22,9 +23,10 @@ defs = dg.Definitions(
         index_images_job,
         stale_plate_solves_job,
         refresh_library_summaries_job,
+        prune_old_runs_job,
         *OPERATION_JOBS,
     ],
     sensors=[new_image_files],
-    schedules=[stale_plate_solves_schedule, library_summaries_hourly],
+    schedules=[stale_plate_solves_schedule, library_summaries_hourly, prune_old_runs_daily],
     resources={"astrocat": AstrocatResource()},
 )

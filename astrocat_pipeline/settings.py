@@ -19,6 +19,9 @@ DEFAULT_API_URL = "https://nova.astrometry.net/api/"
 # Where Debian's astrometry-data-* packages install their index files.
 DEFAULT_INDEX_DIR = Path("/usr/share/astrometry")
 DEMO_LIBRARY_DIRNAME = "demo-library"
+# Finished Dagster runs (and their event logs) older than this are pruned; 0 keeps everything.
+# A month keeps recent history browsable in the UI while bounding the instance's growth.
+DEFAULT_RUN_RETENTION_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Settings:
     api_url: str
     api_key: str | None = field(default=None, repr=False)  # never printed
     uses_demo_library: bool = False
+    run_retention_days: int = DEFAULT_RUN_RETENTION_DAYS  # ASTROCAT_RUN_RETENTION_DAYS; 0: off
     blind_fallback: bool = True  # ASTROCAT_SOLVER_BLIND_FALLBACK: a blind try after a hinted miss
     stale_solve_after_s: float = STALE_SOLVE_AFTER_S  # ASTROCAT_STALE_SOLVE_AFTER_S
     nova_deadline_s: float = NOVA_DEADLINE_S  # ASTROCAT_NOVA_DEADLINE_S
@@ -79,6 +83,15 @@ class Settings:
         index_dir = Path(get("ASTROMETRY_INDEX_DIR") or DEFAULT_INDEX_DIR).expanduser()
         api_key = get("ASTROMETRY_API_KEY")
         solver = resolve_solver(get("ASTROCAT_SOLVER") or "auto", api_key)
+        retention_text = get("ASTROCAT_RUN_RETENTION_DAYS")
+        retention_days = DEFAULT_RUN_RETENTION_DAYS
+        if retention_text is not None:
+            if not retention_text.isdigit():
+                raise ConfigError(
+                    f"ASTROCAT_RUN_RETENTION_DAYS={retention_text!r}: expected a whole number of "
+                    "days, 0 or more (0 keeps every run)"
+                )
+            retention_days = int(retention_text)
         return cls(
             library_roots=roots,
             home=home,
@@ -89,6 +102,7 @@ class Settings:
             api_url=get("ASTROMETRY_API_URL") or DEFAULT_API_URL,
             api_key=api_key,
             uses_demo_library=uses_demo,
+            run_retention_days=retention_days,
             blind_fallback=_flag("ASTROCAT_SOLVER_BLIND_FALLBACK", get, True),
             stale_solve_after_s=_seconds("ASTROCAT_STALE_SOLVE_AFTER_S", get, STALE_SOLVE_AFTER_S),
             nova_deadline_s=_seconds("ASTROCAT_NOVA_DEADLINE_S", get, NOVA_DEADLINE_S),

@@ -13,9 +13,14 @@ def test_definitions_load():
         "image_thumbnail",
         "plate_solution",
         "catalog_matches",
+        "library_summary",
+        "thumbnail_cache_stats",
     }
     for assets_def in repo.asset_graph.assets_defs:
-        assert assets_def.partitions_def == images_partitions
+        if assets_def.key.to_user_string() in ("library_summary", "thumbnail_cache_stats"):
+            assert assets_def.partitions_def is None
+        else:
+            assert assets_def.partitions_def == images_partitions
 
 
 def test_lineage_follows_the_design():
@@ -30,6 +35,8 @@ def test_lineage_follows_the_design():
         "image_thumbnail": {"image_metadata"},
         "plate_solution": {"image_metadata"},
         "catalog_matches": {"plate_solution"},
+        "library_summary": set(),
+        "thumbnail_cache_stats": set(),
     }
 
 
@@ -39,3 +46,5 @@ def test_sensor_and_schedule_run_by_default():
     schedule = defs.resolve_schedule_def("stale_plate_solves_every_5_minutes")
     assert schedule.cron_schedule == "*/5 * * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    for name in ("prune_old_runs_daily", "library_summaries_hourly"):
+        assert defs.resolve_schedule_def(name).default_status == dg.DefaultScheduleStatus.RUNNING

@@ -1,0 +1,137 @@
+"""The production setup: a Dagster instance built from deploy/dagster.postgres.yaml on a real
+PostgreSQL server, with the catalog on PostgreSQL too, running the pipeline end to end."""
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+from astrocat_pipeline.definitions import defs
+from astrocat_pipeline.defs.partitions import IMAGES_PARTITIONS_NAME
+from astrocat_pipeline.defs.resources import AstrocatResource
+from astrocat_pipeline.defs.retention import prune_runs
+from astrocat_pipeline.defs.sensors import SENSOR_NAME, SENSOR_NAME_TAG, evaluate_library
+from astrocat_pipeline_tests.defs.conftest import write_tiny_fits
+from astrocat_pipeline_tests.samples import PROJECT_ROOT
+
+pytestmark = pytest.mark.postgres
+
+IMAGE_ASSETS = ("image_file", "image_metadata", "image_thumbnail", "plate_solution")
+
+
+@pytest.fixture
+def second_database_url(postgres_admin_url: str) -> Iterator[str]:
+    """Another fresh database: Dagster and the catalog cannot share one (both keep an
+    ``alembic_version`` table)."""
+    name = f"astrocat_test_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield (
+                sa.make_url(postgres_admin_url)
+                .set(database=name)
+                .render_as_string(hide_password=False)
+            )
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_instance(
+    tmp_path: Path, postgres_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dg.DagsterInstance]:
+    """The instance a production $DAGSTER_HOME with deploy/dagster.postgres.yaml gives."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "deploy" / "dagster.postgres.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", postgres_database_url)
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        yield instance
+    finally:
+        instance.dispose()
+
+
+def test_the_production_yaml_queues_runs_with_limits(postgres_instance):
+    assert type(postgres_instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+    queue = postgres_instance.get_concurrency_config().run_queue_config
+    assert queue is not None
+    assert queue.max_concurrent_runs == 4
+    assert {"key": "dagster/sensor_name", "value": "new_image_files", "limit": 3} in (
+        queue.tag_concurrency_limits
+    )
+    assert type(postgres_instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+    assert type(postgres_instance.run_storage).__name__ == "PostgresRunStorage"
+
+
+def test_the_pipeline_runs_on_a_postgres_instance_and_catalog(
+    tmp_path, postgres_instance, postgres_database_url, second_database_url, monkeypatch
+):
+    root = tmp_path / "library"
+    write_tiny_fits(root / "M31" / "a.fits")
+    write_tiny_fits(root / "M31" / "b.fits", seed=1, EXPTIME=120.0)
+    monkeypatch.setenv("ASTROCAT_HOME", str(tmp_path / "astrocat_home"))
+    monkeypatch.setenv("ASTROCAT_DATABASE_URL", second_database_url)
+    monkeypatch.setenv("ASTROCAT_LIBRARY_ROOTS", str(root))
+    monkeypatch.setenv("ASTROCAT_SOLVER", "none")
+    monkeypatch.delenv("THUMBNAIL_CACHE_PATH", raising=False)
+
+    # The sensor finds the files (two looks), then the daemon's run executes the batch.
+    cursor = None
+    for _ in range(2):
+        result = evaluate_library(postgres_instance, AstrocatResource(), cursor, print, print)
+        cursor = result.cursor
+    (request,) = result.run_requests
+    job = defs.resolve_job_def("index_images")
+    tags = {**request.tags, SENSOR_NAME_TAG: SENSOR_NAME}
+    first = job.execute_in_process(instance=postgres_instance, tags=tags)
+    assert first.success
+
+    keys = set(postgres_instance.get_dynamic_partitions(IMAGES_PARTITIONS_NAME))
+    assert len(keys) == 2
+    for asset in IMAGE_ASSETS:
+        assert postgres_instance.get_materialized_partitions(dg.AssetKey(asset)) == keys
+    # The materializations are rows of the PostgreSQL event log.
+    engine = sa.create_engine(postgres_database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT asset_key, partition FROM event_logs "
+                    "WHERE dagster_event_type = 'ASSET_MATERIALIZATION'"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    assert {partition for _, partition in rows} == keys
+    assert len(rows) == 2 * 5  # two files, five assets
+
+    catalog = create_catalog_engine(second_database_url)
+    try:
+        migrate(catalog)
+        images = CatalogStore(catalog).search(None)
+    finally:
+        catalog.dispose()
+    assert {image["status"] for image in images} == {"indexed"}
+    assert {image["exposure_s"] for image in images} >= {120.0}
+
+    # Nothing left to do; a re-run supersedes the first run, which retention then removes.
+    result = evaluate_library(postgres_instance, AstrocatResource(), cursor, print, print)
+    assert result.run_requests == []
+    second = job.execute_in_process(instance=postgres_instance, tags=tags)
+    assert second.success
+    pruned = prune_runs(postgres_instance, datetime.now(UTC) + timedelta(seconds=1))
+    assert pruned.deleted == (first.run_id,)
+    for asset in IMAGE_ASSETS:
+        assert postgres_instance.get_materialized_partitions(dg.AssetKey(asset)) == keys

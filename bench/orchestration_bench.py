@@ -1,0 +1,191 @@
+"""What Dagster costs per file: 1,000 small FITS frames through inventory, metadata and
+thumbnail by the real orchestration path, against the same step functions in a plain loop.
+
+Orchestrated: the ``index_images`` job executed in-process on a SQLite Dagster instance (the
+embedded default), one run per batch of ``PARTITIONS_PER_RUN`` consecutive partitions with the
+range tags the new-file sensor puts on its runs, selecting ``image_file``, ``image_metadata``
+and ``image_thumbnail``. Plain: ``steps.record_file``, ``steps.extract_metadata`` and
+``steps.make_thumbnail`` for every file in one loop, on a catalog of its own. Both start from
+the same inventory rows (what the sensor writes; its cost is in bench/partitions_bench.py).
+
+Goal (issue 7): orchestrated / plain at most 1.3.
+
+Run from the project root: ``.venv/bin/python -m bench.orchestration_bench [FRAMES]``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+from astropy.io import fits
+
+FRAMES = 1000
+SHAPE = (512, 512)  # a small frame; a camera frame is 10-60 Mpx
+GOAL_RATIO = 1.3
+ASSETS = ("image_file", "image_metadata", "image_thumbnail")
+# Dagster's console logger prints every event of every run; the event log gets them anyway.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def write_frames(root: Path, count: int) -> None:
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[-5:6, -5:6]
+    for i in range(count):
+        frame = rng.normal(1000.0, 12.0, SHAPE)
+        for _ in range(15):  # Gaussian stars, drawn in 11x11 stamps
+            x, y = rng.integers(5, SHAPE[1] - 6), rng.integers(5, SHAPE[0] - 6)
+            dx, dy = rng.uniform(-0.5, 0.5, 2)
+            star = rng.uniform(2000, 20000) * np.exp(-((xx - dx) ** 2 + (yy - dy) ** 2) / 4.0)
+            frame[y - 5 : y + 6, x - 5 : x + 6] += star
+        hdu = fits.PrimaryHDU(np.clip(frame, 0, 65535).astype(np.uint16))
+        header = hdu.header
+        header["IMAGETYP"] = "LIGHT"
+        header["OBJECT"] = "M 31"
+        header["EXPTIME"] = 300.0
+        header["FILTER"] = "Ha" if i % 2 else "OIII"
+        header["INSTRUME"] = "ZWO ASI2600MM Pro"
+        header["DATE-OBS"] = f"2024-10-05T21:{i // 60 % 60:02d}:{i % 60:02d}"
+        folder = root / "M31" / header["FILTER"]
+        folder.mkdir(parents=True, exist_ok=True)
+        hdu.writeto(folder / f"M31_{header['FILTER']}_300s_{i:04d}.fits")
+
+
+def main(argv: list[str]) -> int:
+    frames = int(argv[1]) if len(argv) > 1 else FRAMES
+    os.environ["ASTROCAT_SOLVER"] = "none"
+    for name in ("ASTROCAT_DATABASE_URL", "THUMBNAIL_CACHE_PATH", "ASTROCAT_LIBRARY_ROOTS"):
+        os.environ.pop(name, None)
+    from astrocat_pipeline import steps
+    from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+    from astrocat_pipeline.adapters.openngc import load_openngc
+    from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
+    from astrocat_pipeline.core.inventory import contiguous_batches, scan_root
+    from astrocat_pipeline.definitions import defs
+    from astrocat_pipeline.defs.partitions import IMAGES_PARTITIONS_NAME, PARTITIONS_PER_RUN
+    from astrocat_pipeline.defs.sensors import (
+        RANGE_END_TAG,
+        RANGE_START_TAG,
+        SENSOR_NAME,
+        SENSOR_NAME_TAG,
+    )
+    from astrocat_pipeline.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix="orchestration_bench_") as tmp_text:
+        tmp = Path(tmp_text)
+        root = tmp / "library"
+        begin = time.perf_counter()
+        write_frames(root, frames)
+        print(
+            f"wrote {frames} frames of {SHAPE[1]}x{SHAPE[0]} px in "
+            f"{time.perf_counter() - begin:.1f} s",
+            flush=True,
+        )
+        entries = scan_root(str(root)).entries
+        keys = [entry.partition_key for entry in entries]
+
+        def catalog(home: Path) -> tuple[CatalogStore, Settings]:
+            os.environ["ASTROCAT_HOME"] = str(home)
+            settings = Settings.from_env()
+            engine = create_catalog_engine(settings.database_url)
+            migrate(engine)
+            store = CatalogStore(engine)
+            store.upsert_inventory(entries)
+            return store, settings
+
+        # --- plain loop ---
+        store, settings = catalog(tmp / "plain")
+        thumbnails = ThumbnailStore(settings.thumbnail_cache_path)
+        begin = time.perf_counter()
+        objects = load_openngc()
+        statuses: dict[str, int] = {}
+        for key in keys:
+            for outcome in (
+                steps.record_file(store, key),
+                steps.extract_metadata(store, key, objects),
+                steps.make_thumbnail(store, thumbnails, key),
+            ):
+                statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
+        plain_s = time.perf_counter() - begin
+        print(f"plain loop: {plain_s:.1f} s {statuses}", flush=True)
+
+        # --- orchestrated ---
+        store, _ = catalog(tmp / "orchestrated")
+        (tmp / "dagster").mkdir()
+        instance = dg.DagsterInstance.local_temp(
+            tempdir=str(tmp / "dagster"), overrides={"telemetry": {"enabled": False}}
+        )
+        instance.add_dynamic_partitions(IMAGES_PARTITIONS_NAME, keys)
+        job = defs.resolve_job_def("index_images")
+        selection = [dg.AssetKey(name) for name in ASSETS]
+        batches = contiguous_batches(keys, set(keys), PARTITIONS_PER_RUN)
+        run_ids = []
+        begin = time.perf_counter()
+        for number, batch in enumerate(batches, start=1):
+            result = job.execute_in_process(
+                instance=instance,
+                run_config=QUIET,
+                asset_selection=selection,
+                tags={
+                    RANGE_START_TAG: batch[0],
+                    RANGE_END_TAG: batch[-1],
+                    SENSOR_NAME_TAG: SENSOR_NAME,
+                },
+            )
+            if not result.success:
+                print(f"run {result.run_id} failed")
+                return 1
+            run_ids.append(result.run_id)
+            if number % 10 == 0:
+                print(
+                    f"  {number}/{len(batches)} runs, {time.perf_counter() - begin:.0f} s",
+                    flush=True,
+                )
+        orchestrated_s = time.perf_counter() - begin
+        print(f"orchestrated: {orchestrated_s:.1f} s in {len(batches)} runs", flush=True)
+
+        for name in ASSETS:
+            done = instance.get_materialized_partitions(dg.AssetKey(name))
+            assert done == set(keys), f"{name}: {len(done)} of {len(keys)} materialized"
+        events = sum(len(instance.all_logs(run_id)) for run_id in run_ids)
+        thumbnails_made = sum(1 for row in store.search(None) if row["thumbnail_path"])
+        assert thumbnails_made == frames, thumbnails_made
+        instance.dispose()
+
+    ratio = orchestrated_s / plain_s
+    overhead_s = (orchestrated_s - plain_s) / frames
+    rows = [
+        ("frames (FITS, uint16)", f"{frames} x {SHAPE[1]}x{SHAPE[0]}", ""),
+        ("runs (batches of consecutive partitions)", f"{len(batches)} x {PARTITIONS_PER_RUN}", ""),
+        ("plain loop", f"{plain_s:.1f} s", ""),
+        ("  per frame", f"{1000 * plain_s / frames:.0f} ms", ""),
+        ("orchestrated (index_images, in-process)", f"{orchestrated_s:.1f} s", ""),
+        ("  per frame", f"{1000 * orchestrated_s / frames:.0f} ms", ""),
+        ("ratio orchestrated / plain", f"{ratio:.2f}", f"<= {GOAL_RATIO}"),
+        ("Dagster overhead per frame", f"{1000 * overhead_s:.0f} ms", ""),
+        ("Dagster events written per frame", f"{events / frames:.1f}", ""),
+        ("  overhead per event", f"{1000 * overhead_s * frames / events:.0f} ms", ""),
+        (
+            "work per frame at which the ratio would be 1.3",
+            f"{1000 * overhead_s / (GOAL_RATIO - 1):.0f} ms",
+            "",
+        ),
+    ]
+    print()
+    print(f"{'measure':<46} {'value':>16}  {'goal':<8}")
+    print("-" * 74)
+    for name, value, goal in rows:
+        print(f"{name:<46} {value:>16}  {goal:<8}")
+    print()
+    ok = ratio <= GOAL_RATIO
+    print("goal met" if ok else "GOAL NOT MET")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
