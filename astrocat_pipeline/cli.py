@@ -13,10 +13,12 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from astrocat_pipeline.core.errors import AstrocatError
+from astrocat_pipeline.core.records import FRAME_TYPES
 
 # Written to a new $DAGSTER_HOME by `astrocat index` (scripts/run copies the project's own).
 INSTANCE_YAML = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
@@ -168,13 +170,12 @@ def cmd_thumbnail(args: argparse.Namespace) -> int:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    from astrocat_pipeline.adapters.openngc import load_openngc
     from astrocat_pipeline.settings import Settings
-    from astrocat_pipeline.steps import build_solver, solve_file
+    from astrocat_pipeline.steps import build_solver, load_object_catalog, solve_file
 
     path = _existing_file(args.file)
     settings = Settings.from_env()
-    solution, _ = solve_file(path, build_solver(settings), load_openngc())
+    solution, _ = solve_file(path, build_solver(settings), load_object_catalog())
     document = {"path": str(path), **solution.to_dict()}
     if args.json:
         _print_json(document)
@@ -185,44 +186,119 @@ def cmd_solve(args: argparse.Namespace) -> int:
     return 0 if solution.status in ("solved", "skipped") else EXIT_ERROR
 
 
+def _object_keys(name: str) -> set[str]:
+    from astrocat_pipeline.core.designations import messier_designation, normalize_designation
+    from astrocat_pipeline.steps import load_object_catalog
+
+    keys: set[str] = set()
+    obj = load_object_catalog().resolve(name)
+    if obj is not None:
+        keys.add(obj.designation)
+        if obj.messier is not None:
+            keys.add(messier_designation(obj.messier))
+    elif (normalized := normalize_designation(name)) is not None:
+        keys.add(normalized)
+    else:
+        keys.add(" ".join(name.split()))
+    return keys
+
+
+def _date(text: str | None, name: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise CliError(f"{name} {text!r}: expected an ISO date such as 2024-10-05") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _contains(value: object, wanted: str | None) -> bool:
+    return wanted is None or (value is not None and wanted.casefold() in str(value).casefold())
+
+
+def filter_images(images: list[dict], args: argparse.Namespace) -> list[dict]:
+    """The search's header filters (all combinable): substring matches for filter, camera and
+    telescope, exact frame type, date and exposure ranges."""
+    date_from = _date(args.date_from, "--date-from")
+    date_to = _date(args.date_to, "--date-to")
+    if date_to is not None and len(args.date_to) == 10:
+        date_to += timedelta(days=1)  # a plain date includes that whole day
+    out = []
+    for image in images:
+        when = datetime.fromisoformat(image["date_obs"]) if image.get("date_obs") else None
+        exposure = image.get("exposure_s")
+        if args.frame_type and image.get("frame_type") != args.frame_type:
+            continue
+        if not (
+            _contains(image.get("filter"), args.filter)
+            and _contains(image.get("camera"), args.camera)
+            and _contains(image.get("telescope"), args.telescope)
+        ):
+            continue
+        if date_from is not None and (when is None or when < date_from):
+            continue
+        if date_to is not None and (when is None or when >= date_to):
+            continue
+        if args.min_exposure is not None and (exposure is None or exposure < args.min_exposure):
+            continue
+        if args.max_exposure is not None and (exposure is None or exposure > args.max_exposure):
+            continue
+        out.append(image)
+    return out
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
-    from astrocat_pipeline.adapters.openngc import load_openngc
-    from astrocat_pipeline.core.designations import messier_designation, normalize_designation
     from astrocat_pipeline.settings import Settings
 
-    keys: set[str] | None = None
-    if args.object:
-        keys = set()
-        obj = load_openngc().resolve(args.object)
-        if obj is not None:
-            keys.add(obj.designation)
-            if obj.messier is not None:
-                keys.add(messier_designation(obj.messier))
-        elif (normalized := normalize_designation(args.object)) is not None:
-            keys.add(normalized)
-        else:
-            keys.add(" ".join(args.object.split()))
+    if (args.near is None) != (args.radius is None):
+        raise CliError("--near RA DEC and --radius DEG go together")
+    if args.radius is not None and not 0 < args.radius <= 180:
+        raise CliError(f"--radius {args.radius}: expected degrees in (0, 180]")
+    if args.near is not None and not -90 <= args.near[1] <= 90:
+        raise CliError(f"--near: Dec {args.near[1]} is outside [-90, 90]")
+    keys = _object_keys(args.object) if args.object else None
     settings = Settings.from_env()
     engine = create_catalog_engine(settings.database_url)
     try:
         migrate(engine)
-        results = CatalogStore(engine).search(keys)
+        store = CatalogStore(engine)
+        results = store.search(keys)
+        if args.near is not None:
+            ra, dec = args.near
+            inside = store.cone_search(ra % 360.0, dec, args.radius)
+            order = {key: i for i, key in enumerate(inside)}
+            results = sorted(
+                (r for r in results if r["partition_key"] in order),
+                key=lambda r: order[r["partition_key"]],
+            )
     finally:
         engine.dispose()
+    results = filter_images(results, args)
     if args.json:
         _print_json(results)
         return 0
     if not results:
         print("no images found")
         return 0
+    print(
+        f"{'date (UTC)':19}  {'type':12} {'object':14} {'filter':7} {'exp s':>7}  "
+        f"{'solve':8} objects in field / path"
+    )
     for image in results:
         solution = image.get("plate_solution") or {}
-        objects = ", ".join(m["designation"] for m in image.get("matches", [])[:6])
+        objects = ", ".join(
+            f"M {m['messier']}" if m.get("messier") else m["designation"]
+            for m in image.get("matches", [])[:5]
+        )
+        when = (image.get("date_obs") or "-")[:19].replace("T", " ")
+        exposure = image.get("exposure_s")
         print(
-            f"{image['path']}\n    {image.get('frame_type')} {image.get('object') or '-'} "
-            f"filter={image.get('filter') or '-'} exposure_s={image.get('exposure_s')} "
-            f"solve={solution.get('status', '-')} objects: {objects or '-'}"
+            f"{when:19}  {image.get('frame_type') or '-':12} "
+            f"{(image.get('object') or '-')[:14]:14} {(image.get('filter') or '-')[:7]:7} "
+            f"{exposure if exposure is not None else '-':>7}  {solution.get('status', '-'):8} "
+            f"{objects or '-'}\n    {image['path']}"
         )
     return 0
 
@@ -288,8 +364,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_solve)
 
-    p = sub.add_parser("search", help="search the catalog")
+    p = sub.add_parser("search", help="search the catalog (all filters combine)")
     p.add_argument("--object", help="designation or name: M31, 'NGC 224', 'Andromeda Galaxy'")
+    p.add_argument("--near", nargs=2, type=float, metavar=("RA", "DEC"), help="degrees (ICRS)")
+    p.add_argument("--radius", type=float, metavar="DEG", help="cone radius with --near")
+    p.add_argument("--filter", help="filter name contains this (Ha, L, ...)")
+    p.add_argument("--frame-type", choices=FRAME_TYPES)
+    p.add_argument("--camera", help="camera contains this")
+    p.add_argument("--telescope", help="telescope or lens contains this")
+    p.add_argument("--date-from", help="observed on or after (ISO date or time, UTC)")
+    p.add_argument("--date-to", help="observed on or before (ISO date or time, UTC)")
+    p.add_argument("--min-exposure", type=float, metavar="S")
+    p.add_argument("--max-exposure", type=float, metavar="S")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
 

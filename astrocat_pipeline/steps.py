@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from astrocat_pipeline.adapters.bright_stars import load_bright_stars
 from astrocat_pipeline.adapters.catalog_db import CatalogStore
 from astrocat_pipeline.adapters.nova import NovaProgress, NovaSolver
+from astrocat_pipeline.adapters.openngc import load_openngc
 from astrocat_pipeline.adapters.solve_field import LocalSolver
 from astrocat_pipeline.adapters.solver_input import solver_ready
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
@@ -203,6 +205,11 @@ STALE_SOLVE_PREFIX = "no progress for more than"
 
 def stale_solve_message(stale_after_s: float) -> str:
     return f"{STALE_SOLVE_PREFIX} {stale_after_s:g} s; marked failed for a retry"
+
+
+def load_object_catalog() -> ObjectCatalog:
+    """Everything matching and name resolution use: OpenNGC and the named bright stars."""
+    return ObjectCatalog.merge([load_openngc(), load_bright_stars()])
 
 
 def build_solver(settings: Settings) -> Solver | None:

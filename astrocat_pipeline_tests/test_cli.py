@@ -99,6 +99,31 @@ def test_demo_index_search_round_trip(tmp_path):
     assert any((tmp_path / "dagster_home").iterdir())
     again = run_cli("search", "--object", "Andromeda Galaxy", "--json", env=env)
     assert len(json.loads(again.stdout)) == len(images)
+
+    def search(*args: str) -> list[dict]:
+        done = run_cli("search", *args, "--json", env=env)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    near_m31 = search("--near", "10.68", "41.27", "--radius", "0.5")
+    assert {Path(i["path"]).name for i in near_m31} == {
+        "M31_L_300s_0001.fits",
+        "M31_Ha_300s_0001.fits",
+    }
+    ha = search("--near", "10.68", "41.27", "--radius", "0.5", "--filter", "Ha")
+    assert [Path(i["path"]).name for i in ha] == ["M31_Ha_300s_0001.fits"]
+    # A cone on the other side of RA 0h from NGC 7789's centre still finds it.
+    assert any("NGC7789" in i["path"] for i in search("--near", "359.9", "56.7", "--radius", "0.3"))
+    assert search("--near", "180", "-60", "--radius", "1") == []
+    darks = search("--frame-type", "dark")
+    assert [i["frame_type"] for i in darks] == ["dark"]
+    october = search(
+        "--date-from", "2024-10-01", "--date-to", "2024-10-31", "--min-exposure", "300"
+    )
+    assert october
+    assert all(i["date_obs"].startswith("2024-10") and i["exposure_s"] >= 300 for i in october)
+    table = run_cli("search", "--object", "M31", env=env)
+    assert "M31_L_300s_0001.fits" in table.stdout
     stats = run_cli("stats", "--json", env=env)
     assert stats.returncode == 0, stats.stderr
     tables = json.loads(stats.stdout)

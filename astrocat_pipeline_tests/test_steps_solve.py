@@ -161,3 +161,22 @@ def test_non_fits_inputs_solve_with_the_local_solver(tmp_path, kind):
     )
     assert solution.geometry.dec_deg == pytest.approx(truth["CRVAL2"], abs=0.05)
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_attempts_are_kept_in_the_catalog(catalog_store: CatalogStore, frame):
+    from astrocat_pipeline.core.records import PlateSolution, SolveAttempt, SolveHints
+
+    hints = SolveHints(scale_low_arcsec=1.0, scale_high_arcsec=2.0)
+    solution = PlateSolution(
+        status="failed",
+        solver="local",
+        error="no solution",
+        attempts=(
+            SolveAttempt("local", hints, "no match", 1.5),
+            SolveAttempt("local", None, "timed out", 90.0),
+        ),
+    )
+    catalog_store.save_solution("sha256:abc", solution)
+    assert catalog_store.get_solution("sha256:abc").attempts == solution.attempts
+    row = catalog_store.get_solution_row("sha256:abc")
+    assert [a["outcome"] for a in row["attempts"]] == ["no match", "timed out"]

@@ -1,8 +1,10 @@
 """The catalog database: the source of truth for search (SQLite by default, PostgreSQL optional).
 
-Three tables (see ``migrations/versions``): ``images`` (one row per inventoried file, with its
+Tables (see ``migrations/versions``): ``images`` (one row per inventoried file, with its
 normalized metadata), ``plate_solutions`` (keyed by content fingerprint, so a moved or renamed
-file reuses its solution) and ``catalog_matches`` (objects inside a solved frame).
+file reuses its solution), ``catalog_matches`` (objects inside a solved frame), and the sky
+index: ``sky_footprints`` (the corners of each solved solution) with ``sky_cells`` (the HEALPix
+cells each footprint may touch), for cone searches.
 
 Every ``CatalogStore`` method is one short transaction, and every write is an idempotent upsert,
 so several Dagster run processes can write at once. On SQLite that relies on WAL mode, a busy
@@ -23,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -40,6 +43,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -61,8 +66,17 @@ from astrocat_pipeline.core.records import (
     ImageMetadata,
     InventoryEntry,
     PlateSolution,
+    SolveAttempt,
     SolveHints,
 )
+from astrocat_pipeline.core.sky_index import (
+    cone_cell_ranges,
+    footprint_cells,
+    quad_centres,
+    quads_overlap_cone,
+    unit_vectors,
+)
+from astrocat_pipeline.core.tuning import SKY_INDEX_HEALPIX_ORDER
 
 __all__ = [
     "IMAGE_STATUSES",
@@ -75,6 +89,8 @@ __all__ = [
     "migrate",
     "plate_solutions",
     "read_only",
+    "sky_cells",
+    "sky_footprints",
     "with_installed_driver",
 ]
 
@@ -235,6 +251,7 @@ plate_solutions = Table(
     Column("error", SafeText),
     Column("submission_id", BigInteger),
     Column("job_id", BigInteger),
+    Column("attempts", SafeText),  # JSON: [SolveAttempt.to_dict(), ...]
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_plate_solutions_status_updated_at", "status", "updated_at"),
@@ -261,6 +278,45 @@ catalog_matches = Table(
     Column("y_px", SafeFloat, nullable=False),
     Column("major_axis_arcmin", SafeFloat),
     Column("messier", Integer, index=True),
+    Column("minor_axis_arcmin", SafeFloat),
+    Column("position_angle_deg", SafeFloat),
+    Column("magnitude", SafeFloat),
+)
+
+# The sky index (issue 6): each solved footprint (the four corners of a solution, keyed by its
+# fingerprint like the solution) and the HEALPix cells (NESTED, order
+# tuning.SKY_INDEX_HEALPIX_ORDER) that may touch it. Plain integer columns and B-tree indexes,
+# so it works the same on SQLite and PostgreSQL without extensions; see core.sky_index.
+_CORNER_COLUMNS = tuple(f"{axis}{i}_deg" for i in range(1, 5) for axis in ("ra", "dec"))
+sky_footprints = Table(
+    "sky_footprints",
+    METADATA,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "fingerprint",
+        SafeText,
+        ForeignKey("plate_solutions.fingerprint", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    *(Column(name, Double, nullable=False) for name in _CORNER_COLUMNS),
+)
+
+sky_cells = Table(
+    "sky_cells",
+    METADATA,
+    # Primary key (cell, footprint_id): the B-tree a cone search walks, holding the footprint
+    # ids itself (a covering index); SQLite keeps it as the table (WITHOUT ROWID).
+    Column("cell", Integer, primary_key=True, autoincrement=False),
+    Column(
+        "footprint_id",
+        Integer,
+        ForeignKey("sky_footprints.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Index("ix_sky_cells_footprint_id", "footprint_id"),
+    sqlite_with_rowid=False,
 )
 
 _METADATA_FIELDS = tuple(f.name for f in dataclasses.fields(ImageMetadata))
@@ -585,7 +641,9 @@ class CatalogStore:
     def save_solution(self, fingerprint: str, solution: PlateSolution) -> None:
         """Store the outcome of a solve of ``fingerprint``'s content (replacing an earlier one).
 
-        An online job's submission_id/job_id are kept.
+        An online job's submission_id/job_id are kept. A ``solved`` solution with four corners
+        is also indexed for :meth:`cone_search` (its footprint and sky cells); any other outcome
+        removes the content's footprint from the index.
         """
         if solution.status not in SOLVE_STATUSES:
             raise ValueError(f"expected a status in {SOLVE_STATUSES}, found {solution.status!r}")
@@ -599,6 +657,7 @@ class CatalogStore:
             "hints_used": _dumps(solution.hints_used.to_dict()) if solution.hints_used else None,
             "elapsed_s": solution.elapsed_s,
             "error": solution.error,
+            "attempts": _dumps([a.to_dict() for a in solution.attempts]),
             "updated_at": now,
         }
         for name in _GEOMETRY_COLUMNS:
@@ -610,8 +669,10 @@ class CatalogStore:
             index_elements=[plate_solutions.c.fingerprint],
             set_={name: stmt.excluded[name] for name in values},
         )
+        corners = geometry.corners_deg if geometry and solution.status == "solved" else ()
         with self._engine.begin() as conn:
-            conn.execute(stmt)
+            conn.execute(stmt)  # on PostgreSQL this locks the row until the footprint is written
+            _write_footprint(conn, fingerprint, corners)
 
     def set_solution_status(
         self,
@@ -670,6 +731,7 @@ class CatalogStore:
         solution = dict(row._mapping)
         solution["corners"] = _loads(solution["corners"])
         solution["hints_used"] = _loads(solution["hints_used"])
+        solution["attempts"] = _loads(solution["attempts"]) or []
         return solution
 
     def get_solution(self, fingerprint: str) -> PlateSolution | None:
@@ -789,6 +851,7 @@ class CatalogStore:
                 solution_row = {c.name: row[f"ps_{c.name}"] for c in plate_solutions.c}
                 solution_row["corners"] = _loads(solution_row["corners"])
                 solution_row["hints_used"] = _loads(solution_row["hints_used"])
+                solution_row["attempts"] = _loads(solution_row["attempts"])
                 solution = _solution_from_row(solution_row).to_dict()
             result["plate_solution"] = solution
             result["matches"] = matches_by_image[row["id"]]
@@ -797,8 +860,8 @@ class CatalogStore:
 
     def images_under(self, folder: str | None) -> list[dict[str, Any]]:
         """Images whose file lies in ``folder`` or below it (None: every image), ordered by
-        path, with ``partition_key``, ``path``, ``status``, ``frame_type``,
-        ``thumbnail_path`` and ``solution_status`` (None when never solved)."""
+        path, with ``partition_key``, ``path``, ``size_bytes``, ``mtime_ns``, ``status``,
+        ``frame_type``, ``thumbnail_path`` and ``solution_status`` (None: never solved)."""
         prefix = None
         if folder:
             prefix = folder.rstrip("/") + "/"
@@ -806,6 +869,8 @@ class CatalogStore:
             select(
                 images.c.partition_key,
                 images.c.path,
+                images.c.size_bytes,
+                images.c.mtime_ns,
                 images.c.status,
                 images.c.frame_type,
                 images.c.thumbnail_path,
@@ -830,6 +895,120 @@ class CatalogStore:
             )
         return int(result.rowcount or 0)
 
+    def cone_search(self, ra_deg: float, dec_deg: float, radius_deg: float) -> list[str]:
+        """Partition keys of the images whose solved footprint overlaps a cone.
+
+        Exact on the sphere: an image counts when the cone's centre is inside its footprint (the
+        quadrilateral of its corners) or an edge comes within ``radius_deg``, not by distance
+        between centres; right across RA 0h and at the poles. Candidates come from the sky
+        cells (one indexed range scan), the exact test runs on them here. Ordered by distance
+        from the cone's centre to the footprint's centre, then key.
+
+        Parameters
+        ----------
+        ra_deg, dec_deg : float
+            Centre of the cone, ICRS degrees (Dec within [-90, 90]).
+        radius_deg : float
+            Radius in degrees (>= 0; 0 finds the frames containing the point).
+        """
+        for name, value in (("ra_deg", ra_deg), ("dec_deg", dec_deg), ("radius_deg", radius_deg)):
+            if not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if not -90.0 <= dec_deg <= 90.0:
+            raise ValueError(f"dec_deg must be within [-90, 90], got {dec_deg!r}")
+        if radius_deg < 0:
+            raise ValueError(f"radius_deg must be >= 0, got {radius_deg!r}")
+        ranges = cone_cell_ranges(ra_deg, dec_deg, radius_deg, SKY_INDEX_HEALPIX_ORDER)
+        params: dict[str, Any] = {}
+        if sum(hi - lo for lo, hi in ranges) <= _MAX_LISTED_CELLS:
+            # The usual case: one cached statement, the cells as an expanding IN list.
+            query = _CANDIDATE_IDS
+            params["cells"] = [cell for lo, hi in ranges for cell in range(lo, hi)]
+        else:  # a large cone: whole coarse cells as ranges
+            query = select(sky_cells.c.footprint_id).distinct().where(_cells_in(ranges))
+        with self._reader.connect() as conn:
+            # Two steps, the footprints by explicit ids: as one statement (IN subquery or join)
+            # PostgreSQL's planner guesses a hash join over a scan of every footprint.
+            ids = sorted(conn.scalars(query, params))
+            rows: list[Any] = []
+            for chunk in _chunks(ids):
+                rows.extend(conn.execute(_FOOTPRINTS_BY_ID, {"ids": list(chunk)}).all())
+            if not rows:
+                return []
+            corners = np.array([row[1:] for row in rows], dtype=float).reshape(-1, 4, 2)
+            overlaps = quads_overlap_cone(corners, ra_deg, dec_deg, radius_deg)
+            quads = unit_vectors(corners[overlaps, :, 0], corners[overlaps, :, 1])
+            closeness = quad_centres(quads) @ unit_vectors(ra_deg, dec_deg)
+            hits = [row[0] for row, ok in zip(rows, overlaps.tolist(), strict=True) if ok]
+            rank = dict(zip(hits, (-closeness).tolist(), strict=True))
+            # Images only for the footprints that passed the exact test (about half).
+            keyed: list[tuple[float, str]] = []
+            for chunk in _chunks(hits):
+                images_of = conn.execute(_IMAGES_OF, {"fingerprints": list(chunk)}).all()
+                for key, fingerprint in images_of:
+                    keyed.append((rank[fingerprint], key))
+        return [key for _, key in sorted(keyed)]
+
+
+# Cone searches list cells one by one up to this many (a 10° cone at order 6 is ~500 cells),
+# below SQLite's historical limit of 999 bound parameters; larger cones use cell ranges.
+_MAX_LISTED_CELLS = 900
+
+
+_CANDIDATE_IDS = (
+    select(sky_cells.c.footprint_id)
+    .distinct()
+    .where(sky_cells.c.cell.in_(bindparam("cells", expanding=True)))
+)
+_FOOTPRINTS_BY_ID = select(
+    sky_footprints.c.fingerprint, *(sky_footprints.c[n] for n in _CORNER_COLUMNS)
+).where(sky_footprints.c.id.in_(bindparam("ids", expanding=True)))
+_IMAGES_OF = select(images.c.partition_key, images.c.fingerprint).where(
+    images.c.fingerprint.in_(bindparam("fingerprints", expanding=True))
+)
+
+
+def _cells_in(ranges: Sequence[tuple[int, int]]) -> Any:
+    """SQL condition: ``sky_cells.cell`` in any of the half-open ``ranges``."""
+    cell = sky_cells.c.cell
+    singles = [lo for lo, hi in ranges if hi - lo == 1]
+    terms = [and_(cell >= lo, cell < hi) for lo, hi in ranges if hi - lo > 1]
+    if singles:
+        terms.append(cell.in_(singles))
+    return or_(*terms) if terms else cell.in_([])
+
+
+def _write_footprint(
+    conn: Connection, fingerprint: str, corners: Sequence[tuple[float, float]]
+) -> None:
+    """Make ``corners`` (none: not solved) the indexed footprint of ``fingerprint``."""
+    footprint_id = conn.scalar(
+        select(sky_footprints.c.id).where(sky_footprints.c.fingerprint == fingerprint)
+    )
+    if footprint_id is not None:
+        conn.execute(delete(sky_cells).where(sky_cells.c.footprint_id == footprint_id))
+    if len(corners) != 4:
+        if footprint_id is not None:
+            conn.execute(delete(sky_footprints).where(sky_footprints.c.id == footprint_id))
+        return
+    flat = (float(v) for corner in corners for v in corner)
+    values = dict(zip(_CORNER_COLUMNS, flat, strict=True))
+    if footprint_id is None:
+        footprint_id = conn.execute(
+            sky_footprints.insert()
+            .values(fingerprint=fingerprint, **values)
+            .returning(sky_footprints.c.id)
+        ).scalar_one()
+    else:
+        conn.execute(
+            update(sky_footprints).where(sky_footprints.c.id == footprint_id).values(**values)
+        )
+    cells = footprint_cells(np.array(corners, dtype=float), SKY_INDEX_HEALPIX_ORDER)
+    conn.execute(
+        sky_cells.insert(),
+        [{"cell": int(cell), "footprint_id": footprint_id} for cell in cells.tolist()],
+    )
+
 
 def _solution_from_row(row: dict[str, Any]) -> PlateSolution:
     geometry = None
@@ -847,4 +1026,13 @@ def _solution_from_row(row: dict[str, Any]) -> PlateSolution:
         hints_used=SolveHints(**hints) if hints is not None else None,
         elapsed_s=row["elapsed_s"],
         error=row["error"],
+        attempts=tuple(
+            SolveAttempt(
+                solver=a["solver"],
+                hints=SolveHints(**a["hints"]) if a.get("hints") else None,
+                outcome=a["outcome"],
+                elapsed_s=float(a["elapsed_s"]),
+            )
+            for a in row.get("attempts") or ()
+        ),
     )

@@ -180,19 +180,20 @@ class PlateSolution:
 
 @dataclass(frozen=True)
 class CatalogObject:
-    """One deep-sky object from the object catalog (OpenNGC)."""
+    """One object of the object catalog: a deep-sky object (OpenNGC) or a named star."""
 
-    catalog: str  # "NGC", "IC", "M" is not a catalog here: Messier numbers are aliases
-    designation: str  # e.g. "NGC 224"
-    name: str | None  # common name or Messier designation, e.g. "Andromeda Galaxy"
-    object_type: str  # OpenNGC type code, e.g. "G", "OCl", "HII"
+    catalog: str  # "NGC", "IC", "HIP", ... "M" is not a catalog here: Messier numbers are aliases
+    designation: str  # e.g. "NGC 224", "HIP 91262"
+    name: str | None  # common name(s), e.g. "Andromeda Galaxy", "Vega"
+    object_type: str  # OpenNGC type code, e.g. "G", "OCl", "HII"; "*" for a star
     ra_deg: float
     dec_deg: float
     major_axis_arcmin: float | None = None
     minor_axis_arcmin: float | None = None
-    position_angle_deg: float | None = None
+    position_angle_deg: float | None = None  # of the major axis, east of north
     messier: int | None = None
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    magnitude: float | None = None  # visual (or Hipparcos Hp for stars), when known
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,9 @@ class CatalogMatch:
     y_px: float
     major_axis_arcmin: float | None
     messier: int | None = None
+    minor_axis_arcmin: float | None = None
+    position_angle_deg: float | None = None  # of the major axis, east of north
+    magnitude: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

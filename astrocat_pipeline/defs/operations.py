@@ -8,6 +8,7 @@ and logs its progress as it goes.
 """
 
 from collections.abc import Callable
+from pathlib import Path
 
 import dagster as dg
 
@@ -72,6 +73,34 @@ def resolve_folder_op(
 
 
 @dg.op
+def rescan_folder_op(
+    context: dg.OpExecutionContext, config: FolderConfig, astrocat: AstrocatResource
+) -> dict[str, int]:
+    """Read the files under a folder again: fingerprint and metadata. Without force, only files
+    whose size or modification time changed and files that had an error."""
+    store, catalog = astrocat.store(), astrocat.object_catalog()
+    rows = store.images_under(config.folder or None)
+    if not config.force:
+        rows = [r for r in rows if r["status"] == "error" or _changed_on_disk(r)]
+
+    def rescan(key: str) -> steps.StepOutcome:
+        outcome = steps.record_file(store, key)
+        if outcome.status == "error":
+            return outcome
+        return steps.extract_metadata(store, key, catalog)
+
+    return _run_over(context, "image_metadata", rows, rescan)
+
+
+def _changed_on_disk(row: dict) -> bool:
+    try:
+        stat = Path(row["path"]).stat()
+    except OSError:
+        return True  # gone or unreadable: the rescan records why
+    return (stat.st_size, stat.st_mtime_ns) != (row["size_bytes"], row["mtime_ns"])
+
+
+@dg.op
 def rematch_folder_op(
     context: dg.OpExecutionContext, config: FolderConfig, astrocat: AstrocatResource
 ) -> dict[str, int]:
@@ -116,6 +145,11 @@ def resolve_folder() -> None:
     resolve_folder_op()
 
 
+@dg.job(description="Read the files under a folder again (changed and failed ones, or all).")
+def rescan_folder() -> None:
+    rescan_folder_op()
+
+
 @dg.job(description="Match the solved frames under a folder against the catalogs again.")
 def rematch_folder() -> None:
     rematch_folder_op()
@@ -145,4 +179,10 @@ def thumbnail_cache_stats(astrocat: AstrocatResource) -> dg.MaterializeResult:
     )
 
 
-OPERATION_JOBS = [resolve_folder, rematch_folder, regenerate_thumbnails, clear_thumbnail_cache]
+OPERATION_JOBS = [
+    rescan_folder,
+    resolve_folder,
+    rematch_folder,
+    regenerate_thumbnails,
+    clear_thumbnail_cache,
+]

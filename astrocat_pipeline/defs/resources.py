@@ -8,11 +8,10 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
-from astrocat_pipeline.adapters.openngc import load_openngc
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
 from astrocat_pipeline.core.sky_catalog import ObjectCatalog
 from astrocat_pipeline.settings import Settings
-from astrocat_pipeline.steps import Solver, build_solver
+from astrocat_pipeline.steps import Solver, build_solver, load_object_catalog
 
 
 class AstrocatResource(dg.ConfigurableResource):
@@ -61,7 +60,7 @@ class AstrocatResource(dg.ConfigurableResource):
 
     def object_catalog(self) -> ObjectCatalog:
         if self._catalog is None:
-            self._catalog = load_openngc()
+            self._catalog = load_object_catalog()
         return self._catalog
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:

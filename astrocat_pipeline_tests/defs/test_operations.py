@@ -112,3 +112,23 @@ def test_library_summary_asset_shows_integration_per_target(tmp_path, astrocat_e
     integration = metadata["integration"].value
     assert "| M 31 | none | 2 |" in integration
     assert "| M 42 | none | 2 |" in integration
+
+
+def test_rescan_reads_changed_files_again(tmp_path, astrocat_env, monkeypatch):
+    root, settings = _library(tmp_path, monkeypatch)
+    with dg.instance_for_test() as instance:
+        index_library(settings, instance)
+        changed = root / "M42" / "m42_1.fits"
+        changed.unlink()
+        write_tiny_fits(changed, seed=99, OBJECT="M43", EXPTIME=30.0)
+        config = {"ops": {"rescan_folder_op": {"config": {"folder": str(root)}}}}
+        result = defs.get_job_def("rescan_folder").execute_in_process(
+            instance=instance, run_config=config
+        )
+        assert result.output_for_node("rescan_folder_op") == {"ok": 1}
+        assert _rows(settings)["m42_1.fits"]["status"] != "error"
+        forced = {"ops": {"rescan_folder_op": {"config": {"folder": "", "force": True}}}}
+        result = defs.get_job_def("rescan_folder").execute_in_process(
+            instance=instance, run_config=forced
+        )
+        assert result.output_for_node("rescan_folder_op") == {"ok": 4}

