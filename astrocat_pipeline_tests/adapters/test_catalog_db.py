@@ -123,9 +123,7 @@ def test_migrate_twice_is_a_no_op_and_matches_the_table_definitions(
     migrate(catalog_engine)
 
     with catalog_engine.connect() as conn:
-        newest = max(
-            p.name.split("_")[0] for p in (_MIGRATIONS_DIR / "versions").glob("[0-9]*.py")
-        )
+        newest = max(p.name.split("_")[0] for p in (_MIGRATIONS_DIR / "versions").glob("[0-9]*.py"))
         assert conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == newest
         # The hand-written revisions create exactly what catalog_db's Table objects describe.
         assert compare_metadata(MigrationContext.configure(conn), METADATA) == []

@@ -74,9 +74,7 @@ def read_header(path: Path, fmt: str) -> ImageHeader:
         with _open(path, fmt) as image:
             width, height = image.size
             mode = image.mode
-            text = {
-                str(k): plain_value(v) for k, v in image.info.items() if isinstance(v, str)
-            }
+            text = {str(k): plain_value(v) for k, v in image.info.items() if isinstance(v, str)}
         check_declared_size(path, width, height)
         keywords: dict[str, Any] = read_exif(path)
     except ImageReadError:
