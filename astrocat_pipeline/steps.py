@@ -407,6 +407,8 @@ def _solution_from_row_dict(store: CatalogStore, fingerprint: str) -> PlateSolut
 
 def _solution_metadata(solution: PlateSolution, reused: bool) -> dict[str, Any]:
     out = {k: v for k, v in solution.to_dict().items() if v is not None}
+    # "status" is the step's own outcome (ok, reused, error) in the asset metadata.
+    out["solve_status"] = out.pop("status")
     out["reused"] = reused
     return out
 

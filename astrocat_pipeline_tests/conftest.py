@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,9 +51,9 @@ def postgres_admin_url() -> str:
     return url.render_as_string(hide_password=False)
 
 
-@pytest.fixture
-def postgres_database_url(postgres_admin_url: str) -> Iterator[str]:
-    """URL of a new, uniquely named, empty PostgreSQL database, dropped after the test."""
+@contextmanager
+def fresh_postgres_database(postgres_admin_url: str) -> Iterator[str]:
+    """URL of a new, uniquely named, empty PostgreSQL database, dropped afterwards."""
     name = f"astrocat_test_{uuid.uuid4().hex[:16]}"
     admin = sa.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
     try:
@@ -69,6 +70,13 @@ def postgres_database_url(postgres_admin_url: str) -> Iterator[str]:
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_database_url(postgres_admin_url: str) -> Iterator[str]:
+    """URL of a new, uniquely named, empty PostgreSQL database, dropped after the test."""
+    with fresh_postgres_database(postgres_admin_url) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

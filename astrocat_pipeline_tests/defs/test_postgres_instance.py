@@ -2,7 +2,6 @@
 PostgreSQL server, with the catalog on PostgreSQL too, running the pipeline end to end."""
 
 import shutil
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from astrocat_pipeline.defs.partitions import IMAGES_PARTITIONS_NAME
 from astrocat_pipeline.defs.resources import AstrocatResource
 from astrocat_pipeline.defs.retention import prune_runs
 from astrocat_pipeline.defs.sensors import SENSOR_NAME, SENSOR_NAME_TAG, evaluate_library
+from astrocat_pipeline_tests.conftest import fresh_postgres_database
 from astrocat_pipeline_tests.defs.conftest import write_tiny_fits
 from astrocat_pipeline_tests.samples import PROJECT_ROOT
 
@@ -29,22 +29,8 @@ IMAGE_ASSETS = ("image_file", "image_metadata", "image_thumbnail", "plate_soluti
 def second_database_url(postgres_admin_url: str) -> Iterator[str]:
     """Another fresh database: Dagster and the catalog cannot share one (both keep an
     ``alembic_version`` table)."""
-    name = f"astrocat_test_{uuid.uuid4().hex[:16]}"
-    admin = sa.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield (
-                sa.make_url(postgres_admin_url)
-                .set(database=name)
-                .render_as_string(hide_password=False)
-            )
-        finally:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
+    with fresh_postgres_database(postgres_admin_url) as url:
+        yield url
 
 
 @pytest.fixture

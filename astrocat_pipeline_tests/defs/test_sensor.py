@@ -373,8 +373,8 @@ def test_a_moved_file_reuses_its_plate_solution(tmp_path, astrocat_env, instance
     run(instance, request)
     old_key = partition_key(str(root), "inbox/m42.fits")
     solved = latest(instance, "plate_solution", old_key).metadata
-    # (The step's own status is shadowed in the metadata by the solution's "status".)
-    assert solved["status"].value == "solved"
+    assert solved["solve_status"].value == "solved"
+    assert solved["status"].value == "ok"
     assert solved["solver"].value == "header"
     assert solved["reused"].value is False
 
@@ -389,6 +389,7 @@ def test_a_moved_file_reuses_its_plate_solution(tmp_path, astrocat_env, instance
     run(instance, moved)
     reused = latest(instance, "plate_solution", new_key).metadata
     assert reused["reused"].value is True
+    assert reused["status"].value == "reused"
     assert reused["solver"].value == "header"
     assert reused["ra_deg"].value == pytest.approx(solved["ra_deg"].value)
     (image,) = store.search(None)
