@@ -1,10 +1,22 @@
-"""Local plate solving with astrometry.net's ``solve-field`` and its index files.
+"""Local plate solving with astrometry.net's engine and its index files.
+
+``solve-field`` is a pipeline of programs: it converts the image (a Python helper), extracts stars
+(image2xy), filters and reorders the star list (two more Python helpers), writes a job file (an
+"augmented xylist", ``.axy``) and runs ``astrometry-engine`` on it. With a position hint the
+engine needs ~0.03 s and the rest took 0.6-1.3 s (bench/solve_bench.py). So this adapter does
+the steps before the engine itself: it loads the frame with the project's loader (any format),
+finds its stars in-process (:mod:`~astrocat_pipeline.core.star_detect`, including
+solve-field's default list filters), writes the job file with the options solve-field would
+(``--crpix-center``, ``--no-tweak``, scale and position hints, CPU limit) and runs
+``astrometry-engine``, the same program solve-field runs, with a configuration listing only the
+index files whose quad sizes fit the hinted scale (the engine's own selection rule, so the
+search is unchanged; the engine just skips loading the others).
 
 Every run happens in a fresh temporary directory: nothing is written next to the source image.
-solve-field exits 0 whether or not it found a solution, so success is the presence of
-``job.solved``/``job.wcs``; its ``--cpulimit`` overshoots several times over (2-3x per
-FACTS.md, 6x measured with a 3 s limit), so each run also has a wall-clock timeout after which
-its whole process group is killed.
+The engine exits 0 whether or not it found a solution, so success is the presence of
+``job.solved``/``job.wcs``; its CPU limit overshoots several times over (2-3x per FACTS.md, 6x
+measured with a 3 s limit), so each run also has a wall-clock timeout after which its whole
+process group is killed.
 """
 
 from __future__ import annotations
@@ -13,7 +25,6 @@ import contextlib
 import dataclasses
 import math
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -26,14 +37,21 @@ from pathlib import Path
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
-from astrocat_pipeline.adapters.solver_input import needs_conversion, write_solver_fits
 from astrocat_pipeline.core.errors import SolverError
 from astrocat_pipeline.core.hints import usable_hints
-from astrocat_pipeline.core.loading import read_header
+from astrocat_pipeline.core.loading import load_image
 from astrocat_pipeline.core.records import PlateSolution, SolveAttempt, SolveHints
+from astrocat_pipeline.core.star_detect import (
+    DetectedStars,
+    detect_stars,
+    remove_line_artifacts,
+    uniformize,
+)
 from astrocat_pipeline.core.tuning import (
     SOLVER_CPU_LIMIT_S,
     SOLVER_DOWNSAMPLE_ABOVE_PX,
+    SOLVER_MAX_STARS,
+    SOLVER_PARALLEL_INDEX_MAX_BYTES,
     SOLVER_WALL_TIMEOUT_S,
 )
 from astrocat_pipeline.core.wcs_geometry import celestial_wcs, field_geometry, wcs_to_header_text
@@ -46,33 +64,41 @@ DEBIAN_INDEX_DIR = Path("/usr/share/astrometry")
 _DEBIAN_CONFIG = Path("/etc/astrometry.cfg")
 _INDEX_GLOB = "index-*.fits"
 _STDERR_TAIL_CHARS = 2000
+# astrometry-engine searches an index when its quads (SCALE_L..SCALE_U) overlap
+# [0.1 × shorter side × lowest scale, 1.0 × diagonal × highest scale] (DEFAULT_QSF_LO/HI in
+# onefield.c, used in engine.c); the adapter selects index files with the same rule.
+_QUAD_SIZE_FRACTION_LO = 0.1
+_QUAD_SIZE_FRACTION_HI = 1.0
+_RADIAN_ARCSEC = 180.0 / math.pi * 3600.0
 
 
 @dataclass(frozen=True)
 class _Attempt:
-    """Outcome of one solve-field run."""
+    """Outcome of one astrometry-engine run."""
 
     hints: SolveHints | None
     header: fits.Header | None  # job.wcs, when solved
     timed_out: bool
     elapsed_s: float
+    no_index: bool = False  # not run: no index file has quads of the hinted scale
 
 
 class LocalSolver:
-    """Plate-solve image files with a local ``solve-field``.
+    """Plate-solve image files with a local astrometry.net (``astrometry-engine``).
 
     Parameters
     ----------
     index_dir : Path, optional
-        Directory of astrometry.net index files (``index-*.fits``). When given, solve-field gets a
-        config file that loads every index there; when None, solve-field's own configuration
-        is used (on Debian ``/etc/astrometry.cfg``, which points at ``/usr/share/astrometry``).
+        Directory of astrometry.net index files (``index-*.fits``). When None, the directories
+        solve-field's own configuration names (on Debian ``/etc/astrometry.cfg``, which points
+        at ``/usr/share/astrometry``).
     executable : str
-        The solve-field command, looked up on PATH unless it is a path.
+        The astrometry-engine command (installed with solve-field), looked up on PATH unless it
+        is a path.
     cpu_limit_s : float
-        solve-field's ``--cpulimit`` for each run (it overshoots; see ``timeout_s``).
+        The engine's CPU limit for each run (it overshoots; see ``timeout_s``).
     timeout_s : float
-        Wall-clock limit of each solve-field run; the run's process group is killed after it.
+        Wall-clock limit of each engine run; the run's process group is killed after it.
         A hinted run and its blind fallback each get this much.
     blind_fallback : bool
         When a hinted run finds nothing (or times out), try once more without hints.
@@ -81,7 +107,7 @@ class LocalSolver:
     def __init__(
         self,
         index_dir: Path | None = None,
-        executable: str = "solve-field",
+        executable: str = "astrometry-engine",
         cpu_limit_s: float = SOLVER_CPU_LIMIT_S,
         timeout_s: float = SOLVER_WALL_TIMEOUT_S,
         blind_fallback: bool = True,
@@ -91,6 +117,8 @@ class LocalSolver:
         self.cpu_limit_s = cpu_limit_s
         self.timeout_s = timeout_s
         self.blind_fallback = blind_fallback
+        # Quad sizes (arcsec) of each index file, read from its header once per solver.
+        self._index_scales: dict[Path, tuple[float, float] | None] = {}
 
     def __repr__(self) -> str:
         return (
@@ -102,7 +130,7 @@ class LocalSolver:
     # --- availability ---------------------------------------------------------------------
 
     def _index_dirs(self) -> list[Path]:
-        """Directories solve-field will search for index files."""
+        """Directories searched for index files."""
         if self.index_dir is not None:
             return [self.index_dir]
         dirs = []
@@ -114,7 +142,7 @@ class LocalSolver:
         return dirs or [DEBIAN_INDEX_DIR]
 
     def index_files(self) -> list[Path]:
-        """The index files solve-field will load, sorted; empty if there are none."""
+        """The index files the engine may load, sorted; empty if there are none."""
         found: list[Path] = []
         for directory in self._index_dirs():
             if directory.is_dir():
@@ -122,25 +150,27 @@ class LocalSolver:
         return sorted(found)
 
     def available(self) -> bool:
-        """True if solve-field is on PATH and there is at least one index file."""
+        """True if astrometry-engine is on PATH and there is at least one index file."""
         return shutil.which(self.executable) is not None and bool(self.index_files())
 
-    def _require_ready(self) -> str:
+    def _require_ready(self) -> tuple[str, list[Path]]:
         executable = shutil.which(self.executable)
         if executable is None:
             raise SolverError(
                 f"astrometry.net's {self.executable!r} is not on PATH; install the Debian "
                 "package astrometry.net or choose another solver"
             )
-        if not self.index_files():
+        index_files = self.index_files()
+        if not index_files:
             where = ", ".join(str(d) for d in self._index_dirs())
             raise SolverError(
                 f"no astrometry.net index files ({_INDEX_GLOB}) in {where}; install "
                 "astrometry-data-tycho2-10-19-littleendian or set ASTROMETRY_INDEX_DIR"
             )
-        if self.index_dir is not None and "\n" in str(self.index_dir):
-            raise SolverError(f"index directory {str(self.index_dir)!r} contains a newline")
-        return executable
+        unusable = [f for f in index_files if "\n" in str(f.resolve())]
+        if unusable:
+            raise SolverError(f"index file path {str(unusable[0])!r} contains a newline")
+        return executable, index_files
 
     # --- solving --------------------------------------------------------------------------
 
@@ -152,11 +182,11 @@ class LocalSolver:
         Parameters
         ----------
         image_path : Path
-            An image solve-field reads itself (FITS, ``.fits.gz``, PNG, JPEG, TIFF). It is only
-            read; any name works (spaces, quotes, commas, unicode).
+            Any image the project's loader reads (FITS, XISF, camera raw, TIFF, PNG, JPEG). It
+            is only read; any name works (spaces, quotes, commas, unicode).
         width_px, height_px : int
-            Size of the frame in pixels; the geometry is computed for it and must match what
-            solve-field measured.
+            Size of the frame in pixels; the geometry is computed for it and must match the
+            loaded image.
         hints : SolveHints, optional
             Scale and/or position hints; incomplete parts (a scale without both bounds, a
             position without a radius) are not used.
@@ -166,17 +196,20 @@ class LocalSolver:
         PlateSolution
             ``status="solved"`` with geometry, WCS text and the hints of the attempt that
             succeeded (None for the blind one), or ``status="failed"`` with an error saying what
-            was tried. ``elapsed_s`` covers all attempts.
+            was tried. ``elapsed_s`` covers everything from loading the image to the last
+            attempt; each attempt's own ``elapsed_s`` covers its engine run.
 
         Raises
         ------
         SolverError
-            solve-field is missing, there are no index files, it crashed (non-zero exit, stderr
-            tail included), or its solution does not fit the given frame size.
+            astrometry-engine is missing, there are no index files, it crashed (non-zero exit,
+            stderr tail included), or the image does not have the given frame size.
         FileNotFoundError
             ``image_path`` is not a file.
+        ImageReadError, UnsupportedFormatError
+            The file cannot be read as an image.
         """
-        executable = self._require_ready()
+        executable, index_files = self._require_ready()
         image_path = Path(image_path)
         if not image_path.is_file():
             raise FileNotFoundError(f"image to plate-solve not found: {image_path}")
@@ -191,16 +224,18 @@ class LocalSolver:
             plan.append(None)
 
         started = time.monotonic()
+        stars = self._stars(image_path, width_px, height_px)
         attempts: list[_Attempt] = []
         with tempfile.TemporaryDirectory(prefix="astrocat-solve-") as tmp:
             work = Path(tmp)
-            if needs_conversion(image_path, read_header(image_path)):
-                source = write_solver_fits(image_path, work / "input.fits")
-            else:
-                source = _link_input(image_path, work)
             for number, attempt_hints in enumerate(plan, start=1):
                 attempt = self._run(
-                    executable, source, work / f"attempt{number}", width_px, attempt_hints
+                    executable,
+                    index_files,
+                    stars,
+                    work / f"attempt{number}",
+                    (width_px, height_px),
+                    attempt_hints,
                 )
                 attempts.append(attempt)
                 if attempt.header is not None:
@@ -235,10 +270,28 @@ class LocalSolver:
         )
         return dataclasses.replace(solution, attempts=records)
 
+    @staticmethod
+    def _stars(image_path: Path, width_px: int, height_px: int) -> DetectedStars:
+        """The frame's stars, brightest first, without the lines of artefacts solve-field's
+        removelines step would cut; in the frame's own 0-based pixels."""
+        data, _ = load_image(image_path)
+        found = (data.shape[1], data.shape[0])
+        if found != (width_px, height_px):
+            raise SolverError(
+                f"{image_path}: the solver would see a {found[0]}x{found[1]} px image but the "
+                f"frame is {width_px}x{height_px} px (another HDU or a resampled copy?)"
+            )
+        # Big frames oversample their stars: detect on 2×2 block means, as solve-field's
+        # --downsample 2 did; positions still refer to the full frame.
+        binning = 2 if max(width_px, height_px) > SOLVER_DOWNSAMPLE_ABOVE_PX else 1
+        return remove_line_artifacts(detect_stars(data, bin_factor=binning))
+
     def _describe(self, attempt: _Attempt) -> str:
         what = "blind" if attempt.hints is None else f"hinted ({_describe_hints(attempt.hints)})"
         if attempt.timed_out:
             return f"{what}: timed out after {self.timeout_s:g} s"
+        if attempt.no_index:
+            return f"{what}: no match (no index file has quads of that scale)"
         return f"{what}: no match ({attempt.elapsed_s:.1f} s)"
 
     @staticmethod
@@ -253,12 +306,14 @@ class LocalSolver:
         measured = (header.get("IMAGEW"), header.get("IMAGEH"))
         if measured != (width_px, height_px):
             raise SolverError(
-                f"{image_path}: solve-field solved a {measured[0]}x{measured[1]} px image but the "
-                f"frame is {width_px}x{height_px} px (another HDU or a resampled copy?)"
+                f"{image_path}: astrometry-engine solved a {measured[0]}x{measured[1]} px image "
+                f"but the frame is {width_px}x{height_px} px"
             )
         wcs = celestial_wcs(header)
         if wcs is None:
-            raise SolverError(f"{image_path}: solve-field reported a solution without a usable WCS")
+            raise SolverError(
+                f"{image_path}: astrometry-engine reported a solution without a usable WCS"
+            )
         return PlateSolution(
             status="solved",
             solver="local",
@@ -268,67 +323,139 @@ class LocalSolver:
             elapsed_s=elapsed_s,
         )
 
-    def _command(
-        self, executable: str, source: Path, out: Path, width_px: int, hints: SolveHints | None
-    ) -> list[str]:
+    # --- the engine job -------------------------------------------------------------------
+
+    def _index_scale(self, index_file: Path) -> tuple[float, float] | None:
+        """The (smallest, largest) quad size of an index file in arcsec; None if its header
+        does not say (such a file is always listed)."""
+        if index_file not in self._index_scales:
+            scale: tuple[float, float] | None = None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AstropyWarning)
+                try:
+                    header = fits.getheader(index_file)
+                except OSError:
+                    header = fits.Header()  # the engine will report what is wrong with it
+            low, high = header.get("SCALE_L"), header.get("SCALE_U")  # radians
+            if isinstance(low, float) and isinstance(high, float):
+                scale = (low * _RADIAN_ARCSEC, high * _RADIAN_ARCSEC)
+            self._index_scales[index_file] = scale
+        return self._index_scales[index_file]
+
+    def _indexes_for(
+        self, index_files: list[Path], size_px: tuple[int, int], hints: SolveHints | None
+    ) -> list[Path]:
+        """The index files the engine would search for this frame and scale hint (all of them
+        without a scale), smallest quads first."""
+        by_scale = sorted(
+            index_files, key=lambda f: (self._index_scale(f) or (math.inf, math.inf), f)
+        )
+        low = hints.scale_low_arcsec if hints is not None else None
+        high = hints.scale_high_arcsec if hints is not None else None
+        if low is None or high is None:
+            return by_scale  # every index may hold the frame's quads
+        width_px, height_px = size_px
+        quad_low = _QUAD_SIZE_FRACTION_LO * min(width_px, height_px) * low
+        quad_high = _QUAD_SIZE_FRACTION_HI * math.hypot(width_px, height_px) * high
+        return [
+            index_file
+            for index_file in by_scale
+            if (scale := self._index_scale(index_file)) is None
+            or (scale[0] <= quad_high and quad_low <= scale[1])
+        ]
+
+    def _write_job(
+        self,
+        out: Path,
+        index_files: list[Path],
+        stars: DetectedStars,
+        size_px: tuple[int, int],
+        hints: SolveHints | None,
+    ) -> tuple[Path, Path]:
+        """Write the engine's configuration and job file (``.axy``) into ``out``; returns their
+        paths. The job file holds what solve-field's augment-xylist step writes for our
+        options; output names are relative to ``out``, the engine's working directory."""
         cpu_limit = max(1, math.ceil(self.cpu_limit_s))
-        command = [
-            executable,
-            "--dir", str(out),
-            "--out", "job",
-            "--temp-dir", str(out / "tmp"),
-            "--no-plots",
-            "--overwrite",
-            "--new-fits", "none",
-            "--no-tweak",  # the default SIP fit over-fits with few matched stars (FACTS.md)
-            "--crpix-center",
-            "--cpulimit", str(cpu_limit),
-            "--temp-axy",
-            "--index-xyls", "none",
-            "--match", "none",
-            "--rdls", "none",
-            "--corr", "none",
-        ]  # fmt: skip
-        if width_px > SOLVER_DOWNSAMPLE_ABOVE_PX:
-            command += ["--downsample", "2"]
-        if self.index_dir is not None:
-            config = out / "astrometry.cfg"
-            # add_path takes the rest of the line, so directories with spaces work.
-            config.write_text(
-                f"cpulimit {cpu_limit}\nadd_path {self.index_dir.resolve()}\nautoindex\n",
-                encoding="utf-8",
-            )
-            command += ["--config", str(config)]
+        config = out / "astrometry.cfg"
+        # Without a scale every index is searched, and the engine searches one index after the
+        # other, all depths each: whichever comes first costs 1-3 s whenever its quads do not
+        # fit the field (index 10 first: +1.3-2 s on 10°-40° fields; index 19 first, the
+        # engine's own order: +0.4-2.8 s on the demo's 3° fields). In parallel, every index is
+        # tried at each depth in turn, so the search ends at the first depth any index solves
+        # (0.05-0.2 s on both kinds, measured; README). With a scale only the few fitting
+        # indexes are listed, and one at a time keeps the memory low; so does a large index set.
+        blind_scale = hints is None or not hints.has_scale
+        fits_in_memory = (
+            sum(index_file.stat().st_size for index_file in index_files)
+            <= SOLVER_PARALLEL_INDEX_MAX_BYTES
+        )
+        parallel = "inparallel\n" if blind_scale and fits_in_memory else ""
+        # `index` takes the rest of the line, so paths with spaces work (newlines are refused).
+        config.write_text(
+            f"cpulimit {cpu_limit}\n{parallel}"
+            + "".join(f"index {index_file.resolve()}\n" for index_file in index_files),
+            encoding="utf-8",
+        )
+        if hints is None:
+            # Blind: solve-field's default list order, spread over the frame (uniformize).
+            stars = uniformize(stars.head(SOLVER_MAX_STARS))
+        else:
+            # With a hint, brightest first: as fast on the demo frames (engine median 0.025 s
+            # either way), and uniformize slowed the TIFF's search from 0.02 s to 0.2 s.
+            stars = stars.head(SOLVER_MAX_STARS)
+        width_px, height_px = size_px
+        header = fits.Header()
+        header["IMAGEW"] = (width_px, "image width")
+        header["IMAGEH"] = (height_px, "image height")
+        header["ANRUN"] = (True, "Solve this field!")
+        header["ANCLIM"] = (cpu_limit, "CPU time limit (seconds)")
+        header["ANVERUNI"] = (True, "Uniformize field during verification")
+        header["ANVERDUP"] = (False, "Deduplicate field during verification")
+        header["ANCRPIXC"] = (True, "Set CRPIX to the image center")  # --crpix-center
+        # --no-tweak: the SIP fit over-fits when few stars match (FACTS.md).
+        header["ANTWEAK"] = (False, "Tweak: no, thanks")
+        header["ANSOLVED"] = ("job.solved", "solved output file")
+        header["ANWCS"] = ("job.wcs", "WCS header output filename")
         if hints is not None and hints.has_scale:
-            command += [
-                "--scale-units", "arcsecperpix",
-                "--scale-low", f"{hints.scale_low_arcsec:.6g}",
-                "--scale-high", f"{hints.scale_high_arcsec:.6g}",
-            ]  # fmt: skip
+            header["ANAPPL1"] = (hints.scale_low_arcsec, "scale: arcsec/pixel min")
+            header["ANAPPU1"] = (hints.scale_high_arcsec, "scale: arcsec/pixel max")
         if hints is not None and hints.has_position:
-            # With a position the index search takes ~0.05 s and solve-field's two Python
-            # star-list filters (~0.6 s each, bench/solve_bench.py) are most of the run; they
-            # help only searches of the whole sky, so the blind fallback keeps them.
-            command += ["--no-remove-lines", "--uniformize", "0"]
-            command += [
-                f"--ra={hints.ra_deg:.7f}",
-                f"--dec={hints.dec_deg:.7f}",  # '=' so a negative Dec is never read as an option
-                f"--radius={hints.radius_deg:.6g}",
+            header["ANERA"] = (hints.ra_deg, "RA center estimate (deg)")
+            header["ANEDEC"] = (hints.dec_deg, "Dec center estimate (deg)")
+            header["ANERAD"] = (hints.radius_deg, "Search radius from estimated posn (deg)")
+        # Star lists are in FITS pixel coordinates: 1-based.
+        table = fits.BinTableHDU.from_columns(
+            [
+                fits.Column(name="X", format="D", unit="pix", array=stars.x_px + 1.0),
+                fits.Column(name="Y", format="D", unit="pix", array=stars.y_px + 1.0),
+                fits.Column(name="FLUX", format="D", array=stars.flux),
             ]
-        return [*command, str(source)]
+        )
+        job = out / "job.axy"
+        fits.HDUList([fits.PrimaryHDU(header=header), table]).writeto(job)
+        return config, job
 
     def _run(
-        self, executable: str, source: Path, out: Path, width_px: int, hints: SolveHints | None
+        self,
+        executable: str,
+        index_files: list[Path],
+        stars: DetectedStars,
+        out: Path,
+        size_px: tuple[int, int],
+        hints: SolveHints | None,
     ) -> _Attempt:
-        (out / "tmp").mkdir(parents=True)
-        command = self._command(executable, source, out, width_px, hints)
         started = time.monotonic()
+        selected = self._indexes_for(index_files, size_px, hints)
+        if not selected:
+            # The engine would load every index, use none and find nothing.
+            return _Attempt(hints=hints, header=None, timed_out=False, elapsed_s=0.0, no_index=True)
+        out.mkdir(parents=True)
+        config, job = self._write_job(out, selected, stars, size_px, hints)
         timed_out = False
         with (out / "stdout.log").open("wb") as stdout, (out / "stderr.log").open("wb") as stderr:
-            # A session of its own so that a timeout can kill solve-field's helpers too
-            # (image2xy, astrometry-engine, python scripts), not just solve-field.
+            # A session of its own so that a timeout kills whatever the engine started too.
             process = subprocess.Popen(
-                command,
+                [executable, "--config", str(config), str(job)],
                 stdin=subprocess.DEVNULL,
                 stdout=stdout,
                 stderr=stderr,
@@ -345,23 +472,24 @@ class LocalSolver:
                     # Still running (timeout, or an exception such as KeyboardInterrupt): the
                     # group id is still reserved because the leader is not reaped yet.
                     _kill_group(process)
-        elapsed_s = time.monotonic() - started
         if timed_out:
+            elapsed_s = time.monotonic() - started
             return _Attempt(hints=hints, header=None, timed_out=True, elapsed_s=elapsed_s)
         if returncode != 0:
             tail = (out / "stderr.log").read_text(encoding="utf-8", errors="replace")
             tail = tail[-_STDERR_TAIL_CHARS:].strip()
             raise SolverError(
-                f"solve-field failed on {source.resolve()} with exit code {returncode}:\n{tail}"
+                f"astrometry-engine failed on {job} with exit code {returncode}:\n{tail}"
             )
         wcs_path = out / "job.wcs"
-        if not (out / "job.solved").exists() or not wcs_path.exists():
-            return _Attempt(hints=hints, header=None, timed_out=False, elapsed_s=elapsed_s)
-        with warnings.catch_warnings():
-            # solve-field copies paths (the index directory's, say) into HISTORY cards as raw
-            # bytes; astropy replaces non-ASCII ones with "?" and warns.
-            warnings.simplefilter("ignore", AstropyWarning)
-            header = fits.getheader(wcs_path)
+        header = None
+        if (out / "job.solved").exists() and wcs_path.exists():
+            with warnings.catch_warnings():
+                # The engine copies paths (the index files', say) into HISTORY cards as raw
+                # bytes; astropy replaces non-ASCII ones with "?" and warns.
+                warnings.simplefilter("ignore", AstropyWarning)
+                header = fits.getheader(wcs_path)
+        elapsed_s = time.monotonic() - started
         return _Attempt(hints=hints, header=header, timed_out=False, elapsed_s=elapsed_s)
 
 
@@ -370,20 +498,6 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):  # the group is already gone
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-
-
-def _link_input(image_path: Path, work: Path) -> Path:
-    """A plain-named link to the image inside ``work``, with the image's suffixes.
-
-    solve-field passes the name through shell commands of its own (image2pnm runs ``file`` on
-    it), which break on quotes, commas and the like; a link named ``input.fits.gz`` sidesteps
-    that without copying the data. The suffixes are kept because they tell solve-field's
-    helpers the format and compression.
-    """
-    suffixes = "".join(s for s in image_path.suffixes[-2:] if re.fullmatch(r"\.[A-Za-z0-9]+", s))
-    link = work / f"input{suffixes.lower()}"
-    link.symlink_to(image_path.resolve())
-    return link
 
 
 def _describe_hints(hints: SolveHints) -> str:

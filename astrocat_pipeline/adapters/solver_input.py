@@ -1,9 +1,11 @@
-"""An image a plate solver can read, made from any supported file.
+"""An image file the nova service can read, made from any supported file.
 
-solve-field (and the nova service) read FITS, PNG, JPEG and TIFF themselves, but not camera raw
-or XISF, not an image in a FITS extension, and they read a colour cube plane by plane. Such
-files are decoded with the project's own loader and written as a mono float32 FITS into a
-temporary directory of the caller's; nothing is ever written beside the source.
+nova (like solve-field) reads FITS, PNG, JPEG and TIFF itself, but not camera raw or XISF, not
+an image in a FITS extension, and it reads a colour cube plane by plane. Such files are decoded
+with the project's own loader and written as a mono float32 FITS (the same mono image the local
+solver finds stars in, :func:`~astrocat_pipeline.core.star_detect.mono_image`) into a temporary
+directory; nothing is ever written beside the source. The local solver needs no file: it finds
+stars in the loaded array itself.
 
 The array is written as loaded (array row 0 = FITS row 1), so the solved WCS's pixel
 coordinates are the loader's array coordinates for every format, as they are for a FITS source.
@@ -17,10 +19,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 from astropy.io import fits
 
 from astrocat_pipeline.core.loading import ImageHeader, load_image, read_header
+from astrocat_pipeline.core.star_detect import mono_image
 
 __all__ = ["needs_conversion", "solver_ready", "write_solver_fits"]
 
@@ -35,16 +37,9 @@ def write_solver_fits(path: Path, target: Path) -> Path:
     """Decode ``path`` and write it to ``target`` as a mono float32 FITS (colour averaged,
     non-finite pixels set to the median so star extraction sees a flat background)."""
     data, _ = load_image(path)
-    mono = data.astype(np.float32)
-    if mono.ndim == 3:
-        mono = mono.mean(axis=2, dtype=np.float32)
-    finite = np.isfinite(mono)
-    if not finite.all():
-        fill = float(np.median(mono[finite])) if finite.any() else 0.0
-        mono[~finite] = fill
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", fits.verify.VerifyWarning)
-        fits.PrimaryHDU(mono).writeto(target, overwrite=True)
+        fits.PrimaryHDU(mono_image(data)).writeto(target, overwrite=True)
     return target
 
 

@@ -43,6 +43,31 @@ SOLVER_CPU_LIMIT_S = 30
 SOLVER_WALL_TIMEOUT_S = 90
 # Star extraction on frames wider than this is done on a 2x downsampled image.
 SOLVER_DOWNSAMPLE_ABOVE_PX = 2000
+# The local solver hands astrometry-engine at most this many stars (brightest first). On the
+# demo frames (3°×2°, ~55 Tycho-2 index stars each) blind searches were fastest with the
+# brightest 100-200 (median 1.2-1.4 s, vs 1.7 s with 300 and 2.1 s with all 300-1500 found)
+# and hinted ones took the same time with any count; 200 leaves room for frames whose brightest
+# detections include nebula knots or artefacts (bench/solve_bench.py, README).
+SOLVER_MAX_STARS = 200
+# A search without a scale tries all index files together (`inparallel`), which keeps them all in
+# memory at once; astrometry.net advises it only when they fit in RAM. Debian's Tycho-2 10-19 set
+# is 22 MB, the 4100/4200 series reach tens of GB: above this total they are searched one by one.
+SOLVER_PARALLEL_INDEX_MAX_BYTES = 2 * 1024**3
+
+# --- Star detection for plate solving (core/star_detect.py) --------------------------------
+# Background mesh cell: SExtractor's default BACK_SIZE; larger than a star, smaller than the
+# gradients and nebulae of a wide field.
+STAR_BACKGROUND_BOX_PX = 64
+# Gaussian filter before peak finding: astrometry.net's simplexy assumes a PSF sigma of 1 px.
+STAR_SMOOTH_SIGMA_PX = 1.0
+# Peaks this many noise sigmas above the filtered background count: gives about as many stars
+# as solve-field's image2xy on the demo frames (300-1,000), every one of which solves.
+STAR_DETECT_SIGMA = 5.0
+# A peak pixel holding more than this fraction of its 3×3 box is a hot pixel or a cosmic ray:
+# a star's centre pixel holds <= 0.46 of it even when undersampled (Gaussian sigma 0.5 px).
+STAR_MAX_PEAK_FRACTION = 0.7
+# astrometry.net's uniformize.py default (solve-field --uniformize 10).
+STAR_UNIFORMIZE_CELLS = 10
 
 # --- Stale plate-solve jobs ----------------------------------------------------------------
 # DESIGN.md: SUBMITTED/PROCESSING rows not updated for 5 minutes are failed so they can retry.
@@ -82,7 +107,16 @@ MATCH_MIN_SIZE_ARCMIN_PER_FIELD_DEG = 0.5
 MATCH_ELLIPSE_SAMPLES = 64
 
 # --- Sky index (issue 6) ----------------------------------------------------------------------
-# HEALPix order of the footprint cells (NESTED numbering; cells of ~0.92° at order 6). Measured
-# with bench/cone_search_bench.py on 1,000,000 footprints of 0.3°-5°: see the README. Changing
-# it needs a migration that re-indexes every footprint (the stored cells are of this order).
-SKY_INDEX_HEALPIX_ORDER = 6
+# Size classes of the sky index (core.sky_index): a footprint is indexed by the HEALPix cell of
+# its centre at order o = floor(log2(128° / bounding radius)), i.e. class o holds bounding radii
+# up to 128° / 2**o (2°-4° at order 5, 0.5°-1° at order 7). Counted on bench/cone_search_bench.py's
+# 1,000,000 footprints (0.3°-5° sides) for 2° cones: 128° scans ~3,700 rows for the ~1,260 whose
+# bounding circle reaches the cone; 64° and 32° scan 1.4x and 2.5x as many, for 10% and 30%
+# fewer ranges. Changing it needs a migration that re-indexes every footprint (the stored cells
+# depend on it).
+SKY_INDEX_CLASS_RADIUS_DEG = 128.0
+# A cone search scans each class at the coarsest order whose cells are at most this fraction of
+# the class's search radius (cone radius + the class's largest bounding radius): about ten
+# ranges per class. On the same footprints and cones, 0.25 needs 60% more ranges for 9% fewer
+# rows, 1.0 40% fewer ranges for 60% more rows. Query-only: no migration needed.
+SKY_INDEX_QUERY_CELL_FRACTION = 0.5

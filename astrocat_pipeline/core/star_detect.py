@@ -1,0 +1,330 @@
+"""Stars in a frame, for plate solving: where they are and how bright, brightest first.
+
+astrometry.net's ``solve-field`` finds stars itself (image2xy) and then reorders the list with
+two helper scripts run by the system Python (``removelines``, ``uniformize``); on the demo
+frames that was 1.1 s of a 1.3 s hinted solve, and 2.5 s of a blind one. This module does the
+same job on the array the project's loader already returns, in a few tens of milliseconds
+with numpy alone, so that the solver adapter can hand ``astrometry-engine`` a star list.
+
+The method is the usual one (SExtractor, astrometry.net's simplexy): a background mesh (medians
+of cells of about ``STAR_BACKGROUND_BOX_PX``, 3×3 median-filtered, interpolated bilinearly), a
+Gaussian filter of about a star's width, local maxima above ``STAR_DETECT_SIGMA`` times the
+filtered noise, sub-pixel positions from parabolas through each peak and its neighbours, and
+fluxes summed in a 5×5 box. Peaks with nearly all their light in one pixel (hot pixels, cosmic
+rays) are dropped: star light is spread by the optics and the seeing.
+
+Pixel convention: 0-based array coordinates (x = column, y = row) of the array as given, pixel
+centres at integers, also when the frame was binned for detection.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from astrocat_pipeline.core.tuning import (
+    MAD_TO_SIGMA,
+    STAR_BACKGROUND_BOX_PX,
+    STAR_DETECT_SIGMA,
+    STAR_MAX_PEAK_FRACTION,
+    STAR_SMOOTH_SIGMA_PX,
+    STAR_UNIFORMIZE_CELLS,
+)
+
+__all__ = [
+    "DetectedStars",
+    "detect_stars",
+    "mono_image",
+    "remove_line_artifacts",
+    "uniformize",
+]
+
+# Half-size of the 5×5 box a star's flux is summed in; peaks closer to the edge are skipped.
+_FLUX_HALF_BOX_PX = 2
+# Every third row and column is enough for the noise estimate (~75,000 values for 1 Mpx).
+_NOISE_STRIDE = 3
+# Noise below this fraction of the largest pixel value is float32 rounding: the frame is flat
+# (float32 resolves 6e-8; a 16-bit frame's read noise is >= 1.5e-5 of its range).
+_FLAT_NOISE_FRACTION = 1e-6
+# astrometry.net's removelines.py: a row or column of sources is cut at this significance.
+_LINE_LOG_SIGNIFICANCE = 100.0
+
+
+@dataclass(frozen=True)
+class DetectedStars:
+    """Stars found in a frame, in the order given (``detect_stars``: brightest first).
+
+    Attributes
+    ----------
+    x_px, y_px : numpy.ndarray
+        (N,) float64, 0-based column and row in the frame's own pixels.
+    flux : numpy.ndarray
+        (N,) float64, background-subtracted sum in the image's units (per binned pixel when the
+        frame was binned): good for ranking, not calibrated photometry.
+    """
+
+    x_px: np.ndarray
+    y_px: np.ndarray
+    flux: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.x_px)
+
+    def take(self, index: np.ndarray | slice) -> DetectedStars:
+        """The stars at ``index`` (an index array, a boolean mask or a slice), in that order."""
+        return DetectedStars(self.x_px[index], self.y_px[index], self.flux[index])
+
+    def head(self, count: int) -> DetectedStars:
+        """The first ``count`` stars (all of them when there are fewer)."""
+        return self.take(slice(0, max(0, count)))
+
+
+def mono_image(data: np.ndarray) -> np.ndarray:
+    """A 2-D float32 copy of an image: colour channels averaged, non-finite pixels set to the
+    median of the finite ones (0 if there are none), so they read as flat background.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        (H, W) or (H, W, C), any numeric type; not modified.
+    """
+    mono = np.array(data, dtype=np.float32, copy=True)
+    if mono.ndim == 3:
+        mono = mono.mean(axis=2, dtype=np.float32)
+    if mono.ndim != 2:
+        raise ValueError(f"expected an (H, W) or (H, W, C) image, got shape {data.shape}")
+    finite = np.isfinite(mono)
+    if not finite.all():
+        mono[~finite] = float(np.median(mono[finite])) if finite.any() else 0.0
+    return mono
+
+
+def detect_stars(
+    image: np.ndarray,
+    *,
+    bin_factor: int = 1,
+    detect_sigma: float = STAR_DETECT_SIGMA,
+) -> DetectedStars:
+    """Stars in an image, brightest first.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (H, W) or (H, W, C); colour is averaged, non-finite pixels count as background. Not
+        modified.
+    bin_factor : int
+        Detect on ``bin_factor``×``bin_factor`` block means (faster on big frames, which
+        oversample their stars); positions are still in the pixels of ``image``.
+    detect_sigma : float
+        Detection threshold in noise sigmas of the filtered image.
+
+    Returns
+    -------
+    DetectedStars
+        Sorted by flux, brightest first; empty for a frame without stars (or a flat one).
+    """
+    if bin_factor < 1:
+        raise ValueError(f"bin_factor must be 1 or more, got {bin_factor}")
+    mono = mono_image(image)
+    if bin_factor > 1:
+        mono = _bin(mono, bin_factor)
+    height, width = mono.shape
+    margin = _FLUX_HALF_BOX_PX + 1
+    if height <= 2 * margin or width <= 2 * margin:
+        return _no_stars()
+
+    residual = mono - _background(mono, STAR_BACKGROUND_BOX_PX)
+    smooth = _gaussian_filter(residual, STAR_SMOOTH_SIGMA_PX)
+    noise = _noise_sigma(smooth[::_NOISE_STRIDE, ::_NOISE_STRIDE])
+    if noise <= _FLAT_NOISE_FRACTION * float(np.max(np.abs(mono))):
+        return _no_stars()  # a flat frame: what is left is float32 rounding
+
+    # Candidates: interior pixels above the threshold, as flat indices into the full frame.
+    interior = smooth[margin:-margin, margin:-margin]
+    rows, cols = np.divmod(np.flatnonzero(interior > detect_sigma * noise), width - 2 * margin)
+    index = (rows + margin) * width + (cols + margin)
+    flat_smooth = smooth.ravel()
+    peak = flat_smooth[index]
+    # Local maxima of the 3×3 neighbourhood; ties go to the first pixel in memory order, so a
+    # flat-topped (saturated) peak is found once.
+    is_max = np.ones(len(index), dtype=bool)
+    for offset in (-width - 1, -width, -width + 1, -1):
+        is_max &= peak > flat_smooth[index + offset]
+    for offset in (1, width - 1, width, width + 1):
+        is_max &= peak >= flat_smooth[index + offset]
+    index = index[is_max]
+
+    flat_residual = residual.ravel()
+    box3 = flat_residual[index[:, None] + _box_offsets(1, width)].sum(axis=1)
+    is_star = (box3 > 0) & (flat_residual[index] < STAR_MAX_PEAK_FRACTION * box3)
+    index = index[is_star]
+    flux = flat_residual[index[:, None] + _box_offsets(_FLUX_HALF_BOX_PX, width)].sum(axis=1)
+    index, flux = index[flux > 0], flux[flux > 0]
+
+    centre = flat_smooth[index]
+    dx = _parabola_peak(flat_smooth[index - 1], centre, flat_smooth[index + 1])
+    dy = _parabola_peak(flat_smooth[index - width], centre, flat_smooth[index + width])
+    y_px, x_px = np.divmod(index, width)
+    x = (x_px + dx) * bin_factor + (bin_factor - 1) / 2.0
+    y = (y_px + dy) * bin_factor + (bin_factor - 1) / 2.0
+    order = np.argsort(-flux, kind="stable")
+    return DetectedStars(
+        x[order].astype(np.float64), y[order].astype(np.float64), flux[order].astype(np.float64)
+    )
+
+
+def remove_line_artifacts(
+    stars: DetectedStars, log_significance: float = _LINE_LOG_SIGNIFICANCE
+) -> DetectedStars:
+    """Drop the stars on pixel columns or rows that hold improbably many of them.
+
+    A bad column, a bleed trail or a satellite trail along a row is detected as a line of
+    "stars" at one x (or y); astrometry.net's ``removelines.py`` (which solve-field runs by
+    default) cuts such columns and rows. This is the same test: per 1-px column (row), the
+    count of sources beyond the first, against a Poisson law with the mean of the occupied
+    columns (rows), cut below ``-log_significance`` with that script's own log-likelihood.
+    Order is kept.
+    """
+    if len(stars) == 0:
+        return stars
+    keep = _off_crowded_lines(stars.x_px, log_significance) & _off_crowded_lines(
+        stars.y_px, log_significance
+    )
+    return stars if keep.all() else stars.take(keep)
+
+
+def uniformize(stars: DetectedStars, cells: int = STAR_UNIFORMIZE_CELLS) -> DetectedStars:
+    """Reorder stars so that the first ones are spread over the whole frame.
+
+    astrometry.net's ``uniformize.py`` (run by solve-field by default): the stars' bounding box
+    is cut into about ``cells`` cells of similar shape, and the list becomes the brightest star
+    of each cell, then the second brightest of each, and so on (within one round, in the order
+    of the input). A blind search builds its first quads from the first stars, so a bright
+    cluster or nebula no longer hogs them.
+    """
+    if len(stars) < 2:
+        return stars
+    x, y = stars.x_px, stars.y_px
+    span_x, span_y = float(x.max() - x.min()), float(y.max() - y.min())
+    if span_x == 0.0 or span_y == 0.0:
+        return stars
+    n_x = max(1, round(span_x / math.sqrt(span_x * span_y / cells)))
+    n_y = max(1, round(cells / n_x))
+    cell_x = np.clip(np.floor((x - x.min()) / span_x * n_x), 0, n_x - 1).astype(np.intp)
+    cell_y = np.clip(np.floor((y - y.min()) / span_y * n_y), 0, n_y - 1).astype(np.intp)
+    cell = cell_y * n_x + cell_x
+    by_cell = np.argsort(cell, kind="stable")
+    sorted_cells = cell[by_cell]
+    starts = np.flatnonzero(np.r_[True, sorted_cells[1:] != sorted_cells[:-1]])
+    sizes = np.diff(np.r_[starts, len(cell)])
+    rank = np.empty(len(cell), dtype=np.intp)  # rank of each star within its cell
+    rank[by_cell] = np.arange(len(cell)) - np.repeat(starts, sizes)
+    return stars.take(np.lexsort((np.arange(len(cell)), rank)))
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _no_stars() -> DetectedStars:
+    empty = np.zeros(0, dtype=np.float64)
+    return DetectedStars(empty, empty.copy(), empty.copy())
+
+
+def _bin(image: np.ndarray, factor: int) -> np.ndarray:
+    """Block means of ``factor``×``factor`` pixels (a partial last row/column is dropped)."""
+    height, width = image.shape[0] // factor, image.shape[1] // factor
+    blocks = image[: height * factor, : width * factor].reshape(height, factor, width, factor)
+    return blocks.mean(axis=(1, 3), dtype=np.float32)
+
+
+def _background(image: np.ndarray, box_px: int) -> np.ndarray:
+    """Smooth background: cell medians, 3×3 median-filtered, bilinear between cell centres."""
+    height, width = image.shape
+    n_y, n_x = max(1, height // box_px), max(1, width // box_px)
+    cell_h, cell_w = height // n_y, width // n_x
+    # Every other pixel of each cell: the median of ~1,000 values is as good and 4× cheaper.
+    cells = image[: n_y * cell_h, : n_x * cell_w].reshape(n_y, cell_h, n_x, cell_w)
+    samples = cells[:, ::2, :, ::2].transpose(0, 2, 1, 3).reshape(n_y, n_x, -1)
+    mesh = np.median(samples, axis=2)
+    # A cell covered by a bright star or the core of a galaxy reads high: take the median of
+    # each cell's 3×3 neighbourhood, as SExtractor's BACK_FILTERSIZE 3 does.
+    # Odd reflection at the edges continues a gradient, so a sloped sky keeps its slope there.
+    padded = np.pad(mesh, 1, mode="reflect", reflect_type="odd")
+    mesh = np.median(
+        np.stack([padded[i : i + n_y, j : j + n_x] for i in range(3) for j in range(3)]), axis=0
+    ).astype(np.float32)
+    y0, y1, fy = _interpolation(height, n_y, cell_h)
+    x0, x1, fx = _interpolation(width, n_x, cell_w)
+    rows = mesh[y0] * (1.0 - fy)[:, None] + mesh[y1] * fy[:, None]
+    return rows[:, x0] * (1.0 - fx) + rows[:, x1] * fx
+
+
+def _interpolation(size_px: int, cells: int, cell_px: int) -> tuple[np.ndarray, ...]:
+    """Lower and upper cell and weight of the upper one for each pixel: linear between cell
+    centres, and continued linearly from the outer two beyond them (a sky gradient does not
+    stop half a cell from the edge)."""
+    position = (np.arange(size_px) + 0.5) / cell_px - 0.5
+    if cells == 1:
+        zero = np.zeros(size_px, dtype=np.intp)
+        return zero, zero, np.zeros(size_px, dtype=np.float32)
+    lower = np.clip(np.floor(position), 0, cells - 2).astype(np.intp)
+    weight = (position - lower).astype(np.float32)
+    return lower, lower + 1, weight
+
+
+def _gaussian_filter(image: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Separable Gaussian filter (±2 sigma), edges extended."""
+    radius = max(1, math.ceil(2.0 * sigma_px))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma_px) ** 2).astype(np.float32)
+    taps /= taps.sum()
+    height, width = image.shape
+    padded = np.pad(image, radius, mode="edge")
+    along_x = np.zeros((height + 2 * radius, width), dtype=np.float32)
+    for i, tap in enumerate(taps):
+        along_x += tap * padded[:, i : i + width]
+    out = np.zeros((height, width), dtype=np.float32)
+    for i, tap in enumerate(taps):
+        out += tap * along_x[i : i + height]
+    return out
+
+
+def _noise_sigma(sample: np.ndarray) -> float:
+    """Robust standard deviation (scaled MAD); the mean absolute deviation if the MAD is 0
+    (an 8-bit frame whose background is mostly one value)."""
+    deviation = np.abs(sample - np.median(sample))
+    sigma = MAD_TO_SIGMA * float(np.median(deviation))
+    if sigma == 0.0:
+        sigma = math.sqrt(math.pi / 2.0) * float(deviation.mean())
+    return sigma
+
+
+def _box_offsets(half: int, width: int) -> np.ndarray:
+    """Flat-index offsets of a (2·half+1)² box in an image ``width`` pixels wide."""
+    steps = np.arange(-half, half + 1)
+    return (steps[:, None] * width + steps[None, :]).ravel()
+
+
+def _parabola_peak(before: np.ndarray, centre: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Offset (px, within ±0.5) of the vertex of the parabola through three samples."""
+    curvature = before - 2.0 * centre + after
+    safe = np.where(curvature < 0, curvature, -1.0)
+    offset = np.where(curvature < 0, 0.5 * (before - after) / safe, 0.0)
+    return np.clip(offset, -0.5, 0.5)
+
+
+def _off_crowded_lines(position: np.ndarray, log_significance: float) -> np.ndarray:
+    """True for the sources not on a 1-px line (centred on an integer) that removelines.py
+    would cut."""
+    line = np.floor(position + 0.5).astype(np.intp)
+    counts = np.bincount(line - line.min())
+    occupied = np.flatnonzero(counts > 1)
+    if len(occupied) == 0:
+        return np.ones(len(position), dtype=bool)
+    extra = (counts[occupied] - 1).astype(np.float64)
+    mean = extra.sum() / len(occupied)
+    # removelines.py's own score: k·log(mean) − mean − Σ_{i<k} i (its stand-in for log k!).
+    score = extra * math.log(mean) - mean - extra * (extra - 1) / 2.0
+    crowded = occupied[score < -log_significance] + line.min()
+    return ~np.isin(line, crowded)
