@@ -29,4 +29,8 @@ defs = dg.Definitions(
     sensors=[new_image_files],
     schedules=[stale_plate_solves_schedule, library_summaries_hourly, prune_old_runs_daily],
     resources={"astrocat": AstrocatResource()},
+    # Every job here is one op or a chain of light steps: running them in the run's own process
+    # spares each step a process of its own (a Python start and an import of the project).
+    # index_images says the same for itself.
+    executor=dg.in_process_executor,
 )

@@ -37,11 +37,16 @@ def second_database_url(postgres_admin_url: str) -> Iterator[str]:
 def postgres_instance(
     tmp_path: Path, postgres_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dg.DagsterInstance]:
-    """The instance a production $DAGSTER_HOME with deploy/dagster.postgres.yaml gives."""
+    """The instance a production $DAGSTER_HOME with deploy/dagster.postgres.yaml gives, in the
+    environment of deploy/production.env."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "deploy" / "dagster.postgres.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_POSTGRES_URL", postgres_database_url)
+    for line in (PROJECT_ROOT / "deploy" / "production.env").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, value = line.split("=", 1)
+            monkeypatch.setenv(name.strip(), value.strip())
     instance = dg.DagsterInstance.from_config(str(home))
     try:
         yield instance

@@ -1,0 +1,56 @@
+"""The per-file assets over a batch of partitions: one materialization per file, each with that
+file's own metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from astrocat_pipeline.defs.indexing import index_library
+from astrocat_pipeline.settings import Settings
+from astrocat_pipeline_tests.defs.conftest import write_tiny_fits
+
+
+def latest_materialization(
+    instance: dg.DagsterInstance, asset: str, partition: str
+) -> dg.AssetMaterialization:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
+    ).records
+    assert records, f"{asset} has no materialization for {partition}"
+    materialization = records[0].asset_materialization
+    assert materialization is not None
+    return materialization
+
+
+def test_each_partition_of_a_batch_carries_its_own_metadata(
+    tmp_path: Path, astrocat_env, instance, monkeypatch
+):
+    root = tmp_path / "library"
+    exposures = {"a.fits": 30.0, "b.fits": 60.0, "c.fits": 120.0}
+    for seed, (name, exposure) in enumerate(exposures.items()):
+        write_tiny_fits(root / name, seed=seed, EXPTIME=exposure)
+    (root / "d.fits").write_bytes(b"SIMPLE  =                    T" + b" " * 50)  # cut short
+    monkeypatch.setenv("ASTROCAT_LIBRARY_ROOTS", str(root))
+    monkeypatch.setenv("ASTROCAT_SOLVER", "none")
+
+    summary = index_library(Settings.from_env(), instance, batch_size=10)
+
+    assert summary.runs == 1
+    assert summary.failed_runs == 0
+    keys = instance.get_dynamic_partitions("images")
+    assert len(keys) == 4
+    for key in keys:
+        name = key.rsplit("/", 1)[-1]
+        file_md = latest_materialization(instance, "image_file", key).metadata
+        assert file_md["path"].value == str(root / name)
+        metadata = latest_materialization(instance, "image_metadata", key).metadata
+        if name == "d.fits":
+            assert metadata["status"].value == "error"
+            assert str(root / name) in metadata["message"].value
+        else:
+            assert metadata["status"].value == "ok"
+            assert metadata["exposure_s"].value == exposures[name]
+            thumbnail = latest_materialization(instance, "image_thumbnail", key).metadata
+            assert Path(thumbnail["thumbnail_path"].value).name.startswith(Path(name).stem)
