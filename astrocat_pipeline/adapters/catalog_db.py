@@ -3,8 +3,8 @@
 Tables (see ``migrations/versions``): ``images`` (one row per inventoried file, with its
 normalized metadata), ``plate_solutions`` (keyed by content fingerprint, so a moved or renamed
 file reuses its solution), ``catalog_matches`` (objects inside a solved frame), and the sky
-index: ``sky_footprints`` (the corners of each solved solution) with ``sky_cells`` (the HEALPix
-cells each footprint may touch), for cone searches.
+index: ``sky_footprints`` (one row per solved solution: the HEALPix cell of its centre at an
+order chosen from its size, its bounding circle and its packed geometry), for cone searches.
 
 Every ``CatalogStore`` method is one short transaction, and every write is an idempotent upsert,
 so several Dagster run processes can write at once. On SQLite that relies on WAL mode, a busy
@@ -38,13 +38,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
-    and_,
-    bindparam,
     create_engine,
     delete,
     event,
@@ -70,13 +70,18 @@ from astrocat_pipeline.core.records import (
     SolveHints,
 )
 from astrocat_pipeline.core.sky_index import (
-    cone_cell_ranges,
-    footprint_cells,
-    quad_centres,
-    quads_overlap_cone,
-    unit_vectors,
+    GEOMETRY_DOUBLES,
+    MAX_ORDER,
+    cone_key_ranges,
+    footprint_records,
+    geometry_overlaps_cone,
+    order_key_range,
+    prefilter_terms,
 )
-from astrocat_pipeline.core.tuning import SKY_INDEX_HEALPIX_ORDER
+from astrocat_pipeline.core.tuning import (
+    SKY_INDEX_CLASS_RADIUS_DEG,
+    SKY_INDEX_QUERY_CELL_FRACTION,
+)
 
 __all__ = [
     "IMAGE_STATUSES",
@@ -89,7 +94,6 @@ __all__ = [
     "migrate",
     "plate_solutions",
     "read_only",
-    "sky_cells",
     "sky_footprints",
     "with_installed_driver",
 ]
@@ -283,15 +287,20 @@ catalog_matches = Table(
     Column("magnitude", SafeFloat),
 )
 
-# The sky index (issue 6): each solved footprint (the four corners of a solution, keyed by its
-# fingerprint like the solution) and the HEALPix cells (NESTED, order
-# tuning.SKY_INDEX_HEALPIX_ORDER) that may touch it. Plain integer columns and B-tree indexes,
-# so it works the same on SQLite and PostgreSQL without extensions; see core.sky_index.
-_CORNER_COLUMNS = tuple(f"{axis}{i}_deg" for i in range(1, 5) for axis in ("ra", "dec"))
+# The sky index (issue 6): one row per solved footprint (a solution's four corners, keyed by its
+# fingerprint like the solution), see core.sky_index. healpix_uniq is the NUNIQ number of the
+# HEALPix cell of the footprint's centre at its size class's order; x, y, z the centre's unit
+# vector and cos/sin_radius its bounding radius, for a bounding-circle filter in SQL; geometry
+# the packed float64 values the exact test needs (core.sky_index.GEOMETRY_DOUBLES), so that a
+# cone search fetches one small row per candidate. Plain columns and one B-tree, the same on
+# SQLite and PostgreSQL without extensions. The primary key (healpix_uniq, fingerprint) is the
+# B-tree a cone search walks; it holds the whole row: SQLite keeps it as the table (WITHOUT
+# ROWID) and PostgreSQL INCLUDEs the other columns, so that the scan is index-only.
+_SKY_ROW_COLUMNS = ("x", "y", "z", "cos_radius", "sin_radius", "geometry")
 sky_footprints = Table(
     "sky_footprints",
     METADATA,
-    Column("id", Integer, primary_key=True),
+    Column("healpix_uniq", Integer, nullable=False, autoincrement=False),
     Column(
         "fingerprint",
         SafeText,
@@ -299,23 +308,13 @@ sky_footprints = Table(
         nullable=False,
         unique=True,
     ),
-    *(Column(name, Double, nullable=False) for name in _CORNER_COLUMNS),
-)
-
-sky_cells = Table(
-    "sky_cells",
-    METADATA,
-    # Primary key (cell, footprint_id): the B-tree a cone search walks, holding the footprint
-    # ids itself (a covering index); SQLite keeps it as the table (WITHOUT ROWID).
-    Column("cell", Integer, primary_key=True, autoincrement=False),
-    Column(
-        "footprint_id",
-        Integer,
-        ForeignKey("sky_footprints.id", ondelete="CASCADE"),
-        primary_key=True,
-        autoincrement=False,
-    ),
-    Index("ix_sky_cells_footprint_id", "footprint_id"),
+    Column("x", Double, nullable=False),
+    Column("y", Double, nullable=False),
+    Column("z", Double, nullable=False),
+    Column("cos_radius", Double, nullable=False),
+    Column("sin_radius", Double, nullable=False),
+    Column("geometry", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("healpix_uniq", "fingerprint", postgresql_include=list(_SKY_ROW_COLUMNS)),
     sqlite_with_rowid=False,
 )
 
@@ -900,9 +899,10 @@ class CatalogStore:
 
         Exact on the sphere: an image counts when the cone's centre is inside its footprint (the
         quadrilateral of its corners) or an edge comes within ``radius_deg``, not by distance
-        between centres; right across RA 0h and at the poles. Candidates come from the sky
-        cells (one indexed range scan), the exact test runs on them here. Ordered by distance
-        from the cone's centre to the footprint's centre, then key.
+        between centres; right across RA 0h and at the poles. Candidates come from a few ranges
+        of the sky index per size class, filtered by bounding circle in the database; the exact
+        test runs on their packed geometry here (numpy). Ordered by distance from the cone's
+        centre to the footprint's centre, then key.
 
         Parameters
         ----------
@@ -918,96 +918,145 @@ class CatalogStore:
             raise ValueError(f"dec_deg must be within [-90, 90], got {dec_deg!r}")
         if radius_deg < 0:
             raise ValueError(f"radius_deg must be >= 0, got {radius_deg!r}")
-        ranges = cone_cell_ranges(ra_deg, dec_deg, radius_deg, SKY_INDEX_HEALPIX_ORDER)
-        params: dict[str, Any] = {}
-        if sum(hi - lo for lo, hi in ranges) <= _MAX_LISTED_CELLS:
-            # The usual case: one cached statement, the cells as an expanding IN list.
-            query = _CANDIDATE_IDS
-            params["cells"] = [cell for lo, hi in ranges for cell in range(lo, hi)]
-        else:  # a large cone: whole coarse cells as ranges
-            query = select(sky_cells.c.footprint_id).distinct().where(_cells_in(ranges))
         with self._reader.connect() as conn:
-            # Two steps, the footprints by explicit ids: as one statement (IN subquery or join)
-            # PostgreSQL's planner guesses a hash join over a scan of every footprint.
-            ids = sorted(conn.scalars(query, params))
-            rows: list[Any] = []
-            for chunk in _chunks(ids):
-                rows.extend(conn.execute(_FOOTPRINTS_BY_ID, {"ids": list(chunk)}).all())
-            if not rows:
+            present = [
+                order for order, row in enumerate(conn.execute(_CLASSES_PRESENT).one()) if row
+            ]
+            ranges = cone_key_ranges(
+                ra_deg,
+                dec_deg,
+                radius_deg,
+                present,
+                SKY_INDEX_CLASS_RADIUS_DEG,
+                SKY_INDEX_QUERY_CELL_FRACTION,
+            )
+            if not ranges:
                 return []
-            corners = np.array([row[1:] for row in rows], dtype=float).reshape(-1, 4, 2)
-            overlaps = quads_overlap_cone(corners, ra_deg, dec_deg, radius_deg)
-            quads = unit_vectors(corners[overlaps, :, 0], corners[overlaps, :, 1])
-            closeness = quad_centres(quads) @ unit_vectors(ra_deg, dec_deg)
-            hits = [row[0] for row, ok in zip(rows, overlaps.tolist(), strict=True) if ok]
-            rank = dict(zip(hits, (-closeness).tolist(), strict=True))
-            # Images only for the footprints that passed the exact test (about half).
-            keyed: list[tuple[float, str]] = []
-            for chunk in _chunks(hits):
-                images_of = conn.execute(_IMAGES_OF, {"fingerprints": list(chunk)}).all()
-                for key, fingerprint in images_of:
-                    keyed.append((rank[fingerprint], key))
+            terms = prefilter_terms(ra_deg, dec_deg, radius_deg)
+            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            # The two hot queries go straight to the driver's cursor, inside this connection's
+            # transaction (one snapshot): SQLAlchemy's Row objects cost about 1 µs per row, a
+            # fifth of a 2° search's ~1,300 candidates.
+            cursor = conn.connection.cursor()
+            try:
+                rows: list[Any] = []
+                for chunk in _chunks(ranges, _MAX_UNION_ARMS):
+                    cursor.execute(
+                        _candidates_sql(len(chunk), terms is not None, mark),
+                        tuple(v for lo_hi in chunk for v in (*lo_hi, *(terms or ()))),
+                    )
+                    rows.extend(cursor.fetchall())
+                if not rows:
+                    return []
+                fingerprints, blobs = zip(*rows, strict=True)
+                geometry = np.frombuffer(b"".join(blobs), dtype="<f8")
+                overlaps, closeness = geometry_overlaps_cone(
+                    geometry.reshape(len(rows), GEOMETRY_DOUBLES), ra_deg, dec_deg, radius_deg
+                )
+                rank = {
+                    fingerprint: -near
+                    for fingerprint, near, hit in zip(
+                        fingerprints, closeness.tolist(), overlaps.tolist(), strict=True
+                    )
+                    if hit
+                }
+                # Images only for the footprints that passed the exact test.
+                keyed: list[tuple[float, str]] = []
+                hits = sorted(rank)
+                for chunk in _chunks(hits, _MAX_LISTED_FINGERPRINTS):
+                    cursor.execute(
+                        _IMAGES_OF_SQL.format(marks=", ".join([mark] * len(chunk))), tuple(chunk)
+                    )
+                    keyed.extend((rank[fingerprint], key) for key, fingerprint in cursor.fetchall())
+            finally:
+                cursor.close()
         return [key for _, key in sorted(keyed)]
 
 
-# Cone searches list cells one by one up to this many (a 10° cone at order 6 is ~500 cells),
-# below SQLite's historical limit of 999 bound parameters; larger cones use cell ranges.
-_MAX_LISTED_CELLS = 900
-
-
-_CANDIDATE_IDS = (
-    select(sky_cells.c.footprint_id)
-    .distinct()
-    .where(sky_cells.c.cell.in_(bindparam("cells", expanding=True)))
+# Whether each size class (order 0 to MAX_ORDER) has a footprint: one indexed probe each, so
+# that a cone search scans only the classes in use.
+_CLASSES_PRESENT = select(
+    *(
+        select(sky_footprints.c.healpix_uniq)
+        .where(
+            sky_footprints.c.healpix_uniq >= order_key_range(order)[0],
+            sky_footprints.c.healpix_uniq < order_key_range(order)[1],
+        )
+        .limit(1)
+        .scalar_subquery()
+        .label(f"order_{order}")
+        for order in range(MAX_ORDER + 1)
+    )
 )
-_FOOTPRINTS_BY_ID = select(
-    sky_footprints.c.fingerprint, *(sky_footprints.c[n] for n in _CORNER_COLUMNS)
-).where(sky_footprints.c.id.in_(bindparam("ids", expanding=True)))
-_IMAGES_OF = select(images.c.partition_key, images.c.fingerprint).where(
-    images.c.fingerprint.in_(bindparam("fingerprints", expanding=True))
-)
+# Fingerprints per images query, and ranges per candidate query (8 parameters each; a 2° cone
+# has ~60): below SQLite's historical limit of 999 bound parameters and its 500 compound SELECTs.
+_MAX_LISTED_FINGERPRINTS = 900
+_MAX_UNION_ARMS = 120
+_IMAGES_OF_SQL = "SELECT partition_key, fingerprint FROM images WHERE fingerprint IN ({marks})"
+# The last step of a cone search looks up the images of ~1,000 fingerprints for a 2° cone: with
+# the partition key in the index, each is one B-tree probe (index-only on PostgreSQL) instead of
+# an index probe and a table row. Declared with the sky index, which is its reason to exist.
+Index("ix_images_fingerprint_partition_key", images.c.fingerprint, images.c.partition_key)
 
 
-def _cells_in(ranges: Sequence[tuple[int, int]]) -> Any:
-    """SQL condition: ``sky_cells.cell`` in any of the half-open ``ranges``."""
-    cell = sky_cells.c.cell
-    singles = [lo for lo, hi in ranges if hi - lo == 1]
-    terms = [and_(cell >= lo, cell < hi) for lo, hi in ranges if hi - lo > 1]
-    if singles:
-        terms.append(cell.in_(singles))
-    return or_(*terms) if terms else cell.in_([])
+def _candidates_sql(n_ranges: int, prefilter: bool, mark: str) -> str:
+    """The candidate query of a cone search, as driver SQL with ``mark`` placeholders: the rows
+    in ``n_ranges`` healpix_uniq ranges whose bounding circle reaches the cone
+    (core.sky_index.prefilter_terms), one UNION ALL arm per range.
+
+    Parameters per arm: the range's two bounds, then (with ``prefilter``) the six terms. One
+    arm per range rather than an OR of ranges: SQLite walks each range of the primary key
+    either way, but for an OR it also keeps every row's key in a temporary index to drop
+    duplicates (a third slower for 2° cones); PostgreSQL runs each arm as an index-only scan.
+    """
+    arm = (
+        "SELECT fingerprint, geometry FROM sky_footprints"
+        f" WHERE healpix_uniq >= {mark} AND healpix_uniq < {mark}"
+    )
+    if prefilter:
+        # Footprints of 90° radius or more (cos_radius <= 0) always pass: the test assumes
+        # radius + bounding radius <= 180°.
+        arm += (
+            f" AND (x * {mark} + y * {mark} + z * {mark}"
+            f" >= {mark} * cos_radius - {mark} * sin_radius - {mark} OR cos_radius <= 0)"
+        )
+    return " UNION ALL ".join([arm] * n_ranges)
 
 
 def _write_footprint(
     conn: Connection, fingerprint: str, corners: Sequence[tuple[float, float]]
 ) -> None:
     """Make ``corners`` (none: not solved) the indexed footprint of ``fingerprint``."""
-    footprint_id = conn.scalar(
-        select(sky_footprints.c.id).where(sky_footprints.c.fingerprint == fingerprint)
-    )
-    if footprint_id is not None:
-        conn.execute(delete(sky_cells).where(sky_cells.c.footprint_id == footprint_id))
+    conn.execute(delete(sky_footprints).where(sky_footprints.c.fingerprint == fingerprint))
     if len(corners) != 4:
-        if footprint_id is not None:
-            conn.execute(delete(sky_footprints).where(sky_footprints.c.id == footprint_id))
         return
-    flat = (float(v) for corner in corners for v in corner)
-    values = dict(zip(_CORNER_COLUMNS, flat, strict=True))
-    if footprint_id is None:
-        footprint_id = conn.execute(
-            sky_footprints.insert()
-            .values(fingerprint=fingerprint, **values)
-            .returning(sky_footprints.c.id)
-        ).scalar_one()
-    else:
-        conn.execute(
-            update(sky_footprints).where(sky_footprints.c.id == footprint_id).values(**values)
+    conn.execute(sky_footprints.insert(), _sky_rows([fingerprint], np.array([corners], float)))
+
+
+def _sky_rows(fingerprints: Sequence[str], corners_deg: np.ndarray) -> list[dict[str, Any]]:
+    """The sky_footprints rows of footprints (corners of shape (n, 4, 2))."""
+    records = footprint_records(corners_deg, SKY_INDEX_CLASS_RADIUS_DEG)
+    return [
+        {
+            "healpix_uniq": key,
+            "fingerprint": fingerprint,
+            "x": x,
+            "y": y,
+            "z": z,
+            "cos_radius": cos_radius,
+            "sin_radius": sin_radius,
+            "geometry": blob,
+        }
+        for fingerprint, key, (x, y, z), cos_radius, sin_radius, blob in zip(
+            fingerprints,
+            records.keys.tolist(),
+            records.centres.tolist(),
+            records.cos_radius.tolist(),
+            records.sin_radius.tolist(),
+            records.blobs(),
+            strict=True,
         )
-    cells = footprint_cells(np.array(corners, dtype=float), SKY_INDEX_HEALPIX_ORDER)
-    conn.execute(
-        sky_cells.insert(),
-        [{"cell": int(cell), "footprint_id": footprint_id} for cell in cells.tolist()],
-    )
+    ]
 
 
 def _solution_from_row(row: dict[str, Any]) -> PlateSolution:

@@ -50,6 +50,7 @@ from PIL import Image, TiffImagePlugin, TiffTags
 
 from astrocat_pipeline.core.errors import ConfigError
 from astrocat_pipeline.core.formats import image_format
+from astrocat_pipeline.core.wcs_geometry import offset_by
 
 StarList = tuple[np.ndarray, np.ndarray, np.ndarray]
 """(ra_deg, dec_deg, mag) arrays of equal length, ICRS degrees and catalogue magnitudes."""
@@ -571,31 +572,6 @@ DEMO_FIELDS: tuple[DemoField, ...] = (
 
 
 # --- Geometry ---------------------------------------------------------------------------------
-
-
-def offset_by(
-    ra_deg: np.ndarray, dec_deg: np.ndarray, sep_deg: np.ndarray, pa_deg: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Move points by an angular distance along a position angle (east of north).
-
-    Parameters
-    ----------
-    ra_deg, dec_deg : numpy.ndarray
-        Start points, ICRS degrees, shape (n,).
-    sep_deg, pa_deg : numpy.ndarray
-        Distance and position angle in degrees, broadcastable to (n,).
-
-    Returns
-    -------
-    ra_deg, dec_deg : numpy.ndarray
-        End points; RA in [0, 360).
-    """
-    ra0, dec0 = np.radians(ra_deg), np.radians(dec_deg)
-    sep, pa = np.radians(sep_deg), np.radians(pa_deg)
-    sin_dec = np.sin(dec0) * np.cos(sep) + np.cos(dec0) * np.sin(sep) * np.cos(pa)
-    dec = np.arcsin(np.clip(sin_dec, -1.0, 1.0))
-    dra = np.arctan2(np.sin(pa) * np.sin(sep) * np.cos(dec0), np.cos(sep) - np.sin(dec0) * sin_dec)
-    return np.degrees(ra0 + dra) % 360.0, np.degrees(dec)
 
 
 def true_wcs(field: DemoField) -> WCS:

@@ -27,6 +27,7 @@ from astrocat_pipeline.core.tuning import (
     MATCH_ELLIPSE_SAMPLES,
     MATCH_MIN_SIZE_ARCMIN_PER_FIELD_DEG,
 )
+from astrocat_pipeline.core.wcs_geometry import offset_by
 
 __all__ = ["STAR_TYPE", "ObjectCatalog", "match_field", "minimum_object_size_arcmin"]
 
@@ -129,18 +130,6 @@ def _relevance(match: CatalogMatch) -> tuple[int, int, float, float, str]:
     )
 
 
-def _offset(
-    ra_deg: np.ndarray, dec_deg: np.ndarray, sep_deg: np.ndarray, pa_deg: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Points ``sep_deg`` away along position angle ``pa_deg`` (east of north), on the sphere."""
-    ra0, dec0 = np.radians(ra_deg), np.radians(dec_deg)
-    sep, pa = np.radians(sep_deg), np.radians(pa_deg)
-    sin_dec = np.sin(dec0) * np.cos(sep) + np.cos(dec0) * np.sin(sep) * np.cos(pa)
-    dec = np.arcsin(np.clip(sin_dec, -1.0, 1.0))
-    dra = np.arctan2(np.sin(pa) * np.sin(sep) * np.cos(dec0), np.cos(sep) - np.sin(dec0) * sin_dec)
-    return np.degrees(ra0 + dra) % 360.0, np.degrees(dec)
-
-
 def _world_to_pixel(
     wcs: WCS, ra_deg: np.ndarray, dec_deg: np.ndarray, with_distortion: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -190,7 +179,7 @@ def _ellipses(objects: Sequence[CatalogObject]) -> tuple[np.ndarray, np.ndarray]
     north = major * np.cos(t) * np.cos(pa) - minor * np.sin(t) * np.sin(pa)
     ra0 = np.array([o.ra_deg for o in objects])[:, None]
     dec0 = np.array([o.dec_deg for o in objects])[:, None]
-    return _offset(ra0, dec0, np.hypot(east, north), np.degrees(np.arctan2(east, north)))
+    return offset_by(ra0, dec0, np.hypot(east, north), np.degrees(np.arctan2(east, north)))
 
 
 def match_field(

@@ -1,17 +1,25 @@
-"""Where frames lie on the sky, as HEALPix cells, and the exact footprint-cone overlap test.
+"""Where frames lie on the sky (a HEALPix index of their centres), and the exact
+footprint-cone overlap test.
 
 A solved frame's footprint is the spherical quadrilateral of its four corners, joined by
 great-circle arcs (exact for a TAN projection, within a few pixels of the SIP-distorted edges).
-The sky index stores, for each footprint, the HEALPix cells (NESTED numbering, one fixed order)
-that might touch it; a cone search turns the cone into cells, collects the footprints indexed
-under them, and keeps those that really overlap the cone (:func:`quads_overlap_cone`).
 
-Why this finds every overlapping footprint: if a footprint F and a cone Q share a point p, the
-cell C holding p has its centre within the largest cell radius ``rho`` of F, so C is among F's
-cells (:func:`footprint_cells` keeps every cell whose centre lies within ``rho`` of F), and C
-has its centre within ``radius + rho`` of Q's centre, so C is among Q's cells
-(:func:`cone_cell_ranges`). Both sides are supersets of the cells that truly touch, which only
-costs a few extra candidates; the exact test removes them.
+The sky index keeps one record per footprint (:func:`footprint_records`): the HEALPix cell
+(NESTED) that holds its centre, at an order chosen from its size (its *size class*), written as
+one NUNIQ number (``4 * 4**order + cell``, the IVOA MOC convention), so that every class has its
+own key range in one integer column; plus the centre, the bounding radius (centre to farthest
+corner) and the geometry the exact test needs, packed in one row (:data:`GEOMETRY_DOUBLES`).
+
+A cone search (:func:`cone_key_ranges`) asks each size class present for the cells within
+``radius + the class's largest bounding radius`` of the cone's centre, as NUNIQ ranges; the
+database drops the rows whose bounding circle misses the cone (:func:`prefilter_terms`), and
+:func:`geometry_overlaps_cone` keeps those whose quadrilateral really overlaps it.
+
+Why this finds every overlapping footprint: if a footprint F of size class ``o`` (bounding
+radius ``R <= class_max_radius_deg(o)``) shares a point with a cone of radius ``r``, F's centre
+lies within ``r + R`` of the cone's centre; the cell of F's centre therefore touches the cone
+enlarged to ``r + class_max_radius_deg(o)``, and :func:`cone_cell_ranges` returns every cell
+that touches a cone (at a coarser order, whose NESTED descendants are one contiguous range).
 
 Everything is computed with unit vectors, so RA 0h/24h and the poles need no special case.
 Pure numpy (plus the HEALPix cell centres of ``astropy-healpix``): no database, no Dagster.
@@ -21,27 +29,42 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
-from astropy_healpix import healpix_to_xyz
+from astropy import units as u
+from astropy_healpix import healpix_to_xyz, lonlat_to_healpix
 
 __all__ = [
+    "GEOMETRY_DOUBLES",
     "MAX_ORDER",
+    "FootprintRecords",
+    "class_max_radius_deg",
     "cone_cell_ranges",
     "cone_cells",
+    "cone_key_ranges",
     "distance_to_quads",
-    "footprint_cells",
-    "footprints_cells",
+    "footprint_records",
+    "geometry_overlaps_cone",
     "max_cell_radius_deg",
+    "order_key_range",
+    "prefilter_terms",
     "quad_centres",
     "quads_overlap_cone",
+    "size_class_orders",
     "unit_vectors",
 ]
 
-# Cell numbers of orders up to 13 (12 * 4**13 < 2**31) fit a plain 32-bit INTEGER column.
+# NUNIQ numbers of orders up to 13 (16 * 4**13 = 2**30) fit a plain 32-bit INTEGER column.
 MAX_ORDER = 13
-# Frames per batch in footprints_cells: bounds the temporary (frame, cell) arrays to ~100 MB.
-_BATCH_FRAMES = 4096
+# Float64 values of one footprint's packed geometry, in this order: centre (3), corners (4 x 3),
+# inward unit normals of the edges' great circles (4 x 3; zero for an edge of no length),
+# cosines of the edge lengths (4). Little-endian, as numpy's "<f8".
+GEOMETRY_DOUBLES = 31
+# The prefilter compares a dot product with a cosine computed in SQL: this slack keeps rounding
+# (about 1e-16) from dropping a footprint whose bounding circle just touches the cone.
+_PREFILTER_SLACK = 1e-12
 
 
 def unit_vectors(ra_deg: np.ndarray | float, dec_deg: np.ndarray | float) -> np.ndarray:
@@ -208,14 +231,27 @@ def _check_order(order: int) -> None:
 def _cell_centres(order: int) -> np.ndarray:
     """Unit vectors of the centres of every NESTED cell of ``order``, shape (12 * 4**order, 3).
 
-    Cached: a pure function of ``order`` (at most 12 * 4**order * 24 bytes, 9.4 MB at order 8),
-    never mutated (read-only array), so nothing ever needs resetting.
+    Cached: a pure function of ``order`` (12 * 4**order * 24 bytes: call it only up to
+    ``_CACHED_CENTRES_MAX_ORDER``), never mutated (read-only array), so nothing ever needs
+    resetting.
     """
-    nside = 2**order
-    x, y, z = healpix_to_xyz(np.arange(12 * 4**order), nside, order="nested")
+    x, y, z = healpix_to_xyz(np.arange(12 * 4**order), 2**order, order="nested")
     centres = np.stack([x, y, z], axis=-1)
     centres.flags.writeable = False
     return centres
+
+
+# Orders whose every cell centre is cached by _cell_centres (1.2 MB at order 6); the cone walk of
+# finer orders computes the centres of the few cells it visits (order 13 has 805 million).
+_CACHED_CENTRES_MAX_ORDER = 6
+
+
+def _centres_of(cells: np.ndarray, order: int) -> np.ndarray:
+    """Unit vectors of the centres of NESTED ``cells`` of ``order``, shape ``(len(cells), 3)``."""
+    if order <= _CACHED_CENTRES_MAX_ORDER and cells.size > 0:
+        return _cell_centres(order)[cells]
+    x, y, z = healpix_to_xyz(cells, 2**order, order="nested")
+    return np.stack([x, y, z], axis=-1)
 
 
 def _cos_limit(angle_rad: np.ndarray | float) -> np.ndarray:
@@ -239,41 +275,66 @@ def cone_cell_ranges(
     _check_order(order)
     if not radius_deg >= 0:
         raise ValueError(f"radius_deg must be >= 0, got {radius_deg!r}")
-    radius = math.radians(radius_deg)
-    if radius >= math.pi:
-        return [(0, 12 * 4**order)]
-    centre = unit_vectors(ra_deg, dec_deg)
+    return _cone_walk(unit_vectors(ra_deg, dec_deg), [(radius_deg, order, order, 0)])
+
+
+def _cone_walk(
+    centre: np.ndarray, queries: Sequence[tuple[float, int, int, int]]
+) -> list[tuple[int, int]]:
+    """Cells touching concentric cones, as sorted, merged ranges of numbers.
+
+    One walk down the NESTED hierarchy serves every query ``(radius_deg, walk_order, order,
+    offset)``: the cells of ``walk_order`` that touch the cone of ``radius_deg`` (whole coarser
+    cells as one range), written as ranges of their descendants at ``order`` (>= walk_order)
+    plus ``offset``. The cell centres of each level are computed once for all the queries.
+    """
+    radii = [math.radians(q[0]) for q in queries]
     los: list[np.ndarray] = []
     his: list[np.ndarray] = []
     cells = np.arange(12)
-    for level in range(order + 1):
+    active = [np.ones(12, dtype=bool) for _ in queries]
+    deepest = max((q[1] for q in queries), default=-1)
+    for level in range(deepest + 1):
         rho = math.radians(max_cell_radius_deg(level))
-        dots = _cell_centres(level)[cells] @ centre
-        touching = dots >= _cos_limit(radius + rho)
-        whole = touching & (dots >= math.cos(radius - rho)) if radius > rho else touching & False
-        if level == order:
-            whole = touching
-        shift = 2 * (order - level)
-        los.append(cells[whole] << shift)
-        his.append((cells[whole] + 1) << shift)
-        partial = cells[touching & ~whole]
-        if partial.size == 0:
+        dots = _centres_of(cells, level) @ centre
+        for k, (_, walk_order, order, offset) in enumerate(queries):
+            if level > walk_order or not active[k].any():
+                active[k] = np.zeros(len(cells), dtype=bool)
+                continue
+            radius = radii[k]
+            touching = active[k] & (dots >= _cos_limit(radius + rho))
+            if level == walk_order or radius >= math.pi:
+                whole = touching
+            elif radius > rho:
+                whole = touching & (dots >= math.cos(radius - rho))
+            else:
+                whole = np.zeros(len(cells), dtype=bool)
+            shift = 2 * (order - level)
+            los.append(offset + (cells[whole] << shift))
+            his.append(offset + ((cells[whole] + 1) << shift))
+            active[k] = touching & ~whole
+        keep = np.logical_or.reduce(active) if active else np.zeros(len(cells), dtype=bool)
+        if not keep.any():
             break
-        cells = (partial[:, None] * 4 + np.arange(4)).ravel()
-    lo = np.concatenate(los)
-    hi = np.concatenate(his)
-    order_ = np.argsort(lo, kind="stable")
-    return _merge(lo[order_], hi[order_])
+        cells = (cells[keep][:, None] * 4 + np.arange(4)).ravel()
+        active = [np.repeat(mask[keep], 4) for mask in active]
+    if not los:
+        return []
+    return _merge(np.concatenate(los), np.concatenate(his))
 
 
 def _merge(lo: np.ndarray, hi: np.ndarray) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for start, stop in zip(lo.tolist(), hi.tolist(), strict=True):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
-        else:
-            merged.append((start, stop))
-    return merged
+    """Half-open ranges, sorted and merged where they overlap or touch."""
+    if lo.size == 0:
+        return []
+    order = np.argsort(lo, kind="stable")
+    lo, hi = lo[order], hi[order]
+    reach = np.maximum.accumulate(hi)
+    starts = np.ones(lo.size, dtype=bool)
+    starts[1:] = lo[1:] > reach[:-1]
+    first = np.flatnonzero(starts)
+    ends = np.maximum.reduceat(hi, first)
+    return list(zip(lo[first].tolist(), ends.tolist(), strict=True))
 
 
 def cone_cells(ra_deg: float, dec_deg: float, radius_deg: float, order: int) -> np.ndarray:
@@ -284,79 +345,189 @@ def cone_cells(ra_deg: float, dec_deg: float, radius_deg: float, order: int) -> 
     return np.concatenate([np.arange(lo, hi, dtype=np.int64) for lo, hi in ranges])
 
 
-def footprints_cells(corners_deg: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
-    """The cells of ``order`` that may touch each of many footprints.
+# --- the one-row-per-footprint index --------------------------------------------------------
+
+
+def order_key_range(order: int) -> tuple[int, int]:
+    """The half-open range of NUNIQ numbers (``4 * 4**order + cell``) of the cells of ``order``."""
+    _check_order(order)
+    return 4 * 4**order, 16 * 4**order
+
+
+def class_max_radius_deg(order: int, class_radius_deg: float) -> float:
+    """The largest bounding radius of the footprints of size class ``order``.
+
+    Class ``order`` holds the footprints with a bounding radius of at most
+    ``class_radius_deg / 2**order`` (finer orders for smaller frames), except class 0, which
+    holds every larger one too (up to 180°: a wide-field or all-sky frame is never missed).
+    """
+    _check_order(order)
+    return 180.0 if order == 0 else class_radius_deg / 2**order
+
+
+def size_class_orders(bounding_radius_deg: np.ndarray, class_radius_deg: float) -> np.ndarray:
+    """The size class (the HEALPix order of the indexed cell) of footprints of these bounding
+    radii: the finest order whose :func:`class_max_radius_deg` still covers the radius.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, the shape of ``bounding_radius_deg``, within ``[0, MAX_ORDER]``.
+    """
+    radius = np.maximum(np.asarray(bounding_radius_deg, dtype=float), 1e-300)
+    orders = np.floor(np.log2(class_radius_deg / radius)).astype(np.int64)
+    return np.clip(orders, 0, MAX_ORDER)
+
+
+@dataclass(frozen=True)
+class FootprintRecords:
+    """What the sky index stores for ``n`` footprints (arrays of length ``n``).
+
+    Attributes
+    ----------
+    keys : numpy.ndarray
+        int64: NUNIQ number of the cell of the footprint's centre at its size class's order.
+    centres : numpy.ndarray
+        float64, shape (n, 3): unit vector of the centre (normalized sum of the corners).
+    cos_radius, sin_radius : numpy.ndarray
+        float64: cosine and sine of the bounding radius (centre to farthest corner).
+    geometry : numpy.ndarray
+        float64, shape (n, GEOMETRY_DOUBLES): the packed geometry (see ``GEOMETRY_DOUBLES``);
+        ``geometry[i].astype("<f8").tobytes()`` is row ``i``'s stored blob.
+    """
+
+    keys: np.ndarray
+    centres: np.ndarray
+    cos_radius: np.ndarray
+    sin_radius: np.ndarray
+    geometry: np.ndarray
+
+    def blobs(self) -> list[bytes]:
+        """The packed geometry of each footprint, as stored (little-endian float64)."""
+        packed = np.ascontiguousarray(self.geometry, dtype="<f8")
+        return [row.tobytes() for row in packed]
+
+
+def footprint_records(corners_deg: np.ndarray, class_radius_deg: float) -> FootprintRecords:
+    """The sky-index records of footprints.
 
     Parameters
     ----------
     corners_deg : numpy.ndarray
-        ``(ra, dec)`` in degrees of the corners of ``n`` footprints, in order around each,
-        shape ``(n, 4, 2)``.
-    order : int
-        HEALPix order (NESTED numbering).
-
-    Returns
-    -------
-    frame_index, cells : numpy.ndarray
-        int64 arrays of equal length: footprint ``frame_index[i]`` has cell ``cells[i]``.
-        Sorted by footprint, then cell; each pair once. Every cell whose centre lies within
-        :func:`max_cell_radius_deg` of the footprint is included, hence every cell that touches
-        it.
+        ``(ra, dec)`` in degrees of the corners of ``n`` footprints, in order around each (either
+        direction), shape ``(n, 4, 2)``.
+    class_radius_deg : float
+        The size classes' scale (see :func:`class_max_radius_deg`).
     """
-    _check_order(order)
     corners = np.asarray(corners_deg, dtype=float)
     if corners.ndim != 3 or corners.shape[1:] != (4, 2):
         raise ValueError(f"expected corners of shape (n, 4, 2), got {corners.shape}")
     if not np.all(np.isfinite(corners)):
         raise ValueError("footprint corners must be finite")
-    frames: list[np.ndarray] = []
-    cells: list[np.ndarray] = []
-    for start in range(0, len(corners), _BATCH_FRAMES):
-        batch = corners[start : start + _BATCH_FRAMES]
-        index, batch_cells = _batch_cells(batch, order)
-        frames.append(index + start)
-        cells.append(batch_cells)
-    if not frames:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty
-    return np.concatenate(frames), np.concatenate(cells)
-
-
-def _batch_cells(corners: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
     quads = unit_vectors(corners[..., 0], corners[..., 1])
-    centres = quad_centres(quads)
-    bounding = _angle(centres[:, None, :], quads).max(axis=1)  # centre to farthest corner
+    centres = quad_centres(quads) if len(quads) else np.zeros((0, 3))
+    radius = _angle(centres[:, None, :], quads).max(axis=1) if len(quads) else np.zeros(0)
+    orders = size_class_orders(np.degrees(radius), class_radius_deg)
+    keys = np.zeros(len(quads), dtype=np.int64)
+    lon = np.arctan2(centres[:, 1], centres[:, 0])
+    lat = np.arcsin(np.clip(centres[:, 2], -1.0, 1.0))
+    for order in np.unique(orders).tolist():
+        mine = orders == order
+        cells = lonlat_to_healpix(lon[mine] * u.rad, lat[mine] * u.rad, 2**order, order="nested")
+        keys[mine] = order_key_range(order)[0] + np.asarray(cells, dtype=np.int64)
+    normals, cos_length, _ = _edges(quads)
     n = len(quads)
-    frame = np.repeat(np.arange(n, dtype=np.int64), 12)
-    cells = np.tile(np.arange(12, dtype=np.int64), n)
-    for level in range(order + 1):
-        rho = math.radians(max_cell_radius_deg(level))
-        dots = np.einsum("ij,ij->i", centres[frame], _cell_centres(level)[cells])
-        keep = dots >= _cos_limit(bounding[frame] + rho)
-        frame, cells = frame[keep], cells[keep]
-        if level < order:
-            frame = np.repeat(frame, 4)
-            cells = (cells[:, None] * 4 + np.arange(4)).ravel()
-    # Coarse levels used the footprint's bounding circle; the last one the quadrilateral itself.
-    rho = math.radians(max_cell_radius_deg(order))
-    normals, cos_length, has_length = _edges(quads)
-    near = _within(
-        quads[frame],
-        (normals[frame], cos_length[frame], has_length[frame]),
-        _cell_centres(order)[cells],
-        rho,
+    geometry = np.concatenate(
+        [centres, quads.reshape(n, 12), normals.reshape(n, 12), cos_length.reshape(n, 4)], axis=1
     )
-    return frame[near], cells[near]
+    return FootprintRecords(keys, centres, np.cos(radius), np.sin(radius), geometry)
 
 
-def footprint_cells(corners_deg: np.ndarray, order: int) -> np.ndarray:
-    """The cells of ``order`` that may touch one footprint (sorted int64 array).
+def cone_key_ranges(
+    ra_deg: float,
+    dec_deg: float,
+    radius_deg: float,
+    orders: Iterable[int],
+    class_radius_deg: float,
+    query_cell_fraction: float,
+) -> list[tuple[int, int]]:
+    """The NUNIQ ranges a cone search scans: for each size class in ``orders``, the cells that
+    may hold the centre of one of its footprints overlapping the cone.
 
-    ``corners_deg`` is ``(4, 2)``: ``(ra, dec)`` of the corners in order around the frame, as
-    ``FieldGeometry.corners_deg``. See :func:`footprints_cells`.
+    Each class's cells are those of :func:`cone_cell_ranges` for the cone enlarged by the
+    class's largest bounding radius, at the coarsest order whose cell radius
+    (:func:`max_cell_radius_deg`) is at most ``query_cell_fraction`` times that radius (about
+    ten ranges per class, whatever the cone; a coarse cell is the contiguous range of its
+    descendants). One walk down the HEALPix hierarchy serves every class.
+
+    Returns
+    -------
+    list of (int, int)
+        Sorted, disjoint half-open ranges of NUNIQ numbers.
     """
-    corners = np.asarray(corners_deg, dtype=float)
-    if corners.shape != (4, 2):
-        raise ValueError(f"expected 4 (ra, dec) corners, got shape {corners.shape}")
-    _, cells = footprints_cells(corners[None], order)
-    return cells
+    if not radius_deg >= 0:
+        raise ValueError(f"radius_deg must be >= 0, got {radius_deg!r}")
+    queries = []
+    for order in sorted(set(orders)):
+        enlarged = min(radius_deg + class_max_radius_deg(order, class_radius_deg), 180.0)
+        walk_order = order
+        while walk_order > 0 and (
+            max_cell_radius_deg(walk_order - 1) <= query_cell_fraction * enlarged
+        ):
+            walk_order -= 1
+        queries.append((enlarged, walk_order, order, order_key_range(order)[0]))
+    return _cone_walk(unit_vectors(ra_deg, dec_deg), queries)
+
+
+def prefilter_terms(ra_deg: float, dec_deg: float, radius_deg: float) -> tuple[float, ...] | None:
+    """Terms of the bounding-circle test a database can run before the exact one.
+
+    A footprint of centre ``c`` and bounding radius ``R`` can overlap the cone only if
+    ``c . p >= cos(r + R) = cos(r) cos(R) - sin(r) sin(R)`` (``p`` the cone's centre, ``r``
+    its radius): with the returned ``(px, py, pz, cos_r, sin_r, slack)``, the condition is
+    ``x*px + y*py + z*pz >= cos_r*cos_radius - sin_r*sin_radius - slack``. Valid while
+    ``r + R <= 180°``, so only for cones up to 90° (None beyond) and footprints whose bounding
+    radius is below 90° (``cos_radius > 0``; larger ones must pass unconditionally).
+    """
+    if radius_deg > 90.0:
+        return None
+    p = unit_vectors(ra_deg, dec_deg)
+    r = math.radians(radius_deg)
+    return (
+        float(p[0]),
+        float(p[1]),
+        float(p[2]),
+        math.cos(r),
+        math.sin(r),
+        _PREFILTER_SLACK,
+    )
+
+
+def geometry_overlaps_cone(
+    geometry: np.ndarray, ra_deg: float, dec_deg: float, radius_deg: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The exact overlap test (as :func:`quads_overlap_cone`) on packed geometry.
+
+    Parameters
+    ----------
+    geometry : numpy.ndarray
+        float64, shape (n, GEOMETRY_DOUBLES), rows of :attr:`FootprintRecords.geometry`.
+    ra_deg, dec_deg, radius_deg : float
+        The cone, in degrees.
+
+    Returns
+    -------
+    overlaps : numpy.ndarray
+        bool, shape (n,).
+    closeness : numpy.ndarray
+        float64, shape (n,): cosine of the angle between the cone's and the footprint's
+        centres (larger is nearer).
+    """
+    g = np.asarray(geometry, dtype=float).reshape(-1, GEOMETRY_DOUBLES)
+    centre = unit_vectors(ra_deg, dec_deg)
+    quads = g[:, 3:15].reshape(-1, 4, 3)
+    normals = g[:, 15:27].reshape(-1, 4, 3)
+    cos_length = g[:, 27:31]
+    has_length = np.any(normals != 0.0, axis=-1)
+    overlaps = _within(quads, (normals, cos_length, has_length), centre, math.radians(radius_deg))
+    return overlaps, g[:, 0:3] @ centre

@@ -294,3 +294,28 @@ def wcs_from_header_text(text: str) -> WCS:
             f"(CTYPE1={header.get('CTYPE1')!r}, CTYPE2={header.get('CTYPE2')!r})"
         )
     return wcs
+
+
+def offset_by(
+    ra_deg: np.ndarray, dec_deg: np.ndarray, sep_deg: np.ndarray, pa_deg: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move points by an angular distance along a position angle (east of north).
+
+    Parameters
+    ----------
+    ra_deg, dec_deg : numpy.ndarray
+        Start points, ICRS degrees, shape (n,).
+    sep_deg, pa_deg : numpy.ndarray
+        Distance and position angle in degrees, broadcastable to (n,).
+
+    Returns
+    -------
+    ra_deg, dec_deg : numpy.ndarray
+        End points; RA in [0, 360).
+    """
+    ra0, dec0 = np.radians(ra_deg), np.radians(dec_deg)
+    sep, pa = np.radians(sep_deg), np.radians(pa_deg)
+    sin_dec = np.sin(dec0) * np.cos(sep) + np.cos(dec0) * np.sin(sep) * np.cos(pa)
+    dec = np.arcsin(np.clip(sin_dec, -1.0, 1.0))
+    dra = np.arctan2(np.sin(pa) * np.sin(sep) * np.cos(dec0), np.cos(sep) - np.sin(dec0) * sin_dec)
+    return np.degrees(ra0 + dra) % 360.0, np.degrees(dec)

@@ -4,6 +4,7 @@ PostgreSQL (the ``catalog_url`` fixture)."""
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 
 import numpy as np
@@ -16,7 +17,6 @@ from astrocat_pipeline.adapters.catalog_db import (
     _MIGRATIONS_DIR,
     CatalogStore,
     migrate,
-    sky_cells,
     sky_footprints,
 )
 from astrocat_pipeline.core.records import (
@@ -26,9 +26,9 @@ from astrocat_pipeline.core.records import (
     InventoryEntry,
     PlateSolution,
 )
-from astrocat_pipeline.core.sky_index import footprint_cells
-from astrocat_pipeline.core.tuning import SKY_INDEX_HEALPIX_ORDER
-from astrocat_pipeline_tests.core.test_sky_index import frame_corners
+from astrocat_pipeline.core.sky_index import footprint_records, quads_overlap_cone
+from astrocat_pipeline.core.tuning import SKY_INDEX_CLASS_RADIUS_DEG
+from astrocat_pipeline_tests.core.test_sky_index import frame_corners, random_frames
 
 
 def solved(corners: np.ndarray) -> PlateSolution:
@@ -54,13 +54,31 @@ def add_image(store: CatalogStore, name: str, fingerprint: str) -> str:
     return entry.partition_key
 
 
-def index_rows(engine: sa.Engine) -> tuple[list[tuple], list[tuple]]:
+def index_rows(engine: sa.Engine) -> dict[str, tuple]:
+    """The sky index, fingerprint -> the rest of its row (geometry as bytes)."""
     with engine.connect() as conn:
-        footprints = conn.execute(sa.select(sky_footprints).order_by(sky_footprints.c.id)).all()
-        cells = conn.execute(
-            sa.select(sky_cells).order_by(sky_cells.c.footprint_id, sky_cells.c.cell)
-        ).all()
-    return [tuple(r) for r in footprints], [tuple(r) for r in cells]
+        rows = conn.execute(sa.select(sky_footprints)).mappings().all()
+    return {
+        row["fingerprint"]: tuple(
+            bytes(v) if k == "geometry" else v for k, v in row.items() if k != "fingerprint"
+        )
+        for row in rows
+    }
+
+
+def expected_row(corners: np.ndarray) -> tuple:
+    """What the index should hold for one footprint (the columns after the fingerprint)."""
+    rec = footprint_records(corners[None], SKY_INDEX_CLASS_RADIUS_DEG)
+    x, y, z = rec.centres[0].tolist()
+    return (
+        int(rec.keys[0]),
+        x,
+        y,
+        z,
+        float(rec.cos_radius[0]),
+        float(rec.sin_radius[0]),
+        rec.blobs()[0],
+    )
 
 
 FRAMES = {
@@ -118,33 +136,69 @@ def test_only_an_image_with_the_solved_content_is_found(sky_store):
 
 
 def test_save_solution_indexes_replaces_and_removes_footprints(sky_store, catalog_engine):
-    footprints, cells = index_rows(catalog_engine)
-    assert len(footprints) == len(FRAMES)
-    wrap_id = next(f[0] for f in footprints if f[1] == "fp-wrap")
-    wrap_cells = [c for c, fid in cells if fid == wrap_id]
-    np.testing.assert_array_equal(
-        wrap_cells, footprint_cells(FRAMES["wrap"], SKY_INDEX_HEALPIX_ORDER)
-    )
+    rows = index_rows(catalog_engine)
+    assert set(rows) == {f"fp-{name}" for name in FRAMES}
+    for name, corners in FRAMES.items():
+        assert rows[f"fp-{name}"] == expected_row(corners)
 
     # Saving the same solution again leaves the same rows.
     sky_store.save_solution("fp-wrap", solved(FRAMES["wrap"]))
-    assert index_rows(catalog_engine) == (footprints, cells)
+    assert index_rows(catalog_engine) == rows
 
-    # A new solution for the same content moves its footprint (same id, new cells).
-    sky_store.save_solution("fp-wrap", solved(frame_corners(180.0, 0.0, 1.0, 1.0)))
+    # A new solution for the same content moves its footprint (one row, new cell and geometry).
+    moved_corners = frame_corners(180.0, 0.0, 1.0, 1.0)
+    sky_store.save_solution("fp-wrap", solved(moved_corners))
     assert sky_store.cone_search(359.5, 30.0, 0.1) == []
     assert sky_store.cone_search(180.0, 0.0, 0.0) == ["wrap.fits"]
-    moved, moved_cells = index_rows(catalog_engine)
-    assert [f[0] for f in moved] == [f[0] for f in footprints]
-    assert {c for c, fid in moved_cells if fid == wrap_id}.isdisjoint(wrap_cells)
+    moved = index_rows(catalog_engine)
+    assert set(moved) == set(rows)
+    assert moved["fp-wrap"] == expected_row(moved_corners)
 
     # Any outcome but "solved" takes the footprint out of the index.
     sky_store.save_solution("fp-wrap", PlateSolution(status="failed", error="no stars"))
     assert sky_store.cone_search(180.0, 0.0, 0.0) == []
-    remaining, remaining_cells = index_rows(catalog_engine)
-    assert "fp-wrap" not in {f[1] for f in remaining}
-    assert wrap_id not in {fid for _, fid in remaining_cells}
-    assert len(remaining) == len(FRAMES) - 1
+    assert set(index_rows(catalog_engine)) == {f"fp-{name}" for name in FRAMES} - {"fp-wrap"}
+
+
+def test_wide_and_tiny_frames_are_found_with_the_others(catalog_store):
+    # Size classes from a 40" frame to a 90° x 60° wide-angle one, all around one point.
+    frames = {
+        "tiny": frame_corners(83.8, -5.4, 0.011, 0.008),
+        "scope": frame_corners(83.6, -5.2, 1.2, 0.8, rotation_deg=10.0),
+        "lens": frame_corners(85.0, 0.0, 30.0, 20.0),
+        "wide": frame_corners(75.0, 10.0, 90.0, 60.0, rotation_deg=20.0),
+        "elsewhere": frame_corners(263.0, -40.0, 2.0, 2.0),
+    }
+    for name, corners in frames.items():
+        add_image(catalog_store, name, f"fp-{name}")
+        catalog_store.save_solution(f"fp-{name}", solved(corners))
+    found = catalog_store.cone_search(83.8, -5.4, 0.001)
+    assert set(found) == {"tiny.fits", "scope.fits", "lens.fits", "wide.fits"}
+    assert found[0] == "tiny.fits"  # nearest centre first
+    # 28° from its centre, only the wide-angle frame reaches (its corners are 40°+ away).
+    assert catalog_store.cone_search(60.0, 35.0, 1.0) == ["wide.fits"]
+    brute = [
+        name for name, corners in frames.items() if quads_overlap_cone(corners, 100.0, -20.0, 12.0)
+    ]
+    assert sorted(catalog_store.cone_search(100.0, -20.0, 12.0)) == sorted(
+        f"{name}.fits" for name in brute
+    )
+
+
+def test_cone_search_agrees_with_brute_force(catalog_store):
+    rng = np.random.default_rng(23)
+    frames = np.concatenate([random_frames(rng, 80, max_deg=6.0), random_frames(rng, 10, 20, 80)])
+    for i, corners in enumerate(frames):
+        add_image(catalog_store, f"f{i:03d}", f"fp{i:03d}")
+        catalog_store.save_solution(f"fp{i:03d}", solved(corners))
+    for j in range(60):
+        ra, dec = rng.uniform(0, 360), math.degrees(math.asin(rng.uniform(-1, 1)))
+        if j % 6 == 0:
+            ra, dec = float(rng.choice([0.0, 359.9])), float(rng.choice([90.0, -89.9, 45.0]))
+        radius = float(rng.choice([0.0, 0.5, 2.0, 5.0, 30.0, 100.0]))
+        truth = np.flatnonzero(quads_overlap_cone(frames, ra, dec, radius))
+        expected = {f"f{i:03d}.fits" for i in truth.tolist()}
+        assert set(catalog_store.cone_search(ra, dec, radius)) == expected, (ra, dec, radius)
 
 
 @pytest.mark.parametrize(
@@ -187,41 +241,104 @@ def test_matches_keep_their_ellipse_and_magnitude(catalog_store):
     assert catalog_store.get_matches(key) == [match.to_dict()]
 
 
-def test_migration_indexes_solutions_solved_before_it(catalog_engine):
-    # A catalog at the revision before the sky index, with one solved and one failed solution.
+def _config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")
-    corners = FRAMES["pole"]
+    return config
+
+
+def _insert_solutions(conn: sa.Connection, solutions: list[tuple[str, str, str | None]]) -> None:
     now = datetime(2025, 1, 1, tzinfo=UTC)
+    table = sa.table(
+        "plate_solutions",
+        *(sa.column(n) for n in ("fingerprint", "status", "corners")),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("updated_at", sa.DateTime(timezone=True)),
+    )
+    for fingerprint, status, text in solutions:
+        conn.execute(
+            table.insert().values(
+                fingerprint=fingerprint,
+                status=status,
+                corners=text,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+
+def test_migration_indexes_solutions_solved_before_the_sky_index(catalog_engine):
+    # A catalog at the revision before the sky index, with one solved and one failed solution.
+    config = _config()
+    corners = FRAMES["pole"]
     with catalog_engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "0002")
-        solutions = sa.table(
-            "plate_solutions",
-            *(sa.column(n) for n in ("fingerprint", "status", "corners")),
-            sa.column("created_at", sa.DateTime(timezone=True)),
-            sa.column("updated_at", sa.DateTime(timezone=True)),
+        _insert_solutions(
+            conn,
+            [
+                ("old-solved", "solved", json.dumps(corners.tolist())),
+                ("old-failed", "failed", None),
+            ],
         )
-        for fingerprint, status, text in (
-            ("old-solved", "solved", json.dumps(corners.tolist())),
-            ("old-failed", "failed", None),
-        ):
-            conn.execute(
-                solutions.insert().values(
-                    fingerprint=fingerprint,
-                    status=status,
-                    corners=text,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
     migrate(catalog_engine)
-    footprints, cells = index_rows(catalog_engine)
-    assert [f[1] for f in footprints] == ["old-solved"]
-    np.testing.assert_array_equal(
-        [c for c, _ in cells], footprint_cells(corners, SKY_INDEX_HEALPIX_ORDER)
-    )
+    assert index_rows(catalog_engine) == {"old-solved": expected_row(corners)}
     store = CatalogStore(catalog_engine)
     add_image(store, "old", "old-solved")
     assert store.cone_search(0.0, 90.0, 0.0) == ["old.fits"]
+
+
+def test_migration_from_the_cell_index_rebuilds_it_from_the_solutions(catalog_engine):
+    # A catalog at 0003 (one row per footprint and cell) with footprints indexed there.
+    config = _config()
+    solutions = {name: corners for name, corners in FRAMES.items() if name != "thin"}
+    with catalog_engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0003")
+        _insert_solutions(
+            conn,
+            [(f"fp-{n}", "solved", json.dumps(c.tolist())) for n, c in solutions.items()]
+            + [("fp-thin", "failed", None)],
+        )
+        old_footprints = sa.table(
+            "sky_footprints",
+            sa.column("id"),
+            sa.column("fingerprint"),
+            *(sa.column(f"{a}{i}_deg") for i in range(1, 5) for a in ("ra", "dec")),
+        )
+        old_cells = sa.table("sky_cells", sa.column("cell"), sa.column("footprint_id"))
+        for number, (name, corners) in enumerate(solutions.items(), start=1):
+            flat = corners.reshape(8).tolist()
+            conn.execute(
+                old_footprints.insert().values(
+                    id=number,
+                    fingerprint=f"fp-{name}",
+                    **{
+                        f"{a}{i}_deg": flat[(i - 1) * 2 + (a == "dec")]
+                        for i in range(1, 5)
+                        for a in ("ra", "dec")
+                    },
+                )
+            )
+            conn.execute(old_cells.insert().values(cell=number * 10, footprint_id=number))
+    migrate(catalog_engine)
+    with catalog_engine.connect() as conn:
+        assert "sky_cells" not in sa.inspect(conn).get_table_names()
+    assert index_rows(catalog_engine) == {
+        f"fp-{name}": expected_row(corners) for name, corners in solutions.items()
+    }
+    store = CatalogStore(catalog_engine)
+    for name in FRAMES:
+        add_image(store, name, f"fp-{name}")
+    assert store.cone_search(359.5, 30.0, 0.1) == ["wrap.fits"]
+    assert store.cone_search(0.0, 90.0, 0.0) == ["pole.fits"]
+    assert store.cone_search(102.4, 0.0, 0.05) == []  # its solution failed
+
+    # Down to 0003 and up again: the same index, rebuilt from the solutions.
+    rows = index_rows(catalog_engine)
+    with catalog_engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0003")
+    migrate(catalog_engine)
+    assert index_rows(catalog_engine) == rows

@@ -12,14 +12,25 @@ from astropy_healpix import boundaries_lonlat, lonlat_to_healpix
 
 from astrocat_pipeline.core import sky_index
 from astrocat_pipeline.core.sky_index import (
+    GEOMETRY_DOUBLES,
+    MAX_ORDER,
+    class_max_radius_deg,
     cone_cell_ranges,
     cone_cells,
+    cone_key_ranges,
     distance_to_quads,
-    footprint_cells,
-    footprints_cells,
+    footprint_records,
+    geometry_overlaps_cone,
     max_cell_radius_deg,
+    order_key_range,
+    prefilter_terms,
     quads_overlap_cone,
+    size_class_orders,
     unit_vectors,
+)
+from astrocat_pipeline.core.tuning import (
+    SKY_INDEX_CLASS_RADIUS_DEG,
+    SKY_INDEX_QUERY_CELL_FRACTION,
 )
 
 
@@ -109,32 +120,136 @@ def test_cone_cell_ranges_are_sorted_disjoint_and_cover_the_sky_for_180_degrees(
         cone_cell_ranges(0.0, 0.0, 1.0, 14)
 
 
-def test_footprint_cells_contain_every_cell_the_frame_touches():
-    order = 5
-    boundaries = cell_boundaries(order)
-    rng = np.random.default_rng(5)
-    centres = sky_index._cell_centres(order)
-    for corners in random_frames(rng, 150):
-        quad = unit_vectors(corners[:, 0], corners[:, 1])
-        # Only cells near the frame can touch it (frames are < 12° across).
-        near = np.flatnonzero(centres @ sky_index.quad_centres(quad) > math.cos(math.radians(15)))
-        inside = distance_to_quads(quad[None, None], boundaries[near]).min(axis=1) <= 0.0
-        touching = set(near[inside].tolist())
-        touching |= {cell_of(ra, dec, order) for ra, dec in corners}
-        found = set(footprint_cells(corners, order).tolist())
-        assert touching <= found, corners.tolist()
+def records(corners):
+    return footprint_records(corners, SKY_INDEX_CLASS_RADIUS_DEG)
 
 
-def test_footprints_cells_in_a_batch_equal_one_by_one():
+def key_ranges(ra, dec, radius, orders):
+    return cone_key_ranges(
+        ra, dec, radius, orders, SKY_INDEX_CLASS_RADIUS_DEG, SKY_INDEX_QUERY_CELL_FRACTION
+    )
+
+
+def passes_prefilter(rec, ra, dec, radius):
+    """The SQL bounding-circle condition of CatalogStore.cone_search, in numpy."""
+    terms = prefilter_terms(ra, dec, radius)
+    if terms is None:
+        return np.ones(len(rec.keys), dtype=bool)
+    px, py, pz, cos_r, sin_r, slack = terms
+    dot = rec.centres @ np.array([px, py, pz])
+    return (dot >= cos_r * rec.cos_radius - sin_r * rec.sin_radius - slack) | (rec.cos_radius <= 0)
+
+
+def in_ranges(keys, ranges):
+    return np.array([any(lo <= k < hi for lo, hi in ranges) for k in keys.tolist()], dtype=bool)
+
+
+def test_size_classes_cover_each_footprint_and_are_the_finest_that_do():
+    radii = np.array([1e-4, 0.01, 0.2, 0.5, 1.0, 1.9, 2.0, 2.1, 3.5, 10.0, 30.0, 45.0, 64.0, 89.0])
+    orders = size_class_orders(radii, 128.0)
+    for radius, order in zip(radii.tolist(), orders.tolist(), strict=True):
+        assert 0 <= order <= MAX_ORDER
+        assert radius <= class_max_radius_deg(order, 128.0)
+        if order < MAX_ORDER:  # the next finer class would not hold it
+            assert radius > class_max_radius_deg(order + 1, 128.0)
+    assert orders.tolist()[5:9] == [6, 6, 5, 5]  # 128° / 2**6 = 2°
+    assert orders[-1] == 0  # wide-field frames land in the coarse classes
+    assert class_max_radius_deg(0, 128.0) == 180.0  # ... and class 0 takes anything
+
+
+def wide_frames(rng, n):
+    """Camera-lens and wide-angle frames, 10°-100° on a side (TAN corners)."""
+    frames = []
+    for i in range(n):
+        ra = rng.uniform(0, 360)
+        dec = float(rng.choice([90.0, -89.0, 0.0])) if i % 4 == 0 else rng.uniform(-80, 80)
+        size = rng.uniform(10.0, 100.0, 2)
+        frames.append(frame_corners(ra, dec, size[0], size[1], rng.uniform(0, 360)))
+    return np.array(frames)
+
+
+def test_cone_key_ranges_and_prefilter_keep_every_overlapping_footprint():
+    # Brute force over frames from 1' to 100°, at the poles and across RA 0h, against cones
+    # from a point to 120°: every footprint that really overlaps the cone is in a scanned range
+    # and passes the bounding-circle prefilter.
+    rng = np.random.default_rng(17)
+    frames = np.concatenate(
+        [
+            random_frames(rng, 150, min_deg=0.3, max_deg=8.0),
+            random_frames(rng, 30, min_deg=0.02, max_deg=0.3),
+            wide_frames(rng, 30),
+        ]
+    )
+    rec = records(frames)
+    orders = sorted({int(np.log2(k // 4) // 2) for k in rec.keys.tolist()})
+    assert len(orders) >= 6
+    checked = 0
+    for i in range(150):
+        if i < 40:  # near a frame (so that many overlap), else anywhere
+            ra, dec = frames[i % len(frames)].mean(axis=0)
+            ra, dec = (ra + rng.normal(0, 3)) % 360, float(np.clip(dec + rng.normal(0, 3), -90, 90))
+        else:
+            ra, dec = rng.uniform(0, 360), math.degrees(math.asin(rng.uniform(-1, 1)))
+        if i % 10 == 0:
+            ra, dec = float(rng.choice([0.0, 359.99])), float(rng.choice([90.0, -90.0, 89.7]))
+        radius = float(rng.choice([0.0, 0.1, 0.5, 2.0, 5.0, 20.0, 89.0, 120.0]))
+        truth = quads_overlap_cone(frames, ra, dec, radius)
+        ranges = key_ranges(ra, dec, radius, orders)
+        found = in_ranges(rec.keys, ranges) & passes_prefilter(rec, ra, dec, radius)
+        assert not np.any(truth & ~found), (ra, dec, radius, np.flatnonzero(truth & ~found))
+        overlaps, _ = geometry_overlaps_cone(rec.geometry[found], ra, dec, radius)
+        np.testing.assert_array_equal(overlaps, truth[found])
+        checked += int(truth.sum())
+    assert checked > 1000
+
+
+def test_cone_key_ranges_are_few_sorted_and_only_in_the_classes_asked_for():
+    orders = [0, 3, 5, 6, 7, 9]
+    spans = [order_key_range(order) for order in orders]
+    for radius, most in ((0.0, 20), (0.5, 25), (2.0, 25), (30.0, 25), (180.0, 1)):
+        ranges = key_ranges(37.0, 62.0, radius, orders)
+        assert all(a[1] < b[0] for a, b in itertools.pairwise(ranges))  # sorted, merged
+        for lo, hi in spans:
+            mine = [(max(a, lo), min(b, hi)) for a, b in ranges if a < hi and b > lo]
+            assert 1 <= len(mine) <= most, (radius, lo, len(mine))
+        # No key outside the classes asked for (adjacent classes' ranges may merge).
+        for a, b in ranges:
+            covered = sum(min(b, hi) - max(a, lo) for lo, hi in spans if a < hi and b > lo)
+            assert covered == b - a
+    # Class 0 (wide fields, up to 180°) is always scanned whole: one range.
+    assert key_ranges(10.0, -30.0, 0.5, [0]) == [order_key_range(0)]
+    assert key_ranges(10.0, -30.0, 0.5, []) == []
+    with pytest.raises(ValueError, match="radius"):
+        key_ranges(0.0, 0.0, -1.0, [3])
+
+
+def test_records_pack_the_geometry_of_the_exact_test():
     rng = np.random.default_rng(8)
     frames = random_frames(rng, 40)
-    index, cells = footprints_cells(frames, 6)
-    for i, corners in enumerate(frames):
-        np.testing.assert_array_equal(cells[index == i], footprint_cells(corners, 6))
-    empty_index, empty_cells = footprints_cells(np.zeros((0, 4, 2)), 6)
-    assert empty_index.size == empty_cells.size == 0
+    rec = records(frames)
+    assert rec.geometry.shape == (40, GEOMETRY_DOUBLES)
+    blobs = rec.blobs()
+    assert {len(b) for b in blobs} == {GEOMETRY_DOUBLES * 8}
+    unpacked = np.frombuffer(b"".join(blobs), dtype="<f8").reshape(40, GEOMETRY_DOUBLES)
+    np.testing.assert_array_equal(unpacked, rec.geometry)
+    np.testing.assert_allclose(np.linalg.norm(rec.centres, axis=1), 1.0)
+    for corners, key, centre in zip(frames, rec.keys.tolist(), rec.centres, strict=True):
+        order = int(np.log2(key // 4) // 2)
+        ra, dec = np.degrees(np.arctan2(centre[1], centre[0])), np.degrees(np.arcsin(centre[2]))
+        assert key - order_key_range(order)[0] == cell_of(float(ra) % 360, float(dec), order)
+        one = records(corners[None])
+        assert one.keys.tolist() == [key]
+    for ra, dec, radius in ((0.0, 90.0, 0.0), (10.0, 20.0, 3.0), (359.9, -45.0, 1.0)):
+        overlaps, closeness = geometry_overlaps_cone(rec.geometry, ra, dec, radius)
+        np.testing.assert_array_equal(overlaps, quads_overlap_cone(frames, ra, dec, radius))
+        np.testing.assert_allclose(closeness, rec.centres @ unit_vectors(ra, dec))
+    empty = records(np.zeros((0, 4, 2)))
+    assert empty.keys.size == 0
+    assert empty.geometry.shape == (0, GEOMETRY_DOUBLES)
     with pytest.raises(ValueError, match="finite"):
-        footprint_cells(np.full((4, 2), np.nan), 6)
+        records(np.full((1, 4, 2), np.nan))
+    with pytest.raises(ValueError, match="shape"):
+        records(np.zeros((4, 2)))
 
 
 def dense_distance_deg(corners, ra_deg, dec_deg, n=121):

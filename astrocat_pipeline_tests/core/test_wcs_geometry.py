@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from astropy.coordinates import angular_separation
+from astropy import units as u
+from astropy.coordinates import SkyCoord, angular_separation
 from astropy.io import fits
 from astropy.wcs import WCS, Sip
 
@@ -14,6 +15,7 @@ from astrocat_pipeline.core.records import FieldGeometry
 from astrocat_pipeline.core.wcs_geometry import (
     celestial_wcs,
     field_geometry,
+    offset_by,
     wcs_from_header_text,
     wcs_to_header_text,
 )
@@ -408,3 +410,15 @@ def test_top_down_pictures_report_rotation_and_parity_as_shown():
     assert shown.parity == "flipped"
     assert angle_diff_deg(shown.rotation_deg, 20.0) < 1e-6
     assert shown.corners_deg == stored.corners_deg
+
+
+def test_offset_by_agrees_with_astropy_across_ra_0h_and_the_poles():
+    ra = np.array([359.5, 0.2, 10.0, 120.0, 200.0])
+    dec = np.array([0.0, -30.0, 89.5, -89.9, 45.0])
+    sep = np.array([1.0, 2.5, 1.0, 0.5, 30.0])
+    pa = np.array([90.0, 270.0, 0.0, 180.0, 45.0])
+    got_ra, got_dec = offset_by(ra, dec, sep, pa)
+    expected = SkyCoord(ra, dec, unit="deg").directional_offset_by(pa * u.deg, sep * u.deg)
+    got = SkyCoord(got_ra, got_dec, unit="deg")
+    assert got.separation(expected).arcsec.max() < 1e-6
+    assert ((got_ra >= 0) & (got_ra < 360)).all()

@@ -4,16 +4,14 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-21
 
-Written by hand and frozen. Solutions solved before this revision are indexed here, with the
-cells of ``core.sky_index.footprint_cells`` at ``tuning.SKY_INDEX_HEALPIX_ORDER`` (the code of the
-version being installed, which is also the one that queries them).
+Written by hand and frozen, except for one later change: this revision used to index the
+solutions solved before it with ``core.sky_index.footprints_cells``, code that revision 0004
+removed when it replaced these tables. 0004 indexes every solved solution again from
+``plate_solutions``, so the tables are left empty here (only a downgrade to 0003 sees them).
 """
 
 from __future__ import annotations
 
-import json
-
-import numpy as np
 import sqlalchemy as sa
 from alembic import op
 
@@ -59,52 +57,6 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
     )
     op.create_index("ix_sky_cells_footprint_id", "sky_cells", ["footprint_id"])
-    _index_existing_solutions()
-
-
-def _index_existing_solutions() -> None:
-    from astrocat_pipeline.core.sky_index import footprints_cells
-    from astrocat_pipeline.core.tuning import SKY_INDEX_HEALPIX_ORDER
-
-    conn = op.get_bind()
-    solutions = sa.table(
-        "plate_solutions", sa.column("fingerprint"), sa.column("status"), sa.column("corners")
-    )
-    footprints = sa.table(
-        "sky_footprints",
-        sa.column("id"),
-        sa.column("fingerprint"),
-        *(sa.column(name) for name in _CORNER_COLUMNS),
-    )
-    cells_table = sa.table("sky_cells", sa.column("cell"), sa.column("footprint_id"))
-    rows = conn.execute(
-        sa.select(solutions.c.fingerprint, solutions.c.corners)
-        .where(solutions.c.status == "solved", solutions.c.corners.is_not(None))
-        .order_by(solutions.c.fingerprint)
-    ).all()
-    solved = [(fp, json.loads(text)) for fp, text in rows]
-    solved = [(fp, corners) for fp, corners in solved if corners and len(corners) == 4]
-    if not solved:
-        return
-    corners = np.array([c for _, c in solved], dtype=float)
-    frame_index, cells = footprints_cells(corners, SKY_INDEX_HEALPIX_ORDER)
-    ids = []
-    for (fingerprint, _), row in zip(solved, corners.reshape(len(solved), 8), strict=True):
-        values = dict(zip(_CORNER_COLUMNS, row.tolist(), strict=True))
-        ids.append(
-            conn.execute(
-                footprints.insert()
-                .values(fingerprint=fingerprint, **values)
-                .returning(footprints.c.id)
-            ).scalar_one()
-        )
-    conn.execute(
-        cells_table.insert(),
-        [
-            {"cell": int(cell), "footprint_id": ids[int(frame)]}
-            for frame, cell in zip(frame_index.tolist(), cells.tolist(), strict=True)
-        ],
-    )
 
 
 def downgrade() -> None:
