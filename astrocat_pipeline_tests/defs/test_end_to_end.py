@@ -88,6 +88,10 @@ def test_dagster_dev_processes_new_files_through_catalog_matches(tmp_path, tiny_
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group, so it can be stopped as a whole
+        # dagster dev stops on SIGTERM through Python's SIGINT handling, which a process does not
+        # get when its parent ignores SIGINT (a test run started with `&` by a non-interactive
+        # shell): it would then never stop. Give it the default.
+        preexec_fn=restore_sigint,
     )
     try:
         deadline = time.monotonic() + 300
@@ -121,16 +125,42 @@ def test_dagster_dev_processes_new_files_through_catalog_matches(tmp_path, tiny_
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             pytest.fail("dagster dev did not stop within 60 s of SIGTERM")
-        log.close()
-    assert group_is_gone(process.pid, timeout_s=20), "dagster dev left processes behind"
+        finally:
+            log.close()
+    assert group_is_gone(process.pid, timeout_s=30), "dagster dev left processes behind:\n" + (
+        "\n".join(live_group_members(process.pid))
+    )
+
+
+def restore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def live_group_members(pgid: int) -> list[str]:
+    """The processes of process group `pgid` that are still running, as "pid state command".
+
+    Zombies do not count: they have exited, and reaping an orphan is its new parent's job (the
+    container's init), not dagster's."""
+    members = []
+    for stat_path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stat = stat_path.read_text()
+            cmdline = (stat_path.parent / "cmdline").read_bytes()
+        except OSError:
+            continue  # exited meanwhile
+        # The command name is in parentheses and may hold spaces; the fields after it are fixed.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            command = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
+            members.append(f"{stat_path.parent.name} {state} {command}")
+    return members
 
 
 def group_is_gone(pgid: int, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
+        if not live_group_members(pgid):
             return True
         time.sleep(0.5)
     return False
