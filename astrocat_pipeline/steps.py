@@ -371,6 +371,7 @@ def solve_plate(
     previous = store.get_solution_row(fingerprint)
     if previous is not None and previous["status"] == "solved" and not force:
         reused = _solution_from_row_dict(store, fingerprint)
+        store.index_image_footprint(key)
         return StepOutcome("reused", metadata=_solution_metadata(reused, reused=True))
     solver_name = "nova" if isinstance(solver, NovaSolver) else "local" if solver else None
     resume = _resumable(previous) if isinstance(solver, NovaSolver) and not force else None

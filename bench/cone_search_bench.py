@@ -58,7 +58,9 @@ from bench.scratch_postgres import POSTGRES_URL_DEFAULT, POSTGRES_URL_ENV, scrat
 
 RADII_DEG = (0.5, 2.0, 5.0)
 GOAL_P95_MS = 5.0
-SKY_COLUMNS = "healpix_uniq, fingerprint, x, y, z, cos_radius, sin_radius, geometry"
+SKY_COLUMNS = (
+    "healpix_uniq, image_id, partition_key, fingerprint, x, y, z, cos_radius, sin_radius, geometry"
+)
 ROWS_PER_CHUNK = 500_000
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -133,7 +135,19 @@ def sky_rows(records: FootprintRecords, start: int, stop: int) -> Iterator[tuple
     for i, key in enumerate(keys):
         x, y, z = centres[i]
         blob = packed[i].tobytes()
-        yield (key, fingerprint(start + i + 1), x, y, z, cos_radius[i], sin_radius[i], blob)
+        image_id = start + i + 1
+        yield (
+            key,
+            image_id,
+            f"bench/{image_id:07d}.fits",
+            fingerprint(image_id),
+            x,
+            y,
+            z,
+            cos_radius[i],
+            sin_radius[i],
+            blob,
+        )
 
 
 def load_sqlite(engine: sa.Engine, records: FootprintRecords) -> None:
@@ -159,7 +173,7 @@ def load_sqlite(engine: sa.Engine, records: FootprintRecords) -> None:
         # whatever the insertion order.
         for start in range(0, n, ROWS_PER_CHUNK):
             cur.executemany(
-                f"INSERT INTO sky_footprints ({SKY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
+                f"INSERT INTO sky_footprints ({SKY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 sky_rows(records, start, min(n, start + ROWS_PER_CHUNK)),
             )
         cur.execute("COMMIT")
@@ -184,12 +198,14 @@ def load_postgres(engine: sa.Engine, records: FootprintRecords) -> None:
         cur.execute("SET synchronous_commit = off")
         cur.execute("SET maintenance_work_mem = '1GB'")
         # Build the sky index's B-trees after the load (a sorted build), same names.
-        cur.execute(
-            "ALTER TABLE sky_footprints DROP CONSTRAINT "
-            "fk_sky_footprints_fingerprint_plate_solutions"
-        )
-        cur.execute("ALTER TABLE sky_footprints DROP CONSTRAINT pk_sky_footprints")
-        cur.execute("ALTER TABLE sky_footprints DROP CONSTRAINT uq_sky_footprints_fingerprint")
+        for constraint in (
+            "fk_sky_footprints_fingerprint_plate_solutions",
+            "fk_sky_footprints_image_id_images",
+            "pk_sky_footprints",
+            "uq_sky_footprints_image_id",
+        ):
+            cur.execute(f"ALTER TABLE sky_footprints DROP CONSTRAINT {constraint}")
+        cur.execute("DROP INDEX ix_sky_footprints_fingerprint")
         now = NOW.isoformat()
         for start in range(1, n + 1, ROWS_PER_CHUNK):
             stop = min(n + 1, start + ROWS_PER_CHUNK)
@@ -209,8 +225,8 @@ def load_postgres(engine: sa.Engine, records: FootprintRecords) -> None:
             cur.copy_expert(
                 f"COPY sky_footprints ({SKY_COLUMNS}) FROM STDIN",
                 copy_text(
-                    "\t".join((*map(repr, row[:1]), row[1], *map(repr, row[2:7]), "\\\\x"))
-                    + row[7].hex()
+                    "\t".join((*map(repr, row[:2]), row[2], row[3], *map(repr, row[4:9]), "\\\\x"))
+                    + row[9].hex()
                     + "\n"
                     for row in sky_rows(records, start - 1, stop - 1)
                 ),
@@ -221,17 +237,21 @@ def load_postgres(engine: sa.Engine, records: FootprintRecords) -> None:
         )
         cur.execute(
             "ALTER TABLE sky_footprints ADD CONSTRAINT pk_sky_footprints "
-            "PRIMARY KEY (healpix_uniq, fingerprint) "
-            "INCLUDE (x, y, z, cos_radius, sin_radius, geometry)"
+            "PRIMARY KEY (healpix_uniq, image_id) "
+            "INCLUDE (partition_key, x, y, z, cos_radius, sin_radius, geometry)"
         )
         cur.execute(
-            "ALTER TABLE sky_footprints ADD CONSTRAINT uq_sky_footprints_fingerprint "
-            "UNIQUE (fingerprint)"
+            "ALTER TABLE sky_footprints ADD CONSTRAINT uq_sky_footprints_image_id UNIQUE (image_id)"
         )
+        cur.execute("CREATE INDEX ix_sky_footprints_fingerprint ON sky_footprints (fingerprint)")
         cur.execute(
             "ALTER TABLE sky_footprints ADD CONSTRAINT "
             "fk_sky_footprints_fingerprint_plate_solutions FOREIGN KEY (fingerprint) "
             "REFERENCES plate_solutions (fingerprint) ON DELETE CASCADE"
+        )
+        cur.execute(
+            "ALTER TABLE sky_footprints ADD CONSTRAINT fk_sky_footprints_image_id_images "
+            "FOREIGN KEY (image_id) REFERENCES images (id) ON DELETE CASCADE"
         )
         raw.commit()
         cur.close()

@@ -287,26 +287,41 @@ catalog_matches = Table(
     Column("magnitude", SafeFloat),
 )
 
-# The sky index (issue 6): one row per solved footprint (a solution's four corners, keyed by its
-# fingerprint like the solution), see core.sky_index. healpix_uniq is the NUNIQ number of the
-# HEALPix cell of the footprint's centre at its size class's order; x, y, z the centre's unit
-# vector and cos/sin_radius its bounding radius, for a bounding-circle filter in SQL; geometry
-# the packed float64 values the exact test needs (core.sky_index.GEOMETRY_DOUBLES), so that a
-# cone search fetches one small row per candidate. Plain columns and one B-tree, the same on
-# SQLite and PostgreSQL without extensions. The primary key (healpix_uniq, fingerprint) is the
-# B-tree a cone search walks; it holds the whole row: SQLite keeps it as the table (WITHOUT
+# The sky index (issue 6): one row per image whose content is solved (its solution's four
+# corners), see core.sky_index. healpix_uniq is the NUNIQ number of the HEALPix cell of the
+# footprint's centre at its size class's order; x, y, z the centre's unit vector and cos/sin_radius
+# its bounding radius, for a bounding-circle filter in SQL; geometry the packed float64 values the
+# exact test needs (core.sky_index.GEOMETRY_DOUBLES); partition_key the image's, so that a cone
+# search reads one small row per candidate and nothing else. Plain columns and one B-tree, the
+# same on SQLite and PostgreSQL without extensions. The primary key (healpix_uniq, image_id) is
+# the B-tree a cone search walks; it holds the whole row: SQLite keeps it as the table (WITHOUT
 # ROWID) and PostgreSQL INCLUDEs the other columns, so that the scan is index-only.
-_SKY_ROW_COLUMNS = ("x", "y", "z", "cos_radius", "sin_radius", "geometry")
+#
+# A row per image rather than per solution, because looking up the images of ~1,000 solutions
+# took more than half of a 2-degree search (bench/cone_search_bench.py). The rows follow both
+# sides: save_solution rewrites those of the content's images, record_file those of an image
+# whose content changed, deleting an image or a solution deletes them (cascades), and a reused
+# solution writes the image's row again (index_image_footprint).
+_SKY_ROW_COLUMNS = ("partition_key", "x", "y", "z", "cos_radius", "sin_radius", "geometry")
 sky_footprints = Table(
     "sky_footprints",
     METADATA,
     Column("healpix_uniq", Integer, nullable=False, autoincrement=False),
     Column(
+        "image_id",
+        Integer,
+        ForeignKey("images.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+        autoincrement=False,
+    ),
+    Column("partition_key", SafeText, nullable=False),
+    Column(
         "fingerprint",
         SafeText,
         ForeignKey("plate_solutions.fingerprint", ondelete="CASCADE"),
         nullable=False,
-        unique=True,
+        index=True,
     ),
     Column("x", Double, nullable=False),
     Column("y", Double, nullable=False),
@@ -314,7 +329,7 @@ sky_footprints = Table(
     Column("cos_radius", Double, nullable=False),
     Column("sin_radius", Double, nullable=False),
     Column("geometry", LargeBinary, nullable=False),
-    PrimaryKeyConstraint("healpix_uniq", "fingerprint", postgresql_include=list(_SKY_ROW_COLUMNS)),
+    PrimaryKeyConstraint("healpix_uniq", "image_id", postgresql_include=list(_SKY_ROW_COLUMNS)),
     sqlite_with_rowid=False,
 )
 
@@ -566,11 +581,54 @@ class CatalogStore:
     def record_file(
         self, partition_key: str, *, fingerprint: str, size_bytes: int, mtime_ns: int
     ) -> None:
-        """Record the content fingerprint of a file (and the size/mtime it was computed for)."""
-        self._update_image(
-            partition_key,
-            {"fingerprint": fingerprint, "size_bytes": size_bytes, "mtime_ns": mtime_ns},
-        )
+        """Record the content fingerprint of a file (and the size/mtime it was computed for).
+
+        When the content changed, the image's footprint in the sky index goes with the old
+        content, and comes from the new one's solution if it is solved (a moved or copied file
+        is found by sky position at once).
+        """
+        with self._engine.begin() as conn:
+            row = conn.execute(
+                select(images.c.id, images.c.fingerprint).where(
+                    images.c.partition_key == partition_key
+                )
+            ).first()
+            if row is None:
+                raise ImageNotFoundError(
+                    f"no image with partition key {partition_key!r} in the catalog"
+                )
+            conn.execute(
+                update(images)
+                .where(images.c.id == row.id)
+                .values(
+                    fingerprint=fingerprint,
+                    size_bytes=size_bytes,
+                    mtime_ns=mtime_ns,
+                    updated_at=self._clock(),
+                )
+            )
+            if row.fingerprint != fingerprint:
+                _write_footprints(conn, fingerprint, _solved_corners(conn, fingerprint), row.id)
+
+    def index_image_footprint(self, partition_key: str) -> None:
+        """Write the image's row of the sky index from its content's solution (none unless
+        solved), whatever was there: a step that reuses a solution calls it, so that an image
+        recorded while its content was being solved elsewhere is indexed too."""
+        with self._engine.begin() as conn:
+            row = conn.execute(
+                select(images.c.id, images.c.fingerprint).where(
+                    images.c.partition_key == partition_key
+                )
+            ).first()
+            if row is None:
+                raise ImageNotFoundError(
+                    f"no image with partition key {partition_key!r} in the catalog"
+                )
+            if row.fingerprint is None:
+                conn.execute(delete(sky_footprints).where(sky_footprints.c.image_id == row.id))
+                return
+            corners = _solved_corners(conn, row.fingerprint)
+            _write_footprints(conn, row.fingerprint, corners, row.id)
 
     def record_metadata(
         self,
@@ -671,7 +729,7 @@ class CatalogStore:
         corners = geometry.corners_deg if geometry and solution.status == "solved" else ()
         with self._engine.begin() as conn:
             conn.execute(stmt)  # on PostgreSQL this locks the row until the footprint is written
-            _write_footprint(conn, fingerprint, corners)
+            _write_footprints(conn, fingerprint, corners)
 
     def set_solution_status(
         self,
@@ -933,44 +991,40 @@ class CatalogStore:
             if not ranges:
                 return []
             terms = prefilter_terms(ra_deg, dec_deg, radius_deg)
-            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-            # The two hot queries go straight to the driver's cursor, inside this connection's
-            # transaction (one snapshot): SQLAlchemy's Row objects cost about 1 µs per row, a
-            # fifth of a 2° search's ~1,300 candidates.
+            # The hot query goes straight to the driver's cursor, inside this connection's
+            # transaction: SQLAlchemy's Row objects cost about 1 µs per row, a fifth of a 2°
+            # search's ~1,300 candidates.
             cursor = conn.connection.cursor()
             try:
-                rows: list[Any] = []
-                for chunk in _chunks(ranges, _MAX_UNION_ARMS):
-                    cursor.execute(
-                        _candidates_sql(len(chunk), terms is not None, mark),
-                        tuple(v for lo_hi in chunk for v in (*lo_hi, *(terms or ()))),
-                    )
-                    rows.extend(cursor.fetchall())
-                if not rows:
-                    return []
-                fingerprints, blobs = zip(*rows, strict=True)
-                geometry = np.frombuffer(b"".join(blobs), dtype="<f8")
-                overlaps, closeness = geometry_overlaps_cone(
-                    geometry.reshape(len(rows), GEOMETRY_DOUBLES), ra_deg, dec_deg, radius_deg
-                )
-                rank = {
-                    fingerprint: -near
-                    for fingerprint, near, hit in zip(
-                        fingerprints, closeness.tolist(), overlaps.tolist(), strict=True
-                    )
-                    if hit
-                }
-                # Images only for the footprints that passed the exact test.
-                keyed: list[tuple[float, str]] = []
-                hits = sorted(rank)
-                for chunk in _chunks(hits, _MAX_LISTED_FINGERPRINTS):
-                    cursor.execute(
-                        _IMAGES_OF_SQL.format(marks=", ".join([mark] * len(chunk))), tuple(chunk)
-                    )
-                    keyed.extend((rank[fingerprint], key) for key, fingerprint in cursor.fetchall())
+                if conn.dialect.name == "postgresql":
+                    rows = _pg_candidates(cursor, conn.connection.info, ranges, terms)
+                else:
+                    rows = []
+                    for chunk in _chunks(ranges, _MAX_UNION_ARMS):
+                        cursor.execute(
+                            _candidates_sql(
+                                len(chunk),
+                                terms is not None,
+                                ["?"] * (len(chunk) * (8 if terms is not None else 2)),
+                            ),
+                            tuple(v for lo_hi in chunk for v in (*lo_hi, *(terms or ()))),
+                        )
+                        rows.extend(cursor.fetchall())
             finally:
                 cursor.close()
-        return [key for _, key in sorted(keyed)]
+        if not rows:
+            return []
+        keys, blobs = zip(*rows, strict=True)
+        geometry = np.frombuffer(b"".join(blobs), dtype="<f8")
+        overlaps, closeness = geometry_overlaps_cone(
+            geometry.reshape(len(rows), GEOMETRY_DOUBLES), ra_deg, dec_deg, radius_deg
+        )
+        hits = [
+            (-near, key)
+            for key, near, hit in zip(keys, closeness.tolist(), overlaps.tolist(), strict=True)
+            if hit
+        ]
+        return [key for _, key in sorted(hits)]
 
 
 # Whether each size class (order 0 to MAX_ORDER) has a footprint: one indexed probe each, so
@@ -988,74 +1042,128 @@ _CLASSES_PRESENT = select(
         for order in range(MAX_ORDER + 1)
     )
 )
-# Fingerprints per images query, and ranges per candidate query (8 parameters each; a 2° cone
-# has ~60): below SQLite's historical limit of 999 bound parameters and its 500 compound SELECTs.
-_MAX_LISTED_FINGERPRINTS = 900
+# Ranges per candidate query on SQLite (8 parameters each; a 2° cone has ~60): below its
+# historical limit of 999 bound parameters and its 500 compound SELECTs.
 _MAX_UNION_ARMS = 120
-_IMAGES_OF_SQL = "SELECT partition_key, fingerprint FROM images WHERE fingerprint IN ({marks})"
-# The last step of a cone search looks up the images of ~1,000 fingerprints for a 2° cone: with
-# the partition key in the index, each is one B-tree probe (index-only on PostgreSQL) instead of
-# an index probe and a table row. Declared with the sky index, which is its reason to exist.
-Index("ix_images_fingerprint_partition_key", images.c.fingerprint, images.c.partition_key)
+# PostgreSQL runs the candidate query as a prepared statement, so that it is planned once per
+# connection instead of per search (planning a 60-arm query took 7 ms, executing it 3 ms): one
+# statement per power of two of arms from this one, the ranges padded with empty ones.
+_PG_MIN_ARMS = 16
 
 
-def _candidates_sql(n_ranges: int, prefilter: bool, mark: str) -> str:
-    """The candidate query of a cone search, as driver SQL with ``mark`` placeholders: the rows
-    in ``n_ranges`` healpix_uniq ranges whose bounding circle reaches the cone
-    (core.sky_index.prefilter_terms), one UNION ALL arm per range.
+def _candidates_sql(n_ranges: int, prefilter: bool, marks: Sequence[str]) -> str:
+    """The candidate query of a cone search: the rows in ``n_ranges`` healpix_uniq ranges whose
+    bounding circle reaches the cone (core.sky_index.prefilter_terms), one UNION ALL arm per
+    range; ``marks`` holds the placeholders of all parameters in order.
 
     Parameters per arm: the range's two bounds, then (with ``prefilter``) the six terms. One
     arm per range rather than an OR of ranges: SQLite walks each range of the primary key
     either way, but for an OR it also keeps every row's key in a temporary index to drop
     duplicates (a third slower for 2° cones); PostgreSQL runs each arm as an index-only scan.
     """
-    arm = (
-        "SELECT fingerprint, geometry FROM sky_footprints"
-        f" WHERE healpix_uniq >= {mark} AND healpix_uniq < {mark}"
-    )
-    if prefilter:
-        # Footprints of 90° radius or more (cos_radius <= 0) always pass: the test assumes
-        # radius + bounding radius <= 180°.
-        arm += (
-            f" AND (x * {mark} + y * {mark} + z * {mark}"
-            f" >= {mark} * cos_radius - {mark} * sin_radius - {mark} OR cos_radius <= 0)"
+    per_arm = 8 if prefilter else 2
+    arms = []
+    for arm in range(n_ranges):
+        m = marks[arm * per_arm : (arm + 1) * per_arm]
+        sql = (
+            "SELECT partition_key, geometry FROM sky_footprints"
+            f" WHERE healpix_uniq >= {m[0]} AND healpix_uniq < {m[1]}"
         )
-    return " UNION ALL ".join([arm] * n_ranges)
+        if prefilter:
+            # Footprints of 90° radius or more (cos_radius <= 0) always pass: the test assumes
+            # radius + bounding radius <= 180°.
+            sql += (
+                f" AND (x * {m[2]} + y * {m[3]} + z * {m[4]}"
+                f" >= {m[5]} * cos_radius - {m[6]} * sin_radius - {m[7]} OR cos_radius <= 0)"
+            )
+        arms.append(sql)
+    return " UNION ALL ".join(arms)
 
 
-def _write_footprint(
-    conn: Connection, fingerprint: str, corners: Sequence[tuple[float, float]]
+def _pg_candidates(
+    cursor: Any,
+    info: dict[str, Any],
+    ranges: Sequence[tuple[int, int]],
+    terms: tuple[float, ...] | None,
+) -> list[Any]:
+    """The candidate rows on PostgreSQL, through a statement prepared on this connection
+    (``info`` is the DBAPI connection's own dict, which lives and dies with it)."""
+    arms = _PG_MIN_ARMS
+    while arms < len(ranges):
+        arms *= 2
+    per_arm = 8 if terms is not None else 2
+    name = f"astrocat_cone_{arms}_{per_arm}"
+    prepared: set[str] = info.setdefault("astrocat_prepared_statements", set())
+    if name not in prepared:
+        numbered = [f"${i}" for i in range(1, arms * per_arm + 1)]
+        cursor.execute(f"PREPARE {name} AS {_candidates_sql(arms, terms is not None, numbered)}")
+        prepared.add(name)
+    padded = [*ranges, *[(0, 0)] * (arms - len(ranges))]  # empty ranges: one index probe each
+    params = tuple(v for lo_hi in padded for v in (*lo_hi, *(terms or ())))
+    # A generic plan (index-only scans, whatever the bounds) is the right one for every cone;
+    # SET LOCAL ends with the transaction.
+    cursor.execute(
+        "SET LOCAL plan_cache_mode = force_generic_plan;"
+        f" EXECUTE {name} ({', '.join(['%s'] * len(params))})",
+        params,
+    )
+    return cursor.fetchall()
+
+
+def _solved_corners(conn: Connection, fingerprint: str) -> list[tuple[float, float]]:
+    """The corners of ``fingerprint``'s solution if it is solved, else none."""
+    text = conn.scalar(
+        select(plate_solutions.c.corners).where(
+            plate_solutions.c.fingerprint == fingerprint, plate_solutions.c.status == "solved"
+        )
+    )
+    corners = _loads(text) if text else None
+    return [tuple(corner) for corner in corners] if corners else []
+
+
+def _write_footprints(
+    conn: Connection,
+    fingerprint: str,
+    corners: Sequence[tuple[float, float]],
+    image_id: int | None = None,
 ) -> None:
-    """Make ``corners`` (none: not solved) the indexed footprint of ``fingerprint``."""
-    conn.execute(delete(sky_footprints).where(sky_footprints.c.fingerprint == fingerprint))
+    """Make ``corners`` (none: not solved) the indexed footprint of the images of content
+    ``fingerprint``, or of image ``image_id`` only (whose rows of any content are replaced)."""
+    if image_id is None:
+        conn.execute(delete(sky_footprints).where(sky_footprints.c.fingerprint == fingerprint))
+    else:
+        conn.execute(delete(sky_footprints).where(sky_footprints.c.image_id == image_id))
     if len(corners) != 4:
         return
-    conn.execute(sky_footprints.insert(), _sky_rows([fingerprint], np.array([corners], float)))
+    owners = select(images.c.id, images.c.partition_key).where(images.c.fingerprint == fingerprint)
+    if image_id is not None:
+        owners = owners.where(images.c.id == image_id)
+    rows = conn.execute(owners.order_by(images.c.id)).all()
+    if rows:
+        conn.execute(sky_footprints.insert(), _sky_rows(rows, fingerprint, corners))
 
 
-def _sky_rows(fingerprints: Sequence[str], corners_deg: np.ndarray) -> list[dict[str, Any]]:
-    """The sky_footprints rows of footprints (corners of shape (n, 4, 2))."""
-    records = footprint_records(corners_deg, SKY_INDEX_CLASS_RADIUS_DEG)
+def _sky_rows(
+    owners: Sequence[Any], fingerprint: str, corners: Sequence[tuple[float, float]]
+) -> list[dict[str, Any]]:
+    """The sky_footprints rows of images ``(id, partition_key)`` whose content
+    ``fingerprint`` has the footprint ``corners`` (four (ra, dec) pairs)."""
+    records = footprint_records(np.array([corners], dtype=float), SKY_INDEX_CLASS_RADIUS_DEG)
+    (x, y, z), blob = records.centres[0].tolist(), records.blobs()[0]
     return [
         {
-            "healpix_uniq": key,
+            "healpix_uniq": int(records.keys[0]),
+            "image_id": image_id,
+            "partition_key": partition_key,
             "fingerprint": fingerprint,
             "x": x,
             "y": y,
             "z": z,
-            "cos_radius": cos_radius,
-            "sin_radius": sin_radius,
+            "cos_radius": float(records.cos_radius[0]),
+            "sin_radius": float(records.sin_radius[0]),
             "geometry": blob,
         }
-        for fingerprint, key, (x, y, z), cos_radius, sin_radius, blob in zip(
-            fingerprints,
-            records.keys.tolist(),
-            records.centres.tolist(),
-            records.cos_radius.tolist(),
-            records.sin_radius.tolist(),
-            records.blobs(),
-            strict=True,
-        )
+        for image_id, partition_key in owners
     ]
 
 

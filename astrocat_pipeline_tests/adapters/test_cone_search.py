@@ -55,22 +55,35 @@ def add_image(store: CatalogStore, name: str, fingerprint: str) -> str:
 
 
 def index_rows(engine: sa.Engine) -> dict[str, tuple]:
-    """The sky index, fingerprint -> the rest of its row (geometry as bytes)."""
+    """The sky index, partition key -> (fingerprint, healpix_uniq, x, y, z, cos_radius,
+    sin_radius, geometry as bytes); checks that each row's image_id is its image's."""
     with engine.connect() as conn:
         rows = conn.execute(sa.select(sky_footprints)).mappings().all()
+        ids = dict(conn.execute(sa.text("SELECT partition_key, id FROM images")).all())
+    for row in rows:
+        assert row["image_id"] == ids[row["partition_key"]]
     return {
-        row["fingerprint"]: tuple(
-            bytes(v) if k == "geometry" else v for k, v in row.items() if k != "fingerprint"
+        row["partition_key"]: (
+            row["fingerprint"],
+            row["healpix_uniq"],
+            row["x"],
+            row["y"],
+            row["z"],
+            row["cos_radius"],
+            row["sin_radius"],
+            bytes(row["geometry"]),
         )
         for row in rows
     }
 
 
-def expected_row(corners: np.ndarray) -> tuple:
-    """What the index should hold for one footprint (the columns after the fingerprint)."""
+def expected_row(fingerprint: str, corners: np.ndarray) -> tuple:
+    """What the index should hold for an image of content ``fingerprint`` solved as
+    ``corners`` (the values of :func:`index_rows`)."""
     rec = footprint_records(corners[None], SKY_INDEX_CLASS_RADIUS_DEG)
     x, y, z = rec.centres[0].tolist()
     return (
+        fingerprint,
         int(rec.keys[0]),
         x,
         y,
@@ -128,36 +141,66 @@ def test_results_are_ordered_by_distance_and_include_every_copy_of_a_solution(sk
     assert sky_store.cone_search(50.0, 80.0, 60.0) == ["pole.fits", "wrap-copy.fits", "wrap.fits"]
 
 
-def test_only_an_image_with_the_solved_content_is_found(sky_store):
-    # The file changed: its new content has no solution, the old solution stays indexed but
-    # belongs to no image any more.
-    sky_store.record_file("wrap.fits", fingerprint="fp-new", size_bytes=2, mtime_ns=2)
-    assert sky_store.cone_search(359.5, 30.0, 0.1) == []
-
-
 def test_save_solution_indexes_replaces_and_removes_footprints(sky_store, catalog_engine):
     rows = index_rows(catalog_engine)
-    assert set(rows) == {f"fp-{name}" for name in FRAMES}
-    for name, corners in FRAMES.items():
-        assert rows[f"fp-{name}"] == expected_row(corners)
+    assert rows == {f"{n}.fits": expected_row(f"fp-{n}", c) for n, c in FRAMES.items()}
 
     # Saving the same solution again leaves the same rows.
     sky_store.save_solution("fp-wrap", solved(FRAMES["wrap"]))
     assert index_rows(catalog_engine) == rows
 
-    # A new solution for the same content moves its footprint (one row, new cell and geometry).
+    # A new solution for the same content moves its footprint, for each image of that content.
+    copy = add_image(sky_store, "wrap-copy", "fp-wrap")
     moved_corners = frame_corners(180.0, 0.0, 1.0, 1.0)
     sky_store.save_solution("fp-wrap", solved(moved_corners))
     assert sky_store.cone_search(359.5, 30.0, 0.1) == []
-    assert sky_store.cone_search(180.0, 0.0, 0.0) == ["wrap.fits"]
+    assert sky_store.cone_search(180.0, 0.0, 0.0) == [copy, "wrap.fits"]
     moved = index_rows(catalog_engine)
-    assert set(moved) == set(rows)
-    assert moved["fp-wrap"] == expected_row(moved_corners)
+    assert set(moved) == {*rows, copy}
+    assert moved["wrap.fits"] == moved[copy] == expected_row("fp-wrap", moved_corners)
 
     # Any outcome but "solved" takes the footprint out of the index.
     sky_store.save_solution("fp-wrap", PlateSolution(status="failed", error="no stars"))
     assert sky_store.cone_search(180.0, 0.0, 0.0) == []
-    assert set(index_rows(catalog_engine)) == {f"fp-{name}" for name in FRAMES} - {"fp-wrap"}
+    assert set(index_rows(catalog_engine)) == set(rows) - {"wrap.fits"}
+
+
+def test_an_image_whose_content_changed_leaves_and_rejoins_the_index(sky_store, catalog_engine):
+    # The file changed: its new content has no solution, so it is not found where the old
+    # content was; the old solution stays, for any file that has that content.
+    sky_store.record_file("wrap.fits", fingerprint="fp-new", size_bytes=2, mtime_ns=2)
+    assert sky_store.cone_search(359.5, 30.0, 0.1) == []
+    assert "wrap.fits" not in index_rows(catalog_engine)
+    # Changed back (an undone edit): found again at once, from the stored solution.
+    sky_store.record_file("wrap.fits", fingerprint="fp-wrap", size_bytes=1, mtime_ns=3)
+    assert sky_store.cone_search(359.5, 30.0, 0.1) == ["wrap.fits"]
+    # Its new content solved later: found there.
+    sky_store.record_file("wrap.fits", fingerprint="fp-new", size_bytes=2, mtime_ns=4)
+    sky_store.save_solution("fp-new", solved(frame_corners(180.0, 0.0, 1.0, 1.0)))
+    assert sky_store.cone_search(180.0, 0.0, 0.0) == ["wrap.fits"]
+    assert sky_store.cone_search(359.5, 30.0, 0.1) == []
+
+
+def test_a_moved_file_is_found_and_a_deleted_one_is_not(sky_store, catalog_engine):
+    moved = add_image(sky_store, "moved/south", "fp-south")  # same content, new place
+    sky_store.delete_images(["south.fits"])
+    assert sky_store.cone_search(250.0, -60.0, 0.0) == [moved]
+    sky_store.delete_images([moved])
+    assert sky_store.cone_search(250.0, -60.0, 0.0) == []
+    assert set(index_rows(catalog_engine)) == {"wrap.fits", "pole.fits", "thin.fits"}
+
+
+def test_index_image_footprint_writes_the_row_from_the_solution(sky_store, catalog_engine):
+    before = index_rows(catalog_engine)
+    with catalog_engine.begin() as conn:
+        conn.execute(sa.delete(sky_footprints))
+    sky_store.index_image_footprint("pole.fits")
+    sky_store.index_image_footprint("pole.fits")  # idempotent
+    assert index_rows(catalog_engine) == {"pole.fits": before["pole.fits"]}
+    unsolved = add_image(sky_store, "unsolved", "fp-unsolved")
+    sky_store.save_solution("fp-unsolved", PlateSolution(status="failed", error="no stars"))
+    sky_store.index_image_footprint(unsolved)
+    assert set(index_rows(catalog_engine)) == {"pole.fits"}
 
 
 def test_wide_and_tiny_frames_are_found_with_the_others(catalog_store):
@@ -268,8 +311,37 @@ def _insert_solutions(conn: sa.Connection, solutions: list[tuple[str, str, str |
         )
 
 
+def _insert_images(conn: sa.Connection, images: list[tuple[str, str]]) -> None:
+    """Image rows (partition key, fingerprint) as the pipeline writes them, at any revision."""
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    columns = ("partition_key", "root", "rel_path", "path", "size_bytes", "mtime_ns", "format")
+    table = sa.table(
+        "images",
+        *(sa.column(n) for n in (*columns, "fingerprint", "status")),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("updated_at", sa.DateTime(timezone=True)),
+    )
+    for key, fingerprint in images:
+        conn.execute(
+            table.insert().values(
+                partition_key=key,
+                root="/library",
+                rel_path=key,
+                path=f"/library/{key}",
+                size_bytes=1,
+                mtime_ns=1,
+                format="fits",
+                fingerprint=fingerprint,
+                status="indexed",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+
 def test_migration_indexes_solutions_solved_before_the_sky_index(catalog_engine):
-    # A catalog at the revision before the sky index, with one solved and one failed solution.
+    # A catalog at the revision before the sky index: two images of one solved content, one of
+    # a failed one, and a solved content no image has any more.
     config = _config()
     corners = FRAMES["pole"]
     with catalog_engine.begin() as conn:
@@ -280,13 +352,20 @@ def test_migration_indexes_solutions_solved_before_the_sky_index(catalog_engine)
             [
                 ("old-solved", "solved", json.dumps(corners.tolist())),
                 ("old-failed", "failed", None),
+                ("orphan", "solved", json.dumps(FRAMES["south"].tolist())),
             ],
         )
+        _insert_images(
+            conn,
+            [("old.fits", "old-solved"), ("copy.fits", "old-solved"), ("bad.fits", "old-failed")],
+        )
     migrate(catalog_engine)
-    assert index_rows(catalog_engine) == {"old-solved": expected_row(corners)}
+    row = expected_row("old-solved", corners)
+    assert index_rows(catalog_engine) == {"old.fits": row, "copy.fits": row}
     store = CatalogStore(catalog_engine)
-    add_image(store, "old", "old-solved")
-    assert store.cone_search(0.0, 90.0, 0.0) == ["old.fits"]
+    assert store.cone_search(0.0, 90.0, 0.0) == ["copy.fits", "old.fits"]
+    add_image(store, "orphan-back", "orphan")  # its content reappears: found at once
+    assert store.cone_search(250.0, -60.0, 0.0) == ["orphan-back.fits"]
 
 
 def test_migration_from_the_cell_index_rebuilds_it_from_the_solutions(catalog_engine):
@@ -322,15 +401,14 @@ def test_migration_from_the_cell_index_rebuilds_it_from_the_solutions(catalog_en
                 )
             )
             conn.execute(old_cells.insert().values(cell=number * 10, footprint_id=number))
+        _insert_images(conn, [(f"{name}.fits", f"fp-{name}") for name in FRAMES])
     migrate(catalog_engine)
     with catalog_engine.connect() as conn:
         assert "sky_cells" not in sa.inspect(conn).get_table_names()
     assert index_rows(catalog_engine) == {
-        f"fp-{name}": expected_row(corners) for name, corners in solutions.items()
+        f"{name}.fits": expected_row(f"fp-{name}", corners) for name, corners in solutions.items()
     }
     store = CatalogStore(catalog_engine)
-    for name in FRAMES:
-        add_image(store, name, f"fp-{name}")
     assert store.cone_search(359.5, 30.0, 0.1) == ["wrap.fits"]
     assert store.cone_search(0.0, 90.0, 0.0) == ["pole.fits"]
     assert store.cone_search(102.4, 0.0, 0.05) == []  # its solution failed

@@ -5,11 +5,11 @@ Revises: 0003
 Create Date: 2026-11-22
 
 Replaces 0003's ``sky_footprints`` (corner columns) and ``sky_cells`` (one row per footprint and
-HEALPix cell) with one ``sky_footprints`` row per footprint (see ``core.sky_index``), and adds
-an index on ``images (fingerprint, partition_key)`` for the last step of a cone search. Every
-solved solution is indexed again here, from the corners stored with it in ``plate_solutions``
-(the source of truth; the old index holds nothing else), with ``core.sky_index`` of the version
-being installed, which is also the one that queries the rows.
+HEALPix cell) with one ``sky_footprints`` row per image whose content is solved (see
+``core.sky_index``), holding the image's partition key so that a cone search needs no other
+table. Every image of a solved solution is indexed again here, from the corners stored with the
+solution in ``plate_solutions`` (the source of truth; the old index holds nothing else), with
+``core.sky_index`` of the version being installed, which is also the one that queries the rows.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-_ROW_COLUMNS = ("x", "y", "z", "cos_radius", "sin_radius", "geometry")
+_ROW_COLUMNS = ("partition_key", "x", "y", "z", "cos_radius", "sin_radius", "geometry")
 # Solutions indexed per batch: bounds memory and statement size on a large catalog.
 _BATCH = 5000
 
@@ -36,6 +36,8 @@ def upgrade() -> None:
     op.create_table(
         "sky_footprints",
         sa.Column("healpix_uniq", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("image_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("partition_key", sa.Text(), nullable=False),
         sa.Column("fingerprint", sa.Text(), nullable=False),
         sa.Column("x", sa.Double(), nullable=False),
         sa.Column("y", sa.Double(), nullable=False),
@@ -45,11 +47,17 @@ def upgrade() -> None:
         sa.Column("geometry", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint(
             "healpix_uniq",
-            "fingerprint",
+            "image_id",
             name="pk_sky_footprints",
             postgresql_include=list(_ROW_COLUMNS),
         ),
-        sa.UniqueConstraint("fingerprint", name="uq_sky_footprints_fingerprint"),
+        sa.UniqueConstraint("image_id", name="uq_sky_footprints_image_id"),
+        sa.ForeignKeyConstraint(
+            ["image_id"],
+            ["images.id"],
+            name="fk_sky_footprints_image_id_images",
+            ondelete="CASCADE",
+        ),
         sa.ForeignKeyConstraint(
             ["fingerprint"],
             ["plate_solutions.fingerprint"],
@@ -58,10 +66,7 @@ def upgrade() -> None:
         ),
         sqlite_with_rowid=False,
     )
-    # The partition keys of a cone search's fingerprints, one index probe each.
-    op.create_index(
-        "ix_images_fingerprint_partition_key", "images", ["fingerprint", "partition_key"]
-    )
+    op.create_index("ix_sky_footprints_fingerprint", "sky_footprints", ["fingerprint"])
     _index_solutions()
 
 
@@ -73,30 +78,37 @@ def _index_solutions() -> None:
     solutions = sa.table(
         "plate_solutions", sa.column("fingerprint"), sa.column("status"), sa.column("corners")
     )
+    images = sa.table(
+        "images", sa.column("id"), sa.column("partition_key"), sa.column("fingerprint")
+    )
     footprints = sa.table(
         "sky_footprints",
         sa.column("healpix_uniq"),
+        sa.column("image_id"),
         sa.column("fingerprint"),
         *(sa.column(name) for name in _ROW_COLUMNS[:-1]),
         sa.column("geometry", sa.LargeBinary()),
     )
     rows = conn.execute(
-        sa.select(solutions.c.fingerprint, solutions.c.corners)
+        sa.select(images.c.id, images.c.partition_key, solutions.c.fingerprint, solutions.c.corners)
+        .join(solutions, solutions.c.fingerprint == images.c.fingerprint)
         .where(solutions.c.status == "solved", solutions.c.corners.is_not(None))
-        .order_by(solutions.c.fingerprint)
+        .order_by(images.c.id)
     ).all()
-    solved = [(fp, json.loads(text)) for fp, text in rows]
-    solved = [(fp, corners) for fp, corners in solved if corners and len(corners) == 4]
+    solved = [(image_id, key, fp, json.loads(text)) for image_id, key, fp, text in rows]
+    solved = [row for row in solved if row[3] and len(row[3]) == 4]
     for start in range(0, len(solved), _BATCH):
         batch = solved[start : start + _BATCH]
         records = footprint_records(
-            np.array([c for _, c in batch], dtype=float), SKY_INDEX_CLASS_RADIUS_DEG
+            np.array([row[3] for row in batch], dtype=float), SKY_INDEX_CLASS_RADIUS_DEG
         )
         conn.execute(
             footprints.insert(),
             [
                 {
-                    "healpix_uniq": key,
+                    "healpix_uniq": cell,
+                    "image_id": image_id,
+                    "partition_key": key,
                     "fingerprint": fingerprint,
                     "x": x,
                     "y": y,
@@ -105,7 +117,8 @@ def _index_solutions() -> None:
                     "sin_radius": sin_radius,
                     "geometry": blob,
                 }
-                for (fingerprint, _), key, (x, y, z), cos_radius, sin_radius, blob in zip(
+                for (image_id, key, fingerprint, _), cell, (x, y, z), cos_radius, sin_radius, blob
+                in zip(
                     batch,
                     records.keys.tolist(),
                     records.centres.tolist(),
@@ -119,7 +132,6 @@ def _index_solutions() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_images_fingerprint_partition_key", table_name="images")
     # Back to 0003's empty tables: 0003's cells came from code this version no longer has, and
     # an index is rebuilt from plate_solutions by upgrading again.
     op.drop_table("sky_footprints")
