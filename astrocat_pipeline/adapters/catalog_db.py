@@ -977,48 +977,27 @@ class CatalogStore:
         if radius_deg < 0:
             raise ValueError(f"radius_deg must be >= 0, got {radius_deg!r}")
         with self._reader.connect() as conn:
-            present = [
-                order for order, row in enumerate(conn.execute(_CLASSES_PRESENT).one()) if row
-            ]
-            ranges = cone_key_ranges(
-                ra_deg,
-                dec_deg,
-                radius_deg,
-                present,
-                SKY_INDEX_CLASS_RADIUS_DEG,
-                SKY_INDEX_QUERY_CELL_FRACTION,
-            )
-            if not ranges:
-                return []
-            terms = prefilter_terms(ra_deg, dec_deg, radius_deg)
-            # The hot query goes straight to the driver's cursor, inside this connection's
-            # transaction: SQLAlchemy's Row objects cost about 1 µs per row, a fifth of a 2°
+            # Straight to the driver's cursor, inside this connection's transaction (one
+            # snapshot): SQLAlchemy's Row objects cost about 1 µs per row, a fifth of a 2°
             # search's ~1,300 candidates.
             cursor = conn.connection.cursor()
             try:
-                if conn.dialect.name == "postgresql":
-                    rows = _pg_candidates(cursor, conn.connection.info, ranges, terms)
-                else:
-                    rows = []
-                    for chunk in _chunks(ranges, _MAX_UNION_ARMS):
-                        cursor.execute(
-                            _candidates_sql(
-                                len(chunk),
-                                terms is not None,
-                                ["?"] * (len(chunk) * (8 if terms is not None else 2)),
-                            ),
-                            tuple(v for lo_hi in chunk for v in (*lo_hi, *(terms or ()))),
-                        )
-                        rows.extend(cursor.fetchall())
+                ranges = cone_key_ranges(
+                    ra_deg,
+                    dec_deg,
+                    radius_deg,
+                    _present_classes(conn, cursor),
+                    SKY_INDEX_CLASS_RADIUS_DEG,
+                    SKY_INDEX_QUERY_CELL_FRACTION,
+                )
+                terms = prefilter_terms(ra_deg, dec_deg, radius_deg)
+                keys, packed = _candidates(conn, cursor, ranges, terms) if ranges else ([], b"")
             finally:
                 cursor.close()
-        if not rows:
+        if not keys:
             return []
-        keys, blobs = zip(*rows, strict=True)
-        geometry = np.frombuffer(b"".join(blobs), dtype="<f8")
-        overlaps, closeness = geometry_overlaps_cone(
-            geometry.reshape(len(rows), GEOMETRY_DOUBLES), ra_deg, dec_deg, radius_deg
-        )
+        geometry = np.frombuffer(packed, dtype="<f8").reshape(len(keys), GEOMETRY_DOUBLES)
+        overlaps, closeness = geometry_overlaps_cone(geometry, ra_deg, dec_deg, radius_deg)
         hits = [
             (-near, key)
             for key, near, hit in zip(keys, closeness.tolist(), overlaps.tolist(), strict=True)
@@ -1042,7 +1021,9 @@ _CLASSES_PRESENT = select(
         for order in range(MAX_ORDER + 1)
     )
 )
-# Ranges per candidate query on SQLite (8 parameters each; a 2° cone has ~60): below its
+# The same as literal SQL for the driver's cursor (no parameters; identical on both backends).
+_CLASSES_SQL = str(_CLASSES_PRESENT.compile(compile_kwargs={"literal_binds": True}))
+# Ranges per candidate query on SQLite (2 parameters each; a 2° cone has ~60): below its
 # historical limit of 999 bound parameters and its 500 compound SELECTs.
 _MAX_UNION_ARMS = 120
 # PostgreSQL runs the candidate query as a prepared statement, so that it is planned once per
@@ -1051,63 +1032,116 @@ _MAX_UNION_ARMS = 120
 _PG_MIN_ARMS = 16
 
 
-def _candidates_sql(n_ranges: int, prefilter: bool, marks: Sequence[str]) -> str:
+def _candidates_sql(n_ranges: int, prefilter: bool, mark: Callable[[int], str]) -> str:
     """The candidate query of a cone search: the rows in ``n_ranges`` healpix_uniq ranges whose
     bounding circle reaches the cone (core.sky_index.prefilter_terms), one UNION ALL arm per
-    range; ``marks`` holds the placeholders of all parameters in order.
+    range; ``mark(i)`` is the placeholder of parameter ``i`` (from 1).
 
-    Parameters per arm: the range's two bounds, then (with ``prefilter``) the six terms. One
-    arm per range rather than an OR of ranges: SQLite walks each range of the primary key
-    either way, but for an OR it also keeps every row's key in a temporary index to drop
-    duplicates (a third slower for 2° cones); PostgreSQL runs each arm as an index-only scan.
+    Parameters: with ``prefilter``, the six terms first (shared by every arm), then each
+    range's two bounds. One arm per range rather than an OR of ranges: SQLite walks each range
+    of the primary key either way, but for an OR it also keeps every row's key in a temporary
+    index to drop duplicates (a third slower for 2° cones); PostgreSQL runs each arm as an
+    index-only scan.
     """
-    per_arm = 8 if prefilter else 2
+    first = 7 if prefilter else 1
     arms = []
     for arm in range(n_ranges):
-        m = marks[arm * per_arm : (arm + 1) * per_arm]
+        lo, hi = mark(first + 2 * arm), mark(first + 2 * arm + 1)
         sql = (
             "SELECT partition_key, geometry FROM sky_footprints"
-            f" WHERE healpix_uniq >= {m[0]} AND healpix_uniq < {m[1]}"
+            f" WHERE healpix_uniq >= {lo} AND healpix_uniq < {hi}"
         )
         if prefilter:
             # Footprints of 90° radius or more (cos_radius <= 0) always pass: the test assumes
             # radius + bounding radius <= 180°.
+            px, py, pz, cos_r, sin_r, slack = (mark(i) for i in range(1, 7))
             sql += (
-                f" AND (x * {m[2]} + y * {m[3]} + z * {m[4]}"
-                f" >= {m[5]} * cos_radius - {m[6]} * sin_radius - {m[7]} OR cos_radius <= 0)"
+                f" AND (x * {px} + y * {py} + z * {pz}"
+                f" >= {cos_r} * cos_radius - {sin_r} * sin_radius - {slack} OR cos_radius <= 0)"
             )
         arms.append(sql)
     return " UNION ALL ".join(arms)
 
 
-def _pg_candidates(
+def _candidate_params(
+    ranges: Sequence[tuple[int, int]], terms: tuple[float, ...] | None
+) -> tuple[Any, ...]:
+    return (*(terms or ()), *(bound for lo_hi in ranges for bound in lo_hi))
+
+
+def _pg_prepare(cursor: Any, info: dict[str, Any], name: str, sql: Callable[[], str]) -> None:
+    """Prepare ``sql()`` as ``name`` on this connection unless it is already (``info`` is the
+    DBAPI connection's own dict, which lives and dies with it; a prepared statement outlives
+    the transaction that made it)."""
+    prepared: set[str] = info.setdefault("astrocat_prepared_statements", set())
+    if name not in prepared:
+        cursor.execute(f"PREPARE {name} AS {sql()}")
+        prepared.add(name)
+
+
+def _pg_execute(cursor: Any, name: str, params: Sequence[Any]) -> None:
+    # A generic plan (index-only scans, whatever the values) is the right one for every
+    # search. Its estimates are those of unknown ranges (1,667 rows per arm), which put a
+    # 128-arm search above jit_above_cost: compiling it took 280 of its 290 ms, for a query
+    # that runs in a few. SET LOCAL ends with the transaction.
+    marks = ", ".join(["%s"] * len(params))
+    cursor.execute(
+        "SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL jit = off;"
+        f" EXECUTE {name}" + (f" ({marks})" if params else ""),
+        tuple(params),
+    )
+
+
+def _present_classes(conn: Connection, cursor: Any) -> list[int]:
+    """The size classes (orders) that hold a footprint."""
+    if conn.dialect.name == "postgresql":
+        _pg_prepare(cursor, conn.connection.info, "astrocat_sky_classes", lambda: _CLASSES_SQL)
+        _pg_execute(cursor, "astrocat_sky_classes", ())
+    else:
+        cursor.execute(_CLASSES_SQL)
+    return [order for order, present in enumerate(cursor.fetchone()) if present]
+
+
+def _candidates(
+    conn: Connection,
     cursor: Any,
-    info: dict[str, Any],
     ranges: Sequence[tuple[int, int]],
     terms: tuple[float, ...] | None,
-) -> list[Any]:
-    """The candidate rows on PostgreSQL, through a statement prepared on this connection
-    (``info`` is the DBAPI connection's own dict, which lives and dies with it)."""
+) -> tuple[list[str], bytes]:
+    """The candidates of a cone search: their partition keys, and their packed geometries one
+    after the other (``GEOMETRY_DOUBLES`` little-endian float64 each)."""
+    if conn.dialect.name != "postgresql":
+        rows: list[Any] = []
+        for chunk in _chunks(ranges, _MAX_UNION_ARMS):
+            cursor.execute(
+                _candidates_sql(len(chunk), terms is not None, "?{}".format),
+                _candidate_params(chunk, terms),
+            )
+            rows.extend(cursor.fetchall())
+        return [key for key, _ in rows], b"".join(blob for _, blob in rows)
+    # PostgreSQL: through a statement prepared on this connection, aggregated into one row (two
+    # aggregates over the same rows see them in the same order). Thousands of row tuples made
+    # Python's garbage collector stop a 5° search for 100 ms one time in ten; and one bytea
+    # is decoded once instead of per row.
+    info = conn.connection.info
     arms = _PG_MIN_ARMS
     while arms < len(ranges):
         arms *= 2
-    per_arm = 8 if terms is not None else 2
-    name = f"astrocat_cone_{arms}_{per_arm}"
-    prepared: set[str] = info.setdefault("astrocat_prepared_statements", set())
-    if name not in prepared:
-        numbered = [f"${i}" for i in range(1, arms * per_arm + 1)]
-        cursor.execute(f"PREPARE {name} AS {_candidates_sql(arms, terms is not None, numbered)}")
-        prepared.add(name)
-    padded = [*ranges, *[(0, 0)] * (arms - len(ranges))]  # empty ranges: one index probe each
-    params = tuple(v for lo_hi in padded for v in (*lo_hi, *(terms or ())))
-    # A generic plan (index-only scans, whatever the bounds) is the right one for every cone;
-    # SET LOCAL ends with the transaction.
-    cursor.execute(
-        "SET LOCAL plan_cache_mode = force_generic_plan;"
-        f" EXECUTE {name} ({', '.join(['%s'] * len(params))})",
-        params,
+    name = f"astrocat_cone_{arms}_{'prefiltered' if terms is not None else 'all'}"
+    _pg_prepare(
+        cursor,
+        info,
+        name,
+        lambda: (
+            "SELECT array_agg(partition_key), string_agg(geometry, ''::bytea) FROM ("
+            + _candidates_sql(arms, terms is not None, "${}".format)
+            + ") AS candidates"
+        ),
     )
-    return cursor.fetchall()
+    padded = [*ranges, *[(0, 0)] * (arms - len(ranges))]  # empty ranges: one index probe each
+    _pg_execute(cursor, name, _candidate_params(padded, terms))
+    keys, geometry = cursor.fetchone()
+    return keys or [], bytes(geometry) if geometry is not None else b""
 
 
 def _solved_corners(conn: Connection, fingerprint: str) -> list[tuple[float, float]]:

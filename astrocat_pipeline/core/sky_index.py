@@ -58,10 +58,12 @@ __all__ = [
 
 # NUNIQ numbers of orders up to 13 (16 * 4**13 = 2**30) fit a plain 32-bit INTEGER column.
 MAX_ORDER = 13
-# Float64 values of one footprint's packed geometry, in this order: centre (3), corners (4 x 3),
-# inward unit normals of the edges' great circles (4 x 3; zero for an edge of no length),
-# cosines of the edge lengths (4). Little-endian, as numpy's "<f8".
-GEOMETRY_DOUBLES = 31
+# Float64 values of one footprint's packed geometry: the unit vectors of its four corners, in
+# order around it (little-endian, as numpy's "<f8"). The centre, the edges' great circles and
+# their lengths are derived from them when a search tests the candidates: storing them too (31
+# values) made each row 2.6 times larger, which cost more in reading and transferring the ~1,300
+# candidates of a 2° cone than deriving them (bench/cone_search_bench.py).
+GEOMETRY_DOUBLES = 12
 # The prefilter compares a dot product with a cosine computed in SQL: this slack keeps rounding
 # (about 1e-16) from dropping a footprint whose bounding circle just touches the cone.
 _PREFILTER_SLACK = 1e-12
@@ -435,11 +437,7 @@ def footprint_records(corners_deg: np.ndarray, class_radius_deg: float) -> Footp
         mine = orders == order
         cells = lonlat_to_healpix(lon[mine] * u.rad, lat[mine] * u.rad, 2**order, order="nested")
         keys[mine] = order_key_range(order)[0] + np.asarray(cells, dtype=np.int64)
-    normals, cos_length, _ = _edges(quads)
-    n = len(quads)
-    geometry = np.concatenate(
-        [centres, quads.reshape(n, 12), normals.reshape(n, 12), cos_length.reshape(n, 4)], axis=1
-    )
+    geometry = quads.reshape(len(quads), GEOMETRY_DOUBLES)
     return FootprintRecords(keys, centres, np.cos(radius), np.sin(radius), geometry)
 
 
@@ -523,11 +521,7 @@ def geometry_overlaps_cone(
         float64, shape (n,): cosine of the angle between the cone's and the footprint's
         centres (larger is nearer).
     """
-    g = np.asarray(geometry, dtype=float).reshape(-1, GEOMETRY_DOUBLES)
+    quads = np.asarray(geometry, dtype=float).reshape(-1, 4, 3)
     centre = unit_vectors(ra_deg, dec_deg)
-    quads = g[:, 3:15].reshape(-1, 4, 3)
-    normals = g[:, 15:27].reshape(-1, 4, 3)
-    cos_length = g[:, 27:31]
-    has_length = np.any(normals != 0.0, axis=-1)
-    overlaps = _within(quads, (normals, cos_length, has_length), centre, math.radians(radius_deg))
-    return overlaps, g[:, 0:3] @ centre
+    overlaps = _within(quads, _edges(quads), centre, math.radians(radius_deg))
+    return overlaps, quad_centres(quads) @ centre
