@@ -69,6 +69,12 @@ GEOMETRY_DOUBLES = 12
 _PREFILTER_SLACK = 1e-12
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Dot products along the last axis (broadcast): ``np.sum(a * b, axis=-1)`` in one pass,
+    several times faster on the short (3-long) axes of the hot loops."""
+    return np.einsum("...k,...k->...", a, b)
+
+
 def unit_vectors(ra_deg: np.ndarray | float, dec_deg: np.ndarray | float) -> np.ndarray:
     """Unit vectors of ICRS positions.
 
@@ -98,7 +104,7 @@ def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def quad_centres(quads: np.ndarray) -> np.ndarray:
     """Unit vectors of the centres (normalized corner sums) of quadrilaterals ``(..., 4, 3)``."""
     total = quads.sum(axis=-2)
-    return total / np.linalg.norm(total, axis=-1, keepdims=True)
+    return total / np.sqrt(_dot(total, total))[..., None]
 
 
 def distance_to_quads(quads: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -147,13 +153,13 @@ def _edges(quads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per edge of quadrilaterals ``(..., 4, 3)``: unit normals (oriented so that the inside is
     on their positive side), the cosine of the edge length, and whether the edge has a length."""
     normals = np.cross(quads, np.roll(quads, -1, axis=-2))
-    norm = np.linalg.norm(normals, axis=-1, keepdims=True)
+    norm = np.sqrt(_dot(normals, normals))[..., None]
     # Orientation from the quadrilateral's own centre, so that both corner orders work and the
     # antipodal region (where every edge test flips sign together) is not taken for the inside.
-    orientation = np.sign(np.sum(normals * quad_centres(quads)[..., None, :], axis=-1))
+    orientation = np.sign(_dot(normals, quad_centres(quads)[..., None, :]))
     with np.errstate(invalid="ignore", divide="ignore"):
         unit = normals / norm * orientation[..., None]
-    cos_length = np.sum(quads * np.roll(quads, -1, axis=-2), axis=-1)
+    cos_length = _dot(quads, np.roll(quads, -1, axis=-2))
     has_length = norm[..., 0] > 1e-15
     return np.where(has_length[..., None], unit, 0.0), cos_length, has_length
 
@@ -171,9 +177,9 @@ def _within(
     """
     normals, cos_length, has_length = edges
     p = points[..., None, :]
-    side = np.sum(normals * p, axis=-1)  # sine of the signed distance to each edge's circle
+    side = _dot(normals, p)  # sine of the signed distance to each edge's circle
     inside = np.all(side >= 0.0, axis=-1) & np.all(has_length, axis=-1)
-    pa = np.sum(quads * p, axis=-1)
+    pa = _dot(quads, p)
     pb = np.roll(pa, -1, axis=-1)
     between = (pb >= cos_length * pa) & (pa >= cos_length * pb) & has_length
     angle = np.asarray(angle_rad, dtype=float)[..., None]
@@ -523,5 +529,14 @@ def geometry_overlaps_cone(
     """
     quads = np.asarray(geometry, dtype=float).reshape(-1, 4, 3)
     centre = unit_vectors(ra_deg, dec_deg)
-    overlaps = _within(quads, _edges(quads), centre, math.radians(radius_deg))
-    return overlaps, quad_centres(quads) @ centre
+    radius = math.radians(radius_deg)
+    closeness = quad_centres(quads) @ centre
+    # A footprint whose centre lies in the cone overlaps it (the centre of a convex footprint
+    # is inside it): most of the hits of a cone larger than the frames, found without the
+    # edge geometry. The others take the full test.
+    overlaps = closeness >= _cos_limit(radius)
+    rest = np.flatnonzero(~overlaps)
+    if rest.size:
+        others = quads[rest]
+        overlaps[rest] = _within(others, _edges(others), centre, radius)
+    return overlaps, closeness

@@ -102,31 +102,25 @@ def _index_solutions() -> None:
         records = footprint_records(
             np.array([row[3] for row in batch], dtype=float), SKY_INDEX_CLASS_RADIUS_DEG
         )
+        cells, centres = records.keys.tolist(), records.centres.tolist()
+        cos_radius, sin_radius = records.cos_radius.tolist(), records.sin_radius.tolist()
+        blobs = records.blobs()
         conn.execute(
             footprints.insert(),
             [
                 {
-                    "healpix_uniq": cell,
+                    "healpix_uniq": cells[i],
                     "image_id": image_id,
                     "partition_key": key,
                     "fingerprint": fingerprint,
-                    "x": x,
-                    "y": y,
-                    "z": z,
-                    "cos_radius": cos_radius,
-                    "sin_radius": sin_radius,
-                    "geometry": blob,
+                    "x": centres[i][0],
+                    "y": centres[i][1],
+                    "z": centres[i][2],
+                    "cos_radius": cos_radius[i],
+                    "sin_radius": sin_radius[i],
+                    "geometry": blobs[i],
                 }
-                for (image_id, key, fingerprint, _), cell, (x, y, z), cos_radius, sin_radius, blob
-                in zip(
-                    batch,
-                    records.keys.tolist(),
-                    records.centres.tolist(),
-                    records.cos_radius.tolist(),
-                    records.sin_radius.tolist(),
-                    records.blobs(),
-                    strict=True,
-                )
+                for i, (image_id, key, fingerprint, _) in enumerate(batch)
             ],
         )
 
