@@ -9,7 +9,9 @@ instances in turn:
 - the embedded default: SQLite under a temporary ``DAGSTER_HOME``;
 - the production one, deploy/dagster.postgres.yaml's storage in deploy/production.env's
   environment (event batching): dagster-postgres on a fresh database of the server at
-  ``$ASTROCAT_BENCH_POSTGRES_URL`` (default the local one). ``--no-postgres`` skips it.
+  ``$ASTROCAT_BENCH_POSTGRES_URL`` (default the local one). ``--no-postgres`` skips it;
+  ``--compare-unpooled`` also runs dagster-postgres's plain ``storage: postgres`` (a connection
+  per query) in the same invocation, after the production one.
 
 Plain: ``steps.record_file``, ``steps.extract_metadata`` and ``steps.make_thumbnail`` for every
 file in one loop, on a catalog of its own. All start from the same inventory rows (what the
@@ -19,7 +21,7 @@ process start (seconds, see FACTS), which in-process execution leaves out.
 Goal (issue 7): orchestrated / plain at most 1.3.
 
 Run from the project root:
-``.venv/bin/python -m bench.orchestration_bench [FRAMES] [--no-postgres]``.
+``.venv/bin/python -m bench.orchestration_bench [FRAMES] [--no-postgres] [--compare-unpooled]``.
 """
 
 from __future__ import annotations
@@ -68,6 +70,17 @@ def write_frames(root: Path, count: int) -> None:
 
 
 PRODUCTION_ENV = Path(__file__).resolve().parent.parent / "deploy" / "production.env"
+PRODUCTION_YAML = Path(__file__).resolve().parent.parent / "deploy" / "dagster.postgres.yaml"
+STORAGE_KEYS = ("storage", "run_storage", "event_log_storage", "schedule_storage")
+
+
+def production_storage() -> dict:
+    """The storage entries of deploy/dagster.postgres.yaml (their URL is read from
+    ``DAGSTER_POSTGRES_URL``)."""
+    import yaml
+
+    config = yaml.safe_load(PRODUCTION_YAML.read_text(encoding="utf-8"))
+    return {key: config[key] for key in STORAGE_KEYS if key in config}
 
 
 def production_environment() -> dict[str, str]:
@@ -194,20 +207,23 @@ def main(argv: list[str]) -> int:
         results.append(("SQLite instance (embedded default)", seconds, runs, events))
 
         # --- orchestrated, PostgreSQL instance with event batching ---
+        variants = []
         if with_postgres:
-            admin_url = os.environ.get(POSTGRES_URL_ENV, POSTGRES_URL_DEFAULT)
+            variants.append(("PostgreSQL instance (production)", production_storage()))
+        if with_postgres and "--compare-unpooled" in argv:
+            unpooled = {"storage": {"postgres": {"postgres_url": {"env": "DAGSTER_POSTGRES_URL"}}}}
+            variants.append(("PostgreSQL instance (plain storage: postgres)", unpooled))
+        admin_url = os.environ.get(POSTGRES_URL_ENV, POSTGRES_URL_DEFAULT)
+        for number, (label, storage) in enumerate(variants):
             with scratch_database(admin_url, "astrocat_orchestration_bench") as url:
-                store, _ = catalog(tmp / "postgres")
-                (tmp / "dagster_postgres").mkdir()
-                production = production_environment()
+                store, _ = catalog(tmp / f"postgres{number}")
+                (tmp / f"dagster_postgres{number}").mkdir()
+                production = {**production_environment(), "DAGSTER_POSTGRES_URL": url}
                 os.environ.update(production)
                 try:
                     instance = dg.DagsterInstance.local_temp(
-                        tempdir=str(tmp / "dagster_postgres"),
-                        overrides={
-                            "telemetry": {"enabled": False},
-                            "storage": {"postgres": {"postgres_url": url}},
-                        },
+                        tempdir=str(tmp / f"dagster_postgres{number}"),
+                        overrides={"telemetry": {"enabled": False}, **storage},
                     )
                     seconds, runs, events = run_orchestrated(instance, keys)
                     instance.dispose()
@@ -215,10 +231,8 @@ def main(argv: list[str]) -> int:
                     for name in production:
                         os.environ.pop(name, None)
                 assert thumbnails_made(store) == frames
-                print(
-                    f"orchestrated, PostgreSQL instance: {seconds:.1f} s in {runs} runs", flush=True
-                )
-                results.append(("PostgreSQL instance (production)", seconds, runs, events))
+                print(f"orchestrated, {label}: {seconds:.1f} s in {runs} runs", flush=True)
+                results.append((label, seconds, runs, events))
 
     rows = [
         ("frames (FITS, uint16)", f"{frames} x {SHAPE[1]}x{SHAPE[0]}", ""),
@@ -254,6 +268,7 @@ def main(argv: list[str]) -> int:
     for name, value, goal in rows:
         print(f"{name:<50} {value:>16}  {goal:<8}")
     print()
+    print(f"load average {Path('/proc/loadavg').read_text().strip()}")
     print("goal met" if ok else "GOAL NOT MET")
     return 0 if ok else 1
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+from dagster_postgres.event_log import PostgresEventLogStorage
 
 from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
 from astrocat_pipeline.definitions import defs
@@ -62,8 +63,50 @@ def test_the_production_yaml_queues_runs_with_limits(postgres_instance):
     assert {"key": "dagster/sensor_name", "value": "new_image_files", "limit": 3} in (
         queue.tag_concurrency_limits
     )
-    assert type(postgres_instance.event_log_storage).__name__ == "PostgresEventLogStorage"
-    assert type(postgres_instance.run_storage).__name__ == "PostgresRunStorage"
+    # dagster-postgres's storages, holding their connections in a pool (instance_storage.py)
+    storages = (
+        postgres_instance.event_log_storage,
+        postgres_instance.run_storage,
+        postgres_instance.schedule_storage,
+    )
+    assert [type(storage).__mro__[1].__name__ for storage in storages] == [
+        "PostgresEventLogStorage",
+        "PostgresRunStorage",
+        "PostgresScheduleStorage",
+    ]
+    assert all(type(storage._engine.pool).__name__ == "QueuePool" for storage in storages)
+
+
+def test_the_production_storage_keeps_batched_writes_and_closes_its_connections(
+    postgres_instance,
+):
+    """The pooled storages write a run's materializations in one batch, as dagster-postgres
+    does, and close their connections when the instance is disposed."""
+    storage = postgres_instance.event_log_storage
+    assert type(storage).store_event_batch is PostgresEventLogStorage.store_event_batch
+    with storage._connect():
+        pass
+    assert storage._engine.pool.checkedin() == 1
+    postgres_instance.dispose()
+    assert storage._engine.pool.checkedin() == 0
+
+
+def test_the_production_storage_replaces_a_connection_the_server_dropped(postgres_instance):
+    """A kept connection that the server ended (a restart, an idle timeout) is replaced when it
+    is next taken from the pool, and the write goes through."""
+    storage = postgres_instance.run_storage
+    with storage.connect() as conn:
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    admin = sa.create_engine(storage.postgres_url, poolclass=sa.pool.NullPool)
+    try:
+        with admin.connect() as conn:
+            assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    finally:
+        admin.dispose()
+    run = postgres_instance.create_run_for_job(defs.resolve_job_def("stale_plate_solves_job"))
+    assert postgres_instance.get_run_by_id(run.run_id) is not None
+    with storage.connect() as conn:
+        assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != pid
 
 
 def test_the_pipeline_runs_on_a_postgres_instance_and_catalog(
