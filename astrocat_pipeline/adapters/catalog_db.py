@@ -588,15 +588,7 @@ class CatalogStore:
         is found by sky position at once).
         """
         with self._engine.begin() as conn:
-            row = conn.execute(
-                select(images.c.id, images.c.fingerprint).where(
-                    images.c.partition_key == partition_key
-                )
-            ).first()
-            if row is None:
-                raise ImageNotFoundError(
-                    f"no image with partition key {partition_key!r} in the catalog"
-                )
+            row = _image_identity(conn, partition_key)
             conn.execute(
                 update(images)
                 .where(images.c.id == row.id)
@@ -615,15 +607,7 @@ class CatalogStore:
         solved), whatever was there: a step that reuses a solution calls it, so that an image
         recorded while its content was being solved elsewhere is indexed too."""
         with self._engine.begin() as conn:
-            row = conn.execute(
-                select(images.c.id, images.c.fingerprint).where(
-                    images.c.partition_key == partition_key
-                )
-            ).first()
-            if row is None:
-                raise ImageNotFoundError(
-                    f"no image with partition key {partition_key!r} in the catalog"
-                )
+            row = _image_identity(conn, partition_key)
             if row.fingerprint is None:
                 conn.execute(delete(sky_footprints).where(sky_footprints.c.image_id == row.id))
                 return
@@ -1142,6 +1126,16 @@ def _candidates(
     _pg_execute(cursor, name, _candidate_params(padded, terms))
     keys, geometry = cursor.fetchone()
     return keys or [], bytes(geometry) if geometry is not None else b""
+
+
+def _image_identity(conn: Connection, partition_key: str) -> Any:
+    """The image's ``id`` and ``fingerprint`` (a row), or ImageNotFoundError."""
+    row = conn.execute(
+        select(images.c.id, images.c.fingerprint).where(images.c.partition_key == partition_key)
+    ).first()
+    if row is None:
+        raise ImageNotFoundError(f"no image with partition key {partition_key!r} in the catalog")
+    return row
 
 
 def _solved_corners(conn: Connection, fingerprint: str) -> list[tuple[float, float]]:

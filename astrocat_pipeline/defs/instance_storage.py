@@ -76,13 +76,16 @@ def _arguments(inst_data: Any, config_value: Any) -> dict[str, Any]:
     }
 
 
-class PooledPostgresRunStorage(PostgresRunStorage):
+class _Pooled:
+    """What the three storages add to dagster-postgres's: the pool, closed on dispose, and a
+    ``from_config_value`` that builds the subclass (dagster-postgres's builds its own class)."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _pool(self)
 
     def dispose(self) -> None:
-        super().dispose()
+        super().dispose()  # type: ignore[misc]
         _close(self)
 
     @classmethod
@@ -90,29 +93,13 @@ class PooledPostgresRunStorage(PostgresRunStorage):
         return cls(**_arguments(inst_data, config_value))
 
 
-class PooledPostgresEventLogStorage(PostgresEventLogStorage):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _pool(self)
-
-    def dispose(self) -> None:
-        super().dispose()
-        _close(self)
-
-    @classmethod
-    def from_config_value(cls, inst_data, config_value):  # type: ignore[no-untyped-def]
-        return cls(**_arguments(inst_data, config_value))
+class PooledPostgresRunStorage(_Pooled, PostgresRunStorage):
+    pass
 
 
-class PooledPostgresScheduleStorage(PostgresScheduleStorage):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _pool(self)
+class PooledPostgresEventLogStorage(_Pooled, PostgresEventLogStorage):
+    pass
 
-    def dispose(self) -> None:
-        super().dispose()
-        _close(self)
 
-    @classmethod
-    def from_config_value(cls, inst_data, config_value):  # type: ignore[no-untyped-def]
-        return cls(**_arguments(inst_data, config_value))
+class PooledPostgresScheduleStorage(_Pooled, PostgresScheduleStorage):
+    pass

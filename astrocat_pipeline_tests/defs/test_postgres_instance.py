@@ -10,6 +10,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 from dagster_postgres.event_log import PostgresEventLogStorage
+from dagster_postgres.run_storage import PostgresRunStorage
+from dagster_postgres.schedule_storage import PostgresScheduleStorage
 
 from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
 from astrocat_pipeline.definitions import defs
@@ -69,11 +71,14 @@ def test_the_production_yaml_queues_runs_with_limits(postgres_instance):
         postgres_instance.run_storage,
         postgres_instance.schedule_storage,
     )
-    assert [type(storage).__mro__[1].__name__ for storage in storages] == [
-        "PostgresEventLogStorage",
-        "PostgresRunStorage",
-        "PostgresScheduleStorage",
-    ]
+    assert [
+        isinstance(storage, base)
+        for storage, base in zip(
+            storages,
+            (PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage),
+            strict=True,
+        )
+    ] == [True, True, True]
     assert all(type(storage._engine.pool).__name__ == "QueuePool" for storage in storages)
 
 
