@@ -37,6 +37,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from bench.orchestration_bench import production_environment, production_storage
 from bench.scratch_postgres import POSTGRES_URL_DEFAULT, POSTGRES_URL_ENV, scratch_database
 
 PARTITIONS = 1000
@@ -92,18 +93,6 @@ floor_job = dg.define_asset_job(
     executor_def=dg.in_process_executor,
 )
 defs = dg.Definitions(assets=FLOOR_ASSETS, jobs=[floor_job])
-
-
-def production_environment() -> dict[str, str]:
-    from bench.orchestration_bench import production_environment as read
-
-    return read()
-
-
-def production_storage() -> dict:
-    from bench.orchestration_bench import production_storage as read
-
-    return read()
 
 
 class StorageClock:

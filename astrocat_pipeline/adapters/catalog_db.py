@@ -3,8 +3,9 @@
 Tables (see ``migrations/versions``): ``images`` (one row per inventoried file, with its
 normalized metadata), ``plate_solutions`` (keyed by content fingerprint, so a moved or renamed
 file reuses its solution), ``catalog_matches`` (objects inside a solved frame), and the sky
-index: ``sky_footprints`` (one row per solved solution: the HEALPix cell of its centre at an
-order chosen from its size, its bounding circle and its packed geometry), for cone searches.
+index: ``sky_footprints`` (one row per image whose content is solved: the HEALPix cell of the
+footprint's centre at an order chosen from its size, its bounding circle, its corners and the
+image's partition key), for cone searches.
 
 Every ``CatalogStore`` method is one short transaction, and every write is an idempotent upsert,
 so several Dagster run processes can write at once. On SQLite that relies on WAL mode, a busy
@@ -501,17 +502,20 @@ class CatalogStore:
         return sqlite.insert(table)
 
     @staticmethod
-    def _lock_image(conn: Connection, partition_key: str) -> int:
-        """The image's id; its row stays locked until the transaction ends, which serializes
-        read-then-write transactions on one image (SQLite's BEGIN IMMEDIATE already does)."""
-        image_id = conn.scalar(
-            select(images.c.id).where(images.c.partition_key == partition_key).with_for_update()
-        )
-        if image_id is None:
+    def _lock_image(conn: Connection, partition_key: str) -> Any:
+        """The image's ``id`` and ``fingerprint`` (a row); the image's row stays locked until the
+        transaction ends, which serializes read-then-write transactions on one image (SQLite's
+        BEGIN IMMEDIATE already does)."""
+        row = conn.execute(
+            select(images.c.id, images.c.fingerprint)
+            .where(images.c.partition_key == partition_key)
+            .with_for_update()
+        ).first()
+        if row is None:
             raise ImageNotFoundError(
                 f"no image with partition key {partition_key!r} in the catalog"
             )
-        return int(image_id)
+        return row
 
     def _update_image(self, partition_key: str, values: dict[str, Any]) -> None:
         with self._engine.begin() as conn:
@@ -588,7 +592,7 @@ class CatalogStore:
         is found by sky position at once).
         """
         with self._engine.begin() as conn:
-            row = _image_identity(conn, partition_key)
+            row = self._lock_image(conn, partition_key)
             conn.execute(
                 update(images)
                 .where(images.c.id == row.id)
@@ -607,11 +611,8 @@ class CatalogStore:
         solved), whatever was there: a step that reuses a solution calls it, so that an image
         recorded while its content was being solved elsewhere is indexed too."""
         with self._engine.begin() as conn:
-            row = _image_identity(conn, partition_key)
-            if row.fingerprint is None:
-                conn.execute(delete(sky_footprints).where(sky_footprints.c.image_id == row.id))
-                return
-            corners = _solved_corners(conn, row.fingerprint)
+            row = self._lock_image(conn, partition_key)
+            corners = _solved_corners(conn, row.fingerprint) if row.fingerprint else []
             _write_footprints(conn, row.fingerprint, corners, row.id)
 
     def record_metadata(
@@ -812,7 +813,7 @@ class CatalogStore:
     def replace_matches(self, partition_key: str, matches: Sequence[CatalogMatch]) -> None:
         """Make ``matches`` the image's catalog matches (previous ones are removed)."""
         with self._engine.begin() as conn:
-            image_id = self._lock_image(conn, partition_key)
+            image_id = self._lock_image(conn, partition_key).id
             conn.execute(delete(catalog_matches).where(catalog_matches.c.image_id == image_id))
             if matches:
                 conn.execute(
@@ -1128,16 +1129,6 @@ def _candidates(
     return keys or [], bytes(geometry) if geometry is not None else b""
 
 
-def _image_identity(conn: Connection, partition_key: str) -> Any:
-    """The image's ``id`` and ``fingerprint`` (a row), or ImageNotFoundError."""
-    row = conn.execute(
-        select(images.c.id, images.c.fingerprint).where(images.c.partition_key == partition_key)
-    ).first()
-    if row is None:
-        raise ImageNotFoundError(f"no image with partition key {partition_key!r} in the catalog")
-    return row
-
-
 def _solved_corners(conn: Connection, fingerprint: str) -> list[tuple[float, float]]:
     """The corners of ``fingerprint``'s solution if it is solved, else none."""
     text = conn.scalar(
@@ -1151,7 +1142,7 @@ def _solved_corners(conn: Connection, fingerprint: str) -> list[tuple[float, flo
 
 def _write_footprints(
     conn: Connection,
-    fingerprint: str,
+    fingerprint: str | None,
     corners: Sequence[tuple[float, float]],
     image_id: int | None = None,
 ) -> None:
