@@ -1147,12 +1147,13 @@ def _write_footprints(
     image_id: int | None = None,
 ) -> None:
     """Make ``corners`` (none: not solved) the indexed footprint of the images of content
-    ``fingerprint``, or of image ``image_id`` only (whose rows of any content are replaced)."""
+    ``fingerprint``, or of image ``image_id`` only (whose rows of any content are replaced;
+    ``fingerprint`` None: the image has no content recorded, so it gets no row)."""
     if image_id is None:
         conn.execute(delete(sky_footprints).where(sky_footprints.c.fingerprint == fingerprint))
     else:
         conn.execute(delete(sky_footprints).where(sky_footprints.c.image_id == image_id))
-    if len(corners) != 4:
+    if fingerprint is None or len(corners) != 4:
         return
     owners = select(images.c.id, images.c.partition_key).where(images.c.fingerprint == fingerprint)
     if image_id is not None:

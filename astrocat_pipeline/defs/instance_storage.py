@@ -89,7 +89,7 @@ class _Pooled:
         _close(self)
 
     @classmethod
-    def from_config_value(cls, inst_data, config_value):  # type: ignore[no-untyped-def]
+    def from_config_value(cls, inst_data, config_value):
         return cls(**_arguments(inst_data, config_value))
 
 
