@@ -149,43 +149,62 @@ def distance_to_quads(quads: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.where(inside, 0.0, to_edges)
 
 
-def _edges(quads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per edge of quadrilaterals ``(..., 4, 3)``: unit normals (oriented so that the inside is
-    on their positive side), the cosine of the edge length, and whether the edge has a length."""
-    normals = np.cross(quads, np.roll(quads, -1, axis=-2))
-    norm = np.sqrt(_dot(normals, normals))[..., None]
+# Each corner's successor around the quadrilateral (the other end of the edge it starts).
+_NEXT_CORNER = [1, 2, 3, 0]
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross products along the last (3-long) axis: ``np.cross`` without its axis handling,
+    which costs more than the arithmetic on the small arrays of a search."""
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], -1)
+
+
+def _overlaps_cone(
+    quads: np.ndarray, centre: np.ndarray, radius_rad: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whether convex quadrilaterals ``(n, 4, 3)`` come within ``radius_rad`` of the unit
+    vector ``centre`` (inside included), and the cosine of the angle from ``centre`` to each
+    one's centre.
+
+    The geometry of :func:`distance_to_quads` as comparisons only (no trigonometry per
+    footprint); a test checks that the two agree. Footprints whose centre or a corner lies in
+    the cone overlap it (the centre of a convex footprint is inside it): most of the hits of a
+    cone larger than the frames, found without the edges. The others take the full test:
+    the cone's centre is inside, or its distance to an edge's great circle is at most the
+    radius where its projection falls between the edge's ends.
+    """
+    cos_r = float(_cos_limit(radius_rad))
+    total = quads.sum(axis=1)
+    closeness = (total @ centre) / np.sqrt(_dot(total, total))
+    to_corners = quads @ centre  # cosine of the angle to each corner, (n, 4)
+    hit = (closeness >= cos_r) | np.any(to_corners >= cos_r, axis=1)
+    rest = np.flatnonzero(~hit)
+    if rest.size == 0:
+        return hit, closeness
+    a = quads[rest]
+    b = a[:, _NEXT_CORNER]
+    normals = _cross(a, b)
+    norm = np.sqrt(_dot(normals, normals))
+    has_length = norm > 1e-15
     # Orientation from the quadrilateral's own centre, so that both corner orders work and the
     # antipodal region (where every edge test flips sign together) is not taken for the inside.
-    orientation = np.sign(_dot(normals, quad_centres(quads)[..., None, :]))
+    orientation = np.sign(_dot(normals, total[rest][:, None, :]))
     with np.errstate(invalid="ignore", divide="ignore"):
-        unit = normals / norm * orientation[..., None]
-    cos_length = _dot(quads, np.roll(quads, -1, axis=-2))
-    has_length = norm[..., 0] > 1e-15
-    return np.where(has_length[..., None], unit, 0.0), cos_length, has_length
-
-
-def _within(
-    quads: np.ndarray,
-    edges: tuple[np.ndarray, np.ndarray, np.ndarray],
-    points: np.ndarray,
-    angle_rad: float | np.ndarray,
-) -> np.ndarray:
-    """Whether points lie within ``angle_rad`` of convex quadrilaterals (inside included).
-
-    The same geometry as :func:`distance_to_quads`, as comparisons only (no trigonometry per
-    point), for the hot loops; a test checks that the two agree.
-    """
-    normals, cos_length, has_length = edges
-    p = points[..., None, :]
-    side = _dot(normals, p)  # sine of the signed distance to each edge's circle
-    inside = np.all(side >= 0.0, axis=-1) & np.all(has_length, axis=-1)
-    pa = _dot(quads, p)
-    pb = np.roll(pa, -1, axis=-1)
+        side = np.where(has_length, (normals @ centre) * orientation / norm, 0.0)
+    # side: the sine of the signed distance from the cone's centre to each edge's circle.
+    inside = np.all(side >= 0.0, axis=1) & np.all(has_length, axis=1)
+    pa = to_corners[rest]
+    pb = pa[:, _NEXT_CORNER]
+    cos_length = _dot(a, b)
+    # The centre's projection onto the edge's great circle falls between its ends exactly when
+    # (A x p).(A x B) >= 0 and (p x B).(A x B) >= 0, i.e. the two conditions below.
     between = (pb >= cos_length * pa) & (pa >= cos_length * pb) & has_length
-    angle = np.asarray(angle_rad, dtype=float)[..., None]
-    near_circle = (angle >= math.pi / 2) | (np.abs(side) <= np.sin(np.minimum(angle, math.pi / 2)))
-    near_corner = pa >= _cos_limit(angle)
-    return inside | np.any(between & near_circle, axis=-1) | np.any(near_corner, axis=-1)
+    # Every great circle comes within 90° of any point.
+    near = True if radius_rad >= math.pi / 2 else np.abs(side) <= math.sin(radius_rad)
+    hit[rest] = inside | np.any(between & near, axis=1)
+    return hit, closeness
 
 
 def quads_overlap_cone(
@@ -209,8 +228,10 @@ def quads_overlap_cone(
     """
     corners = np.asarray(corners_deg, dtype=float)
     quads = unit_vectors(corners[..., 0], corners[..., 1])
-    centre = unit_vectors(ra_deg, dec_deg)
-    return _within(quads, _edges(quads), centre, math.radians(radius_deg))
+    hit, _ = _overlaps_cone(
+        quads.reshape(-1, 4, 3), unit_vectors(ra_deg, dec_deg), math.radians(radius_deg)
+    )
+    return hit.reshape(corners.shape[:-2])
 
 
 @functools.cache
@@ -294,38 +315,44 @@ def _cone_walk(
     One walk down the NESTED hierarchy serves every query ``(radius_deg, walk_order, order,
     offset)``: the cells of ``walk_order`` that touch the cone of ``radius_deg`` (whole coarser
     cells as one range), written as ranges of their descendants at ``order`` (>= walk_order)
-    plus ``offset``. The cell centres of each level are computed once for all the queries.
+    plus ``offset``. Each level handles the (cell, query) pairs of every query in the same
+    array operations, so that the cost is per level, not per level and query.
     """
-    radii = [math.radians(q[0]) for q in queries]
+    if not queries:
+        return []
+    radius = np.radians([q[0] for q in queries])
+    walk_order = np.array([q[1] for q in queries], dtype=np.int64)
+    order = np.array([q[2] for q in queries], dtype=np.int64)
+    offset = np.array([q[3] for q in queries], dtype=np.int64)
+    # The (cell, query) pairs still open: at first the 12 base cells of every query.
+    query = np.repeat(np.arange(len(queries)), 12)
+    cells = np.tile(np.arange(12, dtype=np.int64), len(queries))
     los: list[np.ndarray] = []
     his: list[np.ndarray] = []
-    cells = np.arange(12)
-    active = [np.ones(12, dtype=bool) for _ in queries]
-    deepest = max((q[1] for q in queries), default=-1)
-    for level in range(deepest + 1):
+    level = 0
+    while cells.size:
         rho = math.radians(max_cell_radius_deg(level))
         dots = _centres_of(cells, level) @ centre
-        for k, (_, walk_order, order, offset) in enumerate(queries):
-            if level > walk_order or not active[k].any():
-                active[k] = np.zeros(len(cells), dtype=bool)
-                continue
-            radius = radii[k]
-            touching = active[k] & (dots >= _cos_limit(radius + rho))
-            if level == walk_order or radius >= math.pi:
-                whole = touching
-            elif radius > rho:
-                whole = touching & (dots >= math.cos(radius - rho))
-            else:
-                whole = np.zeros(len(cells), dtype=bool)
-            shift = 2 * (order - level)
-            los.append(offset + (cells[whole] << shift))
-            his.append(offset + ((cells[whole] + 1) << shift))
-            active[k] = touching & ~whole
-        keep = np.logical_or.reduce(active) if active else np.zeros(len(cells), dtype=bool)
-        if not keep.any():
-            break
-        cells = (cells[keep][:, None] * 4 + np.arange(4)).ravel()
-        active = [np.repeat(mask[keep], 4) for mask in active]
+        # A cell touches the cone when its centre is within radius + rho; it is taken whole
+        # when it lies inside the cone (centre within radius - rho), at the query's walk
+        # order, or for a cone of the whole sky. -2 and 2 stand for always and never.
+        touch_cos = _cos_limit(radius + rho)
+        last = (walk_order == level) | (radius >= math.pi)
+        whole_cos = np.where(
+            last, -2.0, np.where(radius > rho, np.cos(np.maximum(radius - rho, 0.0)), 2.0)
+        )
+        touching = dots >= touch_cos[query]
+        whole = touching & (dots >= whole_cos[query])
+        if whole.any():
+            mine = query[whole]
+            shift = 2 * (order[mine] - level)
+            taken = cells[whole]
+            los.append(offset[mine] + (taken << shift))
+            his.append(offset[mine] + ((taken + 1) << shift))
+        open_ = touching & ~whole
+        query = np.repeat(query[open_], 4)
+        cells = (cells[open_][:, None] * 4 + np.arange(4)).ravel()
+        level += 1
     if not los:
         return []
     return _merge(np.concatenate(los), np.concatenate(his))
@@ -528,15 +555,4 @@ def geometry_overlaps_cone(
         centres (larger is nearer).
     """
     quads = np.asarray(geometry, dtype=float).reshape(-1, 4, 3)
-    centre = unit_vectors(ra_deg, dec_deg)
-    radius = math.radians(radius_deg)
-    closeness = quad_centres(quads) @ centre
-    # A footprint whose centre lies in the cone overlaps it (the centre of a convex footprint
-    # is inside it): most of the hits of a cone larger than the frames, found without the
-    # edge geometry. The others take the full test.
-    overlaps = closeness >= _cos_limit(radius)
-    rest = np.flatnonzero(~overlaps)
-    if rest.size:
-        others = quads[rest]
-        overlaps[rest] = _within(others, _edges(others), centre, radius)
-    return overlaps, closeness
+    return _overlaps_cone(quads, unit_vectors(ra_deg, dec_deg), math.radians(radius_deg))

@@ -294,7 +294,12 @@ def test_boolean_test_and_distance_agree():
     points = unit_vectors(rng.uniform(0, 360, 50), np.degrees(np.arcsin(rng.uniform(-1, 1, 50))))
     for angle in (0.0, 0.01, 0.3, 2.0, 30.0, 100.0):
         distance = distance_to_quads(quads, points)
-        within = sky_index._within(quads, sky_index._edges(quads), points, math.radians(angle))
+        within = np.array(
+            [
+                sky_index._overlaps_cone(quad[None], point, math.radians(angle))[0][0]
+                for quad, point in zip(quads, points, strict=True)
+            ]
+        )
         clear = np.abs(np.degrees(distance) - angle) > 1e-9
         np.testing.assert_array_equal(within[clear], (np.degrees(distance) <= angle)[clear])
 
