@@ -493,6 +493,9 @@ class CatalogStore:
         self._engine = engine
         self._reader = read_only(engine)
         self._clock = clock
+        # The sky index's size classes seen by the last PostgreSQL cone search; each search
+        # checks them in the same statement (see _pg_candidates).
+        self._sky_classes: list[int] = []
 
     # -- helpers --
 
@@ -961,29 +964,70 @@ class CatalogStore:
             raise ValueError(f"dec_deg must be within [-90, 90], got {dec_deg!r}")
         if radius_deg < 0:
             raise ValueError(f"radius_deg must be >= 0, got {radius_deg!r}")
+        terms = prefilter_terms(ra_deg, dec_deg, radius_deg)
+
+        def ranges_for(classes: Sequence[int]) -> list[tuple[int, int]]:
+            return cone_key_ranges(
+                ra_deg,
+                dec_deg,
+                radius_deg,
+                classes,
+                SKY_INDEX_CLASS_RADIUS_DEG,
+                SKY_INDEX_QUERY_CELL_FRACTION,
+            )
+
         with self._reader.connect() as conn:
-            # Straight to the driver's cursor, inside this connection's transaction (one
-            # snapshot): SQLAlchemy's Row objects cost about 1 µs per row, a fifth of a 2°
-            # search's ~1,300 candidates.
-            cursor = conn.connection.cursor()
-            try:
-                ranges = cone_key_ranges(
-                    ra_deg,
-                    dec_deg,
-                    radius_deg,
-                    _present_classes(conn, cursor),
-                    SKY_INDEX_CLASS_RADIUS_DEG,
-                    SKY_INDEX_QUERY_CELL_FRACTION,
-                )
-                terms = prefilter_terms(ra_deg, dec_deg, radius_deg)
-                keys, packed = _candidates(conn, cursor, ranges, terms) if ranges else ([], b"")
-            finally:
-                cursor.close()
+            if conn.dialect.name == "postgresql":
+                keys, packed = self._pg_candidates(conn, ranges_for, terms)
+            else:
+                keys, packed = _sqlite_candidates(conn, ranges_for, terms)
         if not keys:
             return []
         geometry = np.frombuffer(packed, dtype="<f8").reshape(len(keys), GEOMETRY_DOUBLES)
         overlaps, closeness = geometry_overlaps_cone(geometry, ra_deg, dec_deg, radius_deg)
         return _nearest_first(keys, overlaps, closeness)
+
+    def _pg_candidates(
+        self,
+        conn: Connection,
+        ranges_for: Callable[[Sequence[int]], list[tuple[int, int]]],
+        terms: tuple[float, ...] | None,
+    ) -> tuple[list[str], bytes]:
+        """The candidates of a cone search on PostgreSQL (as :func:`_sqlite_candidates`), in one
+        round trip: one statement, in autocommit (no BEGIN and ROLLBACK), reads the candidates
+        of the size classes seen last time and which classes hold a footprint now. A class
+        that has appeared since (a footprint of a new size) is searched again at once, so no
+        result ever misses one; a class that has emptied costs a few empty ranges.
+        """
+        dbapi: Any = conn.connection.dbapi_connection  # psycopg2's own connection
+        prepared: set[str] = conn.connection.info.setdefault("astrocat_prepared", set())
+        name = _PG_CANDIDATES_STATEMENT[terms is not None]
+        # Autocommit set on the driver's connection directly, and restored before the pool
+        # gets it back: through SQLAlchemy's isolation_level option, setting and resetting it
+        # cost a third of a millisecond per search.
+        dbapi.autocommit = True
+        cursor = dbapi.cursor()
+        try:
+            if name not in prepared:
+                # Lives as long as the connection (the pool's, whose info dict remembers it).
+                cursor.execute(f"PREPARE {name} AS {_pg_candidates_sql(terms is not None)}")
+                prepared.add(name)
+            classes = self._sky_classes
+            while True:
+                ranges = ranges_for(classes)
+                params = ([lo for lo, _ in ranges], [hi for _, hi in ranges], *(terms or ()))
+                marks = ", ".join(["%s"] * len(params))
+                cursor.execute(f"{_PG_SEARCH_SETTINGS} EXECUTE {name} ({marks})", params)
+                *probes, keys, geometry = cursor.fetchone()
+                present = [order for order, probe in enumerate(probes) if probe is not None]
+                self._sky_classes = present
+                if set(present) <= set(classes):
+                    return keys or [], bytes(geometry) if geometry is not None else b""
+                classes = present
+        finally:
+            cursor.close()
+            if not dbapi.closed:
+                dbapi.autocommit = False
 
 
 def _nearest_first(keys: Sequence[str], hits: np.ndarray, closeness: np.ndarray) -> list[str]:
@@ -1026,138 +1070,108 @@ _CLASSES_SQL = str(_CLASSES_PRESENT.compile(compile_kwargs={"literal_binds": Tru
 # Ranges per candidate query on SQLite (2 parameters each; a 2° cone has ~60): below its
 # historical limit of 999 bound parameters and its 500 compound SELECTs.
 _MAX_UNION_ARMS = 120
-# PostgreSQL runs the candidate query as a prepared statement, so that it is planned once per
-# connection instead of per search (planning a 60-arm query took 7 ms, executing it 3 ms): one
-# statement per power of two of arms from this one, the ranges padded with empty ones.
-_PG_MIN_ARMS = 16
+# The bounding-circle test of a candidate (core.sky_index.prefilter_terms), with placeholders
+# for the terms px, py, pz, cos_r, sin_r, slack. Footprints of 90° radius or more
+# (cos_radius <= 0) always pass: the test assumes radius + bounding radius <= 180°.
+_PREFILTER_SQL = (
+    "(x * {0} + y * {1} + z * {2} >= {3} * cos_radius - {4} * sin_radius - {5} OR cos_radius <= 0)"
+)
 
 
-def _candidates_sql(n_ranges: int, prefilter: bool, mark: Callable[[int], str]) -> str:
-    """The candidate query of a cone search: the rows in ``n_ranges`` healpix_uniq ranges whose
-    bounding circle reaches the cone (core.sky_index.prefilter_terms), one UNION ALL arm per
-    range; ``mark(i)`` is the placeholder of parameter ``i`` (from 1).
-
-    Parameters: with ``prefilter``, the six terms first (shared by every arm), then each
-    range's two bounds. One arm per range rather than an OR of ranges: SQLite walks each range
-    of the primary key either way, but for an OR it also keeps every row's key in a temporary
-    index to drop duplicates (a third slower for 2° cones); PostgreSQL runs each arm as an
-    index-only scan.
-    """
-    first = 7 if prefilter else 1
-    arms = []
-    for arm in range(n_ranges):
-        lo, hi = mark(first + 2 * arm), mark(first + 2 * arm + 1)
-        sql = (
-            "SELECT partition_key, geometry FROM sky_footprints"
-            f" WHERE healpix_uniq >= {lo} AND healpix_uniq < {hi}"
-        )
-        if prefilter:
-            # Footprints of 90° radius or more (cos_radius <= 0) always pass: the test assumes
-            # radius + bounding radius <= 180°.
-            px, py, pz, cos_r, sin_r, slack = (mark(i) for i in range(1, 7))
-            sql += (
-                f" AND (x * {px} + y * {py} + z * {pz}"
-                f" >= {cos_r} * cos_radius - {sin_r} * sin_radius - {slack} OR cos_radius <= 0)"
-            )
-        arms.append(sql)
-    return " UNION ALL ".join(arms)
-
-
-def _candidate_params(
-    ranges: Sequence[tuple[int, int]], terms: tuple[float, ...] | None
-) -> tuple[Any, ...]:
-    return (*(terms or ()), *(bound for lo_hi in ranges for bound in lo_hi))
-
-
-def _pg_prepare(cursor: Any, info: dict[str, Any], name: str, sql: Callable[[], str]) -> None:
-    """Prepare ``sql()`` as ``name`` on this connection unless it is already (``info`` is the
-    DBAPI connection's own dict, which lives and dies with it; a prepared statement outlives
-    the transaction that made it)."""
-    prepared: set[str] = info.setdefault("astrocat_prepared_statements", set())
-    if name not in prepared:
-        cursor.execute(f"PREPARE {name} AS {sql()}")
-        prepared.add(name)
-
-
-def _pg_execute(cursor: Any, name: str, params: Sequence[Any]) -> None:
-    # A generic plan (index-only scans, whatever the values) is the right one for every
-    # search. Its estimates are those of unknown ranges (1,667 rows per arm), which put a
-    # 128-arm search above jit_above_cost: compiling it took 280 of its 290 ms, for a query
-    # that runs in a few. SET LOCAL ends with the transaction.
-    marks = ", ".join(["%s"] * len(params))
-    cursor.execute(
-        "SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL jit = off;"
-        f" EXECUTE {name}" + (f" ({marks})" if params else ""),
-        tuple(params),
-    )
-
-
-def _present_classes(conn: Connection, cursor: Any) -> list[int]:
+def _present_classes(cursor: Any) -> list[int]:
     """The size classes (orders) that hold a footprint."""
-    if conn.dialect.name == "postgresql":
-        _pg_prepare(cursor, conn.connection.info, "astrocat_sky_classes", lambda: _CLASSES_SQL)
-        _pg_execute(cursor, "astrocat_sky_classes", ())
-    else:
-        cursor.execute(_CLASSES_SQL)
-    return [order for order, present in enumerate(cursor.fetchone()) if present]
+    cursor.execute(_CLASSES_SQL)
+    return [order for order, present in enumerate(cursor.fetchone()) if present is not None]
 
 
-def _candidates(
+def _sqlite_candidates(
     conn: Connection,
-    cursor: Any,
-    ranges: Sequence[tuple[int, int]],
+    ranges_for: Callable[[Sequence[int]], list[tuple[int, int]]],
     terms: tuple[float, ...] | None,
 ) -> tuple[list[str], bytes]:
-    """The candidates of a cone search: their partition keys, and their packed geometries one
-    after the other (``GEOMETRY_DOUBLES`` little-endian float64 each)."""
-    if conn.dialect.name != "postgresql":
-        # SQLite: aggregated into one row too. Stepping and converting a result row costs the
-        # sqlite3 module about 1 µs, more than scanning and filtering it; group_concat of the
-        # blobs concatenates their bytes as they are (a BLOB read as TEXT is not converted in a
-        # UTF-8 database), and CAST ... AS BLOB returns them as bytes, undecoded.
-        keys: list[str] = []
-        blobs: list[bytes] = []
+    """The candidates of a cone search on SQLite: their partition keys, and their packed
+    geometries one after the other (``GEOMETRY_DOUBLES`` little-endian float64 each).
+
+    Straight to the driver's cursor, inside this connection's transaction (one snapshot). One
+    UNION ALL arm per range of the sky index, rather than an OR of ranges: SQLite walks each
+    range of the primary key either way, but for an OR it also keeps every row's key in a
+    temporary index to drop duplicates (a third slower for 2° cones). The rows are aggregated
+    into one: stepping and converting a result row costs the sqlite3 module about 1 µs, more
+    than scanning and filtering it. group_concat of the blobs concatenates their bytes as they
+    are (a BLOB read as TEXT is not converted in a UTF-8 database) and CAST ... AS BLOB returns
+    them undecoded.
+    """
+    keys: list[str] = []
+    blobs: list[bytes] = []
+    cursor: Any = conn.connection.cursor()  # the DBAPI's: rows as plain tuples
+    try:
+        ranges = ranges_for(_present_classes(cursor))
+        prefilter = (
+            ""
+            if terms is None
+            else " AND " + _PREFILTER_SQL.format(*(f"?{i}" for i in range(1, 7)))
+        )
+        first = 1 if terms is None else 7
         for chunk in _chunks(ranges, _MAX_UNION_ARMS):
+            arms = " UNION ALL ".join(
+                "SELECT partition_key, geometry FROM sky_footprints WHERE"
+                f" healpix_uniq >= ?{lo} AND healpix_uniq < ?{lo + 1}{prefilter}"
+                for lo in range(first, first + 2 * len(chunk), 2)
+            )
             cursor.execute(
                 "SELECT group_concat(partition_key, char(0)),"
-                " CAST(group_concat(geometry, '') AS BLOB) FROM ("
-                + _candidates_sql(len(chunk), terms is not None, "?{}".format)
-                + ")",
-                _candidate_params(chunk, terms),
+                f" CAST(group_concat(geometry, '') AS BLOB) FROM ({arms})",
+                (*(terms or ()), *(bound for lo_hi in chunk for bound in lo_hi)),
             )
             joined_keys, joined_geometry = cursor.fetchone()
             if joined_keys is not None:
                 keys.extend(joined_keys.split("\0"))  # no path holds a NUL character
                 blobs.append(joined_geometry)
-        packed = b"".join(blobs)
-        if len(packed) != len(keys) * GEOMETRY_DOUBLES * 8:
-            raise RuntimeError(
-                f"sky index: {len(keys)} candidates but {len(packed)} bytes of geometry"
-            )
-        return keys, packed
-    # PostgreSQL: through a statement prepared on this connection, aggregated into one row (two
-    # aggregates over the same rows see them in the same order). Thousands of row tuples made
-    # Python's garbage collector stop a 5° search for 100 ms one time in ten; and one bytea
-    # is decoded once instead of per row.
-    info = conn.connection.info
-    arms = _PG_MIN_ARMS
-    while arms < len(ranges):
-        arms *= 2
-    name = f"astrocat_cone_{arms}_{'prefiltered' if terms is not None else 'all'}"
-    _pg_prepare(
-        cursor,
-        info,
-        name,
-        lambda: (
-            "SELECT array_agg(partition_key), string_agg(geometry, ''::bytea) FROM ("
-            + _candidates_sql(arms, terms is not None, "${}".format)
-            + ") AS candidates"
-        ),
+    finally:
+        cursor.close()
+    packed = b"".join(blobs)
+    if len(packed) != len(keys) * GEOMETRY_DOUBLES * 8:
+        raise RuntimeError(f"sky index: {len(keys)} candidates but {len(packed)} bytes of geometry")
+    return keys, packed
+
+
+def _pg_candidates_sql(prefilter: bool) -> str:
+    """The one statement of a cone search on PostgreSQL, to be prepared: which size classes
+    hold a footprint, and the candidates in the ranges ``$1``/``$2`` (two bigint arrays of
+    bounds) whose bounding circle reaches the cone (with ``prefilter``, the terms are ``$3`` to
+    ``$8``), aggregated into one row (two aggregates over the same rows see them in the same
+    order).
+
+    One index scan rescanned per range (a lateral join over the ranges' arrays) rather than one
+    UNION ALL arm per range: one statement for any number of ranges, whose executor does not
+    start a scan per range.
+    """
+    condition = "healpix_uniq >= r.lo AND healpix_uniq < r.hi"
+    if prefilter:
+        condition += " AND " + _PREFILTER_SQL.format(*(f"${i}" for i in range(3, 9)))
+    return (
+        "SELECT classes.*, found.* FROM ("
+        + _CLASSES_SQL
+        + ") AS classes, (SELECT array_agg(f.partition_key), string_agg(f.geometry, ''::bytea)"
+        " FROM unnest($1::bigint[], $2::bigint[]) AS r(lo, hi)"
+        " CROSS JOIN LATERAL (SELECT partition_key, geometry FROM sky_footprints"
+        f" WHERE {condition}) AS f) AS found"
     )
-    padded = [*ranges, *[(0, 0)] * (arms - len(ranges))]  # empty ranges: one index probe each
-    _pg_execute(cursor, name, _candidate_params(padded, terms))
-    keys, geometry = cursor.fetchone()
-    return keys or [], bytes(geometry) if geometry is not None else b""
+
+
+# Prepared once per connection (planning the class probe took about 1 ms per search).
+_PG_CANDIDATES_STATEMENT = {False: "astrocat_cone_all", True: "astrocat_cone_prefiltered"}
+# How each search runs its prepared statement, in one simple-protocol string whose statements
+# share one implicit transaction, which the SET LOCALs end with:
+# - the generic plan, so that nothing is planned per search;
+# - enable_seqscan = off: a generic plan cannot know the ranges' widths, and costed without
+#   them it reads the whole table (150 ms) instead of one index scan per range;
+# - jit = off: that plan's estimate (ranges of unknown width) crosses jit_above_cost, and
+#   compiling a query that runs in a few milliseconds took up to 280 ms.
+_PG_SEARCH_SETTINGS = (
+    "SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off;"
+    " SET LOCAL jit = off;"
+)
 
 
 def _solved_corners(conn: Connection, fingerprint: str) -> list[tuple[float, float]]:

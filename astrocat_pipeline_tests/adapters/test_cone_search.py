@@ -15,7 +15,10 @@ from alembic.config import Config
 
 from astrocat_pipeline.adapters.catalog_db import (
     _MIGRATIONS_DIR,
+    _PG_SEARCH_SETTINGS,
     CatalogStore,
+    _pg_candidates_sql,
+    create_catalog_engine,
     migrate,
     sky_footprints,
 )
@@ -242,6 +245,56 @@ def test_cone_search_agrees_with_brute_force(catalog_store):
         truth = np.flatnonzero(quads_overlap_cone(frames, ra, dec, radius))
         expected = {f"f{i:03d}.fits" for i in truth.tolist()}
         assert set(catalog_store.cone_search(ra, dec, radius)) == expected, (ra, dec, radius)
+
+
+def test_a_size_class_new_since_the_last_search_is_found_at_once(catalog_engine, catalog_store):
+    # PostgreSQL searches the size classes seen last time and checks them in the same
+    # statement: footprints of a new size written by another process (another store) must be
+    # found by the very next search, and keys of any characters must come back whole.
+    writer = CatalogStore(catalog_engine)
+    names = {
+        "scope": frame_corners(83.6, -5.2, 1.2, 0.8),
+        "tiny, Ω {1}\"'": frame_corners(83.8, -5.4, 0.011, 0.008),
+        "lens/wide field": frame_corners(85.0, 0.0, 30.0, 20.0),
+    }
+    found = []
+    for name, corners in names.items():
+        add_image(writer, name, f"fp-{name}")
+        writer.save_solution(f"fp-{name}", solved(corners))
+        found = catalog_store.cone_search(83.8, -5.4, 0.001)
+        assert found[-1] == f"{name}.fits" or name == "tiny, Ω {1}\"'", found
+    assert found == ["tiny, Ω {1}\"'.fits", "scope.fits", "lens/wide field.fits"]
+    writer.delete_images(["lens/wide field.fits"])  # a class that empties is harmless
+    assert catalog_store.cone_search(83.8, -5.4, 0.001) == ["tiny, Ω {1}\"'.fits", "scope.fits"]
+
+
+@pytest.mark.postgres
+def test_postgres_cone_search_scans_the_index_per_range(postgres_database_url):
+    # The prepared statement runs with a generic plan, which cannot know the ranges' widths:
+    # without enable_seqscan = off it read the whole table (150 ms on a million footprints).
+    engine = create_catalog_engine(postgres_database_url)
+    try:
+        migrate(engine)
+        store = CatalogStore(engine)
+        add_image(store, "scope", "fp-scope")
+        store.save_solution("fp-scope", solved(frame_corners(83.6, -5.2, 1.2, 0.8)))
+        assert store.cone_search(83.6, -5.2, 2.0) == ["scope.fits"]
+        with engine.connect() as conn:
+            conn.exec_driver_sql(_PG_SEARCH_SETTINGS.replace("LOCAL ", ""))
+            # As the store prepares it (under another name: the store's connection, which
+            # the pool may hand out here, has its own).
+            conn.exec_driver_sql(f"PREPARE plan_check AS {_pg_candidates_sql(True)}")
+            plan = "\n".join(
+                row[0]
+                for row in conn.exec_driver_sql(
+                    "EXPLAIN EXECUTE plan_check ('{4096}', '{8192}', 1, 0, 0, 1, 0, 0)"
+                )
+            )
+    finally:
+        engine.dispose()
+    assert "Seq Scan" not in plan, plan
+    assert "Nested Loop" in plan, plan
+    assert "using pk_sky_footprints on sky_footprints" in plan, plan
 
 
 @pytest.mark.parametrize(
