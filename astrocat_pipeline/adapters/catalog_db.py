@@ -1092,7 +1092,9 @@ def _sqlite_candidates(
     """The candidates of a cone search on SQLite: their partition keys, and their packed
     geometries one after the other (``GEOMETRY_DOUBLES`` little-endian float64 each).
 
-    Straight to the driver's cursor, inside this connection's transaction (one snapshot). One
+    Straight to the driver's cursor. Each statement reads its own snapshot: a footprint written
+    between the class probe and the candidates is found or not, as if written just before or
+    just after the search; each row lies in one range, so none is found twice. One
     UNION ALL arm per range of the sky index, rather than an OR of ranges: SQLite walks each
     range of the primary key either way, but for an OR it also keeps every row's key in a
     temporary index to drop duplicates (a third slower for 2° cones). The rows are aggregated
