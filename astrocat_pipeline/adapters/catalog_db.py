@@ -57,6 +57,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from astrocat_pipeline.core.errors import AstrocatError, ConfigError
@@ -110,6 +111,10 @@ CHUNK_SIZE = 500
 # unique to this application; this one is the ASCII bytes of "astrocat").
 _PG_MIGRATION_LOCK_KEY = 0x6173_7472_6F63_6174
 _WAL_RETRY_S = 0.02
+# A pooled PostgreSQL connection idle this long is checked with a round trip before use (see
+# _check_idle_connections).
+PG_PING_AFTER_IDLE_S = 1.0
+_LAST_USED = "astrocat_last_used"
 _MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Execution option marking a read-only connection: on SQLite it begins a deferred transaction
 # (a WAL snapshot) instead of taking the write lock (see read_only).
@@ -374,11 +379,46 @@ def create_catalog_engine(url: str) -> Engine:
         event.listen(engine, "begin", _begin_sqlite_transaction)
         return engine
     if backend == "postgresql":
-        return create_engine(sa_url, pool_pre_ping=True)
+        engine = create_engine(sa_url)
+        _check_idle_connections(engine)
+        return engine
     raise ConfigError(
         f"unsupported catalog database URL {sa_url.render_as_string(hide_password=True)!r}: "
         "expected sqlite:///PATH or postgresql://USER@HOST/DB"
     )
+
+
+def _check_idle_connections(engine: Engine) -> None:
+    """Check a pooled connection with a round trip before handing it out, as SQLAlchemy's
+    ``pool_pre_ping``, but only when it has been idle for ``PG_PING_AFTER_IDLE_S`` or more.
+
+    A connection the server dropped (restart, idle timeout, network) is then replaced instead
+    of failing the next statement, while one in steady use does not pay a round trip per
+    checkout (a quarter of a millisecond, 7% of a 2° cone search). The pool of HikariCP skips
+    its check the same way for connections used within the last 500 ms. A connection dropped
+    less than that long after its last use fails one operation; the pool then discards it.
+    """
+
+    def used(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    def check(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, proxy: Any) -> None:
+        last = record.info.get(_LAST_USED)
+        if last is not None and time.monotonic() - last < PG_PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, dbapi_connection, None):
+                # The pool discards the connection and checks out another (SQLAlchemy's
+                # documented protocol for checkout handlers).
+                raise DisconnectionError(str(exc)) from exc
+            raise
+        record.info[_LAST_USED] = time.monotonic()
+
+    event.listen(engine, "connect", used)
+    event.listen(engine, "checkin", used)
+    event.listen(engine, "checkout", check)
 
 
 def _configure_sqlite_connection(

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 import traceback
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from astrocat_pipeline.adapters import catalog_db
 from astrocat_pipeline.adapters.catalog_db import (
     _MIGRATIONS_DIR,
     METADATA,
@@ -164,6 +167,45 @@ def test_postgresql_url_uses_psycopg2_and_other_backends_are_refused() -> None:
     with pytest.raises(ConfigError, match="unsupported catalog database URL") as info:
         create_catalog_engine("mysql://astro:s3cret@db.example/catalog")
     assert "s3cret" not in str(info.value)
+
+
+@pytest.mark.postgres
+def test_postgres_connections_dropped_by_the_server_are_replaced(
+    postgres_database_url: str, postgres_admin_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pooled connection idle for PG_PING_AFTER_IDLE_S is checked before use and replaced if
+    # the server dropped it; one dropped sooner after its last use fails one operation, and
+    # the pool discards it.
+    monkeypatch.setattr(catalog_db, "PG_PING_AFTER_IDLE_S", 0.2)
+    engine = create_catalog_engine(postgres_database_url)
+    admin = sa.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+
+    def drop_the_pooled_connection() -> None:
+        with engine.connect() as conn:  # the pool's one connection
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        with admin.connect() as conn:
+            assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+
+    try:
+        migrate(engine)
+        store = CatalogStore(engine)
+        assert store.count_images() == 0
+        drop_the_pooled_connection()
+        time.sleep(0.3)  # idle long enough: checked and replaced, nothing fails
+        assert store.count_images() == 0
+        assert store.cone_search(10.0, 20.0, 1.0) == []
+        monkeypatch.setattr(catalog_db, "PG_PING_AFTER_IDLE_S", 60.0)
+        drop_the_pooled_connection()  # used within the last minute: not checked
+        with pytest.raises(sa.exc.OperationalError):
+            store.count_images()
+        assert store.count_images() == 0  # the broken connection was discarded
+        drop_the_pooled_connection()
+        with pytest.raises(psycopg2.OperationalError):  # the cone search's own cursor
+            store.cone_search(10.0, 20.0, 1.0)
+        assert store.cone_search(10.0, 20.0, 1.0) == []
+    finally:
+        engine.dispose()
+        admin.dispose()
 
 
 def test_upsert_inventory_is_idempotent_and_refreshes_only_changed_files(
