@@ -260,6 +260,8 @@ def load_postgres(engine: sa.Engine, records: FootprintRecords) -> None:
         # VACUUM sets the visibility map (index-only scans), as autovacuum does in time.
         with driver.cursor() as vacuum:
             vacuum.execute("VACUUM ANALYZE")
+            # Write the load's dirty buffers out now rather than under the timed searches.
+            vacuum.execute("CHECKPOINT")
         driver.autocommit = False
     finally:
         raw.close()
@@ -284,6 +286,20 @@ def time_cones(store: CatalogStore, cones, radius: float) -> tuple[list[float], 
     return times, hits
 
 
+def reference_loop_ms() -> float:
+    """The machine's speed at the moment: milliseconds for a fixed pure-Python loop (best of
+    five). The same code's search times move with it (this 2-core machine's speed changes by
+    tens of percent from one minute to the next), so each radius prints it beside its times."""
+    best = math.inf
+    for _ in range(5):
+        start = time.perf_counter()
+        total = 0
+        for i in range(200_000):
+            total += i * i
+        best = min(best, time.perf_counter() - start)
+    return best * 1000.0
+
+
 def timed(label: str, fn: Callable[[], object]) -> float:
     print(f"  {label} ...", end="", flush=True)
     start = time.perf_counter()
@@ -305,9 +321,11 @@ def bench_backend(name: str, url: str, records: FootprintRecords, cones, loader)
         results = {}
         for radius in RADII_DEG:
             load_before = os.getloadavg()[0]
+            reference = [reference_loop_ms()]
             times, hits = time_cones(store, cones, radius)
+            reference.append(reference_loop_ms())
             load = (load_before + os.getloadavg()[0]) / 2
-            results[radius] = (times, hits, load)
+            results[radius] = (times, hits, load, statistics.mean(reference))
         return load_s, results
     finally:
         engine.dispose()
@@ -404,16 +422,20 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"Cone search, {args.cones} random cones per radius (ms; hits = frames found)")
     header = f"{'backend':<11} {'radius':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}"
-    print(f"{header} {'mean hits':>10} {'load':>5}  goal")
+    print(f"{header} {'mean hits':>10} {'load':>5} {'ref ms':>6}  goal")
     for name, _, _, results in rows:
-        for radius, (times, hits, load) in results.items():
+        for radius, (times, hits, load, reference) in results.items():
             p95 = percentile(times, 95)
             goal = ("ok" if p95 <= GOAL_P95_MS else "MISSED") if radius <= 2.0 else "-"
             print(
                 f"{name:<11} {radius:>5.1f}° {percentile(times, 50):>8.2f} {p95:>8.2f} "
-                f"{max(times):>8.2f} {statistics.mean(hits):>10.1f} {load:>5.2f}  {goal}"
+                f"{max(times):>8.2f} {statistics.mean(hits):>10.1f} {load:>5.2f} {reference:>6.1f}"
+                f"  {goal}"
             )
-    print("(load: the 1-minute load average while the radius was timed)")
+    print(
+        "(load: the 1-minute load average while the radius was timed; ref ms: a fixed"
+        " pure-Python loop timed before and after it, lower is a faster machine)"
+    )
     print()
     print("Build")
     print(f"  footprint records (numpy, one batch): {records_s:.1f} s")
