@@ -394,9 +394,9 @@ def _check_idle_connections(engine: Engine) -> None:
 
     A connection the server dropped (restart, idle timeout, network) is then replaced instead
     of failing the next statement, while one in steady use does not pay a round trip per
-    checkout (a quarter of a millisecond, 7% of a 2° cone search). The pool of HikariCP skips
-    its check the same way for connections used within the last 500 ms. A connection dropped
-    less than that long after its last use fails one operation; the pool then discards it.
+    checkout (0.3 ms, 7% of a 2° cone search). The pool of HikariCP skips its check the same
+    way for connections used within the last 500 ms. A connection dropped less than
+    ``PG_PING_AFTER_IDLE_S`` after its last use fails one operation; the pool then discards it.
     """
 
     def used(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
