@@ -21,18 +21,17 @@ from astrocat_pipeline.adapters.catalog_db import (
     CatalogStore,
     create_catalog_engine,
     migrate,
-    with_installed_driver,
 )
 
 # The server to create test databases on (through its maintenance database).
 POSTGRES_ADMIN_URL_ENV = "ASTROCAT_TEST_POSTGRES_URL"
-POSTGRES_ADMIN_URL_DEFAULT = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+POSTGRES_ADMIN_URL_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> str:
     """URL of the PostgreSQL maintenance database; skips (fails under CI) if unreachable."""
-    url = with_installed_driver(os.environ.get(POSTGRES_ADMIN_URL_ENV, POSTGRES_ADMIN_URL_DEFAULT))
+    url = sa.make_url(os.environ.get(POSTGRES_ADMIN_URL_ENV, POSTGRES_ADMIN_URL_DEFAULT))
     engine = sa.create_engine(url, connect_args={"connect_timeout": 5})
     try:
         with engine.connect():

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import math
 import os
 import statistics
@@ -186,8 +185,10 @@ def load_sqlite(engine: sa.Engine, records: FootprintRecords) -> None:
         raw.close()
 
 
-def copy_text(rows: Iterator[str]) -> io.StringIO:
-    return io.StringIO("".join(rows))
+def copy_rows(cur, statement: str, rows: Iterator[str]) -> None:
+    """``COPY ... FROM STDIN`` of text-format ``rows`` through psycopg 3."""
+    with cur.copy(statement) as copy:
+        copy.write("".join(rows))
 
 
 def load_postgres(engine: sa.Engine, records: FootprintRecords) -> None:
@@ -209,22 +210,25 @@ def load_postgres(engine: sa.Engine, records: FootprintRecords) -> None:
         now = NOW.isoformat()
         for start in range(1, n + 1, ROWS_PER_CHUNK):
             stop = min(n + 1, start + ROWS_PER_CHUNK)
-            cur.copy_expert(
+            copy_rows(
+                cur,
                 f"COPY images ({IMAGE_COLUMNS}) FROM STDIN",
-                copy_text(
+                (
                     f"{i}\tbench/{i:07d}.fits\t/bench\t{i:07d}.fits\tbench/{i:07d}.fits\t1\t1\t"
                     f"{fingerprint(i)}\tfits\tindexed\t{now}\t{now}\n"
                     for i in range(start, stop)
                 ),
             )
-            cur.copy_expert(
+            copy_rows(
+                cur,
                 "COPY plate_solutions (fingerprint, status, created_at, updated_at) FROM STDIN",
-                copy_text(f"{fingerprint(i)}\tsolved\t{now}\t{now}\n" for i in range(start, stop)),
+                (f"{fingerprint(i)}\tsolved\t{now}\t{now}\n" for i in range(start, stop)),
             )
             # Heap rows in frame order (as solves arrive), not sorted by sky position.
-            cur.copy_expert(
+            copy_rows(
+                cur,
                 f"COPY sky_footprints ({SKY_COLUMNS}) FROM STDIN",
-                copy_text(
+                (
                     "\t".join((*map(repr, row[:2]), row[2], row[3], *map(repr, row[4:9]), "\\\\x"))
                     + row[9].hex()
                     + "\n"

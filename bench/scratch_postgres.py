@@ -8,18 +8,16 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from astrocat_pipeline.adapters.catalog_db import with_installed_driver
-
 # The server a benchmark uses unless told otherwise (trust authentication on loopback).
 POSTGRES_URL_ENV = "ASTROCAT_BENCH_POSTGRES_URL"
-POSTGRES_URL_DEFAULT = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+POSTGRES_URL_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @contextmanager
 def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
     """URL of a new database ``{prefix}_<random>`` on the server of ``admin_url``, dropped
     afterwards (connections still open are closed by the server)."""
-    admin_sa_url = with_installed_driver(admin_url)
+    admin_sa_url = sa.make_url(admin_url)
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(admin_sa_url, isolation_level="AUTOCOMMIT")
     try:

@@ -34,6 +34,7 @@ from dagster_postgres.utils import (
     get_token_provider_from_config,
     pg_url_from_config,
 )
+from sqlalchemy.engine import make_url
 
 POOL_SIZE = 1  # connections kept open per storage and process, as in the webserver
 POOL_RECYCLE_S = 3600  # the webserver's default (--db-pool-recycle)
@@ -65,12 +66,23 @@ def _close(storage: Any) -> None:
     storage._engine.dispose()
 
 
+def _psycopg2_url(url: str) -> str:
+    """``url`` naming psycopg2, dagster-postgres's driver. A plain ``postgresql://`` URL (as
+    dagster-postgres builds from a ``postgres_db`` block) would get psycopg 3 from SQLAlchemy
+    2.1 now that the catalog installs it, and dagster-postgres's batched event writes fail under
+    psycopg 3 (a syntax error at ``$1``)."""
+    sa_url = make_url(url)
+    if sa_url.drivername in ("postgresql", "postgresql+psycopg"):
+        return sa_url.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+    return url
+
+
 def _arguments(inst_data: Any, config_value: Any) -> dict[str, Any]:
     """What dagster-postgres's own ``from_config_value`` passes (it builds its base class by name,
-    so each subclass repeats it)."""
+    so each subclass repeats it), with the URL naming psycopg2."""
     return {
         "inst_data": inst_data,
-        "postgres_url": pg_url_from_config(config_value),
+        "postgres_url": _psycopg2_url(pg_url_from_config(config_value)),
         "should_autocreate_tables": config_value.get("should_autocreate_tables", True),
         "token_provider": get_token_provider_from_config(config_value),
     }

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import psycopg2
+import psycopg
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -157,16 +157,22 @@ def test_sqlite_engine_creates_its_directory_and_sets_pragmas_on_every_connectio
         engine.dispose()
 
 
-def test_postgresql_url_uses_psycopg2_and_other_backends_are_refused() -> None:
-    engine = create_catalog_engine("postgresql://astro:s3cret@db.example:5432/catalog")
+@pytest.mark.parametrize("scheme", ["postgresql", "postgresql+psycopg2", "postgresql+psycopg"])
+def test_postgresql_urls_use_psycopg3(scheme: str) -> None:
+    engine = create_catalog_engine(f"{scheme}://astro:s3cret@db.example:5432/catalog")
     try:
-        assert engine.url.drivername == "postgresql+psycopg2"
+        assert engine.url.drivername == "postgresql+psycopg"
         assert engine.url.database == "catalog"
     finally:
         engine.dispose()
+
+
+def test_other_backends_and_drivers_are_refused() -> None:
     with pytest.raises(ConfigError, match="unsupported catalog database URL") as info:
         create_catalog_engine("mysql://astro:s3cret@db.example/catalog")
     assert "s3cret" not in str(info.value)
+    with pytest.raises(ConfigError, match=r"driver 'postgresql\+asyncpg'.*psycopg 3"):
+        create_catalog_engine("postgresql+asyncpg://astro:s3cret@db.example/catalog")
 
 
 @pytest.mark.postgres
@@ -200,7 +206,7 @@ def test_postgres_connections_dropped_by_the_server_are_replaced(
             store.count_images()
         assert store.count_images() == 0  # the broken connection was discarded
         drop_the_pooled_connection()
-        with pytest.raises(psycopg2.OperationalError):  # the cone search's own cursor
+        with pytest.raises(psycopg.OperationalError):  # the cone search's own statements
             store.cone_search(10.0, 20.0, 1.0)
         assert store.cone_search(10.0, 20.0, 1.0) == []
     finally:

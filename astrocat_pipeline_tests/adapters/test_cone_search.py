@@ -268,6 +268,18 @@ def test_a_size_class_new_since_the_last_search_is_found_at_once(catalog_engine,
     assert catalog_store.cone_search(83.8, -5.4, 0.001) == ["tiny, Ω {1}\"'.fits", "scope.fits"]
 
 
+def test_keys_holding_a_newline_come_back_whole(catalog_store):
+    # PostgreSQL joins the candidates' keys with a newline, which no inventory key holds; a key
+    # that holds one anyway makes it read them as an array.
+    for name in ("plain", "two\nlines", "three\nshort\nlines"):
+        add_image(catalog_store, name, f"fp-{name}")
+        catalog_store.save_solution(f"fp-{name}", solved(frame_corners(83.6, -5.2, 1.2, 0.8)))
+    found = catalog_store.cone_search(83.6, -5.2, 0.5)
+    assert found == ["plain.fits", "three\nshort\nlines.fits", "two\nlines.fits"]
+    catalog_store.delete_images(["two\nlines.fits", "three\nshort\nlines.fits"])
+    assert catalog_store.cone_search(83.6, -5.2, 0.5) == ["plain.fits"]
+
+
 @pytest.mark.postgres
 def test_postgres_cone_search_scans_the_index_per_range(postgres_database_url):
     # The prepared statement runs with a generic plan, which cannot know the ranges' widths:
@@ -279,11 +291,12 @@ def test_postgres_cone_search_scans_the_index_per_range(postgres_database_url):
         add_image(store, "scope", "fp-scope")
         store.save_solution("fp-scope", solved(frame_corners(83.6, -5.2, 1.2, 0.8)))
         assert store.cone_search(83.6, -5.2, 2.0) == ["scope.fits"]
-        with engine.connect() as conn:
-            conn.exec_driver_sql(_PG_SEARCH_SETTINGS.replace("LOCAL ", ""))
-            # As the store prepares it (under another name: the store's connection, which
-            # the pool may hand out here, has its own).
-            conn.exec_driver_sql(f"PREPARE plan_check AS {_pg_candidates_sql(True)}")
+        with engine.connect() as conn:  # one transaction: the settings hold until its end
+            conn.exec_driver_sql(_PG_SEARCH_SETTINGS)
+            # The store's statement, prepared under a name of its own.
+            conn.exec_driver_sql(
+                f"PREPARE plan_check AS {_pg_candidates_sql(True, True, numbered=True)}"
+            )
             plan = "\n".join(
                 row[0]
                 for row in conn.exec_driver_sql(

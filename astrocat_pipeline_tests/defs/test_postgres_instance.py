@@ -1,6 +1,7 @@
 """The production setup: a Dagster instance built from deploy/dagster.postgres.yaml on a real
 PostgreSQL server, with the catalog on PostgreSQL too, running the pipeline end to end."""
 
+import os
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -80,6 +81,10 @@ def test_the_production_yaml_queues_runs_with_limits(postgres_instance):
         )
     ] == [True, True, True]
     assert all(type(storage._engine.pool).__name__ == "QueuePool" for storage in storages)
+    # A plain postgresql:// URL (the fixture's) runs on dagster-postgres's driver, not on the
+    # catalog's psycopg 3, under which its batched event writes fail.
+    assert os.environ["DAGSTER_POSTGRES_URL"].startswith("postgresql://")
+    assert {storage._engine.url.drivername for storage in storages} == {"postgresql+psycopg2"}
 
 
 def test_the_production_storage_keeps_batched_writes_and_closes_its_connections(
@@ -115,7 +120,7 @@ def test_the_production_storage_replaces_a_connection_the_server_dropped(postgre
 
 
 def test_the_pipeline_runs_on_a_postgres_instance_and_catalog(
-    tmp_path, postgres_instance, postgres_database_url, second_database_url, monkeypatch
+    tmp_path, postgres_instance, postgres_database_url, second_database_url, monkeypatch, request
 ):
     root = tmp_path / "library"
     write_tiny_fits(root / "M31" / "a.fits")
@@ -126,14 +131,20 @@ def test_the_pipeline_runs_on_a_postgres_instance_and_catalog(
     monkeypatch.setenv("ASTROCAT_SOLVER", "none")
     monkeypatch.delenv("THUMBNAIL_CACHE_PATH", raising=False)
 
-    # The sensor finds the files (two looks), then the daemon's run executes the batch.
+    # The sensor finds the files (two looks), then the daemon's run executes the batch. The
+    # resource is torn down as Dagster does after a tick (psycopg 3 warns of a connection
+    # left open when it is garbage-collected).
+    astrocat = AstrocatResource()
+    request.addfinalizer(
+        lambda: astrocat.teardown_after_execution(dg.build_init_resource_context())
+    )
     cursor = None
     for _ in range(2):
-        result = evaluate_library(postgres_instance, AstrocatResource(), cursor, print, print)
+        result = evaluate_library(postgres_instance, astrocat, cursor, print, print)
         cursor = result.cursor
-    (request,) = result.run_requests
+    (run_request,) = result.run_requests
     job = defs.resolve_job_def("index_images")
-    tags = {**request.tags, SENSOR_NAME_TAG: SENSOR_NAME}
+    tags = {**run_request.tags, SENSOR_NAME_TAG: SENSOR_NAME}
     first = job.execute_in_process(instance=postgres_instance, tags=tags)
     assert first.success
 
@@ -166,7 +177,7 @@ def test_the_pipeline_runs_on_a_postgres_instance_and_catalog(
     assert {image["exposure_s"] for image in images} >= {120.0}
 
     # Nothing left to do; a re-run supersedes the first run, which retention then removes.
-    result = evaluate_library(postgres_instance, AstrocatResource(), cursor, print, print)
+    result = evaluate_library(postgres_instance, astrocat, cursor, print, print)
     assert result.run_requests == []
     second = job.execute_in_process(instance=postgres_instance, tags=tags)
     assert second.success
