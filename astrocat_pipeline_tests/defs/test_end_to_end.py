@@ -32,6 +32,7 @@ query {
 RUNS_QUERY = """
 query { runsOrError { ... on Runs { results { runId status tags { key value } } } } }
 """
+RUN_END_STATES = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
 def free_port() -> int:
@@ -110,10 +111,17 @@ def test_dagster_dev_processes_new_files_through_catalog_matches(tmp_path, tiny_
             tmp_path / "dagster_dev.log"
         ).read_text()[-3000:]
 
-        runs = graphql(port, RUNS_QUERY)["runsOrError"]["results"]
-        index_runs = [
-            run for run in runs if any(t["key"] == "dagster/sensor_name" for t in run["tags"])
-        ]
+        # The last partition is recorded before its run ends (the run worker still has to
+        # report the run's own success): wait for the run to reach an end state.
+        while True:
+            runs = graphql(port, RUNS_QUERY)["runsOrError"]["results"]
+            index_runs = [
+                run for run in runs if any(t["key"] == "dagster/sensor_name" for t in run["tags"])
+            ]
+            ended = all(run["status"] in RUN_END_STATES for run in index_runs)
+            if ended or time.monotonic() >= deadline:
+                break
+            time.sleep(1)
         # Both files went through in one batched run, launched by the sensor.
         assert len(index_runs) == 1
         assert index_runs[0]["status"] == "SUCCESS"
