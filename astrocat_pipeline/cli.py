@@ -45,7 +45,7 @@ def _existing_file(text: str) -> Path:
 
 def cmd_demo_library(args: argparse.Namespace) -> int:
     from astrocat_pipeline.adapters.star_index import list_index_stars
-    from astrocat_pipeline.core.demo import write_demo_library
+    from astrocat_pipeline.demo.library import write_demo_library
     from astrocat_pipeline.settings import Settings
 
     index_dir = Settings.from_env().index_dir
@@ -156,7 +156,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_thumbnail(args: argparse.Namespace) -> int:
     from astrocat_pipeline.core.thumbnail import encode_jpeg
-    from astrocat_pipeline.steps import render_file_thumbnail
+    from astrocat_pipeline.cataloging.steps import render_file_thumbnail
 
     path = _existing_file(args.file)
     image, _ = render_file_thumbnail(path, args.size)
@@ -171,7 +171,7 @@ def cmd_thumbnail(args: argparse.Namespace) -> int:
 
 def cmd_solve(args: argparse.Namespace) -> int:
     from astrocat_pipeline.settings import Settings
-    from astrocat_pipeline.steps import build_solver, load_object_catalog, solve_file
+    from astrocat_pipeline.cataloging.steps import build_solver, load_object_catalog, solve_file
 
     path = _existing_file(args.file)
     settings = Settings.from_env()
@@ -188,7 +188,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
 def _object_keys(name: str) -> set[str]:
     from astrocat_pipeline.core.designations import messier_designation, normalize_designation
-    from astrocat_pipeline.steps import load_object_catalog
+    from astrocat_pipeline.cataloging.steps import load_object_catalog
 
     keys: set[str] = set()
     obj = load_object_catalog().resolve(name)

@@ -11,7 +11,7 @@ PURE_MODULES = [
     "astrocat_pipeline.core.loading",
     "astrocat_pipeline.core.metadata",
     "astrocat_pipeline.core.sky_catalog",
-    "astrocat_pipeline.core.demo",
+    "astrocat_pipeline.demo.library",
     "astrocat_pipeline.core.thumbnail",
     "astrocat_pipeline.core.wcs_geometry",
     "astrocat_pipeline.core.hints",
@@ -21,7 +21,7 @@ PURE_MODULES = [
     "astrocat_pipeline.adapters.star_index",
     "astrocat_pipeline.adapters.thumbnail_store",
     "astrocat_pipeline.adapters.nova",
-    "astrocat_pipeline.steps",
+    "astrocat_pipeline.cataloging.steps",
     "astrocat_pipeline.cli",
 ]
 

@@ -145,7 +145,7 @@ def main(argv: list[str]) -> int:
         "ASTROCAT_LIBRARY_ROOTS",
     ):
         os.environ.pop(name, None)
-    from astrocat_pipeline import steps
+    from astrocat_pipeline.cataloging import steps
     from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
     from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
     from astrocat_pipeline.core.inventory import scan_root

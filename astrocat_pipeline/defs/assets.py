@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-from astrocat_pipeline import steps
+from astrocat_pipeline.cataloging import steps
 from astrocat_pipeline.defs.partitions import batch_policy, images_partitions
 from astrocat_pipeline.defs.resources import AstrocatResource
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from astrocat_pipeline import steps
+from astrocat_pipeline.cataloging import steps
 from astrocat_pipeline.defs.assets import SOLVER_POOL, outcome_metadata
 from astrocat_pipeline.defs.resources import AstrocatResource
 

@@ -54,7 +54,7 @@ def graphql(port: int, query: str) -> dict:
 @pytest.fixture
 def tiny_library(tmp_path: Path) -> Path:
     from astrocat_pipeline.adapters.star_index import list_index_stars
-    from astrocat_pipeline.core.demo import DEMO_FIELDS, write_demo_library
+    from astrocat_pipeline.demo.library import DEMO_FIELDS, write_demo_library
     from astrocat_pipeline.settings import DEFAULT_INDEX_DIR
 
     demo = tmp_path / "demo"

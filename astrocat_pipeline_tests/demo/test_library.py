@@ -22,7 +22,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from astrocat_pipeline.core.demo import (
+from astrocat_pipeline.demo.library import (
     DEMO_FIELDS,
     DemoField,
     StarList,
@@ -619,7 +619,7 @@ def test_refuses_a_file_as_target(tmp_path: Path):
 
 
 def test_demo_module_does_not_import_dagster():
-    code = "import sys, astrocat_pipeline.core.demo; print('dagster' in sys.modules)"
+    code = "import sys, astrocat_pipeline.demo.library; print('dagster' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
