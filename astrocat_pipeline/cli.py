@@ -155,8 +155,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_thumbnail(args: argparse.Namespace) -> int:
-    from astrocat_pipeline.core.thumbnail import encode_jpeg
     from astrocat_pipeline.cataloging.steps import render_file_thumbnail
+    from astrocat_pipeline.core.thumbnail import encode_jpeg
 
     path = _existing_file(args.file)
     image, _ = render_file_thumbnail(path, args.size)
@@ -170,8 +170,8 @@ def cmd_thumbnail(args: argparse.Namespace) -> int:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    from astrocat_pipeline.settings import Settings
     from astrocat_pipeline.cataloging.steps import build_solver, load_object_catalog, solve_file
+    from astrocat_pipeline.settings import Settings
 
     path = _existing_file(args.file)
     settings = Settings.from_env()
@@ -187,8 +187,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
 
 def _object_keys(name: str) -> set[str]:
-    from astrocat_pipeline.core.designations import messier_designation, normalize_designation
     from astrocat_pipeline.cataloging.steps import load_object_catalog
+    from astrocat_pipeline.core.designations import messier_designation, normalize_designation
 
     keys: set[str] = set()
     obj = load_object_catalog().resolve(name)

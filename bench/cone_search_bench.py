@@ -338,9 +338,9 @@ def bench_backend(name: str, url: str, records: FootprintRecords, cones, loader)
 def match_timing(repeats: int) -> tuple[int, float, float, float]:
     from astrocat_pipeline.adapters.bright_stars import load_bright_stars
     from astrocat_pipeline.adapters.openngc import load_openngc
-    from astrocat_pipeline.demo.library import DEMO_FIELDS, true_wcs
     from astrocat_pipeline.core.sky_catalog import ObjectCatalog, match_field
     from astrocat_pipeline.core.wcs_geometry import field_geometry
+    from astrocat_pipeline.demo.library import DEMO_FIELDS, true_wcs
 
     start = time.perf_counter()
     catalog = ObjectCatalog.merge([load_openngc(), load_bright_stars()])

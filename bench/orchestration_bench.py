@@ -145,9 +145,9 @@ def main(argv: list[str]) -> int:
         "ASTROCAT_LIBRARY_ROOTS",
     ):
         os.environ.pop(name, None)
-    from astrocat_pipeline.cataloging import steps
     from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
     from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
+    from astrocat_pipeline.cataloging import steps
     from astrocat_pipeline.core.inventory import scan_root
     from astrocat_pipeline.defs.partitions import PARTITIONS_PER_RUN
     from astrocat_pipeline.settings import Settings

@@ -35,11 +35,11 @@ import numpy as np
 
 from astrocat_pipeline.adapters.solve_field import DEBIAN_INDEX_DIR, LocalSolver
 from astrocat_pipeline.adapters.star_index import list_index_stars
-from astrocat_pipeline.demo.library import DEMO_FIELDS, DemoField, true_wcs, write_demo_library
 from astrocat_pipeline.core.hints import solve_hints, usable_hints
 from astrocat_pipeline.core.loading import read_header
 from astrocat_pipeline.core.metadata import normalize_metadata
 from astrocat_pipeline.core.records import PlateSolution, SolveHints
+from astrocat_pipeline.demo.library import DEMO_FIELDS, DemoField, true_wcs, write_demo_library
 
 GOAL_HINTED_MEDIAN_S = 5.0
 GOAL_RATIO = 10.0

@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from astrocat_pipeline.cataloging.steps import stale_solve_message
 from astrocat_pipeline.defs.assets import IMAGE_ASSETS
 from astrocat_pipeline.defs.resources import AstrocatResource
-from astrocat_pipeline.cataloging.steps import stale_solve_message
 
 # All five assets in one run per batch, in one process: the steps are light next to the
 # ~100 MB and seconds that each extra step process would cost.

@@ -9,9 +9,9 @@ from pydantic import PrivateAttr
 
 from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
+from astrocat_pipeline.cataloging.steps import Solver, build_solver, load_object_catalog
 from astrocat_pipeline.core.sky_catalog import ObjectCatalog
 from astrocat_pipeline.settings import Settings
-from astrocat_pipeline.cataloging.steps import Solver, build_solver, load_object_catalog
 
 
 class AstrocatResource(dg.ConfigurableResource):

@@ -14,10 +14,10 @@ from astrocat_pipeline.adapters.bright_stars import (
     stars_missing_from_hipparcos,
 )
 from astrocat_pipeline.adapters.openngc import load_openngc
-from astrocat_pipeline.demo.library import DEMO_FIELDS, true_wcs
 from astrocat_pipeline.core.errors import CatalogDataError
 from astrocat_pipeline.core.sky_catalog import ObjectCatalog, match_field
 from astrocat_pipeline.core.wcs_geometry import field_geometry
+from astrocat_pipeline.demo.library import DEMO_FIELDS, true_wcs
 
 
 @pytest.fixture(scope="module")

@@ -23,9 +23,9 @@ from astropy.wcs import WCS
 
 from astrocat_pipeline.adapters.solve_field import LocalSolver
 from astrocat_pipeline.adapters.star_index import list_index_stars
-from astrocat_pipeline.demo.library import DEMO_FIELDS, true_wcs, write_demo_library
-from astrocat_pipeline.core.wcs_geometry import wcs_from_header_text
 from astrocat_pipeline.cataloging.steps import solve_file
+from astrocat_pipeline.core.wcs_geometry import wcs_from_header_text
+from astrocat_pipeline.demo.library import DEMO_FIELDS, true_wcs, write_demo_library
 
 INDEX_DIR = Path("/usr/share/astrometry")
 WALL_TIMEOUT_S = 120

@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from astrocat_pipeline.cataloging import steps
 from astrocat_pipeline.adapters.catalog_db import CatalogStore
 from astrocat_pipeline.adapters.nova import NovaProgress, NovaSolver
 from astrocat_pipeline.adapters.solve_field import LocalSolver
+from astrocat_pipeline.cataloging import steps
+from astrocat_pipeline.cataloging.steps import solve_file, solve_plate, stale_solve_message
 from astrocat_pipeline.core.fingerprint import content_fingerprint
 from astrocat_pipeline.core.inventory import partition_key
 from astrocat_pipeline.core.loading import load_image
 from astrocat_pipeline.core.records import InventoryEntry
-from astrocat_pipeline.cataloging.steps import solve_file, solve_plate, stale_solve_message
 from astrocat_pipeline_tests.adapters.nova_double import NovaDouble
 from astrocat_pipeline_tests.adapters.test_nova import HEIGHT, KEY, WIDTH, FakeClock, truth_wcs
 from astrocat_pipeline_tests.defs.conftest import needs_solver
@@ -130,10 +130,10 @@ _M42_ONLY = _OneObject()
 
 
 def test_object_name_resolves_to_a_position_hint(frame):
+    from astrocat_pipeline.cataloging.steps import object_position
     from astrocat_pipeline.core.hints import solve_hints
     from astrocat_pipeline.core.loading import read_header
     from astrocat_pipeline.core.metadata import normalize_metadata
-    from astrocat_pipeline.cataloging.steps import object_position
 
     metadata = normalize_metadata(str(frame), read_header(frame))
     assert metadata.ra_deg is None

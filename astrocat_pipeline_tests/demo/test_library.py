@@ -22,6 +22,10 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from astrocat_pipeline.core.errors import ConfigError
+from astrocat_pipeline.core.hints import pixel_scale_arcsec
+from astrocat_pipeline.core.loading import load_image, read_header
+from astrocat_pipeline.core.metadata import normalize_metadata
 from astrocat_pipeline.demo.library import (
     DEMO_FIELDS,
     DemoField,
@@ -30,10 +34,6 @@ from astrocat_pipeline.demo.library import (
     true_wcs,
     write_demo_library,
 )
-from astrocat_pipeline.core.errors import ConfigError
-from astrocat_pipeline.core.hints import pixel_scale_arcsec
-from astrocat_pipeline.core.loading import load_image, read_header
-from astrocat_pipeline.core.metadata import normalize_metadata
 
 LIGHTS = [f for f in DEMO_FIELDS if f.frame_type == "light"]
 SKY = [f for f in DEMO_FIELDS if f.shows_sky]  # lights and processed pictures
