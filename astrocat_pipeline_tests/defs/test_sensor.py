@@ -14,6 +14,7 @@ import dagster as dg
 import pytest
 
 from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+from astrocat_pipeline.cataloging import library_sync
 from astrocat_pipeline.core.inventory import ScanCursor, partition_key
 from astrocat_pipeline.definitions import defs
 from astrocat_pipeline.defs import sensors
@@ -149,7 +150,7 @@ def test_runs_in_flight_hold_back_the_backlog_and_failures_are_not_retried(
     tmp_path, astrocat_env, instance, monkeypatch
 ):
     monkeypatch.setattr(sensors, "PARTITIONS_PER_RUN", 1)
-    monkeypatch.setattr(sensors, "MAX_RUNS_IN_FLIGHT", 1)
+    monkeypatch.setattr(library_sync, "MAX_RUNS_IN_FLIGHT", 1)
     root = tmp_path / "library"
     for i in range(3):
         write_tiny_fits(root / f"f{i}.fits", seed=i)
@@ -327,7 +328,7 @@ def test_files_in_an_unreadable_folder_are_kept(
 def test_the_walk_is_bounded_and_resumes_across_ticks(
     tmp_path, astrocat_env, instance, store, monkeypatch
 ):
-    monkeypatch.setattr(sensors, "WALK_MAX_FILES", 3)
+    monkeypatch.setattr(library_sync, "WALK_MAX_FILES", 3)
     root = tmp_path / "library"
     names = [f"n{i // 3}/f{i}.fits" for i in range(7)]
     for i, name in enumerate(names):
@@ -398,7 +399,7 @@ def test_a_moved_file_reuses_its_plate_solution(tmp_path, astrocat_env, instance
 
 
 def test_new_files_per_tick_are_bounded(tmp_path, astrocat_env, instance, store, monkeypatch):
-    monkeypatch.setattr(sensors, "MAX_NEW_PER_TICK", 2)
+    monkeypatch.setattr(library_sync, "MAX_NEW_PER_TICK", 2)
     root = tmp_path / "library"
     for i in range(5):
         write_tiny_fits(root / f"f{i}.fits", seed=i)

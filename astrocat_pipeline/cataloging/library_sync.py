@@ -1,0 +1,415 @@
+"""Library sync: what one pass of the new-file sensor decides, with no Dagster in it.
+
+A pass has three parts; the sensor (``defs/sensors.py``) only carries out their answers:
+
+1. :func:`walk_library` walks the roots from where the last pass stopped, for at most
+   ``WALK_BUDGET_S`` seconds and ``WALK_MAX_FILES`` files (the position is in the cursor, so a
+   big library on a slow NAS is covered over several passes, a local one of 100,000 files in
+   every pass), and compares what it saw with the catalog's inventory: a file is taken only
+   when two looks agree on its size and mtime, so a file still being written waits. It reads
+   the file system and the catalog; it decides nothing.
+2. :func:`plan_inventory` turns those findings into what to record in the catalog, which
+   partitions to add, and whether Dagster's partition statuses are needed (they cost ~1.5 s at
+   100,000 partitions, so a steady pass skips them).
+3. :func:`plan_sync` decides, from the statuses and the runs in flight, which vanished files
+   to remove (never under an offline root, never while their run is in progress), and which
+   runs to launch over batches of consecutive partitions: changed and re-added files first, then
+   partitions that were never materialized, keeping at most ``MAX_RUNS_IN_FLIGHT`` runs queued
+   or running.
+
+:func:`remove_images` carries out a removal's catalog and thumbnail part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from astrocat_pipeline.adapters.catalog_db import CatalogStore
+from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
+from astrocat_pipeline.core.inventory import (
+    FileState,
+    RootWalk,
+    ScanCursor,
+    compare_looks,
+    contiguous_batches,
+    root_label,
+    vanished_files,
+    walk_root,
+)
+from astrocat_pipeline.core.records import InventoryEntry
+
+# --- budgets of one pass (Dagster stops a sensor evaluation after 60 s) ----------------------
+# Walking: a local disk lists and stats 100,000 files in 1-4 s here (bench/partitions_bench.py),
+# a NAS over SMB or NFS can be 100x slower; the rest of the walk continues on the next pass.
+WALK_BUDGET_S = 10.0
+# Files examined per pass: bounds the memory and the comparison work of one pass (a walk of
+# 250,000 local files takes ~5-8 s here).
+WALK_MAX_FILES = 250_000
+# New files recorded for a second look, and new partitions added, per pass: bounds the catalog
+# writes and the partitions added at once (100,000 keys: ~2 s on SQLite, ~14 s on PostgreSQL);
+# it is also Dagster's recommended maximum number of partitions per asset. Files beyond it are
+# taken on the next passes.
+MAX_NEW_PER_TICK = 100_000
+# Changes of processed files waiting for their second look, kept in the cursor (~100 bytes
+# each). More changes than this at once are seen again on the next pass.
+MAX_PENDING_CHANGES = 2_000
+# Partition deletions cost ~5 ms each on SQLite, ~30 ms on PostgreSQL, one by one (Dagster has
+# no bulk call): the rest of a mass deletion follows on the next passes.
+MAX_REMOVALS_PER_TICK = 500
+# Runs of the sensor queued or running at once. The daemon takes ~10 s to create one run at
+# 100,000 partitions (bench/partitions_bench.py) and the queue runs two at a time here: more
+# queued runs would only slow the daemon and make new files wait behind the whole backlog.
+MAX_RUNS_IN_FLIGHT = 8
+
+
+class PartitionState(StrEnum):
+    """What Dagster knows of one partition's first asset; no entry means never materialized."""
+
+    MATERIALIZED = "materialized"
+    FAILED = "failed"
+    IN_PROGRESS = "in_progress"
+
+
+class InventoryReader(Protocol):
+    """The catalog's view the walk needs."""
+
+    def recorded_files(self, root: str) -> dict[str, tuple[str, FileState]]: ...
+
+
+# --- 1. the walk -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LibraryWalk:
+    """What the walk part of one pass found, over all the roots it visited."""
+
+    files: int = 0
+    record: tuple[InventoryEntry, ...] = ()  # first looks, and files whose row went missing
+    ready: tuple[InventoryEntry, ...] = ()  # new files seen the same twice
+    changed: tuple[InventoryEntry, ...] = ()  # processed files whose change has settled
+    vanished: tuple[tuple[str, str], ...] = ()  # (partition key, path) of files not seen
+    offline: Mapping[str, str] = field(default_factory=dict)  # root -> why
+    problems: tuple[str, ...] = ()  # what could not be read under online roots
+    cursor: ScanCursor = field(default_factory=ScanCursor)
+
+
+def walk_library(
+    roots: Sequence[str],
+    cursor: ScanCursor,
+    catalog: InventoryReader,
+    partitions: Collection[str],
+    *,
+    deadline: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> LibraryWalk:
+    """Walk ``roots`` from ``cursor`` within the budget and compare with the catalog."""
+    max_files, max_new = WALK_MAX_FILES, MAX_NEW_PER_TICK
+    if cursor.root in roots:
+        index, after = roots.index(cursor.root), cursor.after
+    else:  # first pass, or the roots changed: start a new pass
+        index, after = 0, None
+    pending = dict(cursor.pending)
+    offline_roots = set(cursor.offline)
+    passes = cursor.passes
+    next_root: str | None = None
+    next_after: str | None = None
+    files = 0
+    record: list[InventoryEntry] = []
+    ready: list[InventoryEntry] = []
+    changed: list[InventoryEntry] = []
+    vanished: list[tuple[str, str]] = []
+    offline: dict[str, str] = {}
+    problems: list[str] = []
+    while True:
+        root = roots[index]
+        walk = walk_root(root, after, max_entries=max_files - files, deadline=deadline, clock=clock)
+        recorded = catalog.recorded_files(root) if walk.online else {}
+        if walk.online and walk.root_is_empty and recorded:
+            walk = RootWalk(
+                root,
+                online=False,
+                entries=(),
+                problem=f"{root}: the folder is empty but {len(recorded)} images were cataloged "
+                "under it (an unmounted disk?); they are kept",
+            )
+        if not walk.online:
+            offline[root] = walk.problem or f"{root}: offline"
+            offline_roots.add(root)
+        else:
+            offline_roots.discard(root)
+            if walk.problem:
+                problems.append(walk.problem)
+            looks = compare_looks(
+                walk.entries,
+                {key: state for key, (_, state) in recorded.items()},
+                partitions,
+                pending,
+                MAX_PENDING_CHANGES,
+            )
+            pending = dict(looks.pending)
+            record += looks.record[: max_new - len(record)]
+            ready += looks.ready[: max_new - len(ready)]
+            changed += looks.changed
+            gone = vanished_files({key: rel for key, (rel, _) in recorded.items()}, walk)
+            vanished += [(key, posixpath.join(root, recorded[key][0])) for key in gone]
+            files += len(walk.entries)
+        if not walk.finished:  # the budget ran out inside this root
+            next_root, next_after = root, walk.stopped_after
+            break
+        index, after = index + 1, None
+        if index == len(roots):  # a whole pass is done; the next one starts next time
+            passes += 1
+            break
+        if files >= max_files or clock() >= deadline:
+            next_root = roots[index]
+            break
+    return LibraryWalk(
+        files=files,
+        record=tuple(record),
+        ready=tuple(ready),
+        changed=tuple(changed),
+        vanished=tuple(vanished),
+        offline=offline,
+        problems=tuple(problems),
+        cursor=ScanCursor(
+            root=next_root,
+            after=next_after,
+            passes=passes,
+            pending=pending,
+            offline=tuple(sorted(offline_roots & set(roots))),
+        ),
+    )
+
+
+# --- 2. what to record and add ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InventoryPlan:
+    """The catalog and partition changes of one pass, before Dagster's statuses are known."""
+
+    walk: LibraryWalk
+    partitions: tuple[str, ...]  # the partitions before this pass, in Dagster's order
+    record: tuple[InventoryEntry, ...]  # rows to write to the catalog's inventory
+    new_keys: tuple[str, ...]  # partitions to add, in this order
+    # Partitions whose Dagster status the plan needs (empty: a steady pass needs none).
+    status_keys: tuple[str, ...]
+    catch_up: frozenset[str]  # cataloged, never-processed partitions that may be launched
+    warnings: tuple[str, ...]
+
+    @property
+    def needs_statuses(self) -> bool:
+        return bool(self.status_keys)
+
+    def may_catch_up(self, key: str) -> bool:
+        """Whether a never-processed partition may be launched now: not while its file is
+        still changing, not while its root is offline (a run would only record it
+        unreadable)."""
+        offline_prefixes = tuple(f"{root_label(root)}/" for root in self.walk.cursor.offline)
+        return key not in self.walk.cursor.pending and not key.startswith(offline_prefixes)
+
+
+def plan_inventory(
+    walk: LibraryWalk,
+    partitions: Sequence[str],
+    previous_partition_count: int,
+    unprocessed: Collection[str],
+) -> InventoryPlan:
+    """What to record and which partitions to add, from the walk and the catalog's state.
+
+    ``partitions`` are Dagster's partitions before this pass, ``previous_partition_count`` how
+    many there were after the last pass (a difference means partitions were added or deleted by
+    hand), ``unprocessed`` the cataloged files that were never inventoried.
+    """
+    partition_set = set(partitions)
+    new_keys = tuple(entry.partition_key for entry in walk.ready)
+    warnings = [
+        f"library root offline, its images are kept: {why}" for why in walk.offline.values()
+    ]
+    warnings += [
+        f"some files could not be read (nothing under them is removed): {problem}"
+        for problem in walk.problems
+    ]
+    plan = InventoryPlan(
+        walk=walk,
+        partitions=tuple(partitions),
+        record=(*walk.record, *walk.changed),
+        new_keys=new_keys,
+        status_keys=(),
+        catch_up=frozenset(),
+        warnings=tuple(warnings),
+    )
+    catch_up = frozenset(
+        key for key in unprocessed if key in partition_set and plan.may_catch_up(key)
+    )
+    # Dagster's view of the partitions only when something may need it: new or vanished files,
+    # files never processed, or partitions added or deleted by hand since the last pass.
+    if new_keys or walk.vanished or catch_up or len(partitions) != previous_partition_count:
+        status_keys = (*partitions, *new_keys)
+    else:
+        status_keys = ()
+    return InventoryPlan(
+        walk=walk,
+        partitions=plan.partitions,
+        record=plan.record,
+        new_keys=new_keys,
+        status_keys=status_keys,
+        catch_up=catch_up,
+        warnings=plan.warnings,
+    )
+
+
+# --- 3. removals and runs --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunBatch:
+    """One run over consecutive partitions, with the files' state when it was planned."""
+
+    keys: tuple[str, ...]
+    state: str  # "size:mtime" per key
+
+    @property
+    def run_key(self) -> str:
+        """The same files in the same state give the same key, so a repeated request for them
+        is deduplicated."""
+        return hashlib.sha1(("\n".join(self.keys) + "\n" + self.state).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """What one pass does after its inventory changes."""
+
+    removals: tuple[tuple[str, str], ...]  # (partition key, path), in this order
+    removals_left: int  # vanished files left for the next pass (budget, or run in progress)
+    runs: tuple[RunBatch, ...]
+    never_processed: int
+    failed: int
+    in_flight: int
+    cursor: ScanCursor
+    warnings: tuple[str, ...]
+
+    def summary(self, plan: InventoryPlan, roots: int, elapsed_s: float) -> str:
+        """One line for the sensor's tick log."""
+        walk = self.cursor
+        online = roots - len(plan.walk.offline)
+        return (
+            f"looked at {plan.walk.files} files under {online}/{roots} "
+            f"online roots (pass {walk.passes}"
+            + (f", continues at {walk.after!r}" if walk.after else "")
+            + f"); {len(plan.walk.record)} recorded for a second look, {len(plan.new_keys)} new, "
+            f"{len(plan.walk.changed)} changed, {len(self.removals)} removed"
+            + (f" ({self.removals_left} more next tick)" if self.removals_left else "")
+            + f"; {self.never_processed} never processed, {self.in_flight} runs in flight, "
+            f"{len(self.runs)} runs launched ({sum(len(r.keys) for r in self.runs)} partitions) "
+            f"in {elapsed_s:.1f} s"
+        )
+
+
+def plan_sync(
+    plan: InventoryPlan,
+    statuses: Mapping[str, PartitionState],
+    in_flight: int,
+    inventory_of: Callable[[Sequence[str]], Mapping[str, FileState]],
+    *,
+    batch_size: int,
+) -> SyncPlan:
+    """Removals and runs, from the inventory plan and Dagster's partition statuses.
+
+    ``statuses`` covers ``plan.status_keys`` (a key missing from it was never materialized);
+    ``in_flight`` counts the sensor's runs queued or running; ``inventory_of`` looks up the
+    catalog's (size, mtime) of some keys (keys without a catalog row are left out).
+    """
+    known = set(plan.status_keys)
+    in_progress = PartitionState.IN_PROGRESS
+    # A file being processed right now is removed on a later pass, not under its run.
+    vanished = [(k, path) for k, path in plan.walk.vanished if statuses.get(k) != in_progress]
+    removals = tuple(vanished[:MAX_REMOVALS_PER_TICK])
+    removed = {key for key, _ in removals}
+    pending = {k: v for k, v in plan.walk.cursor.pending.items() if k not in removed}
+
+    ordered = [key for key in plan.partitions if key not in removed] + list(plan.new_keys)
+    # Changed files, and new files whose key has history (a file moved away and back): their
+    # partition looks materialized, so they are launched here rather than as missing.
+    priority = {
+        entry.partition_key: (entry.size_bytes, entry.mtime_ns) for entry in plan.walk.changed
+    }
+    for entry in plan.walk.ready:
+        if entry.partition_key in statuses and statuses[entry.partition_key] != in_progress:
+            priority[entry.partition_key] = (entry.size_bytes, entry.mtime_ns)
+    missing = [
+        key
+        for key in ordered
+        if key in known and key not in statuses and key not in priority and plan.may_catch_up(key)
+    ]
+    failed = sum(status == PartitionState.FAILED for status in statuses.values())
+    runs = [
+        RunBatch(tuple(batch), _state(batch, priority))
+        for batch in contiguous_batches(ordered, priority, batch_size)
+    ]
+    slots = MAX_RUNS_IN_FLIGHT - in_flight
+    orphans: list[str] = []
+    if slots > 0 and missing:
+        # Only the head of the backlog is looked up: the rest waits for free slots anyway.
+        head = missing[: 2 * slots * batch_size]
+        inventory = inventory_of(head)
+        orphans = [key for key in head if key not in inventory]
+        runs += [
+            RunBatch(tuple(batch), _state(batch, inventory))
+            for batch in contiguous_batches(ordered, inventory.keys(), batch_size)[:slots]
+        ]
+    warnings = []
+    if orphans:
+        warnings.append(
+            f"{len(orphans)} partitions have no catalog row and cannot be processed (added by "
+            f"hand, or their file's root is no longer configured), e.g. {orphans[0]!r}"
+        )
+    if failed:
+        warnings.append(
+            f"{failed} partitions failed and are not retried automatically: retry them from the "
+            "asset page (Materialize > 'Failed and missing' partitions) or re-execute the failed "
+            "runs"
+        )
+    walk_cursor = plan.walk.cursor
+    return SyncPlan(
+        removals=removals,
+        removals_left=len(vanished) - len(removals),
+        runs=tuple(runs),
+        never_processed=len(missing),
+        failed=failed,
+        in_flight=in_flight,
+        cursor=ScanCursor(
+            root=walk_cursor.root,
+            after=walk_cursor.after,
+            passes=walk_cursor.passes,
+            pending=pending,
+            offline=walk_cursor.offline,
+            partitions=len(ordered),
+        ),
+        warnings=tuple(warnings),
+    )
+
+
+def _state(batch: Sequence[str], states: Mapping[str, FileState]) -> str:
+    return ";".join(f"{states[key][0]}:{states[key][1]}" for key in batch)
+
+
+def remove_images(
+    store: CatalogStore, thumbnails: ThumbnailStore, removals: Sequence[tuple[str, str]]
+) -> list[str]:
+    """Remove vanished files from the catalog: each thumbnail first, then the catalog rows
+    (which are how a vanished file is found again if this is interrupted). The caller deletes
+    their partitions before. Returns the partition keys removed."""
+    removed: list[str] = []
+    for key, path in removals:
+        row = store.get_image(key)
+        thumbnails.remove_source(path, row["thumbnail_path"] if row else None)
+        removed.append(key)
+    store.delete_images(removed)
+    return removed
