@@ -82,23 +82,24 @@ def cmd_index(args: argparse.Namespace) -> int:
             str(Path(r).absolute()) for r in args.roots
         )
     settings = Settings.from_env(overrides=overrides)
-    if not os.environ.get("DAGSTER_HOME"):
-        # The runs are recorded in a Dagster instance; without DAGSTER_HOME, the one beside the
-        # catalog that scripts/run also uses, so the UI shows these runs later.
+    # The runs are recorded in a Dagster instance: $DAGSTER_HOME's, else the one beside the
+    # catalog that scripts/run also uses, so the UI shows these runs later.
+    dagster_home_text = os.environ.get("DAGSTER_HOME")
+    if dagster_home_text:
+        dagster_home = Path(dagster_home_text)
+    else:
         dagster_home = settings.home / "dagster_home"
         dagster_home.mkdir(parents=True, exist_ok=True)
         instance_yaml = dagster_home / "dagster.yaml"
         if not instance_yaml.exists():
             instance_yaml.write_text(INSTANCE_YAML)
-        os.environ["DAGSTER_HOME"] = str(dagster_home)
     # Dagster flags some APIs the pipeline uses as beta; that is for developers, not users.
     warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
     import dagster as dg
 
+    from astrocat_pipeline.definitions import defs
     from astrocat_pipeline.defs.indexing import index_library
 
-    # The in-process runs inherit these settings through the resource's environment.
-    os.environ.update({k: v for k, v in overrides.items() if v})
     # Dagster's console log of the runs goes to a file; every event is also in the instance.
     log_path = settings.home / "index.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,18 +110,23 @@ def cmd_index(args: argparse.Namespace) -> int:
         _progress_bar(done, total, terminal)
 
     with (
-        dg.DagsterInstance.get() as instance,
+        dg.DagsterInstance.from_config(str(dagster_home)) as instance,
         log_path.open("a", encoding="utf-8") as log,
         contextlib.redirect_stderr(log),
     ):
-        summary = index_library(settings, instance, progress=progress if show_progress else None)
+        summary = index_library(
+            settings,
+            instance,
+            defs.resolve_job_def("index_images"),
+            progress=progress if show_progress else None,
+        )
     document = {
         "files": summary.files,
         "new_partitions": summary.new_partitions,
         "runs": summary.runs,
         "failed_runs": summary.failed_runs,
         "offline_roots": list(summary.offline_roots),
-        "dagster_home": os.environ["DAGSTER_HOME"],
+        "dagster_home": str(dagster_home),
         "log": str(log_path),
     }
     if args.json:

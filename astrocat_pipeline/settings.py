@@ -24,6 +24,23 @@ DEMO_LIBRARY_DIRNAME = "demo-library"
 DEFAULT_RUN_RETENTION_DAYS = 30
 
 
+# The resource's config fields (settable in the Dagster launchpad) and the environment variable
+# each overrides. ASTROMETRY_API_KEY is environment-only: a secret never shown in run config.
+SETTING_VARIABLES = {
+    "library_roots": "ASTROCAT_LIBRARY_ROOTS",
+    "home": "ASTROCAT_HOME",
+    "database_url": "ASTROCAT_DATABASE_URL",
+    "thumbnail_cache_path": "THUMBNAIL_CACHE_PATH",
+    "solver": "ASTROCAT_SOLVER",
+    "index_dir": "ASTROMETRY_INDEX_DIR",
+    "api_url": "ASTROMETRY_API_URL",
+    "solver_blind_fallback": "ASTROCAT_SOLVER_BLIND_FALLBACK",
+    "stale_solve_after_s": "ASTROCAT_STALE_SOLVE_AFTER_S",
+    "nova_deadline_s": "ASTROCAT_NOVA_DEADLINE_S",
+    "run_retention_days": "ASTROCAT_RUN_RETENTION_DAYS",
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved configuration of one process."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import dagster as dg
@@ -11,11 +12,13 @@ from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_e
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
 from astrocat_pipeline.cataloging.steps import Solver, build_solver, load_object_catalog
 from astrocat_pipeline.core.sky_catalog import ObjectCatalog
-from astrocat_pipeline.settings import Settings
+from astrocat_pipeline.settings import SETTING_VARIABLES, Settings
 
 
 class AstrocatResource(dg.ConfigurableResource):
-    """astrocat configuration: each field overrides its environment variable when set."""
+    """astrocat configuration: each field, when set (in code or in the launchpad), overrides its
+    environment variable. The nova API key is read from the environment only
+    (ASTROMETRY_API_KEY), so it never shows in a run's configuration."""
 
     library_roots: str | None = None  # ASTROCAT_LIBRARY_ROOTS (os.pathsep-separated)
     home: str | None = None  # ASTROCAT_HOME
@@ -23,6 +26,11 @@ class AstrocatResource(dg.ConfigurableResource):
     thumbnail_cache_path: str | None = None  # THUMBNAIL_CACHE_PATH
     solver: str | None = None  # ASTROCAT_SOLVER
     index_dir: str | None = None  # ASTROMETRY_INDEX_DIR
+    api_url: str | None = None  # ASTROMETRY_API_URL
+    solver_blind_fallback: bool | None = None  # ASTROCAT_SOLVER_BLIND_FALLBACK
+    stale_solve_after_s: float | None = None  # ASTROCAT_STALE_SOLVE_AFTER_S
+    nova_deadline_s: float | None = None  # ASTROCAT_NOVA_DEADLINE_S
+    run_retention_days: int | None = None  # ASTROCAT_RUN_RETENTION_DAYS
 
     _settings: Settings | None = PrivateAttr(default=None)
     _store: CatalogStore | None = PrivateAttr(default=None)
@@ -31,17 +39,32 @@ class AstrocatResource(dg.ConfigurableResource):
 
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = Settings.from_env(
-                overrides={
-                    "ASTROCAT_LIBRARY_ROOTS": self.library_roots,
-                    "ASTROCAT_HOME": self.home,
-                    "ASTROCAT_DATABASE_URL": self.database_url,
-                    "THUMBNAIL_CACHE_PATH": self.thumbnail_cache_path,
-                    "ASTROCAT_SOLVER": self.solver,
-                    "ASTROMETRY_INDEX_DIR": self.index_dir,
-                }
-            )
+            overrides = {
+                variable: _as_text(getattr(self, name))
+                for name, variable in SETTING_VARIABLES.items()
+            }
+            self._settings = Settings.from_env(overrides=overrides)
         return self._settings
+
+    @staticmethod
+    def config_for(settings: Settings) -> dict[str, Any]:
+        """The resource config that reproduces ``settings`` in a run (what ``astrocat index``
+        passes its runs, so they see the roots it was given). The API key stays out."""
+        config: dict[str, Any] = {
+            "home": str(settings.home),
+            "database_url": settings.database_url,
+            "thumbnail_cache_path": str(settings.thumbnail_cache_path),
+            "solver": settings.solver,
+            "index_dir": str(settings.index_dir),
+            "api_url": settings.api_url,
+            "solver_blind_fallback": settings.blind_fallback,
+            "stale_solve_after_s": settings.stale_solve_after_s,
+            "nova_deadline_s": settings.nova_deadline_s,
+            "run_retention_days": settings.run_retention_days,
+        }
+        if not settings.uses_demo_library:
+            config["library_roots"] = os.pathsep.join(settings.library_roots)
+        return config
 
     def store(self) -> CatalogStore:
         """The catalog database, migrated to the current schema."""
@@ -66,3 +89,12 @@ class AstrocatResource(dg.ConfigurableResource):
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._engine is not None:
             self._engine.dispose()
+
+
+def _as_text(value: str | bool | float | None) -> str | None:
+    """A config value as its environment variable would spell it."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

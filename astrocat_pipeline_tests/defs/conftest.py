@@ -2,11 +2,16 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import numpy as np
 import pytest
 from astropy.io import fits
+
+from astrocat_pipeline.cataloging.indexing import IndexSummary
+from astrocat_pipeline.defs import indexing
+from astrocat_pipeline.settings import Settings
 
 needs_solver = pytest.mark.skipif(
     shutil.which("solve-field") is None,
@@ -44,3 +49,11 @@ def write_tiny_fits(path: Path, seed: int = 0, **header: object) -> Path:
         hdu.header[key] = value
     hdu.writeto(path)
     return path
+
+
+def index_library(settings: Settings, instance: dg.DagsterInstance, **kwargs: Any) -> IndexSummary:
+    """``astrocat index``'s loop with the project's ``index_images`` job."""
+    from astrocat_pipeline.definitions import defs
+
+    job = defs.resolve_job_def("index_images")
+    return indexing.index_library(settings, instance, job, **kwargs)

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from astrocat_pipeline.defs.indexing import index_library
 from astrocat_pipeline.settings import Settings
-from astrocat_pipeline_tests.defs.conftest import write_tiny_fits
+from astrocat_pipeline_tests.defs.conftest import index_library, write_tiny_fits
 
 
 def latest_materialization(

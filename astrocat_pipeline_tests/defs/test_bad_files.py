@@ -6,9 +6,8 @@ import dagster as dg
 
 from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
 from astrocat_pipeline.core.inventory import partition_key
-from astrocat_pipeline.defs.indexing import index_library
 from astrocat_pipeline.settings import Settings
-from astrocat_pipeline_tests.defs.conftest import write_tiny_fits
+from astrocat_pipeline_tests.defs.conftest import index_library, write_tiny_fits
 
 
 def test_bad_files_are_recorded_and_the_batch_goes_on(tmp_path: Path, astrocat_env, monkeypatch):

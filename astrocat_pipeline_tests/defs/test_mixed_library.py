@@ -8,8 +8,8 @@ import numpy as np
 
 from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
 from astrocat_pipeline.core.formats import image_format
-from astrocat_pipeline.defs.indexing import index_library
 from astrocat_pipeline.settings import Settings
+from astrocat_pipeline_tests.defs.conftest import index_library
 from astrocat_pipeline_tests.image_files import (
     camera_exif,
     star_field,

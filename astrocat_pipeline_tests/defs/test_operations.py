@@ -7,11 +7,10 @@ import dagster as dg
 
 from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
 from astrocat_pipeline.definitions import defs
-from astrocat_pipeline.defs.indexing import index_library
 from astrocat_pipeline.defs.operations import thumbnail_cache_stats
 from astrocat_pipeline.defs.resources import AstrocatResource
 from astrocat_pipeline.settings import Settings
-from astrocat_pipeline_tests.defs.conftest import write_tiny_fits
+from astrocat_pipeline_tests.defs.conftest import index_library, write_tiny_fits
 
 
 def _library(tmp_path: Path, monkeypatch) -> tuple[Path, Settings]:

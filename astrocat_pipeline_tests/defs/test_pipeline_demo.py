@@ -15,11 +15,10 @@ from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_e
 from astrocat_pipeline.adapters.openngc import load_openngc
 from astrocat_pipeline.adapters.star_index import list_index_stars
 from astrocat_pipeline.core.inventory import partition_key
-from astrocat_pipeline.defs.indexing import index_library
 from astrocat_pipeline.defs.partitions import IMAGES_PARTITIONS_NAME
 from astrocat_pipeline.demo.library import DEMO_FIELDS, write_demo_library
 from astrocat_pipeline.settings import DEFAULT_INDEX_DIR, Settings
-from astrocat_pipeline_tests.defs.conftest import needs_solver
+from astrocat_pipeline_tests.defs.conftest import index_library, needs_solver
 
 pytestmark = [pytest.mark.solver, needs_solver]
 
