@@ -1,4 +1,4 @@
-"""Configuration from the environment (DESIGN.md's contract), read when asked, never at import.
+"""Configuration from the environment (README.md, Configuration), read when asked, never at import.
 
 Every value can also be given explicitly (the Dagster resource passes its config as overrides).
 """

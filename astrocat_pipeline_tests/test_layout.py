@@ -1,4 +1,4 @@
-"""The dependency direction of STYLE.md: core and adapters never import dagster."""
+"""The dependency direction of docs/architecture.md: core and adapters never import dagster."""
 
 from __future__ import annotations
 

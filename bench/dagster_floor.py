@@ -42,7 +42,7 @@ from bench.scratch_postgres import POSTGRES_URL_DEFAULT, POSTGRES_URL_ENV, scrat
 
 PARTITIONS = 1000
 PER_RUN = 100
-PLAIN_MS_DEFAULT = 14.0  # plain loop per frame, bench/orchestration_bench.py (README)
+PLAIN_MS_DEFAULT = 14.0  # plain loop per frame, bench/orchestration_bench.py (bench/README.md)
 GOAL_RATIO = 1.3
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 RANGE_START_TAG = "dagster/asset_partition_range_start"

@@ -16,7 +16,7 @@ instances in turn:
 Plain: ``steps.record_file``, ``steps.extract_metadata`` and ``steps.make_thumbnail`` for every
 file in one loop, on a catalog of its own. All start from the same inventory rows (what the
 sensor writes; its cost is in bench/partitions_bench.py). A daemon-launched run also pays a
-process start (seconds, see FACTS), which in-process execution leaves out.
+process start (seconds, see docs/orchestration.md), which in-process execution leaves out.
 
 Goal (issue 7): orchestrated / plain at most 1.3.
 

@@ -14,7 +14,7 @@ search is unchanged; the engine just skips loading the others).
 
 Every run happens in a fresh temporary directory: nothing is written next to the source image.
 The engine exits 0 whether or not it found a solution, so success is the presence of
-``job.solved``/``job.wcs``; its CPU limit overshoots several times over (2-3x per FACTS.md, 6x
+``job.solved``/``job.wcs``; its CPU limit overshoots several times over (2-3x, and 6x
 measured with a 3 s limit), so each run also has a wall-clock timeout after which its whole
 process group is killed.
 """
@@ -382,7 +382,7 @@ class LocalSolver:
         # fit the field (index 10 first: +1.3-2 s on 10°-40° fields; index 19 first, the
         # engine's own order: +0.4-2.8 s on the demo's 3° fields). In parallel, every index is
         # tried at each depth in turn, so the search ends at the first depth any index solves
-        # (0.05-0.2 s on both kinds, measured; README). With a scale only the few fitting
+        # (0.05-0.2 s on both kinds, measured; bench/README.md). With a scale only the few fitting
         # indexes are listed, and one at a time keeps the memory low; so does a large index set.
         blind_scale = hints is None or not hints.has_scale
         fits_in_memory = (
@@ -412,7 +412,7 @@ class LocalSolver:
         header["ANVERUNI"] = (True, "Uniformize field during verification")
         header["ANVERDUP"] = (False, "Deduplicate field during verification")
         header["ANCRPIXC"] = (True, "Set CRPIX to the image center")  # --crpix-center
-        # --no-tweak: the SIP fit over-fits when few stars match (FACTS.md).
+        # --no-tweak: the SIP fit over-fits when few stars match (docs/plate-solving.md).
         header["ANTWEAK"] = (False, "Tweak: no, thanks")
         header["ANSOLVED"] = ("job.solved", "solved output file")
         header["ANWCS"] = ("job.wcs", "WCS header output filename")

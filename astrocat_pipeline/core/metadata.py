@@ -1,4 +1,4 @@
-"""Normalized metadata (DESIGN.md's contract) from the keywords capture software writes."""
+"""Normalized metadata (docs/metadata.md) from the keywords capture software writes."""
 
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ class InventoryEntry:
 
 @dataclass(frozen=True)
 class ImageMetadata:
-    """Normalized metadata of one image (DESIGN.md's contract)."""
+    """Normalized metadata of one image (docs/metadata.md)."""
 
     path: str
     format: str

@@ -47,7 +47,7 @@ SOLVER_DOWNSAMPLE_ABOVE_PX = 2000
 # demo frames (3°×2°, ~55 Tycho-2 index stars each) blind searches were fastest with the
 # brightest 100-200 (median 1.2-1.4 s, vs 1.7 s with 300 and 2.1 s with all 300-1500 found)
 # and hinted ones took the same time with any count; 200 leaves room for frames whose brightest
-# detections include nebula knots or artefacts (bench/solve_bench.py, README).
+# detections include nebula knots or artefacts (bench/solve_bench.py, bench/README.md).
 SOLVER_MAX_STARS = 200
 # A search without a scale tries all index files together (`inparallel`), which keeps them all in
 # memory at once; astrometry.net advises it only when they fit in RAM. Debian's Tycho-2 10-19 set
@@ -70,7 +70,8 @@ STAR_MAX_PEAK_FRACTION = 0.7
 STAR_UNIFORMIZE_CELLS = 10
 
 # --- Stale plate-solve jobs ----------------------------------------------------------------
-# DESIGN.md: SUBMITTED/PROCESSING rows not updated for 5 minutes are failed so they can retry.
+# SUBMITTED/PROCESSING rows not updated for 5 minutes are failed so they can retry
+# (docs/plate-solving.md).
 STALE_SOLVE_AFTER_S = 300
 
 # --- Inventory -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The five per-file assets of DESIGN.md. Each runs over a batch of partitions per run and
+"""The five per-file assets (docs/architecture.md). Each runs over a batch of partitions per run and
 reports one materialization per file, with that file's metadata (or its error)."""
 
 from collections.abc import Callable
