@@ -25,6 +25,7 @@ INSTANCE_YAML = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a process ended by SIGPIPE (128 + 13)
 
 
 class CliError(Exception):
@@ -161,7 +162,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_thumbnail(args: argparse.Namespace) -> int:
-    from astrocat_pipeline.cataloging.steps import render_file_thumbnail
+    from astrocat_pipeline.cataloging.thumbnails import render_file_thumbnail
     from astrocat_pipeline.core.thumbnail import encode_jpeg
 
     path = _existing_file(args.file)
@@ -395,13 +396,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()
     except CliError as exc:
         print(f"astrocat: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except AstrocatError as exc:
         print(f"astrocat: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:
+        # The reader went away (``astrocat stats | head``): stop quietly, as Unix tools do.
+        # Python flushes stdout again at exit; point it at /dev/null so that flush is silent.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return code
 
 
 if __name__ == "__main__":

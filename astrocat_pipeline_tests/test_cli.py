@@ -155,3 +155,19 @@ def test_inspect_json_covers_every_format(tmp_path, capsys, fmt):
     assert document["format"] == fmt
     assert document["width"] in (30, 60, 64)
     assert "frame_type" in document
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    """``astrocat inspect ... | head -0``: the reader is gone before the command writes."""
+    frame = write_tiny_fits(tmp_path / "a.fits")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "astrocat_pipeline.cli", "inspect", str(frame)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # before the command has imported anything, let alone written
+    with process.stderr:
+        stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141
+    assert stderr == ""

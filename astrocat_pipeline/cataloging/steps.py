@@ -25,17 +25,16 @@ from astrocat_pipeline.adapters.openngc import load_openngc
 from astrocat_pipeline.adapters.solve_field import LocalSolver
 from astrocat_pipeline.adapters.solver_input import solver_ready
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
-from astrocat_pipeline.core.debayer import bayer_pattern_from_keywords
+from astrocat_pipeline.cataloging.thumbnails import render_file_thumbnail
 from astrocat_pipeline.core.designations import normalize_designation
 from astrocat_pipeline.core.errors import AstrocatError
 from astrocat_pipeline.core.fingerprint import content_fingerprint
 from astrocat_pipeline.core.hints import solve_hints, usable_hints
-from astrocat_pipeline.core.loading import load_image, read_header
+from astrocat_pipeline.core.loading import read_header
 from astrocat_pipeline.core.metadata import normalize_metadata
 from astrocat_pipeline.core.records import PlateSolution, SolveAttempt, SolveHints
 from astrocat_pipeline.core.sky_catalog import ObjectCatalog, match_field
-from astrocat_pipeline.core.stretch import choose_stretch
-from astrocat_pipeline.core.thumbnail import encode_jpeg, render_thumbnail
+from astrocat_pipeline.core.thumbnail import encode_jpeg
 from astrocat_pipeline.core.tuning import THUMBNAIL_JPEG_QUALITY, THUMBNAIL_MAX_SIZE_PX
 from astrocat_pipeline.core.wcs_geometry import (
     celestial_wcs,
@@ -160,31 +159,6 @@ def make_thumbnail(
             "stretch": stretch,
             "preview_markdown": preview_markdown(image),
         },
-    )
-
-
-def render_file_thumbnail(path: Path, max_size_px: int = THUMBNAIL_MAX_SIZE_PX) -> tuple[Any, dict]:
-    """Load one file and render its thumbnail (a PIL image) and the stretch used.
-
-    The stretch follows the frame: AutoSTF for linear frames, a percentile range for processed
-    16/32-bit images, none for 8-bit pictures; a one-shot-colour mosaic is debayered.
-    """
-    data, header = load_image(path, draft=True)
-    metadata = normalize_metadata(str(path), header)
-    pattern = None
-    if data.ndim == 2:
-        # FITS BAYERPAT needs its row order and XBAYROFF/YBAYROFF applied; XISF's is as stored.
-        if header.format == "fits" and header.height:
-            pattern = bayer_pattern_from_keywords(header.keywords, header.height)
-        else:
-            pattern = header.bayer_pattern
-    stretch = choose_stretch(metadata.frame_type, header.bit_depth, header.sample_kind)
-    return render_thumbnail(
-        data,
-        flip_vertical=header.bottom_up,
-        max_size_px=max_size_px,
-        stretch=stretch,
-        bayer_pattern=pattern,
     )
 
 
