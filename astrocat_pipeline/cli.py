@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from astrocat_pipeline.core.errors import AstrocatError
-from astrocat_pipeline.core.records import FRAME_TYPES
+from astrocat_pipeline.core.frame_types import FrameType
 
 # Written to a new $DAGSTER_HOME by `astrocat index` (scripts/run copies the project's own).
 INSTANCE_YAML = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
@@ -376,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--near", nargs=2, type=float, metavar=("RA", "DEC"), help="degrees (ICRS)")
     p.add_argument("--radius", type=float, metavar="DEG", help="cone radius with --near")
     p.add_argument("--filter", help="filter name contains this (Ha, L, ...)")
-    p.add_argument("--frame-type", choices=FRAME_TYPES)
+    p.add_argument("--frame-type", choices=[t.value for t in FrameType])
     p.add_argument("--camera", help="camera contains this")
     p.add_argument("--telescope", help="telescope or lens contains this")
     p.add_argument("--date-from", help="observed on or after (ISO date or time, UTC)")

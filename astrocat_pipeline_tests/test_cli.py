@@ -165,7 +165,8 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
     process.stdout.close()  # before the command has imported anything, let alone written
     with process.stderr:
         stderr = process.stderr.read().decode()

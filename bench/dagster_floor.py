@@ -3,7 +3,7 @@
 Same shape as ``index_images`` in bench/orchestration_bench.py: three chained assets on a
 DynamicPartitionsDefinition with ``BackfillPolicy.multi_run(100)``, each looping over
 ``context.partition_keys`` and attaching a small per-partition metadata dict the way
-defs/assets.py does (``add_partition_metadata``), the in-process executor, one
+defs/assets.py does (``dagster_internals.add_partition_metadata``), the in-process executor, one
 ``execute_in_process`` per batch of 100 consecutive partitions with the new-file sensor's range
 tags, on two Dagster instances in turn:
 
@@ -55,7 +55,7 @@ floor_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=PER_RUN)
 
 def _attach(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """No work: per partition, the small metadata dict defs/assets.py attaches."""
-    from astrocat_pipeline.defs.assets import add_partition_metadata
+    from astrocat_pipeline.defs.dagster_internals import add_partition_metadata
 
     for key in context.partition_keys:
         metadata = {

@@ -44,8 +44,6 @@ from astrocat_pipeline.core.wcs_geometry import (
 )
 from astrocat_pipeline.settings import Settings
 
-# Frame types that show the sky. Calibration frames have no stars to solve or match.
-SKY_FRAME_TYPES = frozenset({"light", "master_light", "processed", "unknown"})
 PREVIEW_SIZE_PX = 256
 
 
@@ -261,7 +259,7 @@ def solve_file(
     """
     header = read_header(path)
     metadata = normalize_metadata(str(path), header)
-    if metadata.frame_type not in SKY_FRAME_TYPES:
+    if not metadata.frame_type.shows_sky:  # calibration frames have no stars to solve
         return (
             PlateSolution(status="skipped", error=f"{metadata.frame_type} frame: no sky to solve"),
             metadata.frame_type,

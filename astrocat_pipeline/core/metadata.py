@@ -9,58 +9,27 @@ from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import Any
 
+from astrocat_pipeline.core.frame_types import FrameType
 from astrocat_pipeline.core.loading import ImageHeader
 from astrocat_pipeline.core.records import ImageMetadata
 from astrocat_pipeline.core.wcs_geometry import celestial_wcs
 
-# Frame-type words as N.I.N.A., SGP, APT, MaxIm DL, SharpCap, ASIAIR, Ekos, PixInsight and Siril
-# write them (upper-cased, separators collapsed to one space), mapped to the contract's types.
-_FRAME_TYPE_WORDS: dict[str, str] = {
-    "LIGHT": "light",
-    "LIGHT FRAME": "light",
-    "OBJECT": "light",
-    "SCIENCE": "light",
-    "DARK": "dark",
-    "DARK FRAME": "dark",
-    "FLAT": "flat",
-    "FLAT FRAME": "flat",
-    "FLAT FIELD": "flat",
-    "SKYFLAT": "flat",
-    "BIAS": "bias",
-    "BIAS FRAME": "bias",
-    "OFFSET": "bias",
-    "ZERO": "bias",
-    "DARKFLAT": "dark_flat",
-    "DARK FLAT": "dark_flat",
-    "FLATDARK": "dark_flat",
-    "FLAT DARK": "dark_flat",
-    "MASTER LIGHT": "master_light",
-    "MASTERLIGHT": "master_light",
-    "MASTER DARK": "master_dark",
-    "MASTERDARK": "master_dark",
-    "MASTER FLAT": "master_flat",
-    "MASTERFLAT": "master_flat",
-    "MASTER BIAS": "master_bias",
-    "MASTERBIAS": "master_bias",
-    "MASTER OFFSET": "master_bias",
-}
-
 # Folder and file-name tokens, checked when the header says nothing.
-_PATH_TOKENS: dict[str, str] = {
-    "LIGHT": "light",
-    "LIGHTS": "light",
-    "DARK": "dark",
-    "DARKS": "dark",
-    "FLAT": "flat",
-    "FLATS": "flat",
-    "BIAS": "bias",
-    "BIASES": "bias",
-    "OFFSET": "bias",
-    "OFFSETS": "bias",
-    "DARKFLAT": "dark_flat",
-    "DARKFLATS": "dark_flat",
-    "FLATDARK": "dark_flat",
-    "FLATDARKS": "dark_flat",
+_PATH_TOKENS: dict[str, FrameType] = {
+    "LIGHT": FrameType.LIGHT,
+    "LIGHTS": FrameType.LIGHT,
+    "DARK": FrameType.DARK,
+    "DARKS": FrameType.DARK,
+    "FLAT": FrameType.FLAT,
+    "FLATS": FrameType.FLAT,
+    "BIAS": FrameType.BIAS,
+    "BIASES": FrameType.BIAS,
+    "OFFSET": FrameType.BIAS,
+    "OFFSETS": FrameType.BIAS,
+    "DARKFLAT": FrameType.DARK_FLAT,
+    "DARKFLATS": FrameType.DARK_FLAT,
+    "FLATDARK": FrameType.DARK_FLAT,
+    "FLATDARKS": FrameType.DARK_FLAT,
 }
 
 _TOKEN_SPLIT = re.compile(r"[^A-Za-z]+")
@@ -154,16 +123,15 @@ def parse_date_obs(date_value: Any, time_value: Any = None) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-def frame_type_from_text(text: Any) -> str | None:
+def frame_type_from_text(text: Any) -> FrameType | None:
     """The contract's frame type for a header value such as ``'Light Frame'``, or None."""
     words = _as_text(text)
     if words is None:
         return None
-    normalized = " ".join(_TOKEN_SPLIT.split(words.upper())).strip()
-    return _FRAME_TYPE_WORDS.get(normalized)
+    return FrameType.from_imagetyp(words)
 
 
-def frame_type_from_path(path: str) -> str | None:
+def frame_type_from_path(path: str) -> FrameType | None:
     """Frame type from folder and file names (``.../FLAT/...``, ``master_dark.fits``)."""
     parts = PurePath(path).parts
     tokens_by_part = [[t.upper() for t in _TOKEN_SPLIT.split(part) if t] for part in parts]
@@ -173,8 +141,8 @@ def frame_type_from_path(path: str) -> str | None:
         for token in tokens:
             frame_type = _PATH_TOKENS.get(token)
             if frame_type:
-                if is_master and frame_type in ("light", "dark", "flat", "bias"):
-                    return f"master_{frame_type}"
+                if is_master and frame_type.master is not None:
+                    return frame_type.master
                 return frame_type
     return None
 
@@ -288,20 +256,20 @@ def _is_stack(path: str, kw: Mapping[str, Any]) -> bool:
     return (count is not None and count > 1) or named
 
 
-def _frame_type(path: str, header: ImageHeader) -> str:
+def _frame_type(path: str, header: ImageHeader) -> FrameType:
     from_header = frame_type_from_text(_first(header.keywords, *_FRAME_TYPE_KEYS))
     if from_header:
         # Stacking software often keeps the subframes' IMAGETYP on the master it writes.
-        if from_header in ("light", "dark", "flat", "bias") and _is_stack(path, header.keywords):
-            return f"master_{from_header}"
+        if from_header.master is not None and _is_stack(path, header.keywords):
+            return from_header.master
         return from_header
     from_path = frame_type_from_path(path)
     if from_path:
         return from_path
     # An 8-bit JPEG/PNG/TIFF is a finished picture, not a linear frame.
     if header.format in ("jpeg", "png", "tiff") and header.bit_depth == 8:
-        return "processed"
-    return "unknown"
+        return FrameType.PROCESSED
+    return FrameType.UNKNOWN
 
 
 def _has_wcs_keywords(kw: Mapping[str, Any]) -> bool:

@@ -7,28 +7,19 @@ Records become dicts only at the database and metadata edges (``to_dict``).
 from __future__ import annotations
 
 import dataclasses
+import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-FRAME_TYPES = (
-    "light",
-    "dark",
-    "flat",
-    "bias",
-    "dark_flat",
-    "master_light",
-    "master_dark",
-    "master_flat",
-    "master_bias",
-    "processed",
-    "unknown",
-)
+from astrocat_pipeline.core.frame_types import FrameType
 
 SOLVE_STATUSES = ("pending", "submitted", "processing", "solved", "failed", "skipped")
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value  # a plain string or number, as the database and Dagster want it
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, tuple):
@@ -66,7 +57,7 @@ class ImageMetadata:
     height: int | None = None
     channels: int | None = None
     bit_depth: int | None = None
-    frame_type: str = "unknown"
+    frame_type: FrameType = FrameType.UNKNOWN
     object: str | None = None
     exposure_s: float | None = None
     date_obs: datetime | None = None
@@ -84,6 +75,11 @@ class ImageMetadata:
     ra_deg: float | None = None
     dec_deg: float | None = None
     has_wcs: bool = False
+
+    def __post_init__(self) -> None:
+        # A record built from stored strings ("light") holds the member too, and a word outside
+        # the vocabulary fails here, where it is made, not where it is used.
+        object.__setattr__(self, "frame_type", FrameType(self.frame_type))
 
     def to_dict(self) -> dict[str, Any]:
         return {k: _jsonable(v) for k, v in dataclasses.asdict(self).items()}

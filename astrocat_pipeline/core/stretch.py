@@ -24,6 +24,7 @@ from typing import Literal
 
 import numpy as np
 
+from astrocat_pipeline.core.frame_types import FrameType
 from astrocat_pipeline.core.tuning import (
     MAD_TO_SIGMA,
     STF_SHADOWS_CLIP_MADN,
@@ -38,22 +39,6 @@ NORMALIZATIONS: tuple[str, ...] = ("dtype", "minmax")
 # the 1st to the 99th percentile, or linear over the normalization range.
 Stretch = Literal["stf", "percentile", "none"]
 STRETCHES: tuple[str, ...] = ("stf", "percentile", "none")
-
-# Frame types whose pixels are linear in the light received (records.FRAME_TYPES): captures
-# and calibration frames, and masters integrated from them.
-LINEAR_FRAME_TYPES = frozenset(
-    {
-        "light",
-        "dark",
-        "flat",
-        "bias",
-        "dark_flat",
-        "master_light",
-        "master_dark",
-        "master_flat",
-        "master_bias",
-    }
-)
 
 # When more than half the pixels equal the median (quantized or nearly constant data, e.g. a
 # bias frame with sub-ADU noise), the MAD is 0. The mean absolute deviation is then used,
@@ -516,8 +501,9 @@ def choose_stretch(
     Parameters
     ----------
     frame_type
-        Normalized frame type (``light``, ``dark``, ..., ``processed``, ``unknown``; None is
-        ``unknown``).
+        Normalized frame type (``light``, ``dark``, ..., ``processed``, ``unknown``: a
+        :class:`~astrocat_pipeline.core.frame_types.FrameType` or its word in any case; None or
+        a word outside the vocabulary is ``unknown``).
     bit_depth
         Bits per sample as stored (8, 16, 32, 64); None if not known.
     sample_kind
@@ -540,9 +526,9 @@ def choose_stretch(
     """
     kind = (sample_kind or "").lower()
     eight_bit = bit_depth == 8 and kind != "float"
-    frame_type = (frame_type or "unknown").lower()
-    if frame_type in LINEAR_FRAME_TYPES:
+    kind_of_frame = FrameType.of(frame_type)
+    if kind_of_frame.is_linear:
         return "stf"
-    if frame_type == "processed":
+    if kind_of_frame is FrameType.PROCESSED:
         return "none" if eight_bit else "percentile"
     return "none" if eight_bit else "stf"

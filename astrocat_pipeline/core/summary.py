@@ -11,13 +11,17 @@ from typing import Any
 import pandas as pd
 
 from astrocat_pipeline.core.designations import normalize_designation
+from astrocat_pipeline.core.frame_types import FrameType
 
 # A night runs from noon to noon: frames after midnight belong to the evening before. Times are
 # UTC (the catalog does not know the site), which is right to within the site's zone offset.
 NIGHT_STARTS_AT_UTC_HOUR = 12
-# Frames that add to a target's integration time: subframes of the sky. Masters would count
-# their subframes twice; unlabelled frames count when they were solved (they show the sky).
-INTEGRATION_FRAME_TYPES = frozenset({"light"})
+# Frames that add to a target's integration time: linear subframes of the sky (lights). Masters
+# would count their subframes twice; unlabelled frames count when they were solved (they show the
+# sky).
+INTEGRATION_FRAME_TYPES = frozenset(
+    t for t in FrameType if t.shows_sky and t.is_linear and not t.is_master
+)
 
 
 def _match_name(match: Mapping[str, Any]) -> str:
@@ -74,7 +78,7 @@ def library_summary(images: Iterable[Mapping[str, Any]]) -> dict[str, pd.DataFra
     for image in images:
         solution = image.get("plate_solution") or {}
         sky = image.get("frame_type") in INTEGRATION_FRAME_TYPES or (
-            image.get("frame_type") == "unknown" and solution.get("status") == "solved"
+            image.get("frame_type") == FrameType.UNKNOWN and solution.get("status") == "solved"
         )
         records.append(
             {

@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 
 from astrocat_pipeline.cataloging import steps
+from astrocat_pipeline.defs import dagster_internals
 from astrocat_pipeline.defs.partitions import batch_policy, images_partitions
 from astrocat_pipeline.defs.resources import AstrocatResource
 
@@ -31,25 +32,6 @@ def outcome_metadata(outcome: steps.StepOutcome) -> dict[str, dg.MetadataValue]:
     return out
 
 
-def add_partition_metadata(
-    context: dg.AssetExecutionContext, partition_key: str, metadata: dict[str, dg.MetadataValue]
-) -> None:
-    """Attach ``metadata`` to this asset's materialization of one partition of the run.
-
-    What ``context.add_asset_metadata(metadata, partition_key=...)`` does, without its check that
-    the key is in the run's range: for dynamic partitions that check loads every key of the
-    definition (three queries and all rows, per call), which made Dagster's cost per file grow
-    with the library (a 25-file run took 48.7 s instead of 5.6 s at 100,000 partitions, and it
-    took 13 of 38 s of a 100-file bench on a PostgreSQL instance). The keys passed here come from
-    ``context.partition_keys``, so the check cannot fail. Dagster is pinned exactly
-    (pyproject.toml); ``test_assets.py`` checks that each partition gets its own metadata.
-    """
-    step = context.get_step_execution_context()
-    step._metadata_accumulator = step._metadata_accumulator.with_additional_asset_metadata(
-        asset_key=context.assets_def.key, metadata=metadata, partition_key=partition_key
-    )
-
-
 def _run_batch(
     context: dg.AssetExecutionContext, step: Callable[[str], steps.StepOutcome]
 ) -> dg.MaterializeResult:
@@ -68,7 +50,7 @@ def _run_batch(
             context.log.warning(f"{key}: {outcome.message}")
         if outcome.data_version:
             versions.add(outcome.data_version)
-        add_partition_metadata(context, key, outcome_metadata(outcome))
+        dagster_internals.add_partition_metadata(context, key, outcome_metadata(outcome))
     asset_name = context.assets_def.key.to_user_string()
     context.log.info(f"{asset_name}: {len(context.partition_keys)} files {counts}")
     single_version = (

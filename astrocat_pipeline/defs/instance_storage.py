@@ -29,12 +29,10 @@ from typing import Any
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.run_storage import PostgresRunStorage
 from dagster_postgres.schedule_storage import PostgresScheduleStorage
-from dagster_postgres.utils import (
-    create_pg_engine,
-    get_token_provider_from_config,
-    pg_url_from_config,
-)
+from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
 from sqlalchemy.engine import make_url
+
+from astrocat_pipeline.defs import dagster_internals
 
 POOL_SIZE = 1  # connections kept open per storage and process, as in the webserver
 POOL_RECYCLE_S = 3600  # the webserver's default (--db-pool-recycle)
@@ -46,24 +44,20 @@ def _pool(storage: Any) -> None:
     liveness check of each connection as it is taken from the pool (one round trip), so that a
     connection the server dropped (a restart, an idle timeout) is replaced instead of failing the
     next write; ``test_postgres_instance.py`` checks it."""
-    kwargs: dict[str, Any] = {
-        "isolation_level": "AUTOCOMMIT",
-        "pool_size": POOL_SIZE,
-        "max_overflow": POOL_MAX_OVERFLOW,
-        "pool_recycle": POOL_RECYCLE_S,
-        "pool_pre_ping": True,
-    }
-    options = storage._engine.url.query.get("options")
-    if options:
-        kwargs["connect_args"] = {"options": options}
-    storage._engine.dispose()
-    storage._engine = create_pg_engine(storage.postgres_url, storage._token_provider, **kwargs)
+    dagster_internals.replace_pg_storage_engine(
+        storage,
+        isolation_level="AUTOCOMMIT",
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_MAX_OVERFLOW,
+        pool_recycle=POOL_RECYCLE_S,
+        pool_pre_ping=True,
+    )
 
 
 def _close(storage: Any) -> None:
     """Close the pooled connections when the instance is disposed (dagster-postgres's ``dispose``
     leaves its engine alone: with a connection per query it never held one)."""
-    storage._engine.dispose()
+    dagster_internals.pg_storage_engine(storage).dispose()
 
 
 def _psycopg2_url(url: str) -> str:

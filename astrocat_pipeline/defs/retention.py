@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from astrocat_pipeline.defs import dagster_internals
 from astrocat_pipeline.defs.resources import AstrocatResource
 
 # Deletions per prune: a run deletion is a few queries (~50-100 ms here); the rest of a large
@@ -58,14 +59,11 @@ class PruneSummary:
 def runs_holding_latest_materializations(instance: dg.DagsterInstance) -> set[str]:
     """Ids of the runs that hold the latest materialization of some asset partition, or of
     some unpartitioned asset."""
-    storage = instance.event_log_storage
     runs: set[str] = set()
     for record in instance.get_asset_records():
         entry = record.asset_entry
         latest = set(
-            storage.get_latest_storage_id_by_partition(
-                entry.asset_key, dg.DagsterEventType.ASSET_MATERIALIZATION
-            ).values()
+            dagster_internals.latest_materialization_storage_ids(instance, entry.asset_key).values()
         )
         if entry.last_materialization_record is not None:
             runs.add(entry.last_materialization_record.run_id)

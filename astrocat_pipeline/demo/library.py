@@ -165,7 +165,7 @@ class DemoField:
     """
 
     rel_path: str  # POSIX, relative to the library root
-    frame_type: str  # "light", "processed", "dark", "flat" or "bias" (core.records.FRAME_TYPES)
+    frame_type: str  # "light", "processed", "dark", "flat" or "bias" (core.frame_types.FrameType)
     object_name: str | None
     ra_deg: float | None  # true centre of the image, ICRS
     dec_deg: float | None

@@ -16,6 +16,7 @@ from dagster_postgres.schedule_storage import PostgresScheduleStorage
 
 from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
 from astrocat_pipeline.definitions import defs
+from astrocat_pipeline.defs.dagster_internals import pg_storage_engine
 from astrocat_pipeline.defs.partitions import IMAGES_PARTITIONS_NAME
 from astrocat_pipeline.defs.resources import AstrocatResource
 from astrocat_pipeline.defs.retention import prune_runs
@@ -80,11 +81,15 @@ def test_the_production_yaml_queues_runs_with_limits(postgres_instance):
             strict=True,
         )
     ] == [True, True, True]
-    assert all(type(storage._engine.pool).__name__ == "QueuePool" for storage in storages)
+    assert all(
+        type(pg_storage_engine(storage).pool).__name__ == "QueuePool" for storage in storages
+    )
     # A plain postgresql:// URL (the fixture's) runs on dagster-postgres's driver, not on the
     # catalog's psycopg 3, under which its batched event writes fail.
     assert os.environ["DAGSTER_POSTGRES_URL"].startswith("postgresql://")
-    assert {storage._engine.url.drivername for storage in storages} == {"postgresql+psycopg2"}
+    assert {pg_storage_engine(storage).url.drivername for storage in storages} == {
+        "postgresql+psycopg2"
+    }
 
 
 def test_the_production_storage_keeps_batched_writes_and_closes_its_connections(
@@ -94,11 +99,11 @@ def test_the_production_storage_keeps_batched_writes_and_closes_its_connections(
     does, and close their connections when the instance is disposed."""
     storage = postgres_instance.event_log_storage
     assert type(storage).store_event_batch is PostgresEventLogStorage.store_event_batch
-    with storage._connect():
+    with storage.index_connection():
         pass
-    assert storage._engine.pool.checkedin() == 1
+    assert pg_storage_engine(storage).pool.checkedin() == 1
     postgres_instance.dispose()
-    assert storage._engine.pool.checkedin() == 0
+    assert pg_storage_engine(storage).pool.checkedin() == 0
 
 
 def test_the_production_storage_replaces_a_connection_the_server_dropped(postgres_instance):

@@ -1,0 +1,184 @@
+"""Each private Dagster API of defs/dagster_internals.py, exercised against a real instance.
+
+Run these first after upgrading Dagster: a failure names the API that is gone or changed and the
+function to revisit.
+"""
+
+import time
+from typing import Any
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+from dagster_postgres.auth import PgTokenProvider
+from dagster_postgres.run_storage import PostgresRunStorage
+
+from astrocat_pipeline.defs import dagster_internals
+
+PARTITIONS = dg.StaticPartitionsDefinition(["a", "b", "c"])
+
+
+def require(owner: Any, attribute: str, api: str, function: str) -> None:
+    """Fail naming the Dagster API and the function to revisit if ``owner`` lacks it."""
+    if not hasattr(owner, attribute):
+        pytest.fail(
+            f"Dagster {dg.__version__} no longer has {api}: revisit "
+            f"dagster_internals.{function} (and its callers)"
+        )
+
+
+def test_add_partition_metadata_gives_each_partition_of_a_run_its_own_metadata(instance):
+    probes: list[tuple[Any, str, str]] = []
+
+    @dg.asset(partitions_def=PARTITIONS, backfill_policy=dg.BackfillPolicy.single_run())
+    def batch(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        step = context.get_step_execution_context()
+        probes.append((step, "_metadata_accumulator", "StepExecutionContext._metadata_accumulator"))
+        accumulator = getattr(step, "_metadata_accumulator", None)
+        probes.append(
+            (
+                accumulator,
+                "with_additional_asset_metadata",
+                "the metadata accumulator's with_additional_asset_metadata",
+            )
+        )
+        for key in context.partition_keys:
+            dagster_internals.add_partition_metadata(
+                context, key, {"file": dg.MetadataValue.text(f"file {key}")}
+            )
+        return dg.MaterializeResult()
+
+    result = dg.materialize(
+        [batch],
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": "a",
+            "dagster/asset_partition_range_end": "c",
+        },
+        raise_on_error=False,
+    )
+    for owner, attribute, api in probes:
+        require(owner, attribute, api, "add_partition_metadata")
+    assert result.success, "revisit dagster_internals.add_partition_metadata: the run failed"
+    records = instance.fetch_materializations(dg.AssetKey("batch"), limit=10).records
+    metadata = {
+        r.asset_materialization.partition: r.asset_materialization.metadata["file"].value
+        for r in records
+    }
+    assert metadata == {"a": "file a", "b": "file b", "c": "file c"}, (
+        "revisit dagster_internals.add_partition_metadata: per-partition metadata is lost"
+    )
+
+
+def test_latest_materialization_storage_ids_are_the_newest_of_each_partition(instance):
+    require(
+        instance.event_log_storage,
+        "get_latest_storage_id_by_partition",
+        "EventLogStorage.get_latest_storage_id_by_partition",
+        "latest_materialization_storage_ids",
+    )
+
+    @dg.asset(partitions_def=PARTITIONS)
+    def frame() -> None:
+        pass
+
+    for key in ("a", "b", "a"):
+        assert dg.materialize([frame], instance=instance, partition_key=key).success
+    records = instance.fetch_materializations(dg.AssetKey("frame"), limit=10).records
+    newest: dict[str, int] = {}
+    for record in sorted(records, key=lambda r: r.storage_id):
+        newest[record.asset_materialization.partition] = record.storage_id
+    assert len(records) == 3
+    assert set(newest) == {"a", "b"}
+    assert (
+        dict(dagster_internals.latest_materialization_storage_ids(instance, dg.AssetKey("frame")))
+        == newest
+    )
+
+
+@pytest.fixture
+def postgres_run_storage(postgres_database_url: str):
+    """dagster-postgres's own run storage (not ours), as it builds itself: NullPool."""
+    storage = PostgresRunStorage(postgres_database_url)
+    try:
+        yield storage
+    finally:
+        storage.dispose()
+
+
+@pytest.mark.postgres
+def test_pg_storage_engine_is_the_engine_the_storage_queries_through(postgres_run_storage):
+    require(
+        postgres_run_storage,
+        "_engine",
+        "the dagster-postgres storages' _engine",
+        "pg_storage_engine",
+    )
+    engine = dagster_internals.pg_storage_engine(postgres_run_storage)
+    assert isinstance(engine, sa.Engine)
+    connections: list[object] = []
+    sa.event.listen(engine, "connect", lambda dbapi_connection, record: connections.append(1))
+    postgres_run_storage.get_runs()
+    assert connections, (
+        "revisit dagster_internals.pg_storage_engine: the storage's queries no longer go "
+        "through its _engine"
+    )
+
+
+class CountingTokenProvider(PgTokenProvider):
+    """Supplies the URL's own password (a trust-auth server ignores it) as the token, and counts
+    the logins that asked for it."""
+
+    def __init__(self, password: str | None) -> None:
+        super().__init__()
+        self.password = password or ""
+        self.logins = 0
+
+    def _fetch_token(self) -> tuple[str, float]:
+        return self.password, time.time() + 3600
+
+    def get_token(self) -> str:
+        self.logins += 1
+        return super().get_token()
+
+
+@pytest.mark.postgres
+def test_replace_pg_storage_engine_pools_the_storage_and_keeps_its_token_provider(
+    postgres_database_url,
+):
+    tokens = CountingTokenProvider(sa.make_url(postgres_database_url).password)
+    storage = PostgresRunStorage(postgres_database_url, token_provider=tokens)
+    try:
+        require(
+            storage,
+            "_token_provider",
+            "the dagster-postgres storages' _token_provider",
+            "replace_pg_storage_engine",
+        )
+        require(
+            storage,
+            "_engine",
+            "the dagster-postgres storages' _engine",
+            "replace_pg_storage_engine",
+        )
+        before = dagster_internals.pg_storage_engine(storage)
+        dagster_internals.replace_pg_storage_engine(
+            storage, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0
+        )
+        after = dagster_internals.pg_storage_engine(storage)
+        assert after is not before
+        assert type(after.pool).__name__ == "QueuePool"
+        tokens.logins = 0
+        storage.get_runs()
+        storage.get_runs()
+        assert after.pool.checkedin() == 1, (
+            "revisit dagster_internals.replace_pg_storage_engine: the storage does not query "
+            "through the engine it was given"
+        )
+        assert tokens.logins == 1, (
+            "revisit dagster_internals.replace_pg_storage_engine: the new engine does not log in "
+            "with the storage's token provider"
+        )
+    finally:
+        storage.dispose()
+        dagster_internals.pg_storage_engine(storage).dispose()
