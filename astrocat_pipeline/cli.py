@@ -177,12 +177,21 @@ def cmd_thumbnail(args: argparse.Namespace) -> int:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    from astrocat_pipeline.cataloging.steps import build_solver, load_object_catalog, solve_file
+    from astrocat_pipeline.adapters.solvers import build_solver
+    from astrocat_pipeline.cataloging.steps import load_object_catalog, solve_file
     from astrocat_pipeline.settings import Settings
 
     path = _existing_file(args.file)
     settings = Settings.from_env()
-    solution, _ = solve_file(path, build_solver(settings), load_object_catalog())
+    solver = build_solver(
+        settings.solver,
+        index_dir=settings.index_dir,
+        api_url=settings.api_url,
+        api_key=settings.api_key,
+        blind_fallback=settings.blind_fallback,
+        nova_deadline_s=settings.nova_deadline_s,
+    )
+    solution, _ = solve_file(path, solver, load_object_catalog())
     document = {"path": str(path), **solution.to_dict()}
     if args.json:
         _print_json(document)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from astrocat_pipeline.adapters.solve_field import DEBIAN_INDEX_DIR, LocalSolver
+from astrocat_pipeline.adapters.solvers.local import DEBIAN_INDEX_DIR, LocalSolver
 from astrocat_pipeline.adapters.star_index import list_index_stars
 from astrocat_pipeline.core.hints import solve_hints, usable_hints
 from astrocat_pipeline.core.loading import read_header

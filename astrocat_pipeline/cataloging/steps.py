@@ -13,36 +13,32 @@ import base64
 import dataclasses
 import functools
 import io
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from astrocat_pipeline.adapters.bright_stars import load_bright_stars
 from astrocat_pipeline.adapters.catalog_db import CatalogStore
-from astrocat_pipeline.adapters.nova import NovaProgress, NovaSolver
 from astrocat_pipeline.adapters.openngc import load_openngc
-from astrocat_pipeline.adapters.solve_field import LocalSolver
-from astrocat_pipeline.adapters.solver_input import solver_ready
+from astrocat_pipeline.adapters.solvers import PlateSolver, ProgressCallback, SolveProgress
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
 from astrocat_pipeline.cataloging.thumbnails import render_file_thumbnail
 from astrocat_pipeline.core.designations import normalize_designation
-from astrocat_pipeline.core.errors import AstrocatError
+from astrocat_pipeline.core.errors import AstrocatError, InvalidSolutionError
 from astrocat_pipeline.core.fingerprint import content_fingerprint
 from astrocat_pipeline.core.hints import solve_hints, usable_hints
 from astrocat_pipeline.core.loading import read_header
 from astrocat_pipeline.core.metadata import normalize_metadata
-from astrocat_pipeline.core.records import PlateSolution, SolveAttempt, SolveHints
+from astrocat_pipeline.core.records import PlateSolution, SolveHints
 from astrocat_pipeline.core.sky_catalog import ObjectCatalog, match_field
+from astrocat_pipeline.core.solution import solution_from_wcs
 from astrocat_pipeline.core.thumbnail import encode_jpeg
 from astrocat_pipeline.core.tuning import THUMBNAIL_JPEG_QUALITY, THUMBNAIL_MAX_SIZE_PX
 from astrocat_pipeline.core.wcs_geometry import (
     celestial_wcs,
     field_geometry,
     wcs_from_header_text,
-    wcs_to_header_text,
 )
-from astrocat_pipeline.settings import Settings
 
 PREVIEW_SIZE_PX = 256
 
@@ -170,8 +166,6 @@ def preview_markdown(image: Any) -> str:
     return f"![thumbnail](data:image/jpeg;base64,{encoded})"
 
 
-Solver = LocalSolver | NovaSolver
-
 # The cleanup schedule's message; a nova job failed with it is resumed, not uploaded again.
 STALE_SOLVE_PREFIX = "no progress for more than"
 
@@ -190,20 +184,6 @@ def load_object_catalog() -> ObjectCatalog:
     return ObjectCatalog.merge([load_openngc(), load_bright_stars()])
 
 
-def build_solver(settings: Settings) -> Solver | None:
-    """The plate solver ``settings`` configure, or None when solving is off."""
-    if settings.solver == "local":
-        return LocalSolver(index_dir=settings.index_dir, blind_fallback=settings.blind_fallback)
-    if settings.solver == "nova":
-        return NovaSolver(
-            settings.api_url,
-            settings.api_key,
-            deadline_s=settings.nova_deadline_s,
-            blind_fallback=settings.blind_fallback,
-        )
-    return None
-
-
 def object_position(
     catalog: ObjectCatalog | None, object_name: str | None
 ) -> tuple[float, float] | None:
@@ -214,48 +194,54 @@ def object_position(
     return (obj.ra_deg, obj.dec_deg) if obj is not None else None
 
 
-def _solve_online(
-    solver: NovaSolver,
+def _run_solver(
+    solver: PlateSolver,
     path: Path,
     width: int,
     height: int,
     hints: SolveHints,
-    resume: NovaProgress | None,
-    on_progress: Callable[[NovaProgress], None] | None,
+    resume: SolveProgress | None,
+    on_progress: ProgressCallback | None,
 ) -> PlateSolution:
-    """nova, hinted and then (if configured) blind; every upload is one recorded attempt."""
+    """The solver on the file, hinted and then, when the solver leaves it to its caller, blind
+    (not after resuming a job: that job already was the hinted or the blind one)."""
     plan: list[SolveHints | None] = [hints]
-    if usable_hints(hints) is not None and solver.blind_fallback and resume is None:
+    if solver.caller_blind_fallback and usable_hints(hints) is not None and resume is None:
         plan.append(None)
-    attempts: list[SolveAttempt] = []
-    solution = PlateSolution(status="failed", solver="nova")
-    with solver_ready(path) as source:
+    solutions: list[PlateSolution] = []
+    with solver.input_file(path) as source:
         for attempt_hints in plan:
             solution = solver.solve(
                 source, width, height, attempt_hints, resume=resume, on_progress=on_progress
             )
             resume = None
-            outcome = "solved" if solution.status == "solved" else f"failed: {solution.error}"
-            attempts.append(
-                SolveAttempt("nova", solution.hints_used, outcome, solution.elapsed_s or 0.0)
-            )
+            solutions.append(solution)
             if solution.status == "solved":
                 break
-    total_s = sum(a.elapsed_s for a in attempts)
-    return dataclasses.replace(solution, attempts=tuple(attempts), elapsed_s=total_s)
+    if len(solutions) == 1:
+        return solutions[0]
+    # Every call's attempts, and the time they took together.
+    attempts = tuple(attempt for solution in solutions for attempt in solution.attempts)
+    return dataclasses.replace(
+        solutions[-1],
+        attempts=attempts,
+        elapsed_s=sum(attempt.elapsed_s for attempt in attempts),
+    )
 
 
 def solve_file(
     path: Path,
-    solver: Solver | None,
+    solver: PlateSolver,
     catalog: ObjectCatalog | None = None,
     *,
-    resume: NovaProgress | None = None,
-    on_progress: Callable[[NovaProgress], None] | None = None,
+    resume: SolveProgress | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> tuple[PlateSolution, str]:
     """Plate-solve one file: its own header WCS if it has one, else the configured solver.
 
-    Returns the solution and the frame type read from the header.
+    ``resume`` is an earlier, unfinished solve of this file to wait for (see
+    :class:`~astrocat_pipeline.adapters.solvers.base.SolveProgress`); ``on_progress`` gets the
+    solver's progress. Returns the solution and the frame type read from the header.
     """
     header = read_header(path)
     metadata = normalize_metadata(str(path), header)
@@ -273,29 +259,21 @@ def solve_file(
     wcs = celestial_wcs(header.fits_header) if header.fits_header is not None else None
     if wcs is not None:
         try:
-            geometry = field_geometry(wcs, header.width, header.height, bottom_up=header.bottom_up)
-        except ValueError:
+            solution = solution_from_wcs(
+                wcs,
+                header.width,
+                header.height,
+                solver="header",
+                image=path,
+                source="its header",
+                bottom_up=header.bottom_up,
+            )
+        except InvalidSolutionError:
             pass  # a header WCS that does not cover the frame's corners: solve instead
         else:
-            solution = PlateSolution(
-                status="solved",
-                solver="header",
-                geometry=geometry,
-                wcs_header=wcs_to_header_text(wcs),
-            )
             return solution, metadata.frame_type
-    if solver is None:
-        return (
-            PlateSolution(status="skipped", error="no plate solver configured (ASTROCAT_SOLVER)"),
-            metadata.frame_type,
-        )
     hints = solve_hints(metadata, object_position(catalog, metadata.object))
-    if isinstance(solver, NovaSolver):
-        solution = _solve_online(
-            solver, path, header.width, header.height, hints, resume, on_progress
-        )
-    else:
-        solution = solver.solve(path, header.width, header.height, hints)
+    solution = _run_solver(solver, path, header.width, header.height, hints, resume, on_progress)
     if solution.wcs_header and not header.bottom_up:
         # Solvers see the array (row 0 first); rotation and parity describe the picture as its
         # format shows it, row 0 at the top.
@@ -305,7 +283,7 @@ def solve_file(
     return solution, metadata.frame_type
 
 
-def _resumable(row: dict[str, Any] | None) -> NovaProgress | None:
+def _resumable(row: dict[str, Any] | None) -> SolveProgress | None:
     """The nova job an earlier run left waiting (or the cleanup failed while waiting)."""
     if row is None or row.get("solver") != "nova" or not row.get("submission_id"):
         return None
@@ -314,7 +292,7 @@ def _resumable(row: dict[str, Any] | None) -> NovaProgress | None:
     if not (waiting or stale):
         return None
     job_id = row.get("job_id")
-    return NovaProgress(
+    return SolveProgress(
         submission_id=int(row["submission_id"]),
         job_id=int(job_id) if job_id is not None else None,
         status="processing" if job_id is not None else "submitted",
@@ -323,7 +301,7 @@ def _resumable(row: dict[str, Any] | None) -> NovaProgress | None:
 
 def solve_plate(
     store: CatalogStore,
-    solver: Solver | None,
+    solver: PlateSolver,
     key: str,
     catalog: ObjectCatalog | None = None,
     *,
@@ -345,23 +323,20 @@ def solve_plate(
         reused = _solution_from_row_dict(store, fingerprint)
         store.index_image_footprint(key)
         return StepOutcome("reused", metadata=_solution_metadata(reused, reused=True))
-    solver_name = "nova" if isinstance(solver, NovaSolver) else "local" if solver else None
-    resume = _resumable(previous) if isinstance(solver, NovaSolver) and not force else None
-    on_progress = None
-    if solver is not None:
+    solver_name = solver.name
+    # A solver that cannot resume (local, none) ignores the job an earlier run left.
+    resume = _resumable(previous) if not force else None
+    if solver_name is not None:  # a solver that solves, not the none solver
         store.set_solution_status(fingerprint, "pending", solver_name)
-        if isinstance(solver, LocalSolver):
-            store.set_solution_status(fingerprint, "processing", "local")
-        else:
 
-            def on_progress(progress: NovaProgress) -> None:
-                store.set_solution_status(
-                    fingerprint,
-                    progress.status,
-                    "nova",
-                    submission_id=progress.submission_id,
-                    job_id=progress.job_id,
-                )
+    def on_progress(progress: SolveProgress) -> None:
+        store.set_solution_status(
+            fingerprint,
+            progress.status,
+            solver_name,
+            submission_id=progress.submission_id,
+            job_id=progress.job_id,
+        )
 
     try:
         solution, _ = solve_file(

@@ -33,3 +33,8 @@ class SolverError(AstrocatError, RuntimeError):
 
 class CatalogDataError(AstrocatError, RuntimeError):
     """The bundled object catalog (OpenNGC) or the star index could not be read."""
+
+
+class InvalidSolutionError(SolverError):
+    """A WCS offered as a plate solution does not describe the frame: it is for an image of
+    another size, it is not a usable celestial WCS, or it leaves part of the frame off the sky."""

@@ -9,8 +9,9 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+from astrocat_pipeline.adapters.solvers import PlateSolver, build_solver
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
-from astrocat_pipeline.cataloging.steps import Solver, build_solver, load_object_catalog
+from astrocat_pipeline.cataloging.steps import load_object_catalog
 from astrocat_pipeline.core.sky_catalog import ObjectCatalog
 from astrocat_pipeline.settings import SETTING_VARIABLES, Settings
 
@@ -77,9 +78,17 @@ class AstrocatResource(dg.ConfigurableResource):
     def thumbnails(self) -> ThumbnailStore:
         return ThumbnailStore(self.settings().thumbnail_cache_path)
 
-    def plate_solver(self) -> Solver | None:
-        """The configured solver (local solve-field or nova), or None when solving is off."""
-        return build_solver(self.settings())
+    def plate_solver(self) -> PlateSolver:
+        """The configured solver: local solve-field, nova, or the none solver (skips)."""
+        settings = self.settings()
+        return build_solver(
+            settings.solver,
+            index_dir=settings.index_dir,
+            api_url=settings.api_url,
+            api_key=settings.api_key,
+            blind_fallback=settings.blind_fallback,
+            nova_deadline_s=settings.nova_deadline_s,
+        )
 
     def object_catalog(self) -> ObjectCatalog:
         if self._catalog is None:

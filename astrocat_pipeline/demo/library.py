@@ -22,7 +22,7 @@ camera raw, TIFF and JPEG store rows top-down: array row 0 is the top of the pic
 is written so its picture is the right way up for its format (``DemoField.rotation_deg`` and
 ``flipped`` describe the picture as displayed), so the array-coordinate WCS of a top-down file
 has the opposite handedness of a FITS frame of the same framing. The solver input
-(``adapters.solver_input``) writes the loaded array as it is (array row 0 = FITS row 1), so what
+(``adapters.solvers.input``) writes the loaded array as it is (array row 0 = FITS row 1), so what
 solve-field returns is in these same array coordinates.
 
 Everything is deterministic (seeded generators, fixed dates): writing the library twice gives

@@ -21,7 +21,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from astrocat_pipeline.adapters.solve_field import LocalSolver
+from astrocat_pipeline.adapters.solvers.local import LocalSolver
 from astrocat_pipeline.adapters.star_index import list_index_stars
 from astrocat_pipeline.cataloging.steps import solve_file
 from astrocat_pipeline.core.wcs_geometry import wcs_from_header_text

@@ -9,16 +9,23 @@ import numpy as np
 import pytest
 
 from astrocat_pipeline.adapters.catalog_db import CatalogStore
-from astrocat_pipeline.adapters.nova import NovaProgress, NovaSolver
-from astrocat_pipeline.adapters.solve_field import LocalSolver
+from astrocat_pipeline.adapters.solvers.base import SolveProgress
+from astrocat_pipeline.adapters.solvers.local import LocalSolver
+from astrocat_pipeline.adapters.solvers.nova import NovaSolver
 from astrocat_pipeline.cataloging import steps
 from astrocat_pipeline.cataloging.steps import solve_file, solve_plate, stale_solve_message
 from astrocat_pipeline.core.fingerprint import content_fingerprint
 from astrocat_pipeline.core.inventory import partition_key
 from astrocat_pipeline.core.loading import load_image
 from astrocat_pipeline.core.records import InventoryEntry
-from astrocat_pipeline_tests.adapters.nova_double import NovaDouble
-from astrocat_pipeline_tests.adapters.test_nova import HEIGHT, KEY, WIDTH, FakeClock, truth_wcs
+from astrocat_pipeline_tests.adapters.solvers.nova_double import NovaDouble
+from astrocat_pipeline_tests.adapters.solvers.test_nova import (
+    HEIGHT,
+    KEY,
+    WIDTH,
+    FakeClock,
+    truth_wcs,
+)
 from astrocat_pipeline_tests.defs.conftest import needs_solver
 from astrocat_pipeline_tests.image_files import write_fits, write_tiff, write_xisf
 from astrocat_pipeline_tests.samples import needs_samples, sample
@@ -62,23 +69,23 @@ def test_nova_progress_is_recorded_and_a_crashed_run_resumes_without_uploading_a
     key = _register(catalog_store, frame)
     fingerprint = content_fingerprint(frame)
     seen_statuses: list[str] = []
-    solve_online = steps._solve_online
+    run_solver = steps._run_solver
 
     def crash_once_a_job_exists(solver, path, width, height, hints, resume, on_progress):
         # The step's own callback records the progress; then the run "dies".
-        def record_then_crash(progress: NovaProgress) -> None:
+        def record_then_crash(progress: SolveProgress) -> None:
             on_progress(progress)
             seen_statuses.append(catalog_store.get_solution_row(fingerprint)["status"])
             if progress.job_id is not None:
                 raise Crash
 
-        return solve_online(solver, path, width, height, hints, resume, record_then_crash)
+        return run_solver(solver, path, width, height, hints, resume, record_then_crash)
 
     with NovaDouble(api_key=KEY, wcs_file=truth_wcs(), null_job_polls=2, solving_polls=3) as double:
-        monkeypatch.setattr(steps, "_solve_online", crash_once_a_job_exists)
+        monkeypatch.setattr(steps, "_run_solver", crash_once_a_job_exists)
         with _nova(double, FakeClock()) as crashing, pytest.raises(Crash):
             solve_plate(catalog_store, crashing, key)
-        monkeypatch.setattr(steps, "_solve_online", solve_online)
+        monkeypatch.setattr(steps, "_run_solver", run_solver)
         row = catalog_store.get_solution_row(fingerprint)
         assert row["status"] == "processing"
         assert row["solver"] == "nova"

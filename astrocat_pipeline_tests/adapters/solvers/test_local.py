@@ -22,8 +22,8 @@ from astropy.coordinates import angular_separation
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from astrocat_pipeline.adapters import solve_field
-from astrocat_pipeline.adapters.solve_field import DEBIAN_INDEX_DIR, LocalSolver
+from astrocat_pipeline.adapters.solvers import local
+from astrocat_pipeline.adapters.solvers.local import DEBIAN_INDEX_DIR, LocalSolver
 from astrocat_pipeline.core.errors import ImageReadError, SolverError
 from astrocat_pipeline.core.records import PlateSolution, SolveHints
 from astrocat_pipeline.core.star_detect import DetectedStars
@@ -446,7 +446,7 @@ def test_job_file_says_what_solve_field_would(tmp_path, monkeypatch):
     assert "ANERA" not in header
 
     # An index set too big to hold in memory at once is searched one file after the other.
-    monkeypatch.setattr(solve_field, "SOLVER_PARALLEL_INDEX_MAX_BYTES", 1000)
+    monkeypatch.setattr(local, "SOLVER_PARALLEL_INDEX_MAX_BYTES", 1000)
     big = tmp_path / "big"
     big.mkdir()
     config, _ = solver._write_job(

@@ -18,12 +18,17 @@ from typing import Any
 import pytest
 from astropy.coordinates import angular_separation
 
-from astrocat_pipeline.adapters.nova import NovaProgress, NovaSolver
+from astrocat_pipeline.adapters.solvers.base import SolveProgress
+from astrocat_pipeline.adapters.solvers.nova import NovaSolver
 from astrocat_pipeline.core.errors import ConfigError, SolverError
 from astrocat_pipeline.core.records import PlateSolution, SolveHints
 from astrocat_pipeline.core.tuning import NOVA_DOWNSAMPLE_FACTOR, SOLVER_DOWNSAMPLE_ABOVE_PX
 from astrocat_pipeline.core.wcs_geometry import wcs_from_header_text
-from astrocat_pipeline_tests.adapters.nova_double import NovaDouble, calibration_of, wcs_file_bytes
+from astrocat_pipeline_tests.adapters.solvers.nova_double import (
+    NovaDouble,
+    calibration_of,
+    wcs_file_bytes,
+)
 
 KEY = "novaKEY7f3a9c21d4e8b6"  # what a leaked key would look like in any text
 WIDTH, HEIGHT = 1200, 800
@@ -199,7 +204,7 @@ def test_calibration_that_contradicts_the_wcs_file_raises(image, make_solver):
 
 
 def test_slow_job_is_polled_until_solved_and_progress_is_reported(image, make_solver, fake):
-    seen: list[NovaProgress] = []
+    seen: list[SolveProgress] = []
     with run_double(empty_job_polls=2, null_job_polls=3, solving_polls=4) as double:
         solution = make_solver(double).solve(image, WIDTH, HEIGHT, HINTS, on_progress=seen.append)
 
@@ -211,8 +216,8 @@ def test_slow_job_is_polled_until_solved_and_progress_is_reported(image, make_so
         assert solution.elapsed_s == pytest.approx(9 * POLL_S)
 
     sub_id = seen[0].submission_id
-    assert seen[0] == NovaProgress(sub_id, None, "submitted")  # right after the upload
-    assert seen[1:6] == [NovaProgress(sub_id, None, "submitted")] * 5
+    assert seen[0] == SolveProgress("submitted", submission_id=sub_id)  # right after the upload
+    assert seen[1:6] == [SolveProgress("submitted", submission_id=sub_id)] * 5
     job_ids = {p.job_id for p in seen[6:]}
     assert len(job_ids) == 1
     assert None not in job_ids
@@ -236,7 +241,7 @@ def test_network_errors_and_5xx_answers_while_polling_mean_pending(image, make_s
 
 
 def test_deadline_gives_a_failed_solution_naming_the_wait_and_the_ids(image, make_solver, fake):
-    seen: list[NovaProgress] = []
+    seen: list[SolveProgress] = []
     with run_double(solving_polls=10_000) as double:
         solver = make_solver(double, deadline_s=42.0)
         solution = solver.solve(image, WIDTH, HEIGHT, HINTS, on_progress=seen.append)
@@ -350,16 +355,16 @@ class CrashError(Exception):
 
 
 def test_crash_after_upload_then_resume_polls_without_uploading_again(image, make_solver):
-    stored: list[NovaProgress] = []
+    stored: list[SolveProgress] = []
 
-    def store_then_crash(progress: NovaProgress) -> None:
+    def store_then_crash(progress: SolveProgress) -> None:
         stored.append(progress)
         raise CrashError
 
     with run_double(null_job_polls=2, solving_polls=2) as double:
         with pytest.raises(CrashError):
             make_solver(double).solve(image, WIDTH, HEIGHT, HINTS, on_progress=store_then_crash)
-        assert stored == [NovaProgress(stored[0].submission_id, None, "submitted")]
+        assert stored == [SolveProgress("submitted", submission_id=stored[0].submission_id)]
 
         restarted = make_solver(double)  # a new process: a new solver, no session
         solution = restarted.solve(image, WIDTH, HEIGHT, HINTS, resume=stored[-1])
@@ -371,7 +376,7 @@ def test_crash_after_upload_then_resume_polls_without_uploading_again(image, mak
 
 
 def test_deadline_then_resume_with_the_job_id_finishes_the_same_job(image, make_solver):
-    seen: list[NovaProgress] = []
+    seen: list[SolveProgress] = []
     with run_double(solving_polls=6) as double:
         first = make_solver(double, deadline_s=2 * POLL_S)
         failed = first.solve(image, WIDTH, HEIGHT, HINTS, on_progress=seen.append)
@@ -389,7 +394,7 @@ def test_deadline_then_resume_with_the_job_id_finishes_the_same_job(image, make_
 def test_resume_does_not_need_the_file(tmp_path, make_solver):
     with run_double() as double:
         solver = make_solver(double)
-        progress = NovaProgress(9_000_001, None, "submitted")
+        progress = SolveProgress("submitted", submission_id=9_000_001)
         missing = tmp_path / "moved away.fits"
         with pytest.raises(FileNotFoundError):
             solver.solve(missing, WIDTH, HEIGHT, HINTS)

@@ -27,6 +27,7 @@ back is scrubbed of it (and of session keys) before it is used.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -35,6 +36,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -46,9 +48,12 @@ from astropy.coordinates import angular_separation
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
+from astrocat_pipeline.adapters.solvers.base import ProgressCallback, SolveProgress
+from astrocat_pipeline.adapters.solvers.input import solver_ready
 from astrocat_pipeline.core.errors import ConfigError, SolverError
 from astrocat_pipeline.core.hints import usable_hints
-from astrocat_pipeline.core.records import FieldGeometry, PlateSolution, SolveHints
+from astrocat_pipeline.core.records import FieldGeometry, PlateSolution, SolveAttempt, SolveHints
+from astrocat_pipeline.core.solution import solution_from_wcs
 from astrocat_pipeline.core.tuning import (
     NOVA_CALIBRATION_MATCH_FRACTION,
     NOVA_DEADLINE_S,
@@ -58,9 +63,8 @@ from astrocat_pipeline.core.tuning import (
     NOVA_REQUEST_TIMEOUT_S,
     SOLVER_DOWNSAMPLE_ABOVE_PX,
 )
-from astrocat_pipeline.core.wcs_geometry import celestial_wcs, field_geometry, wcs_to_header_text
 
-__all__ = ["NovaProgress", "NovaSolver"]
+__all__ = ["NovaSolver"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,23 +82,10 @@ _TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 
 
 @dataclass(frozen=True)
-class NovaProgress:
-    """Where an online solve stands, so that a restarted run resumes instead of uploading again.
-
-    ``status`` is ``"submitted"`` until the service has created a job for the upload, then
-    ``"processing"`` (the catalog's statuses of the same name).
-    """
-
-    submission_id: int
-    job_id: int | None
-    status: str
-
-
-@dataclass(frozen=True)
 class _Poll:
     """What one round of polling learned."""
 
-    progress: NovaProgress
+    progress: SolveProgress
     problem: str | None = None  # a transient one (network, HTTP error): poll again
     error: str | None = None  # the service's final word: the solve failed
     header: fits.Header | None = None  # the WCS file, once solved
@@ -131,8 +122,11 @@ class NovaSolver:
         Monotonic seconds and a sleep, replaceable in tests.
     blind_fallback : bool
         Whether the caller should upload once more without hints when a hinted solve fails
-        (each :meth:`solve` call is one upload; the pipeline's step makes the second call).
+        (each :meth:`solve` call is one upload and one recorded attempt; the pipeline's step
+        makes the second call): ``caller_blind_fallback``.
     """
+
+    name = "nova"
 
     def __init__(
         self,
@@ -184,6 +178,10 @@ class NovaSolver:
             f"request_timeout_s={self.request_timeout_s})"
         )
 
+    @property
+    def caller_blind_fallback(self) -> bool:
+        return self.blind_fallback
+
     def available(self) -> bool:
         """True if an API key is set (whether the service accepts it shows at the first solve)."""
         return self._api_key is not None
@@ -206,6 +204,11 @@ class NovaSolver:
 
     # --- solving --------------------------------------------------------------------------
 
+    def input_file(self, image_path: Path) -> AbstractContextManager[Path]:
+        """The image as nova reads it: the file itself when it is a mono FITS image, else a
+        mono FITS written into a temporary directory (see :mod:`.input`)."""
+        return solver_ready(image_path)
+
     def solve(
         self,
         image_path: Path,
@@ -213,26 +216,28 @@ class NovaSolver:
         height_px: int,
         hints: SolveHints | None,
         *,
-        resume: NovaProgress | None = None,
-        on_progress: Callable[[NovaProgress], None] | None = None,
+        resume: SolveProgress | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> PlateSolution:
         """Plate-solve one image file online, or resume waiting for an earlier upload.
 
         Parameters
         ----------
         image_path : Path
-            An image nova reads itself (FITS, JPEG, PNG, TIFF); uploaded unchanged, so the
-            solution refers to its pixels. Only read, and not needed when resuming.
+            An image nova reads itself (FITS, JPEG, PNG, TIFF; :meth:`input_file` makes one
+            from any format); uploaded unchanged, so the solution refers to its pixels. Only
+            read, and not needed when resuming.
         width_px, height_px : int
             Size of the frame in pixels; nova's WCS file must say the same.
         hints : SolveHints, optional
             Scale and/or position hints; incomplete parts are not sent (as for the local
             solver). When resuming, the hints of the original upload (only recorded).
-        resume : NovaProgress, optional
+        resume : SolveProgress, optional
             The progress of an earlier call that uploaded this image: poll that submission
-            (and job) instead of uploading again.
+            (and job) instead of uploading again. Without a submission id it is ignored.
         on_progress : callable, optional
-            Called with a :class:`NovaProgress` after the upload and after every poll that
+            Called with a :class:`~.base.SolveProgress` (``submitted`` with the submission id,
+            then ``processing`` with the job id) after the upload and after every poll that
             leaves the solve unfinished, so the caller can store the ids and show it is alive.
             What it raises propagates (the solve stops; resume it later).
 
@@ -242,7 +247,8 @@ class NovaSolver:
             ``status="solved"`` with geometry, WCS text and the hints sent, or
             ``status="failed"`` with the reason: the service refused the upload, could not
             process it, found no solution, or gave no result before the deadline (the last
-            network or HTTP problem included). ``elapsed_s`` covers this call.
+            network or HTTP problem included). ``elapsed_s`` covers this call, which is its
+            one recorded attempt.
 
         Raises
         ------
@@ -265,13 +271,13 @@ class NovaSolver:
         usable = usable_hints(hints)
         started = self._clock()
 
-        if resume is None:
+        if resume is None or resume.submission_id is None:
             if not image_path.is_file():
                 raise FileNotFoundError(f"image to plate-solve not found: {image_path}")
             uploaded = self._upload(image_path, width_px, usable)
             if isinstance(uploaded, str):
                 return self._failed(usable, started, uploaded)
-            progress = NovaProgress(submission_id=uploaded, job_id=None, status="submitted")
+            progress = SolveProgress("submitted", submission_id=uploaded)
             logger.info("nova: uploaded %s as submission %d", image_path.name, uploaded)
             if on_progress is not None:
                 on_progress(progress)
@@ -324,12 +330,15 @@ class NovaSolver:
             self._sleep(min(self.poll_interval_s, self.deadline_s - waited_s))
 
     def _failed(self, hints: SolveHints | None, started: float, error: str) -> PlateSolution:
+        elapsed_s = self._clock() - started
+        error = self._redact(error)
         return PlateSolution(
             status="failed",
             solver="nova",
             hints_used=hints,
-            elapsed_s=self._clock() - started,
-            error=self._redact(error),
+            elapsed_s=elapsed_s,
+            error=error,
+            attempts=(SolveAttempt("nova", hints, f"failed: {error}", elapsed_s),),
         )
 
     # --- the protocol -----------------------------------------------------------------------
@@ -418,7 +427,7 @@ class NovaSolver:
         logger.info("nova: logged in at %s", self.api_url)
         return session
 
-    def _poll(self, progress: NovaProgress) -> _Poll:
+    def _poll(self, progress: SolveProgress) -> _Poll:
         """One round: the submission until it has a job, then the job, then its results."""
         sub_id = progress.submission_id
         if progress.job_id is None:
@@ -445,7 +454,7 @@ class NovaSolver:
                         error=f"nova could not process submission {sub_id}: {sub_error}",
                     )
                 return _Poll(progress)
-            progress = NovaProgress(sub_id, job_ids[0], "processing")
+            progress = SolveProgress("processing", submission_id=sub_id, job_id=job_ids[0])
 
         job_id = progress.job_id
         what = f"job {job_id} (submission {sub_id})"
@@ -496,7 +505,7 @@ class NovaSolver:
     def _solution(
         self,
         image_path: Path,
-        progress: NovaProgress,
+        progress: SolveProgress,
         header: fits.Header,
         calibration: dict[str, Any],
         hints: SolveHints | None,
@@ -505,24 +514,21 @@ class NovaSolver:
     ) -> PlateSolution:
         width_px, height_px = size_px
         what = f"job {progress.job_id} (submission {progress.submission_id})"
-        measured = (header.get("IMAGEW"), header.get("IMAGEH"))
-        if measured != (width_px, height_px):
-            raise SolverError(
-                f"{image_path}: nova solved a {measured[0]}x{measured[1]} px image ({what}) but "
-                f"the frame is {width_px}x{height_px} px (another HDU or a resampled copy?)"
-            )
-        wcs = celestial_wcs(header)
-        if wcs is None:
-            raise SolverError(f"{image_path}: nova's WCS file for {what} holds no usable WCS")
-        geometry = field_geometry(wcs, width_px, height_px)
-        self._check_calibration(image_path, what, calibration, geometry)
-        return PlateSolution(
-            status="solved",
+        solution = solution_from_wcs(
+            header,
+            width_px,
+            height_px,
             solver="nova",
-            geometry=geometry,
-            wcs_header=wcs_to_header_text(wcs),
-            hints_used=hints,
+            image=image_path,
+            source=f"nova ({what})",
+            solved_size_px=(header.get("IMAGEW"), header.get("IMAGEH")),
+            hints=hints,
             elapsed_s=elapsed_s,
+        )
+        assert solution.geometry is not None  # a solved solution always has one
+        self._check_calibration(image_path, what, calibration, solution.geometry)
+        return dataclasses.replace(
+            solution, attempts=(SolveAttempt("nova", hints, "solved", elapsed_s),)
         )
 
     def _check_calibration(

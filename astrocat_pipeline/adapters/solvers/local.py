@@ -37,10 +37,12 @@ from pathlib import Path
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
+from astrocat_pipeline.adapters.solvers.base import ProgressCallback, SolveProgress
 from astrocat_pipeline.core.errors import SolverError
 from astrocat_pipeline.core.hints import usable_hints
 from astrocat_pipeline.core.loading import load_image
 from astrocat_pipeline.core.records import PlateSolution, SolveAttempt, SolveHints
+from astrocat_pipeline.core.solution import solution_from_wcs
 from astrocat_pipeline.core.star_detect import (
     DetectedStars,
     detect_stars,
@@ -54,7 +56,6 @@ from astrocat_pipeline.core.tuning import (
     SOLVER_PARALLEL_INDEX_MAX_BYTES,
     SOLVER_WALL_TIMEOUT_S,
 )
-from astrocat_pipeline.core.wcs_geometry import celestial_wcs, field_geometry, wcs_to_header_text
 
 __all__ = ["DEBIAN_INDEX_DIR", "LocalSolver"]
 
@@ -101,8 +102,12 @@ class LocalSolver:
         Wall-clock limit of each engine run; the run's process group is killed after it.
         A hinted run and its blind fallback each get this much.
     blind_fallback : bool
-        When a hinted run finds nothing (or times out), try once more without hints.
+        When a hinted run finds nothing (or times out), try once more without hints (the
+        solver does it itself: ``caller_blind_fallback`` is False).
     """
+
+    name = "local"
+    caller_blind_fallback = False
 
     def __init__(
         self,
@@ -174,8 +179,19 @@ class LocalSolver:
 
     # --- solving --------------------------------------------------------------------------
 
+    def input_file(self, image_path: Path) -> contextlib.nullcontext[Path]:
+        """The image itself: the solver loads any format and finds its stars in-process."""
+        return contextlib.nullcontext(image_path)
+
     def solve(
-        self, image_path: Path, width_px: int, height_px: int, hints: SolveHints | None
+        self,
+        image_path: Path,
+        width_px: int,
+        height_px: int,
+        hints: SolveHints | None,
+        *,
+        resume: SolveProgress | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> PlateSolution:
         """Plate-solve one image file.
 
@@ -190,6 +206,11 @@ class LocalSolver:
         hints : SolveHints, optional
             Scale and/or position hints; incomplete parts (a scale without both bounds, a
             position without a radius) are not used.
+        resume : SolveProgress, optional
+            Ignored: a local run does not outlive its process, so there is nothing to resume.
+        on_progress : callable, optional
+            Called once with ``SolveProgress("processing")`` when the work starts; what it
+            raises propagates.
 
         Returns
         -------
@@ -203,7 +224,9 @@ class LocalSolver:
         ------
         SolverError
             astrometry-engine is missing, there are no index files, it crashed (non-zero exit,
-            stderr tail included), or the image does not have the given frame size.
+            stderr tail included), or the image does not have the given frame size
+            (:class:`~astrocat_pipeline.core.errors.InvalidSolutionError` when its solution is
+            not one of this frame).
         FileNotFoundError
             ``image_path`` is not a file.
         ImageReadError, UnsupportedFormatError
@@ -223,6 +246,8 @@ class LocalSolver:
         if usable is None or self.blind_fallback:
             plan.append(None)
 
+        if on_progress is not None:
+            on_progress(SolveProgress("processing"))
         started = time.monotonic()
         stars = self._stars(image_path, width_px, height_px)
         attempts: list[_Attempt] = []
@@ -265,8 +290,16 @@ class LocalSolver:
                 + "; ".join(self._describe(a) for a in attempts),
                 attempts=records,
             )
-        solution = self._solution(
-            image_path, last.header, last.hints, width_px, height_px, elapsed_s
+        solution = solution_from_wcs(
+            last.header,
+            width_px,
+            height_px,
+            solver="local",
+            image=image_path,
+            source="astrometry-engine",
+            solved_size_px=(last.header.get("IMAGEW"), last.header.get("IMAGEH")),
+            hints=last.hints,
+            elapsed_s=elapsed_s,
         )
         return dataclasses.replace(solution, attempts=records)
 
@@ -293,35 +326,6 @@ class LocalSolver:
         if attempt.no_index:
             return f"{what}: no match (no index file has quads of that scale)"
         return f"{what}: no match ({attempt.elapsed_s:.1f} s)"
-
-    @staticmethod
-    def _solution(
-        image_path: Path,
-        header: fits.Header,
-        hints: SolveHints | None,
-        width_px: int,
-        height_px: int,
-        elapsed_s: float,
-    ) -> PlateSolution:
-        measured = (header.get("IMAGEW"), header.get("IMAGEH"))
-        if measured != (width_px, height_px):
-            raise SolverError(
-                f"{image_path}: astrometry-engine solved a {measured[0]}x{measured[1]} px image "
-                f"but the frame is {width_px}x{height_px} px"
-            )
-        wcs = celestial_wcs(header)
-        if wcs is None:
-            raise SolverError(
-                f"{image_path}: astrometry-engine reported a solution without a usable WCS"
-            )
-        return PlateSolution(
-            status="solved",
-            solver="local",
-            geometry=field_geometry(wcs, width_px, height_px),
-            wcs_header=wcs_to_header_text(wcs),
-            hints_used=hints,
-            elapsed_s=elapsed_s,
-        )
 
     # --- the engine job -------------------------------------------------------------------
 

@@ -1,0 +1,89 @@
+"""What the pipeline asks of any plate solver, so that it never needs to know which one it has.
+
+Three solvers implement :class:`PlateSolver`: the local astrometry.net engine
+(:mod:`.local`), the nova web service (:mod:`.nova`) and the one that never solves
+(:mod:`.none`, ``ASTROCAT_SOLVER=none``). What differs between them is carried as data:
+
+- ``name``: what solutions and progress rows record as their solver.
+- progress: a solve reports :class:`SolveProgress` as it goes (local: ``processing`` when the
+  engine starts; nova: ``submitted`` with the submission id after the upload, then
+  ``processing`` with the job id), for the caller to store.
+- resuming: the last progress stored is handed back as ``resume``; a solver whose work
+  outlives its process (nova) waits for that job instead of starting again, the others ignore
+  it.
+- ``caller_blind_fallback``: whether the caller, not the solver, tries once more without hints
+  after a hinted miss (nova: each call is one upload and one recorded attempt).
+- ``input_file``: the file the solver is given for an image (nova: a FITS it can read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from astrocat_pipeline.core.records import PlateSolution, SolveHints
+
+__all__ = ["PlateSolver", "ProgressCallback", "SolveProgress"]
+
+
+@dataclass(frozen=True)
+class SolveProgress:
+    """Where an unfinished solve stands: what the catalog stores while it runs.
+
+    ``status`` is ``"processing"`` (the local engine is running, or nova has a job for the
+    upload) or ``"submitted"`` (nova has the upload but no job yet). ``submission_id`` and
+    ``job_id`` are nova's ids, None until known and always None for the local solver. Handed back
+    to a solver as ``resume``, it says which job to wait for instead of solving again.
+    """
+
+    status: str
+    submission_id: int | None = None
+    job_id: int | None = None
+
+
+ProgressCallback = Callable[[SolveProgress], None]
+
+
+class PlateSolver(Protocol):
+    """A plate solver the pipeline can use without knowing which one it is."""
+
+    @property
+    def name(self) -> str | None:
+        """The solver recorded with its solutions and progress (``"local"``, ``"nova"``);
+        None for a solver that never solves (its skipped solutions name no solver)."""
+        ...
+
+    @property
+    def caller_blind_fallback(self) -> bool:
+        """True when, after a hinted solve that failed, the caller should call :meth:`solve`
+        once more without hints; False when the solver falls back by itself or must not."""
+        ...
+
+    def input_file(self, image_path: Path) -> AbstractContextManager[Path]:
+        """A context giving the file to pass to :meth:`solve` for ``image_path`` (the file
+        itself, or a converted copy in a temporary directory removed on exit)."""
+        ...
+
+    def solve(
+        self,
+        image_path: Path,
+        width_px: int,
+        height_px: int,
+        hints: SolveHints | None,
+        *,
+        resume: SolveProgress | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> PlateSolution:
+        """Plate-solve one image (the file :meth:`input_file` gave) of ``width_px`` x
+        ``height_px`` pixels.
+
+        Returns a ``solved`` solution, or a ``failed`` (or ``skipped``) one saying why, with
+        every solver run in ``attempts``; reports progress to ``on_progress`` (what it raises
+        propagates); with ``resume``, a solver that can continues that job. Raises
+        :class:`~astrocat_pipeline.core.errors.SolverError` when the solver cannot be run at
+        all or breaks its own protocol.
+        """
+        ...
