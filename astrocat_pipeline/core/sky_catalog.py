@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import shapely
-from astropy import units as u
-from astropy.coordinates import FK5, ICRS, SkyCoord
-from astropy.wcs import WCS
-from astropy.wcs.utils import wcs_to_celestial_frame
 
 from astrocat_pipeline.core.designations import (
     fold_name,
@@ -27,7 +23,13 @@ from astrocat_pipeline.core.tuning import (
     MATCH_ELLIPSE_SAMPLES,
     MATCH_MIN_SIZE_ARCMIN_PER_FIELD_DEG,
 )
-from astrocat_pipeline.core.wcs_geometry import offset_by
+
+if TYPE_CHECKING:
+    from astropy.wcs import WCS
+
+# astropy's coordinates and WCS, shapely and wcs_geometry are imported where a frame is matched:
+# resolving a name (``astrocat search --object``) needs none of them, and they cost ~0.5 s of
+# start-up.
 
 __all__ = ["STAR_TYPE", "ObjectCatalog", "match_field", "minimum_object_size_arcmin"]
 
@@ -135,6 +137,10 @@ def _world_to_pixel(
 ) -> tuple[np.ndarray, np.ndarray]:
     """0-based pixel positions of ICRS positions, through the full WCS (SIP included) where
     ``with_distortion`` is set and through its projection alone elsewhere."""
+    from astropy import units as u
+    from astropy.coordinates import FK5, ICRS, SkyCoord
+    from astropy.wcs.utils import wcs_to_celestial_frame
+
     frame = wcs_to_celestial_frame(wcs)
     is_j2000_fk5 = isinstance(frame, FK5) and math.isclose(frame.equinox.jyear, 2000.0)
     lon, lat = ra_deg, dec_deg
@@ -179,6 +185,8 @@ def _ellipses(objects: Sequence[CatalogObject]) -> tuple[np.ndarray, np.ndarray]
     north = major * np.cos(t) * np.cos(pa) - minor * np.sin(t) * np.sin(pa)
     ra0 = np.array([o.ra_deg for o in objects])[:, None]
     dec0 = np.array([o.dec_deg for o in objects])[:, None]
+    from astrocat_pipeline.core.wcs_geometry import offset_by
+
     return offset_by(ra0, dec0, np.hypot(east, north), np.degrees(np.arctan2(east, north)))
 
 
@@ -278,6 +286,8 @@ def _ellipses_overlap(
     """Whether each object's projected ellipse (the convex hull of its boundary points in
     pixels, so that a ring bent by the projection far from the frame stays a valid polygon)
     overlaps the frame rectangle."""
+    import shapely
+
     ra, dec = _ellipses(objects)
     near = np.stack(_unit(ra, dec), -1) @ field_centre >= reach_cos
     x, y = _world_to_pixel(wcs, ra.ravel(), dec.ravel(), near.ravel())
