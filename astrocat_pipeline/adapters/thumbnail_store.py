@@ -88,6 +88,23 @@ class ThumbnailStore:
             return False
         return True
 
+    def remove_thumbnails(self, source_path: str, recorded: str | None) -> int:
+        """Delete the thumbnail of ``source_path`` and the one the catalog recorded for it (they
+        differ if the naming rule changed since), the latter only if it lies inside the cache:
+        a path from the database must never make us delete anything else. Returns how many
+        went."""
+        removed = int(self.remove(source_path))
+        if recorded:
+            cache = self.cache_dir.resolve()
+            target = Path(recorded).resolve()
+            if target.parent == cache and target != self.path_for(source_path).resolve():
+                try:
+                    target.unlink()
+                    removed += 1
+                except FileNotFoundError:
+                    pass
+        return removed
+
     def _thumbnail_entries(self) -> Iterator[os.DirEntry[str]]:
         """Regular files (not symlinks, not folders) in the cache named like thumbnails."""
         try:

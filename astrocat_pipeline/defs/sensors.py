@@ -26,7 +26,6 @@ import posixpath
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import dagster as dg
 from sqlalchemy import Engine, select
@@ -137,23 +136,6 @@ def unprocessed_keys(engine: Engine) -> set[str]:
         return set(conn.scalars(query))
 
 
-def remove_thumbnail(thumbnails: ThumbnailStore, source_path: str, recorded: str | None) -> int:
-    """Delete the thumbnail of ``source_path`` and the one the catalog recorded for it (they
-    differ if the naming rule changed since), the latter only if it lies inside the cache:
-    a path from the database must never make us delete anything else. Returns how many went."""
-    removed = int(thumbnails.remove(source_path))
-    if recorded:
-        cache = thumbnails.cache_dir.resolve()
-        target = Path(recorded).resolve()
-        if target.parent == cache and target != thumbnails.path_for(source_path).resolve():
-            try:
-                target.unlink()
-                removed += 1
-            except FileNotFoundError:
-                pass
-    return removed
-
-
 # --- one tick --------------------------------------------------------------------------------
 
 
@@ -258,7 +240,7 @@ def _remove(
         if key in partitions:
             instance.delete_dynamic_partition(IMAGES_PARTITIONS_NAME, key)
         row = store.get_image(key)
-        remove_thumbnail(thumbnails, path, row["thumbnail_path"] if row else None)
+        thumbnails.remove_thumbnails(path, row["thumbnail_path"] if row else None)
         removed.append(key)
     store.delete_images(removed)
     return removed
