@@ -15,7 +15,7 @@ PURE_MODULES = [
     "astrocat_pipeline.core.thumbnail",
     "astrocat_pipeline.core.wcs_geometry",
     "astrocat_pipeline.core.hints",
-    "astrocat_pipeline.adapters.catalog_db",
+    "astrocat_pipeline.adapters.catalog",
     "astrocat_pipeline.adapters.solve_field",
     "astrocat_pipeline.adapters.openngc",
     "astrocat_pipeline.adapters.star_index",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+from astrocat_pipeline.adapters.catalog import open_catalog
 from astrocat_pipeline.core.inventory import contiguous_batches, scan_root
 from astrocat_pipeline.defs.partitions import (
     IMAGES_PARTITIONS_NAME,
@@ -38,12 +38,8 @@ def index_library(
 
     scans = [scan_root(root) for root in settings.library_roots]
     entries = {entry.partition_key: entry for scan in scans for entry in scan.entries}
-    engine = create_catalog_engine(settings.database_url)
-    try:
-        migrate(engine)
-        CatalogStore(engine).upsert_inventory(entries.values())
-    finally:
-        engine.dispose()
+    with open_catalog(settings.database_url) as store:
+        store.upsert_inventory(entries.values())
     existing = set(instance.get_dynamic_partitions(IMAGES_PARTITIONS_NAME))
     new_keys = [key for key in entries if key not in existing]
     if new_keys:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import dagster as dg
 from pydantic import PrivateAttr
 
-from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+from astrocat_pipeline.adapters.catalog import CatalogStore, open_catalog
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
 from astrocat_pipeline.cataloging.steps import Solver, build_solver, load_object_catalog
 from astrocat_pipeline.core.sky_catalog import ObjectCatalog
@@ -26,7 +24,6 @@ class AstrocatResource(dg.ConfigurableResource):
 
     _settings: Settings | None = PrivateAttr(default=None)
     _store: CatalogStore | None = PrivateAttr(default=None)
-    _engine: Any = PrivateAttr(default=None)
     _catalog: ObjectCatalog | None = PrivateAttr(default=None)
 
     def settings(self) -> Settings:
@@ -46,9 +43,7 @@ class AstrocatResource(dg.ConfigurableResource):
     def store(self) -> CatalogStore:
         """The catalog database, migrated to the current schema."""
         if self._store is None:
-            self._engine = create_catalog_engine(self.settings().database_url)
-            migrate(self._engine)
-            self._store = CatalogStore(self._engine)
+            self._store = open_catalog(self.settings().database_url)
         return self._store
 
     def thumbnails(self) -> ThumbnailStore:
@@ -64,5 +59,5 @@ class AstrocatResource(dg.ConfigurableResource):
         return self._catalog
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
+        if self._store is not None:
+            self._store.close()

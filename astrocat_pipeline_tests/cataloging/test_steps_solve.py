@@ -1,6 +1,7 @@
 """The plate_solution step: status lifecycle in the catalog, nova resumption without a second
 upload, the stale-solve cleanup, secrets, and non-FITS inputs through the real solve-field."""
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from astrocat_pipeline.adapters.catalog_db import CatalogStore
+from astrocat_pipeline.adapters.catalog import CatalogStore
 from astrocat_pipeline.adapters.nova import NovaProgress, NovaSolver
 from astrocat_pipeline.adapters.solve_field import LocalSolver
 from astrocat_pipeline.cataloging import steps
@@ -68,7 +69,7 @@ def test_nova_progress_is_recorded_and_a_crashed_run_resumes_without_uploading_a
         # The step's own callback records the progress; then the run "dies".
         def record_then_crash(progress: NovaProgress) -> None:
             on_progress(progress)
-            seen_statuses.append(catalog_store.get_solution_row(fingerprint)["status"])
+            seen_statuses.append(catalog_store.get_solution_row(fingerprint).status)
             if progress.job_id is not None:
                 raise Crash
 
@@ -80,10 +81,10 @@ def test_nova_progress_is_recorded_and_a_crashed_run_resumes_without_uploading_a
             solve_plate(catalog_store, crashing, key)
         monkeypatch.setattr(steps, "_solve_online", solve_online)
         row = catalog_store.get_solution_row(fingerprint)
-        assert row["status"] == "processing"
-        assert row["solver"] == "nova"
-        assert row["submission_id"]
-        assert row["job_id"]
+        assert row.status == "processing"
+        assert row.solver == "nova"
+        assert row.submission_id
+        assert row.job_id
         assert seen_statuses[0] == "submitted"
 
         # The cleanup fails it after 5 minutes without progress; a retry still resumes.
@@ -96,9 +97,9 @@ def test_nova_progress_is_recorded_and_a_crashed_run_resumes_without_uploading_a
         assert len(double.uploads) == 1
     assert outcome.status == "ok", outcome.message
     row = catalog_store.get_solution_row(fingerprint)
-    assert row["status"] == "solved"
-    assert row["solver"] == "nova"
-    assert KEY not in json.dumps(row, default=str)
+    assert row.status == "solved"
+    assert row.solver == "nova"
+    assert KEY not in json.dumps(dataclasses.asdict(row), default=str)
     assert outcome.metadata["attempts"][0]["solver"] == "nova"
 
 
@@ -179,4 +180,4 @@ def test_attempts_are_kept_in_the_catalog(catalog_store: CatalogStore, frame):
     catalog_store.save_solution("sha256:abc", solution)
     assert catalog_store.get_solution("sha256:abc").attempts == solution.attempts
     row = catalog_store.get_solution_row("sha256:abc")
-    assert [a["outcome"] for a in row["attempts"]] == ["no match", "timed out"]
+    assert [a.outcome for a in row.attempts] == ["no match", "timed out"]
