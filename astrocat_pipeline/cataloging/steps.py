@@ -207,12 +207,10 @@ def preview_markdown(image: Any) -> str:
 Solver = LocalSolver | NovaSolver
 
 
-# The cleanup schedule's message; a nova job failed with it is resumed, not uploaded again.
-STALE_SOLVE_PREFIX = "no progress for more than"
-
-
 def stale_solve_message(stale_after_s: float) -> str:
-    return f"{STALE_SOLVE_PREFIX} {stale_after_s:g} s; marked failed for a retry"
+    """The cleanup schedule's message for a solve it failed (the catalog also marks the solve
+    stale, which is what a retry goes by: a nova job is resumed, not uploaded again)."""
+    return f"no progress for more than {stale_after_s:g} s; marked failed for a retry"
 
 
 @functools.cache
@@ -345,7 +343,7 @@ def _resumable(row: SolutionRow | None) -> NovaProgress | None:
     if row is None or row.solver != "nova" or not row.submission_id:
         return None
     waiting = row.status in (SolveStatus.SUBMITTED, SolveStatus.PROCESSING)
-    stale = row.status == SolveStatus.FAILED and (row.error or "").startswith(STALE_SOLVE_PREFIX)
+    stale = row.status == SolveStatus.FAILED and row.stale
     if not (waiting or stale):
         return None
     job_id = row.job_id

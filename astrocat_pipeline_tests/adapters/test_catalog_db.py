@@ -13,12 +13,15 @@ from typing import Any
 import psycopg
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 
 from astrocat_pipeline.adapters.catalog import (
     METADATA,
     CatalogStore,
+    FailureKind,
     ImageNotFoundError,
     create_catalog_engine,
     migrate,
@@ -136,6 +139,68 @@ def test_migrate_twice_is_a_no_op_and_matches_the_table_definitions(
         # ... and the comparison is not vacuous: an empty model differs from the database.
         assert compare_metadata(MigrationContext.configure(conn), sa.MetaData()) != []
     assert store.partition_keys() == ["M31/a.fits"]
+
+
+def test_migration_marks_solves_failed_stale_before_it_so_that_they_are_resumed(
+    catalog_engine: sa.Engine,
+) -> None:
+    # A catalog at the revision before failure_kind: the cleanup's failures were known only by
+    # the start of their message.
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
+    solutions = sa.table(
+        "plate_solutions",
+        *(sa.column(n) for n in ("fingerprint", "status", "solver", "error", "submission_id")),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("updated_at", sa.DateTime(timezone=True)),
+    )
+    old = {
+        "fp-stale": ("failed", "no progress for more than 300 s; marked failed for a retry"),
+        "fp-failed": ("failed", "job failed: no progress for more than a day"),
+        "fp-waiting": ("submitted", None),
+        "fp-solved": ("solved", None),
+    }
+    with catalog_engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0004")
+        for fingerprint, (status, error) in old.items():
+            conn.execute(
+                solutions.insert().values(
+                    fingerprint=fingerprint,
+                    status=status,
+                    solver="nova",
+                    error=error,
+                    submission_id=7,
+                    created_at=T0,
+                    updated_at=T0,
+                )
+            )
+    migrate(catalog_engine)
+
+    store = CatalogStore(catalog_engine)
+    rows = {fingerprint: store.get_solution_row(fingerprint) for fingerprint in old}
+    assert {fp: row.failure_kind for fp, row in rows.items() if row} == {
+        "fp-stale": FailureKind.STALE,
+        "fp-failed": None,
+        "fp-waiting": None,
+        "fp-solved": None,
+    }
+    assert rows["fp-stale"].error == old["fp-stale"][1]  # the user's message is kept
+
+    # Down again: the column goes, the solutions and the sky index stay.
+    store.upsert_inventory([entry("a")])
+    store.record_file("M31/a.fits", fingerprint="fp-new", size_bytes=1, mtime_ns=1)
+    store.save_solution("fp-new", PlateSolution(status="solved", solver="local", geometry=GEOMETRY))
+    assert store.cone_search(10.4, 41.1, 1.0) == ["M31/a.fits"]
+    with catalog_engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0004")
+    with catalog_engine.connect() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("plate_solutions")}
+        assert conn.scalar(sa.text("SELECT count(*) FROM plate_solutions")) == 5
+        assert conn.scalar(sa.text("SELECT count(*) FROM sky_footprints")) == 1
+    assert "failure_kind" not in columns
 
 
 def test_open_catalog_migrates_and_owns_its_engine(catalog_url: str) -> None:
@@ -413,7 +478,7 @@ def test_solution_round_trip(catalog_store: CatalogStore) -> None:
     assert row is not None
     assert row.hints_used == SolveHints(scale_low_arcsec=1.0, scale_high_arcsec=1.5, ra_deg=10.7)
     assert row.geometry == GEOMETRY
-    assert row.status is SolveStatus.SOLVED
+    assert (row.status, row.failure_kind, row.stale) == (SolveStatus.SOLVED, None, False)
 
     failed = PlateSolution(status="failed", solver="local", hints_used=SolveHints(), error="none")
     store.save_solution("sha256:abc", failed)  # replaces the earlier outcome completely
@@ -475,11 +540,13 @@ def test_fail_stale_solutions_marks_only_old_submitted_or_processing_rows(
     for fingerprint in failed:
         row = store.get_solution_row(fingerprint)
         assert row is not None
-        assert (row.status, row.error, row.updated_at) == (
+        assert (row.status, row.error, row.updated_at, row.failure_kind) == (
             "failed",
             "no answer from the solver for 5 minutes",
             T0 + timedelta(minutes=11),
+            FailureKind.STALE,
         )
+        assert row.stale
     untouched = (
         "old-solved",
         "old-skipped",
@@ -489,6 +556,7 @@ def test_fail_stale_solutions_marks_only_old_submitted_or_processing_rows(
         "new-processing",
     )
     rows = {fp: store.get_solution_row(fp) for fp in untouched}
+    assert not any(row.stale for row in rows.values())  # a solver's own failure is not stale
     statuses = {fp: row.status for fp, row in rows.items()}
     assert statuses == {
         "old-solved": "solved",
@@ -499,6 +567,14 @@ def test_fail_stale_solutions_marks_only_old_submitted_or_processing_rows(
         "new-processing": "processing",
     }
     assert store.fail_stale_solutions(cutoff, "again") == []
+
+    # A stale solve stays stale until its solve is recorded again, by either write.
+    store.set_solution_status("old-submitted", "processing", "nova")
+    store.save_solution("old-processing", PlateSolution(status="failed", error="no match"))
+    for fingerprint in failed:
+        row = store.get_solution_row(fingerprint)
+        assert row is not None
+        assert (row.failure_kind, row.stale) == (None, False), fingerprint
 
 
 def test_replace_matches_is_idempotent_and_matches_go_with_their_image(

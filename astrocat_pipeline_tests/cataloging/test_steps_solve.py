@@ -92,6 +92,7 @@ def test_nova_progress_is_recorded_and_a_crashed_run_resumes_without_uploading_a
             datetime.now(UTC) + timedelta(seconds=1), stale_solve_message(300)
         )
         assert failed == [fingerprint]
+        assert catalog_store.get_solution_row(fingerprint).stale
         with _nova(double, FakeClock()) as resumed:
             outcome = solve_plate(catalog_store, resumed, key)
         assert len(double.uploads) == 1
@@ -99,6 +100,7 @@ def test_nova_progress_is_recorded_and_a_crashed_run_resumes_without_uploading_a
     row = catalog_store.get_solution_row(fingerprint)
     assert row.status == "solved"
     assert row.solver == "nova"
+    assert not row.stale  # the new outcome replaced the cleanup's
     assert KEY not in json.dumps(dataclasses.asdict(row), default=str)
     assert outcome.metadata["attempts"][0]["solver"] == "nova"
 

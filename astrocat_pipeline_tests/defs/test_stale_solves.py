@@ -21,6 +21,8 @@ def test_cleanup_fails_only_stuck_solves(astrocat_env, instance):
     assert result.output_for_node("fail_stale_plate_solves") == 2
     assert store.get_solution("sha256:stuck").status == "failed"
     assert "no progress" in store.get_solution("sha256:stuck").error
+    assert store.get_solution_row("sha256:stuck").stale
+    assert not store.get_solution_row("sha256:fresh").stale
     assert store.get_solution("sha256:stuck-processing").status == "failed"
     assert store.get_solution("sha256:fresh").status == "submitted"
     assert store.get_solution("sha256:solved-long-ago").status == "solved"

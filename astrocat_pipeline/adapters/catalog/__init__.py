@@ -17,6 +17,7 @@ Modules, one per concern: :mod:`.engine` (URLs, engines, connection settings, mi
 from astrocat_pipeline.adapters.catalog.base import ImageNotFoundError
 from astrocat_pipeline.adapters.catalog.engine import create_catalog_engine, migrate, read_only
 from astrocat_pipeline.adapters.catalog.rows import (
+    FailureKind,
     ImageRow,
     SearchResult,
     SolutionRow,
@@ -27,6 +28,7 @@ from astrocat_pipeline.adapters.catalog.store import CatalogStore, open_catalog
 __all__ = [
     "METADATA",
     "CatalogStore",
+    "FailureKind",
     "ImageNotFoundError",
     "ImageRow",
     "SearchResult",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import RowMapping
@@ -28,7 +29,16 @@ from astrocat_pipeline.core.records import (
     SolveStatus,
 )
 
-__all__ = ["ImageRow", "SearchResult", "SolutionRow"]
+__all__ = ["FailureKind", "ImageRow", "SearchResult", "SolutionRow"]
+
+
+class FailureKind(StrEnum):
+    """Why the pipeline itself failed a solve (``plate_solutions.failure_kind``); a solver's own
+    failure has none."""
+
+    # No progress for longer than the stale-solve threshold: failed by the cleanup schedule so
+    # that it can be retried; a nova job failed so is resumed, not uploaded again.
+    STALE = "stale"
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,7 @@ class ImageRow:
 @dataclass(frozen=True)
 class SolutionRow:
     """The stored plate solve of one file's content: the outcome (:meth:`to_solution`) and the
-    bookkeeping around it (nova's ids, when)."""
+    bookkeeping around it (nova's ids, why the pipeline failed it, when)."""
 
     fingerprint: str
     status: SolveStatus
@@ -96,10 +106,16 @@ class SolutionRow:
     elapsed_s: float | None
     error: str | None
     attempts: tuple[SolveAttempt, ...]
+    failure_kind: FailureKind | None
     submission_id: int | None  # nova's, once uploaded
     job_id: int | None  # nova's, once it started a job
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def stale(self) -> bool:
+        """Failed by the stale-solve cleanup (no progress for too long), not by the solver."""
+        return self.failure_kind is FailureKind.STALE
 
     def to_solution(self) -> PlateSolution:
         """The outcome alone, as the solver reported it. Its status is the plain text, as
@@ -183,6 +199,7 @@ def solution_from_db(row: RowMapping, prefix: str = "") -> SolutionRow:
             ),
         )
     hints = loads(column("hints_used"))
+    failure_kind = column("failure_kind")
     return SolutionRow(
         fingerprint=column("fingerprint"),
         status=SolveStatus(column("status")),
@@ -201,6 +218,7 @@ def solution_from_db(row: RowMapping, prefix: str = "") -> SolutionRow:
             )
             for a in loads(column("attempts")) or ()
         ),
+        failure_kind=FailureKind(failure_kind) if failure_kind is not None else None,
         submission_id=column("submission_id"),
         job_id=column("job_id"),
         created_at=column("created_at"),

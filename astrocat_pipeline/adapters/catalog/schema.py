@@ -181,6 +181,10 @@ plate_solutions = Table(
     Column("attempts", SafeText),  # JSON: [SolveAttempt.to_dict(), ...]
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Why a failed solve failed, when the pipeline itself failed it (a FailureKind value; NULL
+    # for a solver's own failure): "stale" is set by fail_stale_solutions, so that a retry
+    # resumes the nova job instead of uploading again.
+    Column("failure_kind", SafeText),
     Index("ix_plate_solutions_status_updated_at", "status", "updated_at"),
 )
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 
 from astrocat_pipeline.adapters.catalog.base import StoreBase, chunks, dumps
-from astrocat_pipeline.adapters.catalog.rows import SolutionRow, solution_from_db
+from astrocat_pipeline.adapters.catalog.rows import FailureKind, SolutionRow, solution_from_db
 from astrocat_pipeline.adapters.catalog.schema import (
     GEOMETRY_COLUMNS,
     MATCH_FIELDS,
@@ -56,6 +56,7 @@ class SolutionsPart(StoreBase):
             "hints_used": dumps(solution.hints_used.to_dict()) if solution.hints_used else None,
             "elapsed_s": solution.elapsed_s,
             "error": solution.error,
+            "failure_kind": None,  # a saved outcome is the solver's, whatever failed it before
             "attempts": dumps([a.to_dict() for a in solution.attempts]),
             "updated_at": now,
         }
@@ -107,6 +108,7 @@ class SolutionsPart(StoreBase):
                 "status": excluded.status,
                 "solver": excluded.solver,
                 "error": excluded.error,
+                "failure_kind": None,
                 "submission_id": func.coalesce(
                     excluded.submission_id, plate_solutions.c.submission_id
                 ),
@@ -132,7 +134,12 @@ class SolutionsPart(StoreBase):
 
     def fail_stale_solutions(self, stale_before: datetime, message: str) -> list[str]:
         """Fail solves still ``submitted``/``processing`` that were last updated before
-        ``stale_before``, so they can be retried; returns their fingerprints."""
+        ``stale_before``, so they can be retried; returns their fingerprints.
+
+        ``message`` becomes their error (what the user sees); their failure kind becomes
+        :attr:`FailureKind.STALE` (what a retry goes by: ``SolutionRow.stale``) until the
+        solution is recorded again.
+        """
         stale = (
             plate_solutions.c.status.in_((SolveStatus.SUBMITTED, SolveStatus.PROCESSING)),
             plate_solutions.c.updated_at < stale_before,
@@ -153,7 +160,12 @@ class SolutionsPart(StoreBase):
                 conn.execute(
                     update(plate_solutions)
                     .where(plate_solutions.c.fingerprint.in_(chunk))
-                    .values(status=SolveStatus.FAILED, error=message, updated_at=now)
+                    .values(
+                        status=SolveStatus.FAILED,
+                        error=message,
+                        failure_kind=FailureKind.STALE,
+                        updated_at=now,
+                    )
                 )
         return fingerprints
 
