@@ -265,7 +265,7 @@ def filter_images(images: list[dict], args: argparse.Namespace) -> list[dict]:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+    from astrocat_pipeline.adapters.catalog import open_catalog
     from astrocat_pipeline.settings import Settings
 
     if (args.near is None) != (args.radius is None):
@@ -276,22 +276,17 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise CliError(f"--near: Dec {args.near[1]} is outside [-90, 90]")
     keys = _object_keys(args.object) if args.object else None
     settings = Settings.from_env()
-    engine = create_catalog_engine(settings.database_url)
-    try:
-        migrate(engine)
-        store = CatalogStore(engine)
-        results = store.search(keys)
+    with open_catalog(settings.database_url) as store:
+        found = store.search(keys)
         if args.near is not None:
             ra, dec = args.near
             inside = store.cone_search(ra % 360.0, dec, args.radius)
             order = {key: i for i, key in enumerate(inside)}
-            results = sorted(
-                (r for r in results if r["partition_key"] in order),
-                key=lambda r: order[r["partition_key"]],
+            found = sorted(
+                (r for r in found if r.partition_key in order),
+                key=lambda r: order[r.partition_key],
             )
-    finally:
-        engine.dispose()
-    results = filter_images(results, args)
+    results = filter_images([result.to_dict() for result in found], args)
     if args.json:
         _print_json(results)
         return 0
@@ -320,17 +315,14 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+    from astrocat_pipeline.adapters.catalog import open_catalog
     from astrocat_pipeline.core.summary import library_summary
     from astrocat_pipeline.settings import Settings
 
     settings = Settings.from_env()
-    engine = create_catalog_engine(settings.database_url)
-    try:
-        migrate(engine)
-        tables = library_summary(CatalogStore(engine).search(None))
-    finally:
-        engine.dispose()
+    with open_catalog(settings.database_url) as store:
+        found = store.search(None)
+    tables = library_summary([result.to_dict() for result in found])
     if args.json:
         _print_json({name: table.to_dict("records") for name, table in tables.items()})
         return 0

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
-from astrocat_pipeline.adapters.catalog_db import (
+from astrocat_pipeline.adapters.catalog import (
     CatalogStore,
     create_catalog_engine,
     migrate,

@@ -50,7 +50,7 @@ import sqlalchemy as sa
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+from astrocat_pipeline.adapters.catalog import CatalogStore, open_catalog
 from astrocat_pipeline.core.sky_index import FootprintRecords, footprint_records
 from astrocat_pipeline.core.tuning import SKY_INDEX_CLASS_RADIUS_DEG
 from bench.scratch_postgres import POSTGRES_URL_DEFAULT, POSTGRES_URL_ENV, scratch_database
@@ -314,14 +314,11 @@ def timed(label: str, fn: Callable[[], object]) -> float:
 
 
 def bench_backend(name: str, url: str, records: FootprintRecords, cones, loader):
-    engine = create_catalog_engine(url)
-    try:
-        migrate(engine)
-        load_s = timed(f"{name}: bulk load", lambda: loader(engine, records))
+    with open_catalog(url) as store:
+        load_s = timed(f"{name}: bulk load", lambda: loader(store.engine, records))
         # Let the kernel write the bulk load's gigabyte out before timing: its write-back
         # otherwise runs under the first radius timed (0.5° took 5 ms instead of 3 on SQLite).
         os.sync()
-        store = CatalogStore(engine)
         results = {}
         for radius in RADII_DEG:
             load_before = os.getloadavg()[0]
@@ -331,8 +328,6 @@ def bench_backend(name: str, url: str, records: FootprintRecords, cones, loader)
             load = (load_before + os.getloadavg()[0]) / 2
             results[radius] = (times, hits, load, statistics.mean(reference))
         return load_s, results
-    finally:
-        engine.dispose()
 
 
 def match_timing(repeats: int) -> tuple[int, float, float, float]:

@@ -145,7 +145,7 @@ def main(argv: list[str]) -> int:
         "ASTROCAT_LIBRARY_ROOTS",
     ):
         os.environ.pop(name, None)
-    from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+    from astrocat_pipeline.adapters.catalog import CatalogStore, open_catalog
     from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
     from astrocat_pipeline.cataloging import steps
     from astrocat_pipeline.core.inventory import scan_root
@@ -168,14 +168,12 @@ def main(argv: list[str]) -> int:
         def catalog(home: Path) -> tuple[CatalogStore, Settings]:
             os.environ["ASTROCAT_HOME"] = str(home)
             settings = Settings.from_env()
-            engine = create_catalog_engine(settings.database_url)
-            migrate(engine)
-            store = CatalogStore(engine)
+            store = open_catalog(settings.database_url)
             store.upsert_inventory(entries)
             return store, settings
 
         def thumbnails_made(store: CatalogStore) -> int:
-            return sum(1 for row in store.search(None) if row["thumbnail_path"])
+            return sum(1 for result in store.search(None) if result.image.thumbnail_path)
 
         # --- plain loop ---
         store, settings = catalog(tmp / "plain")

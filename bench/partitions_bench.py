@@ -75,7 +75,8 @@ def main() -> int:
         # Imported after the environment is set (nothing reads it at import, but be plain).
         from sqlalchemy import update
 
-        from astrocat_pipeline.adapters.catalog_db import create_catalog_engine, images
+        from astrocat_pipeline.adapters.catalog import open_catalog
+        from astrocat_pipeline.adapters.catalog.schema import images
         from astrocat_pipeline.definitions import defs
         from astrocat_pipeline.defs.partitions import IMAGES_PARTITIONS_NAME
         from astrocat_pipeline.defs.resources import AstrocatResource
@@ -129,10 +130,8 @@ def main() -> int:
         # A processed library: the catalog records a fingerprint for every file, as image_file
         # does (running 100,000 files through the pipeline here would take hours). The sensor
         # then has nothing to catch up and does not ask Dagster for partition statuses.
-        engine = create_catalog_engine(resource.settings().database_url)
-        with engine.begin() as conn:
+        with open_catalog(resource.settings().database_url) as store, store.engine.begin() as conn:
             conn.execute(update(images).values(fingerprint="bench", status="indexed"))
-        engine.dispose()
         steady = tick("steady (all processed)")
         steady_again = tick("steady again")
 

@@ -88,7 +88,7 @@ class ThumbnailStore:
             return False
         return True
 
-    def remove_source(self, source_path: str, recorded: str | None) -> int:
+    def remove_thumbnails(self, source_path: str, recorded: str | None) -> int:
         """Delete the thumbnail of ``source_path`` and the one the catalog recorded for it (they
         differ if the naming rule changed since), the latter only if it lies inside the cache:
         a path from the database must never make us delete anything else. Returns how many

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from astrocat_pipeline.adapters.catalog_db import CatalogStore
+from astrocat_pipeline.adapters.catalog import CatalogStore
 from astrocat_pipeline.core.inventory import contiguous_batches, scan_root
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from astrocat_pipeline.adapters.catalog_db import CatalogStore
+from astrocat_pipeline.adapters.catalog import CatalogStore
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
 from astrocat_pipeline.core.inventory import (
     FileState,
@@ -409,7 +409,7 @@ def remove_images(
     removed: list[str] = []
     for key, path in removals:
         row = store.get_image(key)
-        thumbnails.remove_source(path, row["thumbnail_path"] if row else None)
+        thumbnails.remove_thumbnails(path, row.thumbnail_path if row else None)
         removed.append(key)
     store.delete_images(removed)
     return removed

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from astrocat_pipeline.adapters.bright_stars import load_bright_stars
-from astrocat_pipeline.adapters.catalog_db import CatalogStore
+from astrocat_pipeline.adapters.catalog import CatalogStore, ImageRow, SolutionRow
 from astrocat_pipeline.adapters.openngc import load_openngc
 from astrocat_pipeline.adapters.solvers import PlateSolver, ProgressCallback, SolveProgress
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
@@ -29,7 +29,7 @@ from astrocat_pipeline.core.fingerprint import content_fingerprint
 from astrocat_pipeline.core.hints import solve_hints, usable_hints
 from astrocat_pipeline.core.loading import read_header
 from astrocat_pipeline.core.metadata import normalize_metadata
-from astrocat_pipeline.core.records import PlateSolution, SolveHints
+from astrocat_pipeline.core.records import ImageStatus, PlateSolution, SolveHints, SolveStatus
 from astrocat_pipeline.core.sky_catalog import ObjectCatalog, match_field
 from astrocat_pipeline.core.solution import solution_from_wcs
 from astrocat_pipeline.core.thumbnail import encode_jpeg
@@ -53,7 +53,7 @@ class StepOutcome:
     data_version: str | None = None
 
 
-def _image_row(store: CatalogStore, key: str) -> dict[str, Any]:
+def _image_row(store: CatalogStore, key: str) -> ImageRow:
     row = store.get_image(key)
     if row is None:
         raise LookupError(
@@ -63,10 +63,10 @@ def _image_row(store: CatalogStore, key: str) -> dict[str, Any]:
     return row
 
 
-def _upstream_problem(row: dict[str, Any]) -> StepOutcome | None:
-    if row.get("status") == "error":
-        return StepOutcome("skipped", f"not processed: {row.get('error')}")
-    if not row.get("fingerprint"):
+def _upstream_problem(row: ImageRow) -> StepOutcome | None:
+    if row.status == ImageStatus.ERROR:
+        return StepOutcome("skipped", f"not processed: {row.error}")
+    if not row.fingerprint:
         return StepOutcome("skipped", "not processed: the file has not been inventoried yet")
     return None
 
@@ -74,7 +74,7 @@ def _upstream_problem(row: dict[str, Any]) -> StepOutcome | None:
 def record_file(store: CatalogStore, key: str) -> StepOutcome:
     """Inventory: size, mtime and the content fingerprint (the data version downstream)."""
     row = _image_row(store, key)
-    path = Path(row["path"])
+    path = Path(row.path)
     try:
         stat = path.stat()
         fingerprint = content_fingerprint(path)
@@ -89,9 +89,9 @@ def record_file(store: CatalogStore, key: str) -> StepOutcome:
         "ok",
         metadata={
             "path": str(path),
-            "root": row["root"],
-            "rel_path": row["rel_path"],
-            "format": row["format"],
+            "root": row.root,
+            "rel_path": row.rel_path,
+            "format": row.format,
             "size_bytes": stat.st_size,
             "fingerprint": fingerprint,
         },
@@ -115,11 +115,11 @@ def extract_metadata(store: CatalogStore, key: str, catalog: ObjectCatalog | Non
     if (problem := _upstream_problem(row)) is not None:
         return problem
     try:
-        header = read_header(Path(row["path"]))
+        header = read_header(Path(row.path))
     except AstrocatError as exc:
         store.record_error(key, "image_metadata", str(exc))
-        return StepOutcome("error", str(exc), {"path": row["path"]})
-    metadata = normalize_metadata(row["path"], header)
+        return StepOutcome("error", str(exc), {"path": row.path})
+    metadata = normalize_metadata(row.path, header)
     store.record_metadata(
         key, metadata, header.keywords, object_key=object_key(catalog, metadata.object)
     )
@@ -139,11 +139,11 @@ def make_thumbnail(
     if (problem := _upstream_problem(row)) is not None:
         return problem
     try:
-        image, stretch = render_file_thumbnail(Path(row["path"]), max_size_px)
+        image, stretch = render_file_thumbnail(Path(row.path), max_size_px)
     except AstrocatError as exc:
         store.record_error(key, "image_thumbnail", str(exc))
-        return StepOutcome("error", str(exc), {"path": row["path"]})
-    target = thumbnails.write(row["path"], encode_jpeg(image, THUMBNAIL_JPEG_QUALITY))
+        return StepOutcome("error", str(exc), {"path": row.path})
+    target = thumbnails.write(row.path, encode_jpeg(image, THUMBNAIL_JPEG_QUALITY))
     store.record_thumbnail(key, str(target))
     return StepOutcome(
         "ok",
@@ -166,12 +166,10 @@ def preview_markdown(image: Any) -> str:
     return f"![thumbnail](data:image/jpeg;base64,{encoded})"
 
 
-# The cleanup schedule's message; a nova job failed with it is resumed, not uploaded again.
-STALE_SOLVE_PREFIX = "no progress for more than"
-
-
 def stale_solve_message(stale_after_s: float) -> str:
-    return f"{STALE_SOLVE_PREFIX} {stale_after_s:g} s; marked failed for a retry"
+    """The cleanup schedule's message for a solve it failed (the catalog also marks the solve
+    stale, which is what a retry goes by: a nova job is resumed, not uploaded again)."""
+    return f"no progress for more than {stale_after_s:g} s; marked failed for a retry"
 
 
 @functools.cache
@@ -283,17 +281,17 @@ def solve_file(
     return solution, metadata.frame_type
 
 
-def _resumable(row: dict[str, Any] | None) -> SolveProgress | None:
+def _resumable(row: SolutionRow | None) -> SolveProgress | None:
     """The nova job an earlier run left waiting (or the cleanup failed while waiting)."""
-    if row is None or row.get("solver") != "nova" or not row.get("submission_id"):
+    if row is None or row.solver != "nova" or not row.submission_id:
         return None
-    waiting = row["status"] in ("submitted", "processing")
-    stale = row["status"] == "failed" and str(row.get("error") or "").startswith(STALE_SOLVE_PREFIX)
+    waiting = row.status in (SolveStatus.SUBMITTED, SolveStatus.PROCESSING)
+    stale = row.status == SolveStatus.FAILED and row.stale
     if not (waiting or stale):
         return None
-    job_id = row.get("job_id")
+    job_id = row.job_id
     return SolveProgress(
-        submission_id=int(row["submission_id"]),
+        submission_id=int(row.submission_id),
         job_id=int(job_id) if job_id is not None else None,
         status="processing" if job_id is not None else "submitted",
     )
@@ -317,9 +315,10 @@ def solve_plate(
     row = _image_row(store, key)
     if (problem := _upstream_problem(row)) is not None:
         return problem
-    fingerprint = row["fingerprint"]
+    fingerprint = row.fingerprint
+    assert fingerprint is not None  # _upstream_problem skips a file without one
     previous = store.get_solution_row(fingerprint)
-    if previous is not None and previous["status"] == "solved" and not force:
+    if previous is not None and previous.status == SolveStatus.SOLVED and not force:
         reused = _solution_from_row_dict(store, fingerprint)
         store.index_image_footprint(key)
         return StepOutcome("reused", metadata=_solution_metadata(reused, reused=True))
@@ -340,13 +339,13 @@ def solve_plate(
 
     try:
         solution, _ = solve_file(
-            Path(row["path"]), solver, catalog, resume=resume, on_progress=on_progress
+            Path(row.path), solver, catalog, resume=resume, on_progress=on_progress
         )
     except AstrocatError as exc:
         solution = PlateSolution(status="failed", solver=solver_name, error=str(exc))
     except (OSError, ValueError) as exc:
         # The file vanished or is not what its header says: recorded, and the batch goes on.
-        solution = PlateSolution(status="failed", solver=solver_name, error=f"{row['path']}: {exc}")
+        solution = PlateSolution(status="failed", solver=solver_name, error=f"{row.path}: {exc}")
     store.save_solution(fingerprint, solution)
     status = "ok" if solution.status in ("solved", "skipped") else "error"
     return StepOutcome(status, solution.error, _solution_metadata(solution, reused=False))
@@ -372,13 +371,16 @@ def match_catalog(store: CatalogStore, catalog: ObjectCatalog, key: str) -> Step
     row = _image_row(store, key)
     if (problem := _upstream_problem(row)) is not None:
         return problem
-    solution = store.get_solution(row["fingerprint"])
+    assert row.fingerprint is not None  # _upstream_problem skips a file without one
+    solution = store.get_solution(row.fingerprint)
     if solution is None or solution.status != "solved" or not solution.wcs_header:
         store.replace_matches(key, [])
         status = solution.status if solution else "not solved"
         return StepOutcome("skipped", f"no plate solution ({status})", {"match_count": 0})
     wcs = wcs_from_header_text(solution.wcs_header)
-    width, height = int(row["width"]), int(row["height"])
+    if row.width is None or row.height is None:  # solved content, but this file's size unread
+        raise ValueError(f"{row.path}: its size is not in the catalog (metadata not read yet)")
+    width, height = row.width, row.height
     geometry = solution.geometry or field_geometry(wcs, width, height)
     matches = match_field(catalog, wcs, width, height, geometry)
     store.replace_matches(key, matches)

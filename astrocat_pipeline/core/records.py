@@ -10,11 +10,30 @@ import dataclasses
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from astrocat_pipeline.core.frame_types import FrameType
 
-SOLVE_STATUSES = ("pending", "submitted", "processing", "solved", "failed", "skipped")
+
+class ImageStatus(StrEnum):
+    """Where one image file is in the pipeline. The values are what the catalog stores and what
+    JSON shows (a ``StrEnum`` compares equal to its text)."""
+
+    DISCOVERED = "discovered"  # inventoried, not read yet
+    INDEXED = "indexed"  # its metadata is recorded
+    ERROR = "error"  # a step failed on it; the image's error and error stage say why
+
+
+class SolveStatus(StrEnum):
+    """Where the plate solve of one file's content is (stored and shown as the text value)."""
+
+    PENDING = "pending"  # about to be solved
+    SUBMITTED = "submitted"  # uploaded to nova, no job yet
+    PROCESSING = "processing"  # a solver is working on it
+    SOLVED = "solved"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # nothing to solve (a calibration frame) or no solver configured
 
 
 def _jsonable(value: Any) -> Any:
@@ -144,7 +163,7 @@ class SolveAttempt:
 class PlateSolution:
     """Outcome of one plate-solve of one file's content (keyed by fingerprint in the catalog)."""
 
-    status: str  # one of SOLVE_STATUSES
+    status: str  # a SolveStatus value
     solver: str | None = None  # "local", "nova", "header", or None when skipped
     geometry: FieldGeometry | None = None
     wcs_header: str | None = None  # FITS header text (celestial WCS only, SIP included)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 import dagster as dg
 
-from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+from astrocat_pipeline.adapters.catalog import open_catalog
 from astrocat_pipeline.cataloging.indexing import IndexSummary, plan_index, run_index
 from astrocat_pipeline.defs.partitions import IMAGES_PARTITIONS_NAME, PARTITIONS_PER_RUN
 from astrocat_pipeline.defs.resources import AstrocatResource
@@ -24,13 +24,9 @@ def index_library(
 ) -> IndexSummary:
     """Register every image under the roots as a partition and run ``job`` (the resolved
     ``index_images``) over them, its resource configured from ``settings``."""
-    engine = create_catalog_engine(settings.database_url)
-    try:
-        migrate(engine)
+    with open_catalog(settings.database_url) as store:
         partitions = instance.get_dynamic_partitions(IMAGES_PARTITIONS_NAME)
-        plan = plan_index(settings.library_roots, CatalogStore(engine), partitions, batch_size)
-    finally:
-        engine.dispose()
+        plan = plan_index(settings.library_roots, store, partitions, batch_size)
     if plan.new_keys:
         instance.add_dynamic_partitions(IMAGES_PARTITIONS_NAME, list(plan.new_keys))
     run_config = {"resources": {"astrocat": {"config": AstrocatResource.config_for(settings)}}}

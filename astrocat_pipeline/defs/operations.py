@@ -12,7 +12,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from astrocat_pipeline.adapters.catalog import ImageRow
 from astrocat_pipeline.cataloging import steps
+from astrocat_pipeline.core.records import ImageStatus, SolveStatus
 from astrocat_pipeline.defs.assets import SOLVER_POOL, outcome_metadata
 from astrocat_pipeline.defs.resources import AstrocatResource
 
@@ -29,14 +31,14 @@ class FolderConfig(dg.Config):
 def _run_over(
     context: dg.OpExecutionContext,
     asset: str,
-    rows: list[dict],
+    rows: list[ImageRow],
     step: Callable[[str], steps.StepOutcome],
 ) -> dict[str, int]:
     counts: dict[str, int] = {}
     total = len(rows)
     context.log.info(f"{asset}: {total} files to process")
     for done, row in enumerate(rows, start=1):
-        key = row["partition_key"]
+        key = row.partition_key
         outcome = step(key)
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
         if outcome.status == "error":
@@ -62,7 +64,7 @@ def resolve_folder_op(
     rows = [
         r
         for r in store.images_under(config.folder or None)
-        if config.force or r["solution_status"] != "solved"
+        if config.force or r.solution_status != SolveStatus.SOLVED
     ]
     return _run_over(
         context,
@@ -81,7 +83,7 @@ def rescan_folder_op(
     store, catalog = astrocat.store(), astrocat.object_catalog()
     rows = store.images_under(config.folder or None)
     if not config.force:
-        rows = [r for r in rows if r["status"] == "error" or _changed_on_disk(r)]
+        rows = [r for r in rows if r.status == ImageStatus.ERROR or _changed_on_disk(r)]
 
     def rescan(key: str) -> steps.StepOutcome:
         outcome = steps.record_file(store, key)
@@ -92,12 +94,12 @@ def rescan_folder_op(
     return _run_over(context, "image_metadata", rows, rescan)
 
 
-def _changed_on_disk(row: dict) -> bool:
+def _changed_on_disk(row: ImageRow) -> bool:
     try:
-        stat = Path(row["path"]).stat()
+        stat = Path(row.path).stat()
     except OSError:
         return True  # gone or unreadable: the rescan records why
-    return (stat.st_size, stat.st_mtime_ns) != (row["size_bytes"], row["mtime_ns"])
+    return (stat.st_size, stat.st_mtime_ns) != (row.size_bytes, row.mtime_ns)
 
 
 @dg.op
@@ -106,7 +108,7 @@ def rematch_folder_op(
 ) -> dict[str, int]:
     """Match the solved frames under a folder against the object catalogs again."""
     store, catalog = astrocat.store(), astrocat.object_catalog()
-    rows = [r for r in store.images_under(config.folder or None) if r["solution_status"]]
+    rows = [r for r in store.images_under(config.folder or None) if r.solution_status]
     return _run_over(
         context, "catalog_matches", rows, lambda key: steps.match_catalog(store, catalog, key)
     )
@@ -121,9 +123,7 @@ def regenerate_thumbnails_op(
     rows = store.images_under(config.folder or None)
     if not config.force:
         rows = [
-            r
-            for r in rows
-            if not r["thumbnail_path"] or not thumbnails.path_for(r["path"]).is_file()
+            r for r in rows if not r.thumbnail_path or not thumbnails.path_for(r.path).is_file()
         ]
     return _run_over(
         context, "image_thumbnail", rows, lambda key: steps.make_thumbnail(store, thumbnails, key)

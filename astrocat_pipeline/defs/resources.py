@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
-from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+from astrocat_pipeline.adapters.catalog import CatalogStore, open_catalog
 from astrocat_pipeline.adapters.solvers import PlateSolver, build_solver
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
 from astrocat_pipeline.cataloging.steps import load_object_catalog
@@ -35,7 +35,6 @@ class AstrocatResource(dg.ConfigurableResource):
 
     _settings: Settings | None = PrivateAttr(default=None)
     _store: CatalogStore | None = PrivateAttr(default=None)
-    _engine: Any = PrivateAttr(default=None)
     _catalog: ObjectCatalog | None = PrivateAttr(default=None)
 
     def settings(self) -> Settings:
@@ -70,9 +69,7 @@ class AstrocatResource(dg.ConfigurableResource):
     def store(self) -> CatalogStore:
         """The catalog database, migrated to the current schema."""
         if self._store is None:
-            self._engine = create_catalog_engine(self.settings().database_url)
-            migrate(self._engine)
-            self._store = CatalogStore(self._engine)
+            self._store = open_catalog(self.settings().database_url)
         return self._store
 
     def thumbnails(self) -> ThumbnailStore:
@@ -96,8 +93,8 @@ class AstrocatResource(dg.ConfigurableResource):
         return self._catalog
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
+        if self._store is not None:
+            self._store.close()
 
 
 def _as_text(value: str | bool | float | None) -> str | None:

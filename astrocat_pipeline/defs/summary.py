@@ -12,7 +12,7 @@ from astrocat_pipeline.defs.resources import AstrocatResource
 @dg.asset(group_name="library", kinds={"pandas"})
 def library_summary(astrocat: AstrocatResource) -> dg.MaterializeResult:
     """Integration time per target and filter; frames per frame type, camera, night, format."""
-    tables = summarize(astrocat.store().search(None))
+    tables = summarize([result.to_dict() for result in astrocat.store().search(None)])
     integration = tables["integration"]
     metadata: dict[str, dg.MetadataValue] = {
         "images": dg.MetadataValue.int(int(tables["formats"]["frames"].sum())),

@@ -13,27 +13,33 @@ from typing import Any
 import psycopg
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 
-from astrocat_pipeline.adapters import catalog_db
-from astrocat_pipeline.adapters.catalog_db import (
-    _MIGRATIONS_DIR,
+from astrocat_pipeline.adapters.catalog import (
     METADATA,
     CatalogStore,
+    FailureKind,
     ImageNotFoundError,
     create_catalog_engine,
     migrate,
+    open_catalog,
     read_only,
 )
+from astrocat_pipeline.adapters.catalog import engine as engine_module
+from astrocat_pipeline.adapters.catalog.engine import MIGRATIONS_DIR
 from astrocat_pipeline.core.errors import ConfigError
 from astrocat_pipeline.core.records import (
     CatalogMatch,
     FieldGeometry,
     ImageMetadata,
+    ImageStatus,
     InventoryEntry,
     PlateSolution,
     SolveHints,
+    SolveStatus,
 )
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -126,13 +132,117 @@ def test_migrate_twice_is_a_no_op_and_matches_the_table_definitions(
     migrate(catalog_engine)
 
     with catalog_engine.connect() as conn:
-        newest = max(p.name.split("_")[0] for p in (_MIGRATIONS_DIR / "versions").glob("[0-9]*.py"))
+        newest = max(p.name.split("_")[0] for p in (MIGRATIONS_DIR / "versions").glob("[0-9]*.py"))
         assert conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == newest
-        # The hand-written revisions create exactly what catalog_db's Table objects describe.
+        # The hand-written revisions create exactly what catalog.schema's Table objects describe.
         assert compare_metadata(MigrationContext.configure(conn), METADATA) == []
         # ... and the comparison is not vacuous: an empty model differs from the database.
         assert compare_metadata(MigrationContext.configure(conn), sa.MetaData()) != []
     assert store.partition_keys() == ["M31/a.fits"]
+
+
+def test_migration_marks_solves_failed_stale_before_it_so_that_they_are_resumed(
+    catalog_engine: sa.Engine,
+) -> None:
+    # A catalog at the revision before failure_kind: the cleanup's failures were known only by
+    # the start of their message.
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
+    solutions = sa.table(
+        "plate_solutions",
+        *(sa.column(n) for n in ("fingerprint", "status", "solver", "error", "submission_id")),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("updated_at", sa.DateTime(timezone=True)),
+    )
+    old = {
+        "fp-stale": ("failed", "no progress for more than 300 s; marked failed for a retry"),
+        "fp-failed": ("failed", "job failed: no progress for more than a day"),
+        "fp-waiting": ("submitted", None),
+        "fp-solved": ("solved", None),
+    }
+    with catalog_engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0004")
+        for fingerprint, (status, error) in old.items():
+            conn.execute(
+                solutions.insert().values(
+                    fingerprint=fingerprint,
+                    status=status,
+                    solver="nova",
+                    error=error,
+                    submission_id=7,
+                    created_at=T0,
+                    updated_at=T0,
+                )
+            )
+    migrate(catalog_engine)
+
+    store = CatalogStore(catalog_engine)
+    rows = {fingerprint: store.get_solution_row(fingerprint) for fingerprint in old}
+    assert {fp: row.failure_kind for fp, row in rows.items() if row} == {
+        "fp-stale": FailureKind.STALE,
+        "fp-failed": None,
+        "fp-waiting": None,
+        "fp-solved": None,
+    }
+    assert rows["fp-stale"].error == old["fp-stale"][1]  # the user's message is kept
+
+    # Down again: the column goes, the solutions and the sky index stay.
+    store.upsert_inventory([entry("a")])
+    store.record_file("M31/a.fits", fingerprint="fp-new", size_bytes=1, mtime_ns=1)
+    store.save_solution("fp-new", PlateSolution(status="solved", solver="local", geometry=GEOMETRY))
+    assert store.cone_search(10.4, 41.1, 1.0) == ["M31/a.fits"]
+    with catalog_engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0004")
+    with catalog_engine.connect() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("plate_solutions")}
+        assert conn.scalar(sa.text("SELECT count(*) FROM plate_solutions")) == 5
+        assert conn.scalar(sa.text("SELECT count(*) FROM sky_footprints")) == 1
+    assert "failure_kind" not in columns
+
+
+def test_open_catalog_migrates_and_owns_its_engine(catalog_url: str) -> None:
+    with open_catalog(catalog_url) as store:
+        store.upsert_inventory([entry("a")])
+        assert store.partition_keys() == ["M31/a.fits"]
+        with store.engine.connect() as conn:  # migrated to the newest revision
+            assert compare_metadata(MigrationContext.configure(conn), METADATA) == []
+        assert store.engine.pool.checkedin() == 1
+    assert store.engine.pool.checkedin() == 0  # closed: its pooled connections went
+
+    engine = create_catalog_engine(catalog_url)
+    try:
+        with CatalogStore(engine) as borrowed:  # a store given an engine leaves it alone
+            assert borrowed.count_images() == 1
+        assert engine.pool.checkedin() == 1
+    finally:
+        engine.dispose()
+
+
+def test_open_catalog_refuses_other_databases_naming_no_secret() -> None:
+    with pytest.raises(ConfigError, match="unsupported catalog database URL") as info:
+        open_catalog("mysql://astro:s3cret@db.example/catalog")
+    assert "s3cret" not in str(info.value)
+
+
+def test_the_sensors_views_of_the_inventory(catalog_store: CatalogStore) -> None:
+    store = catalog_store
+    store.upsert_inventory(
+        [entry("a", size=10, mtime_ns=5), entry("b"), entry("c"), entry("d", root="/nas")]
+    )
+    store.record_file("M31/b.fits", fingerprint="fp-b", size_bytes=1, mtime_ns=1)
+    store.record_error("M31/c.fits", "image_file", "/library/M31/c.fits: cannot read file")
+
+    assert store.recorded_files("/library") == {
+        "M31/a.fits": ("M31/a.fits", (10, 5)),
+        "M31/b.fits": ("M31/b.fits", (1, 1)),
+        "M31/c.fits": ("M31/c.fits", (1000, 1)),
+    }
+    assert store.recorded_files("/elsewhere") == {}
+    # Neither recorded by image_file nor failed there: a, and d under the other root.
+    assert store.unprocessed_keys() == {"M31/a.fits", "M31/d.fits"}
 
 
 def test_sqlite_engine_creates_its_directory_and_sets_pragmas_on_every_connection(
@@ -182,7 +292,7 @@ def test_postgres_connections_dropped_by_the_server_are_replaced(
     # A pooled connection idle for PG_PING_AFTER_IDLE_S is checked before use and replaced if
     # the server dropped it; one dropped sooner after its last use fails one operation, and
     # the pool discards it.
-    monkeypatch.setattr(catalog_db, "PG_PING_AFTER_IDLE_S", 0.2)
+    monkeypatch.setattr(engine_module, "PG_PING_AFTER_IDLE_S", 0.2)
     engine = create_catalog_engine(postgres_database_url)
     admin = sa.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
 
@@ -200,7 +310,7 @@ def test_postgres_connections_dropped_by_the_server_are_replaced(
         time.sleep(0.3)  # idle long enough: checked and replaced, nothing fails
         assert store.count_images() == 0
         assert store.cone_search(10.0, 20.0, 1.0) == []
-        monkeypatch.setattr(catalog_db, "PG_PING_AFTER_IDLE_S", 60.0)
+        monkeypatch.setattr(engine_module, "PG_PING_AFTER_IDLE_S", 60.0)
         drop_the_pooled_connection()  # used within the last minute: not checked
         with pytest.raises(sa.exc.OperationalError):
             store.count_images()
@@ -228,25 +338,25 @@ def test_upsert_inventory_is_idempotent_and_refreshes_only_changed_files(
     assert store.partition_keys() == sorted(e.partition_key for e in entries)
     first = store.get_image("M31/f0007.fits")
     assert first is not None
-    assert first["status"] == "discovered"
-    assert first["path"] == "/library/M31/f0007.fits"
-    assert (first["created_at"], first["updated_at"]) == (T0, T0)  # unchanged: not rewritten
+    assert first.status is ImageStatus.DISCOVERED
+    assert first.path == "/library/M31/f0007.fits"
+    assert (first.created_at, first.updated_at) == (T0, T0)  # unchanged: not rewritten
 
-    store.record_metadata("M31/f0007.fits", metadata(first["path"]), {}, None)
+    store.record_metadata("M31/f0007.fits", metadata(first.path), {}, None)
     moved = InventoryEntry("/nas", "M31/f0007.fits", 7, 99, "fits", "M31/f0007.fits")
     # The same key twice in one batch: the last one wins.
     store.upsert_inventory([entry("f0007", size=5), moved])
 
     image = store.get_image("M31/f0007.fits")
     assert image is not None
-    assert (image["root"], image["path"], image["size_bytes"], image["mtime_ns"]) == (
+    assert (image.root, image.path, image.size_bytes, image.mtime_ns) == (
         "/nas",
         "/nas/M31/f0007.fits",
         7,
         99,
     )
-    assert image["status"] == "indexed"  # metadata stays until the pipeline redoes it
-    assert image["updated_at"] == T0 + timedelta(hours=1)
+    assert image.status is ImageStatus.INDEXED  # metadata stays until the pipeline redoes it
+    assert image.updated_at == T0 + timedelta(hours=1)
     assert store.inventory_by_key(["M31/f0007.fits", "M31/f0008.fits", "missing"]) == {
         "M31/f0007.fits": (7, 99),
         "M31/f0008.fits": (8, 1),
@@ -293,31 +403,34 @@ def test_metadata_round_trip(catalog_store: CatalogStore) -> None:
 
     image = store.get_image("M31/a.fits")
     assert image is not None
-    assert (image["status"], image["error"], image["error_stage"]) == ("indexed", None, None)
-    assert image["date_obs"] == local_time
-    assert image["date_obs"].utcoffset() == timedelta(0)
-    assert image["date_obs"].isoformat() == "2024-01-03T04:30:15.123456+00:00"
+    assert (image.status, image.error, image.error_stage) == ("indexed", None, None)
+    assert image.date_obs == local_time
+    assert image.date_obs.utcoffset() == timedelta(0)
+    assert image.date_obs.isoformat() == "2024-01-03T04:30:15.123456+00:00"
     expected = md.to_dict() | {"object": "M 31", "offset": None}
-    expected["date_obs"] = image["date_obs"].isoformat()
-    stored = {name: image[name] for name in expected}
-    stored["date_obs"] = image["date_obs"].isoformat()
+    expected["date_obs"] = image.date_obs.isoformat()
+    stored = {name: getattr(image, name) for name in expected}
+    stored["date_obs"] = image.date_obs.isoformat()
     assert stored == expected  # exact: floats, None, unicode, bool
-    assert image["raw_header"] == raw_header
-    assert image["object_key"] == "M 31"
-    assert image["fingerprint"] == "sha256:abc"
-    assert (image["size_bytes"], image["mtime_ns"]) == (2048, 10**18)
-    assert image["thumbnail_path"] == "/cache/a_0123abcd_thumb.jpg"
+    assert store.get_raw_header("M31/a.fits") == raw_header
+    assert image.object_key == "M 31"
+    assert image.fingerprint == "sha256:abc"
+    assert (image.size_bytes, image.mtime_ns) == (2048, 10**18)
+    assert image.thumbnail_path == "/cache/a_0123abcd_thumb.jpg"
+    assert image.solution_status is None  # its content was never solved
+    store.save_solution("sha256:abc", PlateSolution(status="skipped"))
+    assert store.get_image("M31/a.fits").solution_status is SolveStatus.SKIPPED
 
     store.record_thumbnail("M31/a.fits", None)
     store.record_error("M31/a.fits", "thumbnail", "cannot decode /library/M31/a.fits")
     image = store.get_image("M31/a.fits")
     assert image is not None
-    assert (image["status"], image["error_stage"], image["thumbnail_path"]) == (
-        "error",
+    assert (image.status, image.error_stage, image.thumbnail_path) == (
+        ImageStatus.ERROR,
         "thumbnail",
         None,
     )
-    assert image["width"] == 6248  # an error does not erase what was learned
+    assert image.width == 6248  # an error does not erase what was learned
 
 
 def test_writes_to_unknown_images_and_naive_datetimes_are_refused(
@@ -333,6 +446,7 @@ def test_writes_to_unknown_images_and_naive_datetimes_are_refused(
         with pytest.raises(ImageNotFoundError, match="'nope'"):
             write()
     assert store.get_image("nope") is None
+    assert store.get_raw_header("nope") is None
 
     store.upsert_inventory([entry("a")])
     naive = metadata("/library/M31/a.fits", date_obs=datetime(2024, 1, 1, 12))
@@ -340,7 +454,8 @@ def test_writes_to_unknown_images_and_naive_datetimes_are_refused(
         store.record_metadata("M31/a.fits", naive, {}, None)
     image = store.get_image("M31/a.fits")
     assert image is not None
-    assert image["status"] == "discovered"  # nothing half-written
+    assert image.status == "discovered"  # nothing half-written
+    assert store.get_raw_header("M31/a.fits") is None
 
 
 def test_solution_round_trip(catalog_store: CatalogStore) -> None:
@@ -361,8 +476,9 @@ def test_solution_round_trip(catalog_store: CatalogStore) -> None:
     assert store.get_solution("sha256:abc") == solved
     row = store.get_solution_row("sha256:abc")
     assert row is not None
-    assert row["hints_used"] == {"scale_low_arcsec": 1.0, "scale_high_arcsec": 1.5, "ra_deg": 10.7}
-    assert row["corners"] == [list(c) for c in GEOMETRY.corners_deg]
+    assert row.hints_used == SolveHints(scale_low_arcsec=1.0, scale_high_arcsec=1.5, ra_deg=10.7)
+    assert row.geometry == GEOMETRY
+    assert (row.status, row.failure_kind, row.stale) == (SolveStatus.SOLVED, None, False)
 
     failed = PlateSolution(status="failed", solver="local", hints_used=SolveHints(), error="none")
     store.save_solution("sha256:abc", failed)  # replaces the earlier outcome completely
@@ -383,19 +499,19 @@ def test_solution_status_steps_keep_the_online_job_ids(
     store.set_solution_status("fp", "processing", "nova", job_id=12345)
     row = store.get_solution_row("fp")
     assert row is not None
-    assert (row["status"], row["solver"], row["submission_id"], row["job_id"]) == (
+    assert (row.status, row.solver, row.submission_id, row.job_id) == (
         "processing",
         "nova",
         9_000_000_001,
         12345,
     )
-    assert (row["created_at"], row["updated_at"]) == (T0, T0 + timedelta(seconds=30))
+    assert (row.created_at, row.updated_at) == (T0, T0 + timedelta(seconds=30))
 
     store.set_solution_status("fp", "failed", "nova", error="job failed")
     store.save_solution("fp", PlateSolution(status="solved", solver="nova", geometry=GEOMETRY))
     row = store.get_solution_row("fp")
     assert row is not None
-    assert (row["status"], row["error"], row["submission_id"], row["job_id"]) == (
+    assert (row.status, row.error, row.submission_id, row.job_id) == (
         "solved",
         None,
         9_000_000_001,
@@ -424,21 +540,41 @@ def test_fail_stale_solutions_marks_only_old_submitted_or_processing_rows(
     for fingerprint in failed:
         row = store.get_solution_row(fingerprint)
         assert row is not None
-        assert (row["status"], row["error"], row["updated_at"]) == (
+        assert (row.status, row.error, row.updated_at, row.failure_kind) == (
             "failed",
             "no answer from the solver for 5 minutes",
             T0 + timedelta(minutes=11),
+            FailureKind.STALE,
         )
-    untouched = ("old-solved", "old-skipped", "old-pending", "new-submitted", "new-processing")
-    statuses = {fp: (store.get_solution_row(fp) or {}).get("status") for fp in untouched}
+        assert row.stale
+    untouched = (
+        "old-solved",
+        "old-skipped",
+        "old-pending",
+        "old-failed",
+        "new-submitted",
+        "new-processing",
+    )
+    rows = {fp: store.get_solution_row(fp) for fp in untouched}
+    assert not any(row.stale for row in rows.values())  # a solver's own failure is not stale
+    statuses = {fp: row.status for fp, row in rows.items()}
     assert statuses == {
         "old-solved": "solved",
         "old-skipped": "skipped",
         "old-pending": "pending",
+        "old-failed": "failed",
         "new-submitted": "submitted",
         "new-processing": "processing",
     }
     assert store.fail_stale_solutions(cutoff, "again") == []
+
+    # A stale solve stays stale until its solve is recorded again, by either write.
+    store.set_solution_status("old-submitted", "processing", "nova")
+    store.save_solution("old-processing", PlateSolution(status="failed", error="no match"))
+    for fingerprint in failed:
+        row = store.get_solution_row(fingerprint)
+        assert row is not None
+        assert (row.failure_kind, row.stale) == (None, False), fingerprint
 
 
 def test_replace_matches_is_idempotent_and_matches_go_with_their_image(
@@ -452,9 +588,9 @@ def test_replace_matches_is_idempotent_and_matches_go_with_their_image(
     store.replace_matches("M31/a.fits", matches)
     store.replace_matches("M31/b.fits", matches[:1])
 
-    assert store.get_matches("M31/a.fits") == [m.to_dict() for m in matches]
+    assert store.get_matches("M31/a.fits") == matches
     store.replace_matches("M31/a.fits", matches[2:])
-    assert store.get_matches("M31/a.fits") == [matches[2].to_dict()]
+    assert store.get_matches("M31/a.fits") == [matches[2]]
 
     store.record_file("M31/a.fits", fingerprint="fp-a", size_bytes=1, mtime_ns=1)
     store.save_solution("fp-a", PlateSolution(status="solved", solver="local", geometry=GEOMETRY))
@@ -462,7 +598,7 @@ def test_replace_matches_is_idempotent_and_matches_go_with_their_image(
     assert store.delete_images([]) == 0
 
     assert store.get_matches("M31/a.fits") == []
-    assert store.get_matches("M31/b.fits") == [matches[0].to_dict()]
+    assert store.get_matches("M31/b.fits") == [matches[0]]
     with catalog_engine.connect() as conn:  # cascaded in the database, not just hidden
         assert conn.scalar(sa.text("SELECT count(*) FROM catalog_matches")) == 1
     assert store.get_solution("fp-a") is not None  # content-keyed: kept for a moved file
@@ -507,7 +643,7 @@ def test_concurrent_replace_matches_on_one_image_do_not_mix(
         resume.set()
         sa.event.remove(catalog_engine, "after_cursor_execute", pause_first_after_delete)
     assert failures == []
-    assert [m["designation"] for m in store.get_matches(key)] == ["NGC 2", "NGC 3"]
+    assert [m.designation for m in store.get_matches(key)] == ["NGC 2", "NGC 3"]
 
 
 @pytest.fixture
@@ -538,8 +674,14 @@ def searchable(catalog_store: CatalogStore) -> CatalogStore:
 def test_search_by_designation_returns_full_results(searchable: CatalogStore) -> None:
     results = searchable.search(["NGC 221"])
 
-    assert [r["partition_key"] for r in results] == ["M31/early.fits", "M31/late.fits"]
-    first = results[0]
+    assert [r.partition_key for r in results] == ["M31/early.fits", "M31/late.fits"]
+    found = results[0]
+    expected_solution = PlateSolution(status="solved", solver="local", geometry=GEOMETRY)
+    assert found.plate_solution == expected_solution
+    assert found.matches == (match("NGC 224", messier=31), match("NGC 221"))
+    assert (found.image.fingerprint, found.image.solution_status) == ("fp-31", "solved")
+    # The JSON edge: the same fields and values as ever.
+    first = found.to_dict()
     assert set(first) == {
         "partition_key",
         *ImageMetadata.__dataclass_fields__,
@@ -552,22 +694,23 @@ def test_search_by_designation_returns_full_results(searchable: CatalogStore) ->
     assert first["path"] == "/library/M31/early.fits"
     assert first["date_obs"] == "2024-03-01T12:00:00+00:00"
     assert (first["frame_type"], first["exposure_s"], first["status"]) == ("light", 60.0, "indexed")
-    expected_solution = PlateSolution(status="solved", solver="local", geometry=GEOMETRY)
+    assert type(first["status"]) is str  # plain values: Dagster metadata takes no enums
+    assert type(first["plate_solution"]["status"]) is str
     assert first["plate_solution"] == expected_solution.to_dict()
     assert first["matches"] == [match("NGC 224", messier=31).to_dict(), match("NGC 221").to_dict()]
 
 
 def test_search_by_messier_alias_and_header_object(searchable: CatalogStore) -> None:
-    assert [r["partition_key"] for r in searchable.search(["M 42"])] == ["M31/orion.fits"]
-    assert [r["partition_key"] for r in searchable.search(["NGC 1976"])] == ["M31/orion.fits"]
+    assert [r.partition_key for r in searchable.search(["M 42"])] == ["M31/orion.fits"]
+    assert [r.partition_key for r in searchable.search(["NGC 1976"])] == ["M31/orion.fits"]
     # No catalog match says M 33: the header's normalized OBJECT finds the frame.
     header = searchable.search({"M 33"})
-    assert [r["partition_key"] for r in header] == ["M31/header.fits"]
-    assert header[0]["plate_solution"]["status"] == "failed"
-    assert header[0]["matches"] == []
+    assert [r.partition_key for r in header] == ["M31/header.fits"]
+    assert header[0].plate_solution.status == "failed"
+    assert header[0].matches == ()
     # Several keys: the union, each image once, in time order.
     both = searchable.search(["M 31", "NGC 224", "M 33"])
-    assert [r["partition_key"] for r in both] == [
+    assert [r.partition_key for r in both] == [
         "M31/early.fits",
         "M31/header.fits",
         "M31/late.fits",
@@ -581,25 +724,26 @@ def test_search_by_messier_alias_and_header_object(searchable: CatalogStore) -> 
 def test_search_without_filter_lists_everything_in_time_order(searchable: CatalogStore) -> None:
     results = searchable.search()
 
-    assert [r["partition_key"] for r in results] == [
+    assert [r.partition_key for r in results] == [
         "M31/early.fits",
         "M31/orion.fits",
         "M31/header.fits",
         "M31/late.fits",
         "M31/undated.fits",  # no date_obs: last, on both backends
     ]
-    undated = results[-1]
+    undated = results[-1].to_dict()
     assert (undated["status"], undated["date_obs"], undated["plate_solution"]) == (
         "discovered",
         None,
         None,
     )
-    assert results[1]["plate_solution"] is None  # fp-42 was never solved
-    assert [r["partition_key"] for r in searchable.search(limit=2)] == [
+    assert (undated["frame_type"], undated["has_wcs"]) == (None, None)  # not read yet
+    assert results[1].plate_solution is None  # fp-42 was never solved
+    assert [r.partition_key for r in searchable.search(limit=2)] == [
         "M31/early.fits",
         "M31/orion.fits",
     ]
-    assert [r["partition_key"] for r in searchable.search(["M 31"], limit=1)] == ["M31/early.fits"]
+    assert [r.partition_key for r in searchable.search(["M 31"], limit=1)] == ["M31/early.fits"]
 
 
 def test_search_does_not_query_per_image(
@@ -686,7 +830,7 @@ def test_concurrent_writers_in_several_processes(catalog_url: str) -> None:
         assert len(store.search(["M 31"])) == WRITERS * WRITES_PER_WRITER + 5
         row = store.get_solution_row(f"fp-{WRITERS - 1}-{WRITES_PER_WRITER - 1}")
         assert row is not None
-        assert (row["status"], row["submission_id"]) == ("submitted", WRITES_PER_WRITER - 1)
+        assert (row.status, row.submission_id) == ("submitted", WRITES_PER_WRITER - 1)
         # replace_matches raced on the shared images: each still has exactly one set.
         for k in range(5):
             assert len(store.get_matches(f"M31/shared{k}.fits")) == 1

@@ -13,15 +13,10 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from astrocat_pipeline.adapters.catalog_db import (
-    _MIGRATIONS_DIR,
-    _PG_SEARCH_SETTINGS,
-    CatalogStore,
-    _pg_candidates_sql,
-    create_catalog_engine,
-    migrate,
-    sky_footprints,
-)
+from astrocat_pipeline.adapters.catalog import CatalogStore, create_catalog_engine, migrate
+from astrocat_pipeline.adapters.catalog.engine import MIGRATIONS_DIR
+from astrocat_pipeline.adapters.catalog.schema import sky_footprints
+from astrocat_pipeline.adapters.catalog.sky_index import _PG_SEARCH_SETTINGS, _pg_candidates_sql
 from astrocat_pipeline.core.records import (
     CatalogMatch,
     FieldGeometry,
@@ -347,12 +342,12 @@ def test_matches_keep_their_ellipse_and_magnitude(catalog_store):
         magnitude=3.4,
     )
     catalog_store.replace_matches(key, [match])
-    assert catalog_store.get_matches(key) == [match.to_dict()]
+    assert catalog_store.get_matches(key) == [match]
 
 
 def _config() -> Config:
     config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")
     return config
 

@@ -139,3 +139,28 @@ def test_adapter_does_not_import_dagster() -> None:
         "import sys, astrocat_pipeline.adapters.thumbnail_store; sys.exit('dagster' in sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_remove_thumbnails_also_removes_the_recorded_one_only_inside_the_cache(
+    tmp_path: Path,
+) -> None:
+    store = ThumbnailStore(tmp_path / "thumbs")
+    store.write(SOURCE, JPEG)
+    # A thumbnail recorded under an earlier naming rule, and a path outside the cache.
+    earlier = store.cache_dir / "old-name_0123abcd_thumb.jpg"
+    earlier.write_bytes(JPEG)
+    outside = tmp_path / "precious.jpg"
+    outside.write_bytes(JPEG)
+
+    assert store.remove_thumbnails(SOURCE, str(earlier)) == 2
+    assert not store.path_for(SOURCE).exists()
+    assert not earlier.exists()
+
+    store.write(SOURCE, JPEG)
+    assert store.remove_thumbnails(SOURCE, str(outside)) == 1
+    assert outside.read_bytes() == JPEG  # a path from the database never deletes anything else
+    store.write(SOURCE, JPEG)
+    recorded = str(store.path_for(SOURCE))  # the same file: counted once
+    assert store.remove_thumbnails(SOURCE, recorded) == 1
+    assert store.remove_thumbnails(SOURCE, recorded) == 0
+    assert store.remove_thumbnails(SOURCE, None) == 0

@@ -1,6 +1,7 @@
 """The plate_solution step: status lifecycle in the catalog, nova resumption without a second
 upload, the stale-solve cleanup, secrets, and non-FITS inputs through the real solve-field."""
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from astrocat_pipeline.adapters.catalog_db import CatalogStore
+from astrocat_pipeline.adapters.catalog import CatalogStore
 from astrocat_pipeline.adapters.solvers.base import SolveProgress
 from astrocat_pipeline.adapters.solvers.local import LocalSolver
 from astrocat_pipeline.adapters.solvers.nova import NovaSolver
@@ -75,7 +76,7 @@ def test_nova_progress_is_recorded_and_a_crashed_run_resumes_without_uploading_a
         # The step's own callback records the progress; then the run "dies".
         def record_then_crash(progress: SolveProgress) -> None:
             on_progress(progress)
-            seen_statuses.append(catalog_store.get_solution_row(fingerprint)["status"])
+            seen_statuses.append(catalog_store.get_solution_row(fingerprint).status)
             if progress.job_id is not None:
                 raise Crash
 
@@ -87,10 +88,10 @@ def test_nova_progress_is_recorded_and_a_crashed_run_resumes_without_uploading_a
             solve_plate(catalog_store, crashing, key)
         monkeypatch.setattr(steps, "_run_solver", run_solver)
         row = catalog_store.get_solution_row(fingerprint)
-        assert row["status"] == "processing"
-        assert row["solver"] == "nova"
-        assert row["submission_id"]
-        assert row["job_id"]
+        assert row.status == "processing"
+        assert row.solver == "nova"
+        assert row.submission_id
+        assert row.job_id
         assert seen_statuses[0] == "submitted"
 
         # The cleanup fails it after 5 minutes without progress; a retry still resumes.
@@ -98,14 +99,16 @@ def test_nova_progress_is_recorded_and_a_crashed_run_resumes_without_uploading_a
             datetime.now(UTC) + timedelta(seconds=1), stale_solve_message(300)
         )
         assert failed == [fingerprint]
+        assert catalog_store.get_solution_row(fingerprint).stale
         with _nova(double, FakeClock()) as resumed:
             outcome = solve_plate(catalog_store, resumed, key)
         assert len(double.uploads) == 1
     assert outcome.status == "ok", outcome.message
     row = catalog_store.get_solution_row(fingerprint)
-    assert row["status"] == "solved"
-    assert row["solver"] == "nova"
-    assert KEY not in json.dumps(row, default=str)
+    assert row.status == "solved"
+    assert row.solver == "nova"
+    assert not row.stale  # the new outcome replaced the cleanup's
+    assert KEY not in json.dumps(dataclasses.asdict(row), default=str)
     assert outcome.metadata["attempts"][0]["solver"] == "nova"
 
 
@@ -186,4 +189,4 @@ def test_attempts_are_kept_in_the_catalog(catalog_store: CatalogStore, frame):
     catalog_store.save_solution("sha256:abc", solution)
     assert catalog_store.get_solution("sha256:abc").attempts == solution.attempts
     row = catalog_store.get_solution_row("sha256:abc")
-    assert [a["outcome"] for a in row["attempts"]] == ["no match", "timed out"]
+    assert [a.outcome for a in row.attempts] == ["no match", "timed out"]

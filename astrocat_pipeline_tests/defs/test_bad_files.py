@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+from astrocat_pipeline.adapters.catalog import open_catalog
 from astrocat_pipeline.core.inventory import partition_key
 from astrocat_pipeline.settings import Settings
 from astrocat_pipeline_tests.defs.conftest import index_library, write_tiny_fits
@@ -30,11 +30,8 @@ def test_bad_files_are_recorded_and_the_batch_goes_on(tmp_path: Path, astrocat_e
         matches = instance.get_materialized_partitions(dg.AssetKey("catalog_matches"))
         assert len(matches) == 5  # every file has a recorded outcome downstream
 
-    engine = create_catalog_engine(settings.database_url)
-    migrate(engine)
-    store = CatalogStore(engine)
-    rows = {Path(r["path"]).name: r for r in store.search(None)}
-    engine.dispose()
+    with open_catalog(settings.database_url) as store:
+        rows = {Path(r.image.path).name: r.to_dict() for r in store.search(None)}
     assert rows["good, frame.fits"]["status"] == "indexed"
     assert rows["good, frame.fits"]["object"] == "M31"
     assert rows["good, frame.fits"]["thumbnail_path"]

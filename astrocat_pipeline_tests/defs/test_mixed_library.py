@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 
-from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+from astrocat_pipeline.adapters.catalog import open_catalog
 from astrocat_pipeline.core.formats import image_format
 from astrocat_pipeline.settings import Settings
 from astrocat_pipeline_tests.defs.conftest import index_library
@@ -61,10 +61,8 @@ def test_mixed_library_every_file_indexed_or_explained(tmp_path, astrocat_env, m
         summary = index_library(settings, instance)
         assert summary.failed_runs == 0
 
-    engine = create_catalog_engine(settings.database_url)
-    migrate(engine)
-    rows = {Path(r["path"]).name: r for r in CatalogStore(engine).search(None)}
-    engine.dispose()
+    with open_catalog(settings.database_url) as store:
+        rows = {Path(r.image.path).name: r.to_dict() for r in store.search(None)}
     assert len(rows) == len(expected_types) + len(sample_files)
     for name, row in rows.items():
         if row["status"] == "error":

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+from astrocat_pipeline.adapters.catalog import ImageRow, open_catalog
 from astrocat_pipeline.definitions import defs
 from astrocat_pipeline.defs.operations import thumbnail_cache_stats
 from astrocat_pipeline.defs.resources import AstrocatResource
@@ -23,13 +23,9 @@ def _library(tmp_path: Path, monkeypatch) -> tuple[Path, Settings]:
     return root, Settings.from_env()
 
 
-def _rows(settings: Settings) -> dict[str, dict]:
-    engine = create_catalog_engine(settings.database_url)
-    migrate(engine)
-    try:
-        return {Path(r["path"]).name: r for r in CatalogStore(engine).images_under(None)}
-    finally:
-        engine.dispose()
+def _rows(settings: Settings) -> dict[str, ImageRow]:
+    with open_catalog(settings.database_url) as store:
+        return {Path(r.path).name: r for r in store.images_under(None)}
 
 
 def _materialized(instance: dg.DagsterInstance, asset: str) -> int:
@@ -43,14 +39,14 @@ def test_clear_then_regenerate_one_folder(tmp_path, astrocat_env, monkeypatch):
     foreign = settings.thumbnail_cache_path / "notes.txt"
     with dg.instance_for_test() as instance:
         index_library(settings, instance)
-        assert all(r["thumbnail_path"] for r in _rows(settings).values())
+        assert all(r.thumbnail_path for r in _rows(settings).values())
         foreign.write_text("not a thumbnail")
 
         result = defs.get_job_def("clear_thumbnail_cache").execute_in_process(instance=instance)
         assert result.success
         assert foreign.exists()  # only the project's thumbnails go
         assert not list(settings.thumbnail_cache_path.glob("*_thumb.jpg"))
-        assert not any(r["thumbnail_path"] for r in _rows(settings).values())
+        assert not any(r.thumbnail_path for r in _rows(settings).values())
 
         before = _materialized(instance, "image_thumbnail")
         config = {"ops": {"regenerate_thumbnails_op": {"config": {"folder": str(root / "M42")}}}}
@@ -59,9 +55,9 @@ def test_clear_then_regenerate_one_folder(tmp_path, astrocat_env, monkeypatch):
         )
         assert result.success
         rows = _rows(settings)
-        assert rows["m42_0.fits"]["thumbnail_path"]
-        assert rows["m42_1.fits"]["thumbnail_path"]
-        assert not rows["m31_0.fits"]["thumbnail_path"]
+        assert rows["m42_0.fits"].thumbnail_path
+        assert rows["m42_1.fits"].thumbnail_path
+        assert not rows["m31_0.fits"].thumbnail_path
         assert _materialized(instance, "image_thumbnail") == before + 2
 
         # Without force, nothing is missing any more under M42: nothing to do.
@@ -125,7 +121,7 @@ def test_rescan_reads_changed_files_again(tmp_path, astrocat_env, monkeypatch):
             instance=instance, run_config=config
         )
         assert result.output_for_node("rescan_folder_op") == {"ok": 1}
-        assert _rows(settings)["m42_1.fits"]["status"] != "error"
+        assert _rows(settings)["m42_1.fits"].status != "error"
         forced = {"ops": {"rescan_folder_op": {"config": {"folder": "", "force": True}}}}
         result = defs.get_job_def("rescan_folder").execute_in_process(
             instance=instance, run_config=forced

@@ -11,7 +11,7 @@ import pytest
 from astropy.coordinates import SkyCoord
 from PIL import Image
 
-from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+from astrocat_pipeline.adapters.catalog import open_catalog
 from astrocat_pipeline.adapters.openngc import load_openngc
 from astrocat_pipeline.adapters.star_index import list_index_stars
 from astrocat_pipeline.core.inventory import partition_key
@@ -47,17 +47,15 @@ def indexed_demo(tmp_path_factory):
         settings = Settings.from_env()
         with dg.instance_for_test() as instance:
             summary = index_library(settings, instance)
-            engine = create_catalog_engine(settings.database_url)
-            migrate(engine)
-            yield {
-                "root": root,
-                "before": before,
-                "summary": summary,
-                "store": CatalogStore(engine),
-                "instance": instance,
-                "settings": settings,
-            }
-            engine.dispose()
+            with open_catalog(settings.database_url) as store:
+                yield {
+                    "root": root,
+                    "before": before,
+                    "summary": summary,
+                    "store": store,
+                    "instance": instance,
+                    "settings": settings,
+                }
 
 
 def test_every_file_went_through_in_batched_runs(indexed_demo):
@@ -86,7 +84,7 @@ def test_light_frames_are_solved_within_an_arcminute_and_show_their_target(index
     assert len(lights) >= 7
     for field in lights:
         key = partition_key(str(root), field.rel_path)
-        (image,) = [r for r in store.search(None) if r["partition_key"] == key]
+        (image,) = [r.to_dict() for r in store.search(None) if r.partition_key == key]
         solution = image["plate_solution"]
         assert solution["status"] == "solved", (field.rel_path, solution)
         assert solution["solver"] == "local"
@@ -102,7 +100,7 @@ def test_light_frames_are_solved_within_an_arcminute_and_show_their_target(index
 
 def test_m31_field_shows_its_companions(indexed_demo):
     store = indexed_demo["store"]
-    m31 = store.search({"M 31", "NGC 224"})
+    m31 = [r.to_dict() for r in store.search({"M 31", "NGC 224"})]
     assert len(m31) >= 2
     for image in m31:
         designations = {m["designation"] for m in image["matches"]}
@@ -115,7 +113,8 @@ def test_m31_field_shows_its_companions(indexed_demo):
 
 def test_calibration_frames_are_indexed_but_not_solved(indexed_demo):
     store = indexed_demo["store"]
-    calibration = [r for r in store.search(None) if r["frame_type"] in ("dark", "flat", "bias")]
+    images = [r.to_dict() for r in store.search(None)]
+    calibration = [r for r in images if r["frame_type"] in ("dark", "flat", "bias")]
     assert {r["frame_type"] for r in calibration} == {"dark", "flat", "bias"}
     for image in calibration:
         assert image["plate_solution"]["status"] == "skipped"
@@ -124,7 +123,7 @@ def test_calibration_frames_are_indexed_but_not_solved(indexed_demo):
 
 def test_metadata_and_thumbnails_are_in_the_catalog(indexed_demo):
     store = indexed_demo["store"]
-    for image in store.search(None):
+    for image in (r.to_dict() for r in store.search(None)):
         assert image["status"] == "indexed"
         assert image["camera"]
         assert image["exposure_s"]
@@ -153,9 +152,17 @@ def test_reindexing_is_idempotent_and_reuses_solutions(indexed_demo):
     assert summary.new_partitions == 0
     assert summary.failed_runs == 0
 
-    def stable(rows):
+    def stable(results):
         return [
-            {k: v for k, v in row.items() if k not in ("updated_at", "created_at")} for row in rows
+            (
+                result.to_dict(),
+                {
+                    k: v
+                    for k, v in vars(result.image).items()
+                    if k not in ("updated_at", "created_at")
+                },
+            )
+            for result in results
         ]
 
     assert stable(after) == stable(before)

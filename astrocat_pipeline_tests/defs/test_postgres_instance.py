@@ -14,7 +14,7 @@ from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.run_storage import PostgresRunStorage
 from dagster_postgres.schedule_storage import PostgresScheduleStorage
 
-from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+from astrocat_pipeline.adapters.catalog import open_catalog
 from astrocat_pipeline.definitions import defs
 from astrocat_pipeline.defs.dagster_internals import pg_storage_engine
 from astrocat_pipeline.defs.partitions import IMAGES_PARTITIONS_NAME
@@ -172,14 +172,10 @@ def test_the_pipeline_runs_on_a_postgres_instance_and_catalog(
     assert {partition for _, partition in rows} == keys
     assert len(rows) == 2 * 5  # two files, five assets
 
-    catalog = create_catalog_engine(second_database_url)
-    try:
-        migrate(catalog)
-        images = CatalogStore(catalog).search(None)
-    finally:
-        catalog.dispose()
-    assert {image["status"] for image in images} == {"indexed"}
-    assert {image["exposure_s"] for image in images} >= {120.0}
+    with open_catalog(second_database_url) as catalog:
+        images = [result.image for result in catalog.search(None)]
+    assert {image.status for image in images} == {"indexed"}
+    assert {image.exposure_s for image in images} >= {120.0}
 
     # Nothing left to do; a re-run supersedes the first run, which retention then removes.
     result = evaluate_library(postgres_instance, astrocat, cursor, print, print)

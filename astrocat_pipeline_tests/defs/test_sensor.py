@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from astrocat_pipeline.adapters.catalog_db import CatalogStore, create_catalog_engine, migrate
+from astrocat_pipeline.adapters.catalog import open_catalog
 from astrocat_pipeline.cataloging import library_sync
 from astrocat_pipeline.core.inventory import ScanCursor, partition_key
 from astrocat_pipeline.definitions import defs
@@ -59,10 +59,8 @@ def no_solver(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def store(astrocat_env: Path):
-    engine = create_catalog_engine(f"sqlite:///{astrocat_env / 'catalog.db'}")
-    migrate(engine)
-    yield CatalogStore(engine)
-    engine.dispose()
+    with open_catalog(f"sqlite:///{astrocat_env / 'catalog.db'}") as store:
+        yield store
 
 
 def run(instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
@@ -249,8 +247,8 @@ def test_a_deleted_file_loses_its_partition_catalog_rows_and_thumbnail(
     run(instance, request)
     key_a = partition_key(str(root), "night1/a.fits")
     key_b = partition_key(str(root), "night1/b.fits")
-    thumbnail_a = Path(store.get_image(key_a)["thumbnail_path"])
-    thumbnail_b = Path(store.get_image(key_b)["thumbnail_path"])
+    thumbnail_a = Path(store.get_image(key_a).thumbnail_path)
+    thumbnail_b = Path(store.get_image(key_b).thumbnail_path)
     assert thumbnail_a.is_file()
 
     gone.unlink()
@@ -393,9 +391,9 @@ def test_a_moved_file_reuses_its_plate_solution(tmp_path, astrocat_env, instance
     assert reused["status"].value == "reused"
     assert reused["solver"].value == "header"
     assert reused["ra_deg"].value == pytest.approx(solved["ra_deg"].value)
-    (image,) = store.search(None)
-    assert image["path"] == str(target)
-    assert image["plate_solution"]["status"] == "solved"
+    (found,) = store.search(None)
+    assert found.image.path == str(target)
+    assert found.plate_solution.status == "solved"
 
 
 def test_new_files_per_tick_are_bounded(tmp_path, astrocat_env, instance, store, monkeypatch):

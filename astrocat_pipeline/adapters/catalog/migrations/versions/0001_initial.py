@@ -5,7 +5,7 @@ Revises:
 Create Date: 2025-01-01
 
 Written by hand and frozen: later changes are new revisions, never edits of this one. Types are
-the plain SQL types under catalog_db's column types (UTCDateTime is a timezone-aware DateTime,
+the plain SQL types under catalog.schema's column types (UTCDateTime is a timezone-aware DateTime,
 SafeText is Text, SafeFloat is Double).
 """
 

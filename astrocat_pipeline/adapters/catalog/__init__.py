@@ -1,0 +1,40 @@
+"""The catalog database: the source of truth for search (SQLite by default, PostgreSQL optional).
+
+Open it with :func:`open_catalog`; everything is read and written through the
+:class:`CatalogStore` it returns, as typed frozen records (:mod:`.rows`).
+
+Tables (:mod:`.schema`; revisions in ``migrations/versions``): ``images`` (one row per
+inventoried file, with its normalized metadata), ``plate_solutions`` (keyed by content
+fingerprint, so a moved or renamed file reuses its solution), ``catalog_matches`` (objects
+inside a solved frame), and the sky index ``sky_footprints`` (one row per image whose content is
+solved, for cone searches).
+
+Modules, one per concern: :mod:`.engine` (URLs, engines, connection settings, migrations),
+:mod:`.schema`, :mod:`.rows`, and the parts of the store: :mod:`.images`, :mod:`.solutions`,
+:mod:`.sky_index`, combined in :mod:`.store`.
+"""
+
+from astrocat_pipeline.adapters.catalog.base import ImageNotFoundError
+from astrocat_pipeline.adapters.catalog.engine import create_catalog_engine, migrate, read_only
+from astrocat_pipeline.adapters.catalog.rows import (
+    FailureKind,
+    ImageRow,
+    SearchResult,
+    SolutionRow,
+)
+from astrocat_pipeline.adapters.catalog.schema import METADATA
+from astrocat_pipeline.adapters.catalog.store import CatalogStore, open_catalog
+
+__all__ = [
+    "METADATA",
+    "CatalogStore",
+    "FailureKind",
+    "ImageNotFoundError",
+    "ImageRow",
+    "SearchResult",
+    "SolutionRow",
+    "create_catalog_engine",
+    "migrate",
+    "open_catalog",
+    "read_only",
+]

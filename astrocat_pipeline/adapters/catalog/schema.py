@@ -1,0 +1,270 @@
+"""The catalog's tables and column types (SQLAlchemy Core).
+
+The tables must match the newest revision in ``migrations/versions``: a test compares them.
+Every schema change is a new revision, never a table dropped and created again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+from astrocat_pipeline.core.records import CatalogMatch, FieldGeometry, ImageMetadata
+
+__all__ = [
+    "METADATA",
+    "SafeFloat",
+    "SafeText",
+    "UTCDateTime",
+    "catalog_matches",
+    "images",
+    "plate_solutions",
+    "sky_footprints",
+]
+
+
+# --- column types ---------------------------------------------------------------------------
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend.
+
+    SQLite has no timezone type: values are stored as naive UTC text, which also keeps ``<`` and
+    ``ORDER BY`` chronological there. A naive input is refused rather than guessed at.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"expected a timezone-aware datetime, found naive {value!r}")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class SafeText(TypeDecorator[str]):
+    """Text without NUL characters: PostgreSQL refuses them, and headers of damaged files have
+    them; one bad file must not fail its whole write (invariant 5)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return value.replace("\x00", "") if value is not None else None
+
+
+class SafeFloat(TypeDecorator[float]):
+    """Double precision where NaN is stored as NULL on every backend (SQLite does so anyway)."""
+
+    impl = Double
+    cache_ok = True
+
+    def process_bind_param(self, value: float | None, dialect: Dialect) -> float | None:
+        if value is None or math.isnan(value):
+            return None
+        return float(value)
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+# Deterministic constraint names on every backend, so that later migrations can refer to them
+# (SQLite's batch mode needs named constraints).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+METADATA = MetaData(naming_convention=NAMING_CONVENTION)
+
+images = Table(
+    "images",
+    METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("partition_key", SafeText, nullable=False, unique=True),
+    Column("root", SafeText, nullable=False),
+    Column("rel_path", SafeText, nullable=False),
+    Column("path", SafeText, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("fingerprint", SafeText, index=True),
+    Column("format", SafeText, nullable=False),
+    Column("status", SafeText, nullable=False),
+    Column("error_stage", SafeText),
+    Column("error", SafeText),
+    # ImageMetadata, all NULL until the file is indexed
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("channels", Integer),
+    Column("bit_depth", Integer),
+    Column("frame_type", SafeText, index=True),
+    Column("object", SafeText),
+    Column("object_key", SafeText, index=True),
+    Column("exposure_s", SafeFloat),
+    Column("date_obs", UTCDateTime),
+    Column("camera", SafeText),
+    Column("telescope", SafeText),
+    Column("filter", SafeText),
+    Column("gain", SafeFloat),
+    Column("offset", SafeFloat),
+    Column("iso", Integer),
+    Column("ccd_temp_c", SafeFloat),
+    Column("focal_length_mm", SafeFloat),
+    Column("pixel_size_um", SafeFloat),
+    Column("binning", Integer),
+    Column("bayer_pattern", SafeText),
+    Column("ra_deg", SafeFloat),
+    Column("dec_deg", SafeFloat),
+    Column("has_wcs", Boolean),
+    Column("raw_header", SafeText),  # JSON object: keyword -> value
+    Column("thumbnail_path", SafeText),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("root", "rel_path"),
+)
+
+plate_solutions = Table(
+    "plate_solutions",
+    METADATA,
+    Column("fingerprint", SafeText, primary_key=True),
+    Column("status", SafeText, nullable=False),
+    Column("solver", SafeText),
+    Column("ra_deg", SafeFloat),
+    Column("dec_deg", SafeFloat),
+    Column("pixel_scale_arcsec", SafeFloat),
+    Column("rotation_deg", SafeFloat),
+    Column("parity", SafeText),
+    Column("width_deg", SafeFloat),
+    Column("height_deg", SafeFloat),
+    Column("radius_deg", SafeFloat),
+    Column("corners", SafeText),  # JSON: [[ra_deg, dec_deg], ...]
+    Column("wcs_header", SafeText),
+    Column("hints_used", SafeText),  # JSON: SolveHints.to_dict()
+    Column("elapsed_s", SafeFloat),
+    Column("error", SafeText),
+    Column("submission_id", BigInteger),
+    Column("job_id", BigInteger),
+    Column("attempts", SafeText),  # JSON: [SolveAttempt.to_dict(), ...]
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # Why a failed solve failed, when the pipeline itself failed it (a FailureKind value; NULL
+    # for a solver's own failure): "stale" is set by fail_stale_solutions, so that a retry
+    # resumes the nova job instead of uploading again.
+    Column("failure_kind", SafeText),
+    Index("ix_plate_solutions_status_updated_at", "status", "updated_at"),
+)
+
+catalog_matches = Table(
+    "catalog_matches",
+    METADATA,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "image_id",
+        Integer,
+        ForeignKey("images.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("catalog", SafeText, nullable=False),
+    Column("designation", SafeText, nullable=False, index=True),
+    Column("name", SafeText),
+    Column("object_type", SafeText, nullable=False),
+    Column("ra_deg", SafeFloat, nullable=False),
+    Column("dec_deg", SafeFloat, nullable=False),
+    Column("x_px", SafeFloat, nullable=False),
+    Column("y_px", SafeFloat, nullable=False),
+    Column("major_axis_arcmin", SafeFloat),
+    Column("messier", Integer, index=True),
+    Column("minor_axis_arcmin", SafeFloat),
+    Column("position_angle_deg", SafeFloat),
+    Column("magnitude", SafeFloat),
+)
+
+# The sky index (issue 6): one row per image whose content is solved (its solution's four
+# corners), see core.sky_index. healpix_uniq is the NUNIQ number of the HEALPix cell of the
+# footprint's centre at its size class's order; x, y, z the centre's unit vector and cos/sin_radius
+# its bounding radius, for a bounding-circle filter in SQL; geometry the packed float64 values the
+# exact test needs (core.sky_index.GEOMETRY_DOUBLES); partition_key the image's, so that a cone
+# search reads one small row per candidate and nothing else. Plain columns and one B-tree, the
+# same on SQLite and PostgreSQL without extensions. The primary key (healpix_uniq, image_id) is
+# the B-tree a cone search walks; it holds the whole row: SQLite keeps it as the table (WITHOUT
+# ROWID) and PostgreSQL INCLUDEs the other columns, so that the scan is index-only.
+#
+# A row per image rather than per solution, because looking up the images of ~1,000 solutions
+# took more than half of a 2-degree search (bench/cone_search_bench.py). The rows follow both
+# sides: save_solution rewrites those of the content's images, record_file those of an image
+# whose content changed, deleting an image or a solution deletes them (cascades), and a reused
+# solution writes the image's row again (index_image_footprint).
+_SKY_ROW_COLUMNS = ("partition_key", "x", "y", "z", "cos_radius", "sin_radius", "geometry")
+sky_footprints = Table(
+    "sky_footprints",
+    METADATA,
+    Column("healpix_uniq", Integer, nullable=False, autoincrement=False),
+    Column(
+        "image_id",
+        Integer,
+        ForeignKey("images.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+        autoincrement=False,
+    ),
+    Column("partition_key", SafeText, nullable=False),
+    Column(
+        "fingerprint",
+        SafeText,
+        ForeignKey("plate_solutions.fingerprint", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("x", Double, nullable=False),
+    Column("y", Double, nullable=False),
+    Column("z", Double, nullable=False),
+    Column("cos_radius", Double, nullable=False),
+    Column("sin_radius", Double, nullable=False),
+    Column("geometry", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("healpix_uniq", "image_id", postgresql_include=list(_SKY_ROW_COLUMNS)),
+    sqlite_with_rowid=False,
+)
+
+METADATA_FIELDS = tuple(f.name for f in dataclasses.fields(ImageMetadata))
+# Written by record_metadata; path and format belong to the inventory.
+METADATA_COLUMNS = tuple(n for n in METADATA_FIELDS if n not in ("path", "format"))
+MATCH_FIELDS = tuple(f.name for f in dataclasses.fields(CatalogMatch))
+GEOMETRY_COLUMNS = tuple(
+    f.name for f in dataclasses.fields(FieldGeometry) if f.name != "corners_deg"
+)
+INVENTORY_COLUMNS = ("root", "rel_path", "path", "size_bytes", "mtime_ns", "format")
