@@ -141,6 +141,31 @@ def test_migrate_twice_is_a_no_op_and_matches_the_table_definitions(
     assert store.partition_keys() == ["M31/a.fits"]
 
 
+def test_schema_head_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert ScriptDirectory.from_config(config).get_current_head() == engine_module.SCHEMA_HEAD
+
+
+def test_a_current_catalog_opens_without_alembic(tmp_path: Path) -> None:
+    """Read-only commands open an up-to-date catalog without importing alembic (~0.2 s)."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    code = (
+        "import sys\n"
+        "from astrocat_pipeline.adapters.catalog import open_catalog\n"
+        f"open_catalog({url!r}).close()\n"
+        "print('alembic' in sys.modules)"
+    )
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert (first.stdout.strip(), again.stdout.strip()) == ("True", "False")
+
+
 def test_migration_marks_solves_failed_stale_before_it_so_that_they_are_resumed(
     catalog_engine: sa.Engine,
 ) -> None:

@@ -14,7 +14,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    column,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    table,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DisconnectionError
@@ -37,6 +47,10 @@ PG_PING_AFTER_IDLE_S = 1.0
 _LAST_USED = "astrocat_last_used"
 # The alembic revisions (no alembic.ini: migrate() configures alembic itself).
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# The newest migration's revision (a test checks it against alembic's head): a catalog already
+# at it is opened without importing alembic or taking the write lock, which keeps read-only
+# commands such as `astrocat search` fast.
+SCHEMA_HEAD = "0005"
 # Execution option marking a read-only connection: on SQLite it begins a deferred transaction
 # (a WAL snapshot) instead of taking the write lock (see read_only).
 _READ_ONLY_OPTION = "astrocat_read_only"
@@ -175,6 +189,15 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(**{_READ_ONLY_OPTION: True})
 
 
+def schema_revision(engine: Engine) -> str | None:
+    """The catalog's schema revision, or None when it has none yet (a new database)."""
+    version = table("alembic_version", column("version_num"))
+    with read_only(engine).connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(select(version.c.version_num)).scalar_one_or_none()
+
+
 def migrate(engine: Engine) -> None:
     """Upgrade the catalog schema to the newest revision (a no-op when it is current).
 
@@ -183,6 +206,8 @@ def migrate(engine: Engine) -> None:
     other and the later ones find nothing to do. Both backends have transactional DDL, so a
     failed revision leaves the schema as it was.
     """
+    if schema_revision(engine) == SCHEMA_HEAD:
+        return
     from alembic import command
     from alembic.config import Config
 
