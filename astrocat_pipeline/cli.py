@@ -178,7 +178,8 @@ def cmd_thumbnail(args: argparse.Namespace) -> int:
 
 def cmd_solve(args: argparse.Namespace) -> int:
     from astrocat_pipeline.adapters.solvers import build_solver
-    from astrocat_pipeline.cataloging.steps import load_object_catalog, solve_file
+    from astrocat_pipeline.cataloging.objects import load_object_catalog
+    from astrocat_pipeline.cataloging.steps import solve_file
     from astrocat_pipeline.settings import Settings
 
     path = _existing_file(args.file)
@@ -203,7 +204,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
 
 def _object_keys(name: str) -> set[str]:
-    from astrocat_pipeline.cataloging.steps import load_object_catalog
+    from astrocat_pipeline.cataloging.objects import load_object_catalog
     from astrocat_pipeline.core.designations import messier_designation, normalize_designation
 
     keys: set[str] = set()

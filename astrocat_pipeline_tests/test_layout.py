@@ -36,7 +36,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "adapters": _inner("cataloging", "defs") + DAGSTER,
     "cataloging": _inner("defs") + DAGSTER,
     "demo": _inner("defs") + DAGSTER,
-    # No SQL in the wiring: the database is the adapters' (catalog_db) business.
+    # No SQL in the wiring: the database is the adapters' (adapters/catalog) business.
     "defs": ("sqlalchemy", "psycopg*"),
 }
 # The one Definitions object is loaded by Dagster (workspace.yaml, pyproject.toml) and built in
@@ -157,7 +157,7 @@ def test_the_rules_catch_imports_wherever_they_are():
     source = """
 import numpy as np
 from . import records
-from ..adapters import catalog_db
+from ..adapters import catalog
 import urllib.parse
 from urllib import request
 

@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import functools
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from astrocat_pipeline.adapters.bright_stars import load_bright_stars
 from astrocat_pipeline.adapters.catalog import CatalogStore, ImageRow, SolutionRow
-from astrocat_pipeline.adapters.openngc import load_openngc
 from astrocat_pipeline.adapters.solvers import PlateSolver, ProgressCallback, SolveProgress
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
+from astrocat_pipeline.cataloging.objects import object_key, object_position
 from astrocat_pipeline.cataloging.thumbnails import render_file_thumbnail
-from astrocat_pipeline.core.designations import normalize_designation
 from astrocat_pipeline.core.errors import AstrocatError, InvalidSolutionError
 from astrocat_pipeline.core.fingerprint import content_fingerprint
 from astrocat_pipeline.core.hints import solve_hints, usable_hints
@@ -99,16 +96,6 @@ def record_file(store: CatalogStore, key: str) -> StepOutcome:
     )
 
 
-def object_key(catalog: ObjectCatalog | None, object_name: str | None) -> str | None:
-    """The catalog designation an OBJECT header names ("M31" -> "NGC 224"), else its
-    normalized spelling, else None."""
-    if not object_name:
-        return None
-    if catalog is not None and (obj := catalog.resolve(object_name)):
-        return obj.designation
-    return normalize_designation(object_name)
-
-
 def extract_metadata(store: CatalogStore, key: str, catalog: ObjectCatalog | None) -> StepOutcome:
     """Normalized metadata and the raw header, from the header only."""
     row = _image_row(store, key)
@@ -170,26 +157,6 @@ def stale_solve_message(stale_after_s: float) -> str:
     """The cleanup schedule's message for a solve it failed (the catalog also marks the solve
     stale, which is what a retry goes by: a nova job is resumed, not uploaded again)."""
     return f"no progress for more than {stale_after_s:g} s; marked failed for a retry"
-
-
-@functools.cache
-def load_object_catalog() -> ObjectCatalog:
-    """Everything matching and name resolution use: OpenNGC and the named bright stars.
-
-    Loaded once per process (~0.4 s): every run a code server or an ``astrocat index`` executes
-    in-process shares it. The catalog is read-only.
-    """
-    return ObjectCatalog.merge([load_openngc(), load_bright_stars()])
-
-
-def object_position(
-    catalog: ObjectCatalog | None, object_name: str | None
-) -> tuple[float, float] | None:
-    """Where the object an OBJECT header names lies, from the local catalog."""
-    if catalog is None or not object_name:
-        return None
-    obj = catalog.resolve(object_name)
-    return (obj.ra_deg, obj.dec_deg) if obj is not None else None
 
 
 def _run_solver(

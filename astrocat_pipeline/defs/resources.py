@@ -11,7 +11,7 @@ from pydantic import PrivateAttr
 from astrocat_pipeline.adapters.catalog import CatalogStore, open_catalog
 from astrocat_pipeline.adapters.solvers import PlateSolver, build_solver
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
-from astrocat_pipeline.cataloging.steps import load_object_catalog
+from astrocat_pipeline.cataloging.objects import load_object_catalog
 from astrocat_pipeline.core.sky_catalog import ObjectCatalog
 from astrocat_pipeline.settings import SETTING_VARIABLES, Settings
 

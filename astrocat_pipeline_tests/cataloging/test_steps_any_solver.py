@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from astropy.coordinates import angular_separation
 
-from astrocat_pipeline.adapters.catalog_db import CatalogStore
+from astrocat_pipeline.adapters.catalog import CatalogStore
 from astrocat_pipeline.adapters.solvers import SolveProgress, build_solver
 from astrocat_pipeline.adapters.solvers.none import NO_SOLVER_MESSAGE
 from astrocat_pipeline.cataloging.steps import solve_file, solve_plate

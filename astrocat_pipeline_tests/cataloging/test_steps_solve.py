@@ -140,7 +140,7 @@ _M42_ONLY = _OneObject()
 
 
 def test_object_name_resolves_to_a_position_hint(frame):
-    from astrocat_pipeline.cataloging.steps import object_position
+    from astrocat_pipeline.cataloging.objects import object_position
     from astrocat_pipeline.core.hints import solve_hints
     from astrocat_pipeline.core.loading import read_header
     from astrocat_pipeline.core.metadata import normalize_metadata
