@@ -1,0 +1,60 @@
+"""Configuration flows one way: environment -> Settings -> the astrocat resource."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from astrocat_pipeline.defs.resources import AstrocatResource
+from astrocat_pipeline.settings import SETTING_VARIABLES, Settings
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_every_setting_is_a_resource_field_and_back():
+    assert set(AstrocatResource.model_fields) == set(SETTING_VARIABLES)
+
+
+def test_a_resource_field_wins_over_its_environment_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASTROCAT_HOME", str(tmp_path / "env-home"))
+    monkeypatch.setenv("ASTROCAT_RUN_RETENTION_DAYS", "30")
+    monkeypatch.setenv("ASTROCAT_SOLVER_BLIND_FALLBACK", "true")
+    monkeypatch.setenv("ASTROCAT_SOLVER", "none")
+    settings = AstrocatResource(
+        home=str(tmp_path / "config-home"),
+        run_retention_days=7,
+        solver_blind_fallback=False,
+        stale_solve_after_s=42.5,
+    ).settings()
+    assert settings.home == tmp_path / "config-home"
+    assert settings.run_retention_days == 7
+    assert settings.blind_fallback is False
+    assert settings.stale_solve_after_s == 42.5
+    assert settings.solver == "none"  # not set on the resource: the environment's
+
+
+@pytest.mark.parametrize("demo", [True, False])
+def test_config_for_reproduces_the_settings_in_a_run(tmp_path, monkeypatch, demo):
+    for variable in SETTING_VARIABLES.values():
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("ASTROMETRY_API_KEY", "secret-key")
+    overrides = {"ASTROCAT_HOME": str(tmp_path / "home"), "ASTROCAT_SOLVER": "nova"}
+    if not demo:
+        overrides["ASTROCAT_LIBRARY_ROOTS"] = str(tmp_path / "library")
+    settings = Settings.from_env(overrides=overrides)
+    config = AstrocatResource.config_for(settings)
+    assert "secret-key" not in repr(config)  # the key stays in the environment
+    assert AstrocatResource(**config).settings() == settings
+
+
+def test_the_readme_says_which_variables_the_launchpad_sets():
+    rows = {
+        match[1]: match[2]
+        for match in re.finditer(r"^\| `([A-Z_]+)`.*\| ([^|]+) \|$", README.read_text(), re.M)
+    }
+    for variable in SETTING_VARIABLES.values():
+        assert rows.get(variable, "").strip() == "yes", variable
+    assert rows["ASTROMETRY_API_KEY"].startswith("no")
+    assert rows["DAGSTER_HOME"].startswith("no")
