@@ -53,6 +53,7 @@ WORDS = [
     "x & y",
     "''",
     "M 31",
+    "Panel: 2 of 4",  # ': ' in a string that is not a record-valued card
     "",
 ]
 HIERARCH_NAMES = ["ESO DET DIT", "eso det dit", "NINA FOCUSER POS", "Camera  Sensor Temp", "GAIN"]
@@ -104,7 +105,7 @@ def _number_text(rng: random.Random) -> str:
 def _value_card(rng: random.Random, key: str) -> list[str]:
     """One keyword's card(s), of any value type."""
     kind = rng.randrange(12)
-    comment = rng.choice([None, None, "a comment", "it's/odd", "x = 'y'"])
+    comment = rng.choice([None, None, "a comment", "it's/odd", "x = 'y'", "[s] exposure: 300"])
     if kind <= 3:
         return [fixed(key, _number_text(rng), comment)]
     if kind == 4:
@@ -151,13 +152,18 @@ def _hand_made_continue(rng: random.Random, key: str) -> list[str]:
     return cards
 
 
-def _hierarch_card(rng: random.Random) -> str:
+def _hierarch_cards(rng: random.Random) -> list[str]:
     name = rng.choice(HIERARCH_NAMES)
+    if rng.random() < 0.2:
+        # A long string under a HIERARCH name, continued as astropy writes it.
+        text = " ".join(rng.choice(WORDS) for _ in range(12))
+        image = fits.Card(f"HIERARCH {name}", text).image
+        return [image[i : i + 80] for i in range(0, len(image), 80)]
     value = rng.choice(
         [_number_text(rng).strip(), rng.choice("TF"), quoted(_string_value(rng)[:30])]
     )
     spaces = " " * rng.randint(0, 2)
-    return card(f"HIERARCH {name}{spaces}= {value}"[:80])
+    return [card(f"HIERARCH {name}{spaces}= {value}"[:80])]
 
 
 def _commentary_card(rng: random.Random) -> str:
@@ -196,7 +202,7 @@ def generate(rng: random.Random) -> tuple[list[str], bool, bool]:
         if rng.random() < 0.1:
             groups.append(_value_card(rng, key))  # a repeated keyword
     for _ in range(rng.randint(0, 4)):
-        groups.insert(rng.randrange(len(groups) + 1), [_hierarch_card(rng)])
+        groups.insert(rng.randrange(len(groups) + 1), _hierarch_cards(rng))
     for _ in range(rng.randint(0, 5)):
         groups.insert(rng.randrange(len(groups) + 1), [_commentary_card(rng)])
     declined = rng.random() < 0.05

@@ -8,11 +8,11 @@ when thousands of frames are indexed. Every value it returns must equal what ast
 rules follow ``Card._split``. What this parser cannot read with certainty it does not guess:
 :func:`parse_cards` returns None and the caller reads the file with astropy.
 
-Declined (left to astropy): record-valued keyword cards (``DP1 = 'AXIS.1: 1'``) and anything
-that could be read as one, values astropy cannot parse, cards with neither a value indicator nor
-a commentary keyword, CONTINUE cards that do not follow a string-valued card, and END cards that
-are not the standard one. These assume astropy's default configuration
-(``enable_record_valued_keyword_cards`` and ``strip_header_whitespace`` both on).
+Declined (left to astropy): record-valued keyword cards (``DP1 = 'AXIS.1: 1'``), values astropy
+cannot parse, cards with neither a value indicator nor a commentary keyword, CONTINUE cards that
+do not follow a string-valued card, and END cards that are not the standard one. These rules
+assume astropy's default configuration (``enable_record_valued_keyword_cards`` and
+``strip_header_whitespace`` both on).
 """
 
 from __future__ import annotations
@@ -101,11 +101,21 @@ def _long_string(first_field: str, continuations: list[str]) -> str:
     return value
 
 
-def _may_be_record_valued(value_field: str) -> bool:
-    """astropy's own quick test for a record-valued keyword card (``DP1 = 'AXIS.1: 1'``),
-    which it reads under another keyword (``DP1.AXIS.1``)."""
+# astropy's record-valued keyword card (card.py: _rvkc_keyword_val_comm_RE): a string value
+# 'field.specifier: number', which astropy files under KEYWORD.field.specifier.
+_RECORD_FIELD = r"[a-zA-Z_]\w*(\.\d+)?"
+_RECORD_VALUE = re.compile(
+    rf" *\'({_RECORD_FIELD}(\.{_RECORD_FIELD})*): +[+-]?(\.\d+|\d+(\.\d*)?)([DE][+-]?\d+)?\'"
+    r" *(/ *[ -~]*)?$"
+)
+
+
+def _is_record_valued(value_field: str) -> bool:
+    """Whether astropy reads this value field (all of it, CONTINUE cards included) as a
+    record-valued keyword card (``DP1 = 'AXIS.1: 1'`` is ``DP1.AXIS.1`` = 1.0 to it)."""
     text = value_field.lstrip()
-    return text.startswith("'") and text.find(": ") >= 2
+    # astropy's own quick test first: most values are not strings or hold no ': '.
+    return text.startswith("'") and text.find(": ") >= 2 and bool(_RECORD_VALUE.match(text))
 
 
 _RECORD_NAME = re.compile(r"([a-zA-Z_]\w*)\.([a-zA-Z_]\w*(\.\d+)?(\.[a-zA-Z_]\w*(\.\d+)?)*)$")
@@ -148,7 +158,7 @@ def _parse(cards: list[str]) -> dict[str, Any]:
                 raise _UnsureError(card)
         elif card.find("= ") == 8:
             key, field = name, card[10:]
-            if _may_be_record_valued(field + "".join(continuations)):
+            if _is_record_valued(field + "".join(continuations)):
                 raise _UnsureError(card)
         else:
             raise _UnsureError(card)  # no value indicator in column 9: astropy's "invalid card"
