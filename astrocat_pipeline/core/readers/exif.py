@@ -33,6 +33,9 @@ def _tag_value(tag: Any) -> Any:
     if isinstance(values, str | bytes):
         return plain_value(values.strip() if isinstance(values, str) else values)
     if isinstance(values, list | tuple):
+        # ExifRead gives each FLOAT/DOUBLE value as a 1-tuple ([(30.0,)] for a DOUBLE 30.0,
+        # which Pillow and editing software write); the value is the number inside.
+        values = [v[0] if isinstance(v, tuple) and len(v) == 1 else v for v in values]
         converted = [plain_value(float(v) if isinstance(v, Fraction) else v) for v in values]
         if len(converted) == 1:
             return converted[0]

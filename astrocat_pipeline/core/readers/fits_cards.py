@@ -48,7 +48,7 @@ _EXPONENT = str.maketrans("dD", "eE")
 _UNDEFINED = None
 
 
-class _UnsureError(Exception):
+class _UnsureError(ValueError):
     """This card is one astropy may read differently from this parser: leave the file to it."""
 
 
@@ -64,10 +64,11 @@ def _number(text: str) -> int | float:
         return float(number)
 
 
-def _value(value_field: str) -> Any:
-    """The value of a value field (the text after the value indicator), as astropy reads it."""
+def _value(value_field: str, *, comment: bool = True) -> Any:
+    """The value of a value field (the text after the value indicator), as astropy reads it;
+    without ``comment``, a field that holds a comment is refused."""
     match = _VALUE.match(value_field.strip())
-    if match is None:
+    if match is None or (not comment and match.group("comm_field") is not None):
         raise _UnsureError(value_field)  # astropy raises VerifyError on such a card
     if match.group("bool") is not None:
         return match.group("bool") == "T"
@@ -78,6 +79,20 @@ def _value(value_field: str) -> Any:
     if match.group("cplx") is not None:
         return _number(match.group("real")) + _number(match.group("imag")) * 1j
     return _UNDEFINED
+
+
+def field_value(text: str) -> Any:
+    """A FITS value without its comment (``'M 31'``, ``3.0D2``, ``T``) as astropy reads it,
+    for values kept outside a header (XISF FITSKeyword attributes, whose comment is another
+    attribute). Undefined (blank) is None.
+
+    Raises
+    ------
+    ValueError
+        The text is not a FITS value astropy can read (an unquoted string, ``NaN``) or holds a
+        '/' after the value (``1/250`` is not the number 1 with a comment here).
+    """
+    return plain_value(_value(text, comment=False))
 
 
 def _long_string(first_field: str, continuations: list[str]) -> str:
