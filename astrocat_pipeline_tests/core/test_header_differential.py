@@ -28,6 +28,7 @@ from astrocat_pipeline.core.loading import read_header
 from astrocat_pipeline.core.metadata import normalize_metadata
 from astrocat_pipeline.core.readers.base import HeaderTextWarning, plain_value
 from astrocat_pipeline.core.readers.fits_reader import _fast_primary
+from astrocat_pipeline_tests.samples import needs_samples, sample
 
 HEADERS = 3000
 SEED = 20261207
@@ -352,3 +353,41 @@ def test_non_ascii_bytes_are_replaced_with_a_warning_naming_the_file(tmp_path, g
     with pytest.warns(HeaderTextWarning, match=rf"{path.name}: the FITS header holds"):
         header = read_header(path)
     assert header.keywords["OBSERVER"] == "Ren?e"  # as astropy replaces it
+
+
+@needs_samples
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "fits/HorseHead.fits",
+        "fits/M6707HH.fits",
+        "fits/gc_2mass_k.fits",
+        "fits/M13_blue_0001.fits",
+        "fits/simple.fits",
+        "fits/STAR_FOCUS_1.fits",
+        "fits/multi.fits",
+        "synthetic/m31_3deg.fits.gz",
+    ],
+)
+def test_real_fits_headers_agree_with_astropy(relative):
+    path = sample(relative)
+    header, _, _ = _read_both(path)
+    with fits.open(path) as hdul:
+        reference = astropy_keywords(hdul[header.hdu_index].header)
+        if header.hdu_index:
+            # An extension's frame inherits the primary header's keywords it lacks.
+            for key, value in astropy_keywords(hdul[0].header).items():
+                reference.setdefault(key, value)
+    assert not _differences(header.keywords, reference)
+
+
+def test_a_non_standard_end_card_leaves_the_file_to_astropy(tmp_path):
+    cards = [fixed("SIMPLE", "T"), fixed("BITPIX", "16"), fixed("NAXIS", "2")]
+    cards += [fixed("NAXIS1", "2"), fixed("NAXIS2", "2"), fixed("OBJECT", "'M 42'")]
+    path = tmp_path / "end.fits"
+    text = "".join(cards) + card("END     trailing text")
+    text += " " * (-len(text) % 2880)
+    path.write_bytes(text.encode("ascii") + b"\0" * 2880)
+    assert _fast_primary(path) is None
+    header, reference, _ = _read_both(path)
+    assert header.keywords == reference
