@@ -76,12 +76,12 @@ def quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _string_value(rng: random.Random) -> str:
+def string_value(rng: random.Random) -> str:
     text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 3)))
     return text[:60]
 
 
-def _number_text(rng: random.Random) -> str:
+def number_text(rng: random.Random) -> str:
     kind = rng.randrange(9)
     number = rng.uniform(-1000, 1000)
     if kind == 0:
@@ -108,11 +108,11 @@ def _value_card(rng: random.Random, key: str) -> list[str]:
     kind = rng.randrange(12)
     comment = rng.choice([None, None, "a comment", "it's/odd", "x = 'y'", "[s] exposure: 300"])
     if kind <= 3:
-        return [fixed(key, _number_text(rng), comment)]
+        return [fixed(key, number_text(rng), comment)]
     if kind == 4:
         return [fixed(key, rng.choice("TF"), comment)]
     if kind == 5:
-        real, imag = _number_text(rng).strip(), _number_text(rng).strip()
+        real, imag = number_text(rng).strip(), number_text(rng).strip()
         return [fixed(key, f"({real},{' ' * rng.randint(0, 2)}{imag})", comment)]
     if kind == 6:
         return [card(f"{key:<8}=" + rng.choice(["", " ", "   / undefined value"]))]
@@ -125,7 +125,7 @@ def _value_card(rng: random.Random, key: str) -> list[str]:
         return [image[i : i + 80] for i in range(0, len(image), 80)]
     if kind == 8:
         return _hand_made_continue(rng, key)
-    value = quoted(_string_value(rng))
+    value = quoted(string_value(rng))
     spaces = " " * rng.randint(0, 3)
     text = f"{key:<8}= {spaces}{value}"
     if len(text) > 80:
@@ -160,9 +160,7 @@ def _hierarch_cards(rng: random.Random) -> list[str]:
         text = " ".join(rng.choice(WORDS) for _ in range(12))
         image = fits.Card(f"HIERARCH {name}", text).image
         return [image[i : i + 80] for i in range(0, len(image), 80)]
-    value = rng.choice(
-        [_number_text(rng).strip(), rng.choice("TF"), quoted(_string_value(rng)[:30])]
-    )
+    value = rng.choice([number_text(rng).strip(), rng.choice("TF"), quoted(string_value(rng)[:30])])
     spaces = " " * rng.randint(0, 2)
     return [card(f"HIERARCH {name}{spaces}= {value}"[:80])]
 

@@ -29,7 +29,7 @@ from astrocat_pipeline.core.loading import read_header
 from astrocat_pipeline.core.metadata import normalize_metadata
 from astrocat_pipeline.core.readers.base import plain_value
 from astrocat_pipeline.core.readers.exif import read_exif
-from astrocat_pipeline_tests.core.test_header_differential import _number_text, _string_value
+from astrocat_pipeline_tests.core.test_header_differential import number_text, string_value
 from astrocat_pipeline_tests.image_files import camera_exif, write_pillow
 from astrocat_pipeline_tests.samples import needs_samples, sample
 
@@ -37,7 +37,7 @@ from astrocat_pipeline_tests.samples import needs_samples, sample
 
 XISF_FILES = 60
 PROPERTY_TYPES = {
-    "String": lambda rng: _string_value(rng) or "M 31",
+    "String": lambda rng: string_value(rng) or "M 31",
     "Float64": lambda rng: rng.uniform(-1e4, 1e4),
     "Float32": lambda rng: float(np.float32(rng.uniform(-100, 100))),
     "Int32": lambda rng: rng.randint(-(2**31), 2**31 - 1),
@@ -59,12 +59,12 @@ def _fits_value_text(rng: random.Random) -> str:
     """A keyword value as PixInsight writes it in a FITSKeyword: FITS value syntax."""
     kind = rng.randrange(5)
     if kind == 0:
-        return "'" + _string_value(rng).replace("'", "''") + "'"
+        return "'" + string_value(rng).replace("'", "''") + "'"
     if kind == 1:
         return rng.choice(["T", "F", "'T'", "'123'"])  # quoted ones stay strings
     if kind == 2:
-        return f"({_number_text(rng).strip()}, {_number_text(rng).strip()})"
-    return _number_text(rng).strip()
+        return f"({number_text(rng).strip()}, {number_text(rng).strip()})"
+    return number_text(rng).strip()
 
 
 def astropy_value(name: str, text: str) -> Any:
