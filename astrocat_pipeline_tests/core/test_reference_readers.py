@@ -27,7 +27,7 @@ from PIL import ExifTags, Image
 
 from astrocat_pipeline.core.loading import read_header
 from astrocat_pipeline.core.metadata import normalize_metadata
-from astrocat_pipeline.core.readers.base import plain_value
+from astrocat_pipeline.core.readers.base import HeaderTextWarning, plain_value
 from astrocat_pipeline.core.readers.exif import read_exif
 from astrocat_pipeline_tests.core.test_header_differential import number_text, string_value
 from astrocat_pipeline_tests.image_files import camera_exif, write_pillow
@@ -272,3 +272,17 @@ def test_real_raf_exif_matches_pillow_on_its_embedded_jpeg():
     offset, length = struct.unpack(">II", data[84:92])  # the RAF header's JPEG pointer
     reference = pillow_exif(data[offset : offset + length])
     assert not _compare_exif(read_exif(path), reference, "FujiFilm.raf")
+
+
+def test_exif_text_that_is_not_utf8_is_replaced_with_a_warning(tmp_path):
+    """A latin-1 byte in an ASCII EXIF tag: read, with U+FFFD in its place, never a crash."""
+    path = write_pillow(tmp_path / "IMG_0001.jpg", np.zeros((8, 8, 3), np.uint8), camera_exif())
+    data = path.read_bytes()
+    # Overwrite one byte of the Model text ("EOS 6D") in place, keeping every offset.
+    at = data.index(b"EOS 6D")
+    path.write_bytes(data[: at + 3] + b"\xe9" + data[at + 4 :])
+    with pytest.warns(HeaderTextWarning, match=r"IMG_0001\.jpg: EXIF text tag\(s\) Model"):
+        exif = read_exif(path)
+    assert exif["Model"] == "EOS\ufffd6D"
+    with pytest.warns(HeaderTextWarning):
+        assert normalize_metadata(str(path), read_header(path)).camera == "Canon EOS\ufffd6D"
