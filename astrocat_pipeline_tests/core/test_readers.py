@@ -461,7 +461,7 @@ def test_fast_header_parse_agrees_with_astropy(tmp_path):
         "HIERARCH ESO DET DIT": 2.5,
     }
     path = write_fits(tmp_path / "cards.fits", np.zeros((4, 4), np.uint16), cards)
-    fast, _ = _fast_primary(path)
+    fast, _, _ = _fast_primary(path)
     expected = header_keywords(fits.getheader(path))
     for key in ("OBJECT", "EXPTIME", "GAIN", "FLIPPED", "DATE-OBS", "BITPIX", "NAXIS1"):
         assert fast[key] == expected[key], key

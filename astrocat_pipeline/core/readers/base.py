@@ -17,6 +17,12 @@ from astrocat_pipeline.core.errors import ImageReadError
 MAX_DECLARED_PIXELS = 2_000_000_000
 
 
+class HeaderTextWarning(UserWarning):
+    """A header held bytes that are not text (non-ASCII in a FITS header); they were replaced
+    (by '?', as astropy replaces them) and the file was read on. A warning, never an error: the
+    rest of the header is still good, and one odd byte must not cost the file its entry."""
+
+
 @dataclass(frozen=True)
 class ImageHeader:
     """Header keywords of one image and its pixel layout, as read from the file.

@@ -11,13 +11,14 @@ from __future__ import annotations
 import io
 import logging
 import struct
+import warnings
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import exifread
 
-from astrocat_pipeline.core.readers.base import plain_value
+from astrocat_pipeline.core.readers.base import HeaderTextWarning, plain_value
 
 # ExifRead prefixes each tag with its IFD ("Image Model", "EXIF ExposureTime"); the bare tag
 # name is the EXIF standard name. Earlier groups win when a name repeats.
@@ -33,6 +34,9 @@ def _tag_value(tag: Any) -> Any:
     if isinstance(values, str | bytes):
         return plain_value(values.strip() if isinstance(values, str) else values)
     if isinstance(values, list | tuple):
+        # ExifRead gives each FLOAT/DOUBLE value as a 1-tuple ([(30.0,)] for a DOUBLE 30.0,
+        # which Pillow and editing software write); the value is the number inside.
+        values = [v[0] if isinstance(v, tuple) and len(v) == 1 else v for v in values]
         converted = [plain_value(float(v) if isinstance(v, Fraction) else v) for v in values]
         if len(converted) == 1:
             return converted[0]
@@ -40,7 +44,8 @@ def _tag_value(tag: Any) -> Any:
     return plain_value(values)
 
 
-def _flatten(tags: dict[str, Any]) -> dict[str, Any]:
+def _flatten(tags: dict[str, Any], undecodable: list[str]) -> dict[str, Any]:
+    """Tag values by bare name; names of text tags that are not UTF-8 go to ``undecodable``."""
     out: dict[str, Any] = {}
     for group in _GROUP_ORDER:
         for name, tag in tags.items():
@@ -52,11 +57,26 @@ def _flatten(tags: dict[str, Any]) -> dict[str, Any]:
                 continue
             value = _tag_value(tag)
             if value is not None and value != "":
+                if bare not in out and _is_undecodable(tag):
+                    undecodable.append(bare)
                 out.setdefault(bare, value)
     return out
 
 
-def _process(stream: BinaryIO) -> dict[str, Any]:
+def _is_undecodable(tag: Any) -> bool:
+    """ExifRead keeps a text tag it cannot decode as UTF-8 as bytes (and logs, silenced here);
+    plain_value then reads it with U+FFFD in place of the bad bytes."""
+    values = getattr(tag, "values", None)
+    if not isinstance(values, bytes):
+        return False
+    try:
+        values.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _process(stream: BinaryIO, undecodable: list[str]) -> dict[str, Any]:
     # ExifRead logs "File format not recognized" at error level for files without EXIF; that
     # is an outcome here (an empty mapping), not an error worth a log line.
     logger = logging.getLogger("exifread")
@@ -66,7 +86,8 @@ def _process(stream: BinaryIO) -> dict[str, Any]:
         tags = exifread.process_file(stream, details=False)
     finally:
         logger.setLevel(previous)
-    return _flatten({k: v for k, v in tags.items() if not k.startswith(_SKIPPED_GROUPS)})
+    kept = {k: v for k, v in tags.items() if not k.startswith(_SKIPPED_GROUPS)}
+    return _flatten(kept, undecodable)
 
 
 def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
@@ -88,7 +109,7 @@ def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
     return found
 
 
-def _cr3_exif(path: Path) -> dict[str, Any]:
+def _cr3_exif(path: Path, undecodable: list[str]) -> dict[str, Any]:
     # The metadata boxes sit in the "moov" box near the start; 4 MB covers them generously.
     with path.open("rb") as handle:
         data = handle.read(4 * 1024 * 1024)
@@ -101,12 +122,13 @@ def _cr3_exif(path: Path) -> dict[str, Any]:
                 continue
             for cmt, cmt_body, cmt_end in _boxes(data, inner_body + 16, inner_end):
                 if cmt in (b"CMT1", b"CMT2", b"CMT3"):
-                    for key, value in _process(io.BytesIO(data[cmt_body:cmt_end])).items():
+                    block = io.BytesIO(data[cmt_body:cmt_end])
+                    for key, value in _process(block, undecodable).items():
                         out.setdefault(key, value)
     return out
 
 
-def _raf_exif(path: Path) -> dict[str, Any]:
+def _raf_exif(path: Path, undecodable: list[str]) -> dict[str, Any]:
     with path.open("rb") as handle:
         head = handle.read(92)
         if len(head) < 92 or not head.startswith(_RAF_MAGIC):
@@ -114,7 +136,7 @@ def _raf_exif(path: Path) -> dict[str, Any]:
         offset, length = struct.unpack(">II", head[84:92])
         handle.seek(offset)
         jpeg = handle.read(length)
-    return _process(io.BytesIO(jpeg))
+    return _process(io.BytesIO(jpeg), undecodable)
 
 
 def read_exif(path: Path) -> dict[str, Any]:
@@ -122,16 +144,31 @@ def read_exif(path: Path) -> dict[str, Any]:
     ``ISOSpeedRatings``, ``DateTimeOriginal``, ``FocalLength`` in mm, ``LensModel`` ...).
 
     Returns an empty mapping when the file has no EXIF ExifRead can find. Raises OSError only
-    when the file cannot be read at all.
+    when the file cannot be read at all. A text tag that is not UTF-8 is read with U+FFFD in
+    place of its bad bytes, with a :class:`HeaderTextWarning` naming the file and the tags.
     """
+    undecodable: list[str] = []
+    exif = _read(path, undecodable)
+    if undecodable:
+        warnings.warn(
+            HeaderTextWarning(
+                f"{path}: EXIF text tag(s) {', '.join(sorted(set(undecodable)))} are not UTF-8; "
+                "the bytes that are not were read as U+FFFD"
+            ),
+            stacklevel=2,
+        )
+    return exif
+
+
+def _read(path: Path, undecodable: list[str]) -> dict[str, Any]:
     suffix = path.name.lower().rsplit(".", 1)[-1]
     if suffix == "cr3":
-        return _cr3_exif(path)
+        return _cr3_exif(path, undecodable)
     if suffix == "raf":
-        return _raf_exif(path)
+        return _raf_exif(path, undecodable)
     with path.open("rb") as handle:
         try:
-            return _process(handle)
+            return _process(handle, undecodable)
         except (ValueError, KeyError, IndexError, TypeError, struct.error, ZeroDivisionError):
             # ExifRead gives up on corrupt IFDs with assorted errors; the file is then read as
             # having no EXIF, and its pixel decoder reports what is wrong with it.

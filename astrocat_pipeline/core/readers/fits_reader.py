@@ -17,11 +17,13 @@ from astropy.wcs import FITSFixedWarning
 
 from astrocat_pipeline.core.errors import ImageReadError
 from astrocat_pipeline.core.readers.base import (
+    HeaderTextWarning,
     ImageHeader,
     check_declared_size,
     check_file,
     plain_value,
 )
+from astrocat_pipeline.core.readers.fits_cards import parse_cards, split_header
 
 # Errors astropy raises for files that are not (complete) FITS.
 _READ_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, AttributeError)
@@ -40,18 +42,40 @@ def quiet_astropy() -> Iterator[None]:
 
 def header_keywords(header: fits.Header) -> dict[str, Any]:
     """FITS cards as a JSON-friendly dict; COMMENT/HISTORY joined, undefined values None.
-    The first card of a repeated keyword wins."""
+
+    Each value is the one ``header[keyword]`` returns: the first card of a repeated keyword
+    wins, and a record-valued keyword card (``FILTER = 'Position: 3'``, which astropy files
+    under ``FILTER.Position``) keeps its keyword and its text, as ``header['FILTER']`` gives
+    them. A value astropy cannot parse (``CCD-TEMP= NaN``) is None: astropy raises on it, and
+    one odd card must not cost the file its other keywords.
+    """
     out: dict[str, Any] = {}
+    seen: set[str] = set()
+    records: dict[str, str] = {}
     for card in header.cards:
         key = card.keyword
         if not key:
             continue
-        value = card.value
         if key in ("COMMENT", "HISTORY"):
-            out[key] = (out[key] + "\n" if key in out else "") + str(value)
+            out[key] = (out[key] + "\n" if key in out else "") + str(card.value)
             continue
-        value = None if isinstance(value, fits.card.Undefined) else plain_value(value)
-        out.setdefault(key, value)
+        if card.field_specifier:
+            records.setdefault(card.rawkeyword, card.rawvalue)
+            continue
+        try:
+            value = card.value
+        except fits.VerifyError:
+            value = None
+        # HIERARCH names differing only in case are one keyword to astropy's lookup.
+        lookup = fits.Card.normalize_keyword(key)
+        if lookup not in seen:
+            seen.add(lookup)
+            out[key] = None if isinstance(value, fits.card.Undefined) else plain_value(value)
+    # header[keyword] gives a record-valued card's text only when no plain card has the keyword.
+    for key, text in records.items():
+        if key not in seen:
+            seen.add(key)
+            out[key] = text
     return out
 
 
@@ -113,7 +137,12 @@ def _check_not_truncated(
     """Compare the data the header declares with what the file holds (uncompressed files)."""
     if isinstance(hdul[index], fits.CompImageHDU) or path.name.lower().endswith((".gz", ".fz")):
         return
-    info = hdul.fileinfo(index)
+    try:
+        info = hdul.fileinfo(index)
+    except fits.VerifyError:
+        # fileinfo re-reads every card; one astropy cannot parse (a CONTINUE after a number)
+        # leaves the size unchecked here, and loading the pixels reports a short file.
+        return
     if not info:
         return
     declared = abs(int(header["BITPIX"])) // 8
@@ -133,74 +162,56 @@ _CARD = 80
 _FAST_MAX_BLOCKS = 64
 
 
-def _card_value(text: str) -> Any:
-    """The value of one card's value field (FITS standard 4.2), without its comment."""
-    text = text.strip()
-    if text.startswith("'"):
-        out, i = [], 1
-        while i < len(text):
-            if text[i] == "'":
-                if text[i + 1 : i + 2] == "'":
-                    out.append("'")
-                    i += 2
-                    continue
-                break
-            out.append(text[i])
-            i += 1
-        return "".join(out).rstrip()
-    value = text.split("/", 1)[0].strip()
-    if value in ("T", "F"):
-        return value == "T"
-    if not value:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        pass
-    try:
-        return plain_value(float(value.replace("D", "E").replace("d", "e")))
-    except ValueError:
-        return value
+# Bytes outside ASCII become '?', one for one, as astropy's header decoding replaces them.
+_TO_ASCII = bytes(range(128)) + b"?" * 128
+_NON_ASCII = bytes(range(128, 256))
 
 
-def _fast_primary(path: Path) -> tuple[dict[str, Any], bytes] | None:
-    """Keywords and raw header of a plain (uncompressed) FITS file's primary HDU, parsed
-    directly: several times faster than astropy's card-by-card parse, which matters when a
-    library of thousands of frames is indexed. None when the file needs astropy (gzip, no
-    primary image, an unusual header)."""
+def _fast_primary(path: Path) -> tuple[dict[str, Any], str, int] | None:
+    """Keywords, header text and the count of non-ASCII bytes of a plain (uncompressed) FITS
+    file's primary header, parsed directly (:mod:`~astrocat_pipeline.core.readers.fits_cards`):
+    several times faster than astropy's card-by-card parse, which matters when a library of
+    thousands of frames is indexed, and the same values. None when the file needs astropy
+    (gzip, no SIMPLE = T, a header longer than usual, a card the fast parser cannot read with
+    certainty).
+
+    Non-ASCII bytes are replaced by '?', as astropy replaces them.
+    """
     if path.name.lower().endswith((".gz", ".fz")):
         return None
-    keywords: dict[str, Any] = {}
-    chunks = []
+    cards: list[str] = []
+    texts: list[str] = []
+    replaced = 0
     with path.open("rb") as handle:
         for _ in range(_FAST_MAX_BLOCKS):
             block = handle.read(_BLOCK)
             if len(block) < _BLOCK:
                 return None
-            chunks.append(block)
-            text = block.decode("ascii", errors="replace")
-            for start in range(0, _BLOCK, _CARD):
-                card = text[start : start + _CARD]
-                key = card[:8].rstrip()
-                if key == "END":
-                    raw = b"".join(chunks)
-                    return (keywords, raw) if keywords.get("SIMPLE") is True else None
-                if key in ("COMMENT", "HISTORY"):
-                    line = card[8:].rstrip()
-                    keywords[key] = f"{keywords[key]}\n{line}" if key in keywords else line
-                elif key == "HIERARCH" and "=" in card:
-                    name, _, value = card[9:].partition("=")
-                    keywords.setdefault(" ".join(name.split()), _card_value(value))
-                elif key and card[8:10] == "= ":
-                    keywords.setdefault(key, _card_value(card[10:]))
-    return None
+            text = block.translate(_TO_ASCII).decode("ascii")
+            texts.append(text)
+            split = split_header(text)
+            if split is None:
+                return None
+            block_cards, found = split
+            cards += block_cards
+            if not block.isascii():
+                used = block[: (len(block_cards) + found) * _CARD]
+                replaced += len(used) - len(used.translate(None, _NON_ASCII))
+            if found:
+                break
+        else:
+            return None
+    keywords = parse_cards(cards)
+    if keywords is None or keywords.get("SIMPLE") is not True:
+        return None
+    return keywords, "".join(texts), replaced
 
 
 def _read_fast(path: Path, fmt: str, file_size: int) -> ImageHeader | None:
     parsed = _fast_primary(path)
     if parsed is None:
         return None
-    keywords, raw = parsed
+    keywords, text, replaced = parsed
     try:
         axes = [int(keywords[f"NAXIS{i}"]) for i in range(1, int(keywords["NAXIS"]) + 1)]
         bitpix = int(keywords["BITPIX"])
@@ -212,7 +223,7 @@ def _read_fast(path: Path, fmt: str, file_size: int) -> ImageHeader | None:
     header = None
     if any(key.startswith("CTYPE") for key in keywords):
         with quiet_astropy():
-            header = fits.Header.fromstring(raw.decode("ascii", errors="replace"))
+            header = fits.Header.fromstring(text)
     cards = fits.Header() if header is None else header
     for i, n in enumerate(axes, start=1):
         cards[f"NAXIS{i}"] = n
@@ -224,12 +235,44 @@ def _read_fast(path: Path, fmt: str, file_size: int) -> ImageHeader | None:
     declared = abs(bitpix) // 8
     for n in axes:
         declared *= n
-    if len(raw) + declared > file_size:
+    if len(text) + declared > file_size:
         raise ImageReadError(
             f"{path}: truncated FITS file: the header declares {declared} bytes of image data "
-            f"but the file ends {len(raw) + declared - file_size} bytes short"
+            f"but the file ends {len(text) + declared - file_size} bytes short"
         )
+    if replaced:
+        _warn_non_ascii(path, f"{replaced} non-ASCII byte(s)")
     return _image_header(fmt, keywords, header, 0, width, height, channels, bit_depth, kind)
+
+
+def _warn_non_ascii(path: Path, what: str) -> None:
+    warnings.warn(
+        HeaderTextWarning(f"{path}: the FITS header holds {what}; each was read as '?'"),
+        stacklevel=4,
+    )
+
+
+@contextmanager
+def _reading_with_astropy(path: Path) -> Iterator[None]:
+    """Like :func:`quiet_astropy`, but astropy's note that it replaced non-ASCII header bytes
+    becomes a :class:`HeaderTextWarning` naming the file, as on the fast path."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    quiet = (AstropyUserWarning, FITSFixedWarning, fits.verify.VerifyWarning)
+    non_ascii = False
+    for warning in caught:
+        # astropy 6-8 word it "non-ASCII characters are present in the FITS file header and
+        # have been replaced by "?" characters"; the gzip case of the differential test fails
+        # if that changes.
+        if issubclass(warning.category, AstropyUserWarning) and "non-ASCII" in str(warning.message):
+            non_ascii = True
+        elif not issubclass(warning.category, quiet):
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    if non_ascii:
+        _warn_non_ascii(path, "non-ASCII bytes")
 
 
 def _image_header(
@@ -269,7 +312,10 @@ def read_header(path: Path, fmt: str) -> ImageHeader:
     if fast is not None:
         return fast
     try:
-        with quiet_astropy(), fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+        with (
+            _reading_with_astropy(path),
+            fits.open(path, memmap=False, lazy_load_hdus=True) as hdul,
+        ):
             index = _image_hdu(hdul, path)
             header = hdul[index].header.copy()
             keywords = header_keywords(header)

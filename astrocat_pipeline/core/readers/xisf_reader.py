@@ -28,6 +28,7 @@ from astrocat_pipeline.core.readers.base import (
     plain_value,
     text_to_value,
 )
+from astrocat_pipeline.core.readers.fits_cards import field_value
 from astrocat_pipeline.core.readers.fits_reader import quiet_astropy
 
 _SIGNATURE = b"XISF0100"
@@ -57,11 +58,29 @@ def _open(path: Path) -> xisf.XISF:
     return xisf.XISF(str(path))
 
 
-def _keywords(image: dict[str, Any], file_meta: dict[str, Any]) -> dict[str, Any]:
+def _keyword_value(text: str) -> Any:
+    """A FITSKeyword's value attribute as a FITS header would hold it: PixInsight writes FITS
+    value syntax (``'M 31'`` with quotes doubled inside, ``300.``, ``T``), read here by the
+    rules astropy reads a header card by. Writers that leave strings unquoted (``Light Frame``)
+    or write non-ASCII text get the text itself, with any quotes around it removed."""
+    try:
+        return field_value(text)
+    except ValueError:
+        stripped = text.strip()
+        if len(stripped) >= 2 and stripped[0] == stripped[-1] == "'":
+            return stripped[1:-1].replace("''", "'").rstrip()
+        return text_to_value(text)
+
+
+def _keywords(element: ET.Element, image: dict[str, Any], file_meta: dict[str, Any]) -> dict:
+    """FITS keywords (the first of a repeated one, as in a FITS header), then the image's and
+    the file's XISF properties. The keywords come from the XML itself: the ``xisf`` package
+    strips the quotes from their values, which would make the string ``'T'`` a boolean."""
     out: dict[str, Any] = {}
-    for name, cards in image.get("FITSKeywords", {}).items():
-        if cards and name not in ("COMMENT", "HISTORY"):
-            out[name] = text_to_value(str(cards[0].get("value", "")))
+    for card in element.findall("xisf:FITSKeyword", _NS):
+        name = card.get("name", "")
+        if name and name not in ("COMMENT", "HISTORY") and name not in out:
+            out[name] = _keyword_value(card.get("value", ""))
     for source in (image.get("XISFProperties", {}), file_meta):
         for prop_id, prop in source.items():
             if isinstance(prop, dict) and "value" in prop:
@@ -114,14 +133,15 @@ def read_header(path: Path, fmt: str) -> ImageHeader:
         width, height, channels = (int(n) for n in image["geometry"])
         check_declared_size(path, width, height, channels)
         dtype = np.dtype(image["dtype"])
-        keywords = _keywords(image, x.get_file_metadata() or {})
+        element = _image_element(x)
+        keywords = _keywords(element, image, x.get_file_metadata() or {})
         location = image["location"]
         if location[0] == "attachment" and int(location[1]) + int(location[2]) > file_size:
             raise ImageReadError(
                 f"{path}: truncated XISF file: the image data block ends at byte "
                 f"{int(location[1]) + int(location[2])}, the file has {file_size} bytes"
             )
-        bayer = _cfa_pattern(_image_element(x), keywords) if channels == 1 else None
+        bayer = _cfa_pattern(element, keywords) if channels == 1 else None
     except ImageReadError:
         raise
     except _READ_ERRORS as exc:
