@@ -11,22 +11,40 @@ The reader is chosen by file type (:mod:`~astrocat_pipeline.core.formats`), neve
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
 from astrocat_pipeline.core.errors import ImageReadError, UnsupportedFormatError
 from astrocat_pipeline.core.formats import image_format
-from astrocat_pipeline.core.readers import (
-    fits_reader,
-    pillow_reader,
-    raw_reader,
-    tiff_reader,
-    xisf_reader,
-)
 from astrocat_pipeline.core.readers.base import MAX_DECLARED_PIXELS, ImageHeader
 
 __all__ = ["MAX_DECLARED_PIXELS", "ImageHeader", "load_image", "read_header"]
+
+
+_READER_MODULES = {
+    "fits": "fits_reader",
+    "xisf": "xisf_reader",
+    "raw": "raw_reader",
+    "tiff": "tiff_reader",
+}
+
+
+def _reader(fmt: str) -> ModuleType:
+    """The reader module of ``fmt``, imported on first use: each brings its own libraries
+    (astropy, xisf, LibRaw, tifffile, Pillow), and a command that reads one FITS header should
+    not pay for the others' start-up."""
+    name = {
+        "fits": "fits_reader",
+        "xisf": "xisf_reader",
+        "raw": "raw_reader",
+        "tiff": "tiff_reader",
+    }
+    return importlib.import_module(
+        f"astrocat_pipeline.core.readers.{name.get(fmt, 'pillow_reader')}"
+    )
 
 
 def _require_format(path: Path) -> str:
@@ -48,15 +66,8 @@ def read_header(path: Path) -> ImageHeader:
     """
     path = Path(path)
     fmt = _require_format(path)
-    if fmt == "fits":
-        return fits_reader.read_header(path, fmt)
-    if fmt == "xisf":
-        return xisf_reader.read_header(path, fmt)
-    if fmt == "raw":
-        return raw_reader.read_header(path, fmt)
-    if fmt == "tiff":
-        return tiff_reader.read_header(path, fmt)
-    return pillow_reader.read_header(path, fmt)
+    header: ImageHeader = _reader(fmt).read_header(path, fmt)
+    return header
 
 
 def load_image(path: Path, *, draft: bool = False) -> tuple[np.ndarray, ImageHeader]:
@@ -80,16 +91,12 @@ def load_image(path: Path, *, draft: bool = False) -> tuple[np.ndarray, ImageHea
     """
     path = Path(path)
     header = read_header(path)
-    if header.format == "fits":
-        array = fits_reader.load(path, header)
-    elif header.format == "xisf":
-        array = xisf_reader.load(path, header)
-    elif header.format == "raw":
-        array = raw_reader.load(path, header, draft)
-    elif header.format == "tiff":
-        array = tiff_reader.load(path, header)
+    reader = _reader(header.format)
+    array: np.ndarray
+    if header.format == "raw":
+        array = reader.load(path, header, draft)
     else:
-        array = pillow_reader.load(path, header)
+        array = reader.load(path, header)
     expected = (header.height, header.width)
     if not (draft and header.format == "raw") and array.shape[:2] != expected:
         raise ImageReadError(

@@ -12,7 +12,6 @@ from typing import Any
 from astrocat_pipeline.core.frame_types import FrameType
 from astrocat_pipeline.core.loading import ImageHeader
 from astrocat_pipeline.core.records import ImageMetadata
-from astrocat_pipeline.core.wcs_geometry import celestial_wcs
 
 # Folder and file-name tokens, checked when the header says nothing.
 _PATH_TOKENS: dict[str, FrameType] = {
@@ -281,6 +280,9 @@ def normalize_metadata(path: str, header: ImageHeader) -> ImageMetadata:
     kw = header.keywords
     wcs = None
     if header.fits_header is not None and _has_wcs_keywords(kw):
+        # astropy's WCS (and its coordinates) only for a header that describes one.
+        from astrocat_pipeline.core.wcs_geometry import celestial_wcs
+
         wcs = celestial_wcs(header.fits_header)
     ra_deg, dec_deg = _pointing(kw, wcs)
     binning = _as_float(_first(kw, *_BINNING_KEYS))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from astropy.io import fits
 
 from astrocat_pipeline.core.errors import ImageReadError
+
+if TYPE_CHECKING:
+    from astropy.io import fits
 
 # Declared image sizes beyond this are treated as corrupt headers, not as images to allocate
 # (2 Gpx is ten times the largest single-sensor astro cameras' frames).

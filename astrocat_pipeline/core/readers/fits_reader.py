@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from astropy.io import fits
-from astropy.utils.exceptions import AstropyUserWarning
-from astropy.wcs import FITSFixedWarning
 
 from astrocat_pipeline.core.errors import ImageReadError
 from astrocat_pipeline.core.readers.base import (
@@ -25,17 +22,34 @@ from astrocat_pipeline.core.readers.base import (
 )
 from astrocat_pipeline.core.readers.fits_cards import parse_cards, split_header
 
+if TYPE_CHECKING:
+    from astropy.io import fits
+
+# astropy is imported by the functions that use it: the fast path reads a plain header without
+# it, which keeps `astrocat inspect` on a FITS file well under a second.
+
 # Errors astropy raises for files that are not (complete) FITS.
 _READ_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, AttributeError)
+
+
+def _fits_fixed_warning() -> type[Warning]:
+    """astropy.wcs's warning class, imported when first needed: astropy.wcs brings astropy's
+    coordinates with it (~0.4 s of start-up), which reading a header does not need."""
+    from astropy.wcs import FITSFixedWarning
+
+    return FITSFixedWarning
 
 
 @contextmanager
 def quiet_astropy() -> Iterator[None]:
     """Silence astropy's warnings about non-standard cards: real-world headers are full of
     them, astropy fixes them, and the warnings would only be noise in logs."""
+    from astropy.io import fits
+    from astropy.utils.exceptions import AstropyUserWarning
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyUserWarning)
-        warnings.simplefilter("ignore", FITSFixedWarning)
+        warnings.simplefilter("ignore", _fits_fixed_warning())
         warnings.simplefilter("ignore", fits.verify.VerifyWarning)
         yield
 
@@ -49,6 +63,8 @@ def header_keywords(header: fits.Header) -> dict[str, Any]:
     them. A value astropy cannot parse (``CCD-TEMP= NaN``) is None: astropy raises on it, and
     one odd card must not cost the file its other keywords.
     """
+    from astropy.io import fits
+
     out: dict[str, Any] = {}
     seen: set[str] = set()
     records: dict[str, str] = {}
@@ -79,12 +95,14 @@ def header_keywords(header: fits.Header) -> dict[str, Any]:
     return out
 
 
-def _axes(header: fits.Header) -> list[int]:
+def _axes(header: Mapping[str, Any]) -> list[int]:
     naxis = int(header.get("NAXIS", 0))
     return [int(header.get(f"NAXIS{i}", 0)) for i in range(1, naxis + 1)]
 
 
 def _is_image(hdu: Any) -> bool:
+    from astropy.io import fits
+
     if not isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU):
         return False
     axes = _axes(hdu.header)
@@ -105,7 +123,7 @@ def _image_hdu(hdul: fits.HDUList, path: Path) -> int:
     raise ImageReadError(f"{path}: FITS file has no image data (no HDU with 2 or more axes)")
 
 
-def _layout(header: fits.Header, path: Path) -> tuple[int, int, int, int, str]:
+def _layout(header: Mapping[str, Any], path: Path) -> tuple[int, int, int, int, str]:
     axes = _axes(header)
     width, height = axes[0], axes[1]
     extra = [n for n in axes[2:] if n != 1]
@@ -135,6 +153,8 @@ def _check_not_truncated(
     hdul: fits.HDUList, index: int, header: fits.Header, path: Path, file_size: int
 ) -> None:
     """Compare the data the header declares with what the file holds (uncompressed files)."""
+    from astropy.io import fits
+
     if isinstance(hdul[index], fits.CompImageHDU) or path.name.lower().endswith((".gz", ".fz")):
         return
     try:
@@ -222,11 +242,11 @@ def _read_fast(path: Path, fmt: str, file_size: int) -> ImageHeader | None:
     # The header only becomes an astropy Header when it may describe a WCS.
     header = None
     if any(key.startswith("CTYPE") for key in keywords):
+        from astropy.io import fits
+
         with quiet_astropy():
             header = fits.Header.fromstring(text)
-    cards = fits.Header() if header is None else header
-    for i, n in enumerate(axes, start=1):
-        cards[f"NAXIS{i}"] = n
+    cards: dict[str, Any] = {f"NAXIS{i}": n for i, n in enumerate(axes, start=1)}
     cards["NAXIS"], cards["BITPIX"] = len(axes), bitpix
     for key in ("BZERO", "BSCALE"):
         if isinstance(keywords.get(key), int | float):
@@ -256,10 +276,13 @@ def _warn_non_ascii(path: Path, what: str) -> None:
 def _reading_with_astropy(path: Path) -> Iterator[None]:
     """Like :func:`quiet_astropy`, but astropy's note that it replaced non-ASCII header bytes
     becomes a :class:`HeaderTextWarning` naming the file, as on the fast path."""
+    from astropy.io import fits
+    from astropy.utils.exceptions import AstropyUserWarning
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
-    quiet = (AstropyUserWarning, FITSFixedWarning, fits.verify.VerifyWarning)
+    quiet = (AstropyUserWarning, _fits_fixed_warning(), fits.verify.VerifyWarning)
     non_ascii = False
     for warning in caught:
         # astropy 6-8 word it "non-ASCII characters are present in the FITS file header and
@@ -311,6 +334,8 @@ def read_header(path: Path, fmt: str) -> ImageHeader:
         raise ImageReadError(f"{path}: cannot read file ({exc})") from exc
     if fast is not None:
         return fast
+    from astropy.io import fits
+
     try:
         with (
             _reading_with_astropy(path),
@@ -347,6 +372,8 @@ def _unsigned_in_place(array: np.ndarray) -> np.ndarray:
 
 
 def load(path: Path, header: ImageHeader) -> np.ndarray:
+    from astropy.io import fits
+
     unsigned = (
         header.sample_kind == "uint"
         and header.bit_depth in (16, 32)
