@@ -467,3 +467,61 @@ def test_fast_header_parse_agrees_with_astropy(tmp_path):
         assert fast[key] == expected[key], key
     assert fast["ESO DET DIT"] == 2.5
     assert fast["FILTER"] == ""
+
+
+@pytest.mark.parametrize(
+    ("dtype", "scale"),
+    [
+        (np.uint8, None),
+        (np.int16, None),
+        (np.uint16, None),
+        (np.int32, None),
+        (np.uint32, None),
+        (np.int64, None),
+        (np.float32, None),
+        (np.float64, None),
+        (np.int16, (2.0, 100.0)),  # BSCALE/BZERO scaled: astropy reads it
+    ],
+)
+@pytest.mark.parametrize("planes", [None, 1, 3])
+def test_plain_fits_pixels_read_without_astropy_equal_astropys(tmp_path, dtype, scale, planes):
+    """The pixels of a plain primary image come straight from the file; they must be the values,
+    the type and the shape astropy gives (after the project's layout of cubes)."""
+    from astrocat_pipeline.core.readers import fits_reader
+
+    rng = np.random.default_rng(7)
+    shape = (21, 34) if planes is None else (planes, 21, 34)
+    info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
+    if info is not None:
+        data = rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True)
+    else:
+        data = rng.normal(0, 1000, size=shape).astype(dtype)
+    path = tmp_path / "frame.fits"
+    hdu = fits.PrimaryHDU(data)
+    if scale is not None:
+        hdu.scale("int16", bscale=scale[0], bzero=scale[1])
+    hdu.writeto(path)
+    header = read_header(path)
+    array, _ = load_image(path)
+    expected = fits.getdata(path)
+    if planes == 3:
+        expected = np.moveaxis(expected, 0, -1)
+    elif planes == 1:
+        expected = expected[0]
+    unsigned = header.sample_kind == "uint" and header.bit_depth in (16, 32)
+    read_plain = fits_reader._read_plain(path, header, unsigned) is not None
+    assert read_plain == (scale is None)  # scaled integers are left to astropy
+    assert array.shape == expected.shape
+    assert array.dtype.kind == expected.dtype.kind
+    assert array.dtype.itemsize == expected.dtype.itemsize
+    np.testing.assert_array_equal(array, expected)
+
+
+def test_a_plain_fits_cut_short_is_a_clear_error(tmp_path):
+    path = tmp_path / "short.fits"
+    fits.PrimaryHDU(np.zeros((40, 50), dtype=np.uint16)).writeto(path)
+    header = read_header(path)
+    with path.open("r+b") as handle:  # the header is read; the data shrinks afterwards
+        handle.truncate(header.data_offset + 100)
+    with pytest.raises(ImageReadError, match=r"short\.fits"):
+        load_image(path)

@@ -44,6 +44,9 @@ class ImageHeader:
     keywords: dict[str, Any] = field(default_factory=dict)
     fits_header: fits.Header | None = None  # FITS keywords as a header, for WCS parsing
     hdu_index: int = 0  # FITS only: the HDU holding the image
+    # FITS only: where a plain primary image's data starts in the file, when the header parser
+    # read it (None: astropy reads the pixels).
+    data_offset: int | None = None
     bottom_up: bool = False  # row 0 of the array is the bottom of the picture (FITS)
     bayer_pattern: str | None = None  # CFA of a mosaic array ("RGGB"), None when not a mosaic
 

@@ -3,6 +3,8 @@ extension; 2-D mono, 3-D colour cubes (3xHxW) and other cubes."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import sys
 import warnings
 from collections.abc import Iterator, Mapping
@@ -32,12 +34,12 @@ if TYPE_CHECKING:
 _READ_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, AttributeError)
 
 
-def _fits_fixed_warning() -> type[Warning]:
-    """astropy.wcs's warning class, imported when first needed: astropy.wcs brings astropy's
-    coordinates with it (~0.4 s of start-up), which reading a header does not need."""
-    from astropy.wcs import FITSFixedWarning
-
-    return FITSFixedWarning
+def _fits_fixed_warnings() -> tuple[type[Warning], ...]:
+    """astropy.wcs's FITSFixedWarning, if astropy.wcs is loaded: only it raises that warning,
+    and importing it just to filter it would bring astropy's coordinates along (~0.4 s of
+    start-up for a command that only reads pixels)."""
+    wcs = sys.modules.get("astropy.wcs")
+    return (wcs.FITSFixedWarning,) if wcs is not None else ()
 
 
 @contextmanager
@@ -49,7 +51,8 @@ def quiet_astropy() -> Iterator[None]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyUserWarning)
-        warnings.simplefilter("ignore", _fits_fixed_warning())
+        for category in _fits_fixed_warnings():
+            warnings.simplefilter("ignore", category)
         warnings.simplefilter("ignore", fits.verify.VerifyWarning)
         yield
 
@@ -262,7 +265,8 @@ def _read_fast(path: Path, fmt: str, file_size: int) -> ImageHeader | None:
         )
     if replaced:
         _warn_non_ascii(path, f"{replaced} non-ASCII byte(s)")
-    return _image_header(fmt, keywords, header, 0, width, height, channels, bit_depth, kind)
+    image = _image_header(fmt, keywords, header, 0, width, height, channels, bit_depth, kind)
+    return dataclasses.replace(image, data_offset=len(text))
 
 
 def _warn_non_ascii(path: Path, what: str) -> None:
@@ -282,7 +286,7 @@ def _reading_with_astropy(path: Path) -> Iterator[None]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
-    quiet = (AstropyUserWarning, _fits_fixed_warning(), fits.verify.VerifyWarning)
+    quiet = (AstropyUserWarning, fits.verify.VerifyWarning, *_fits_fixed_warnings())
     non_ascii = False
     for warning in caught:
         # astropy 6-8 word it "non-ASCII characters are present in the FITS file header and
@@ -371,14 +375,45 @@ def _unsigned_in_place(array: np.ndarray) -> np.ndarray:
     return unsigned
 
 
-def load(path: Path, header: ImageHeader) -> np.ndarray:
-    from astropy.io import fits
+# FITS sample formats by BITPIX, big-endian as stored.
+_DTYPES = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 
+
+def _read_plain(path: Path, header: ImageHeader, unsigned: bool) -> np.ndarray | None:
+    """The pixels of a plain primary image read straight from the file (the header parser
+    gave their offset), with the values astropy would give; None when astropy must read them
+    (scaled integers: BSCALE != 1, or a BZERO other than the unsigned convention)."""
+    keywords = header.keywords
+    bitpix = int(keywords["BITPIX"])
+    if header.data_offset is None or bitpix not in _DTYPES or keywords.get("BSCALE", 1) != 1:
+        return None
+    if keywords.get("BZERO", 0) != 0 and not unsigned:
+        return None
+    shape = [int(keywords[f"NAXIS{i}"]) for i in range(int(keywords["NAXIS"]), 0, -1)]
+    count = math.prod(shape)
+    try:
+        array = np.fromfile(path, dtype=_DTYPES[bitpix], count=count, offset=header.data_offset)
+    except OSError as exc:
+        raise ImageReadError(f"{path}: pixel data cannot be read ({exc})") from exc
+    if array.size != count:
+        raise ImageReadError(
+            f"{path}: truncated FITS file: {count} samples declared, {array.size} present"
+        )
+    array = array.reshape(shape)
+    return _unsigned_in_place(array) if unsigned else array
+
+
+def load(path: Path, header: ImageHeader) -> np.ndarray:
     unsigned = (
         header.sample_kind == "uint"
         and header.bit_depth in (16, 32)
         and header.keywords.get("BSCALE", 1) == 1
     )
+    plain = _read_plain(path, header, unsigned)
+    if plain is not None:
+        return _as_image(plain)
+    from astropy.io import fits
+
     try:
         # Unsigned integers are stored offset by BZERO = 2**(n-1); flipping the sign bit in
         # place gives the same values as astropy's scaling without a second full-size copy.
@@ -396,6 +431,10 @@ def load(path: Path, header: ImageHeader) -> np.ndarray:
         raise
     except _READ_ERRORS as exc:
         raise ImageReadError(f"{path}: pixel data cannot be read ({exc})") from exc
+    return _as_image(array)
+
+
+def _as_image(array: np.ndarray) -> np.ndarray:
     # Drop degenerate axes (NAXIS3 = 1 ...); numpy order is (..., planes, H, W).
     array = array.reshape([n for n in array.shape[:-2] if n != 1] + list(array.shape[-2:]))
     if array.ndim == 3:
