@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from astrocat_pipeline.core.errors import ConfigError
 from astrocat_pipeline.core.tuning import NOVA_DEADLINE_S, STALE_SOLVE_AFTER_S
@@ -58,6 +59,26 @@ class Settings:
     blind_fallback: bool = True  # ASTROCAT_SOLVER_BLIND_FALLBACK: a blind try after a hinted miss
     stale_solve_after_s: float = STALE_SOLVE_AFTER_S  # ASTROCAT_STALE_SOLVE_AFTER_S
     nova_deadline_s: float = NOVA_DEADLINE_S  # ASTROCAT_NOVA_DEADLINE_S
+
+    def resource_config(self) -> dict[str, Any]:
+        """These settings as the ``astrocat`` resource's config (its field names, the values a
+        run needs to see the same configuration). The API key stays out: it is read from the
+        environment only, so it never shows in a run's configuration."""
+        config: dict[str, Any] = {
+            "home": str(self.home),
+            "database_url": self.database_url,
+            "thumbnail_cache_path": str(self.thumbnail_cache_path),
+            "solver": self.solver,
+            "index_dir": str(self.index_dir),
+            "api_url": self.api_url,
+            "solver_blind_fallback": self.blind_fallback,
+            "stale_solve_after_s": self.stale_solve_after_s,
+            "nova_deadline_s": self.nova_deadline_s,
+            "run_retention_days": self.run_retention_days,
+        }
+        if not self.uses_demo_library:
+            config["library_roots"] = os.pathsep.join(self.library_roots)
+        return config
 
     @property
     def demo_library_path(self) -> Path:

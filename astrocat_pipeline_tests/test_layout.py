@@ -37,7 +37,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "cataloging": _inner("defs") + DAGSTER,
     "demo": _inner("defs") + DAGSTER,
     # No SQL in the wiring: the database is the adapters' (adapters/catalog) business.
-    "defs": ("sqlalchemy", "psycopg*"),
+    # No SQL and no file access in the wiring: the adapters and the application layer do both.
+    "defs": ("sqlalchemy", "psycopg*", "os", "shutil", "pathlib"),
 }
 # The one Definitions object is loaded by Dagster (workspace.yaml, pyproject.toml) and built in
 # definitions.py itself. The CLI's `index` runs the job in-process and takes it from there; no

@@ -8,13 +8,11 @@ and logs its progress as it goes.
 """
 
 from collections.abc import Callable
-from pathlib import Path
 
 import dagster as dg
 
 from astrocat_pipeline.adapters.catalog import ImageRow
-from astrocat_pipeline.cataloging import steps
-from astrocat_pipeline.core.records import ImageStatus, SolveStatus
+from astrocat_pipeline.cataloging import operations, steps
 from astrocat_pipeline.defs.assets import SOLVER_POOL, outcome_metadata
 from astrocat_pipeline.defs.resources import AstrocatResource
 
@@ -61,11 +59,7 @@ def resolve_folder_op(
     """Plate-solve the frames under a folder that are unsolved or failed (all with force)."""
     store = astrocat.store()
     solver, catalog = astrocat.plate_solver(), astrocat.object_catalog()
-    rows = [
-        r
-        for r in store.images_under(config.folder or None)
-        if config.force or r.solution_status != SolveStatus.SOLVED
-    ]
+    rows = operations.frames_to_resolve(store, config.folder or None, config.force)
     return _run_over(
         context,
         "plate_solution",
@@ -81,25 +75,10 @@ def rescan_folder_op(
     """Read the files under a folder again: fingerprint and metadata. Without force, only files
     whose size or modification time changed and files that had an error."""
     store, catalog = astrocat.store(), astrocat.object_catalog()
-    rows = store.images_under(config.folder or None)
-    if not config.force:
-        rows = [r for r in rows if r.status == ImageStatus.ERROR or _changed_on_disk(r)]
-
-    def rescan(key: str) -> steps.StepOutcome:
-        outcome = steps.record_file(store, key)
-        if outcome.status == "error":
-            return outcome
-        return steps.extract_metadata(store, key, catalog)
-
-    return _run_over(context, "image_metadata", rows, rescan)
-
-
-def _changed_on_disk(row: ImageRow) -> bool:
-    try:
-        stat = Path(row.path).stat()
-    except OSError:
-        return True  # gone or unreadable: the rescan records why
-    return (stat.st_size, stat.st_mtime_ns) != (row.size_bytes, row.mtime_ns)
+    rows = operations.files_to_rescan(store, config.folder or None, config.force)
+    return _run_over(
+        context, "image_metadata", rows, lambda key: operations.rescan(store, catalog, key)
+    )
 
 
 @dg.op
@@ -108,7 +87,7 @@ def rematch_folder_op(
 ) -> dict[str, int]:
     """Match the solved frames under a folder against the object catalogs again."""
     store, catalog = astrocat.store(), astrocat.object_catalog()
-    rows = [r for r in store.images_under(config.folder or None) if r.solution_status]
+    rows = operations.frames_to_rematch(store, config.folder or None)
     return _run_over(
         context, "catalog_matches", rows, lambda key: steps.match_catalog(store, catalog, key)
     )
@@ -120,11 +99,7 @@ def regenerate_thumbnails_op(
 ) -> dict[str, int]:
     """Render the thumbnails under a folder that are missing (all of them with force)."""
     store, thumbnails = astrocat.store(), astrocat.thumbnails()
-    rows = store.images_under(config.folder or None)
-    if not config.force:
-        rows = [
-            r for r in rows if not r.thumbnail_path or not thumbnails.path_for(r.path).is_file()
-        ]
+    rows = operations.thumbnails_to_render(store, thumbnails, config.folder or None, config.force)
     return _run_over(
         context, "image_thumbnail", rows, lambda key: steps.make_thumbnail(store, thumbnails, key)
     )

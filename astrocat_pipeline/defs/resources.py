@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import dagster as dg
@@ -50,21 +49,7 @@ class AstrocatResource(dg.ConfigurableResource):
     def config_for(settings: Settings) -> dict[str, Any]:
         """The resource config that reproduces ``settings`` in a run (what ``astrocat index``
         passes its runs, so they see the roots it was given). The API key stays out."""
-        config: dict[str, Any] = {
-            "home": str(settings.home),
-            "database_url": settings.database_url,
-            "thumbnail_cache_path": str(settings.thumbnail_cache_path),
-            "solver": settings.solver,
-            "index_dir": str(settings.index_dir),
-            "api_url": settings.api_url,
-            "solver_blind_fallback": settings.blind_fallback,
-            "stale_solve_after_s": settings.stale_solve_after_s,
-            "nova_deadline_s": settings.nova_deadline_s,
-            "run_retention_days": settings.run_retention_days,
-        }
-        if not settings.uses_demo_library:
-            config["library_roots"] = os.pathsep.join(settings.library_roots)
-        return config
+        return settings.resource_config()
 
     def store(self) -> CatalogStore:
         """The catalog database, migrated to the current schema."""
