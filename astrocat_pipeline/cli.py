@@ -203,23 +203,6 @@ def cmd_solve(args: argparse.Namespace) -> int:
     return 0 if solution.status in ("solved", "skipped") else EXIT_ERROR
 
 
-def _object_keys(name: str) -> set[str]:
-    from astrocat_pipeline.cataloging.objects import load_object_catalog
-    from astrocat_pipeline.core.designations import messier_designation, normalize_designation
-
-    keys: set[str] = set()
-    obj = load_object_catalog().resolve(name)
-    if obj is not None:
-        keys.add(obj.designation)
-        if obj.messier is not None:
-            keys.add(messier_designation(obj.messier))
-    elif (normalized := normalize_designation(name)) is not None:
-        keys.add(normalized)
-    else:
-        keys.add(" ".join(name.split()))
-    return keys
-
-
 def _date(text: str | None, name: str) -> datetime | None:
     if text is None:
         return None
@@ -266,7 +249,8 @@ def filter_images(images: list[dict], args: argparse.Namespace) -> list[dict]:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from astrocat_pipeline.adapters.catalog import open_catalog
+    from astrocat_pipeline.adapters.catalog.quick_read import quick_search
+    from astrocat_pipeline.cataloging.objects import object_search_keys
     from astrocat_pipeline.settings import Settings
 
     if (args.near is None) != (args.radius is None):
@@ -275,18 +259,23 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise CliError(f"--radius {args.radius}: expected degrees in (0, 180]")
     if args.near is not None and not -90 <= args.near[1] <= 90:
         raise CliError(f"--near: Dec {args.near[1]} is outside [-90, 90]")
-    keys = _object_keys(args.object) if args.object else None
+    keys = object_search_keys(args.object) if args.object else None
     settings = Settings.from_env()
-    with open_catalog(settings.database_url) as store:
-        found = store.search(keys)
-        if args.near is not None:
-            ra, dec = args.near
-            inside = store.cone_search(ra % 360.0, dec, args.radius)
-            order = {key: i for i, key in enumerate(inside)}
-            found = sorted(
-                (r for r in found if r.partition_key in order),
-                key=lambda r: order[r.partition_key],
-            )
+    # Without a cone, a current SQLite catalog is read without SQLAlchemy (same statement).
+    found = quick_search(settings.database_url, keys) if args.near is None else None
+    if found is None:
+        from astrocat_pipeline.adapters.catalog import open_catalog
+
+        with open_catalog(settings.database_url) as store:
+            found = store.search(keys)
+            if args.near is not None:
+                ra, dec = args.near
+                inside = store.cone_search(ra % 360.0, dec, args.radius)
+                order = {key: i for i, key in enumerate(inside)}
+                found = sorted(
+                    (r for r in found if r.partition_key in order),
+                    key=lambda r: order[r.partition_key],
+                )
     results = filter_images([result.to_dict() for result in found], args)
     if args.json:
         _print_json(results)

@@ -172,3 +172,26 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
         stderr = process.stderr.read().decode()
     assert process.wait(timeout=60) == 141
     assert stderr == ""
+
+
+def test_search_by_name_on_a_current_sqlite_catalog_imports_no_sqlalchemy(tmp_path):
+    """The quick read path: the same results without SQLAlchemy's ~0.4 s import."""
+    from astrocat_pipeline.adapters.catalog import open_catalog
+
+    home = tmp_path / "home"
+    open_catalog(f"sqlite:///{home / 'catalog.db'}").close()
+    code = (
+        "import sys\n"
+        "from astrocat_pipeline.cli import main\n"
+        "code = main(['search', '--object', 'Andromeda Galaxy', '--json'])\n"
+        "print('sqlalchemy' in sys.modules, 'numpy' in sys.modules, code, file=sys.stderr)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ASTROCAT_HOME": str(home)},
+        check=True,
+    )
+    assert json.loads(result.stdout) == []
+    assert result.stderr.split() == ["False", "False", "0"]

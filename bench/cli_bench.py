@@ -15,7 +15,7 @@ at a prompt. One run prepares, in a temporary directory:
   indexed with ``ASTROCAT_SOLVER=none``;
 
 and times ``astrocat --help``, ``astrocat inspect`` on the FITS frame, ``astrocat search`` on the
-catalog (by object name, by filter), ``astrocat stats``, ``astrocat thumbnail`` on the FITS
+catalog (by a deep-sky object's name, by a star's name, by filter), ``astrocat stats``, ``astrocat thumbnail`` on the FITS
 frame, and the literal AstroCat thumbnail (:mod:`bench.astrocat_literal_thumbnail`, a standalone
 script importing only numpy, astropy.io.fits and Pillow) on the same frame.
 

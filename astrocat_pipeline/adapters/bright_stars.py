@@ -16,12 +16,19 @@ import csv
 import math
 from importlib import resources
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from astrocat_pipeline.core.errors import CatalogDataError
+from astrocat_pipeline.core.object_names import ObjectName
 from astrocat_pipeline.core.records import CatalogObject
-from astrocat_pipeline.core.sky_catalog import STAR_TYPE, ObjectCatalog
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from astrocat_pipeline.core.sky_catalog import ObjectCatalog
+
+# numpy and the sky catalog are imported where positions are computed: resolving a star's name
+# (``astrocat search --object``) needs neither.
 
 __all__ = [
     "HIPPARCOS_EPOCH_JYEAR",
@@ -46,6 +53,19 @@ def stars_missing_from_hipparcos(
     names = _read_names(names_csv or star_names_path())
     rows = _read_hipparcos(hipparcos or hipparcos_catalog_path(), set(names))
     return {hip: name for hip, name in sorted(names.items()) if hip not in rows}
+
+
+def named_stars(names_csv: Path | None = None) -> list[ObjectName]:
+    """The IAU-named stars by name alone (``HIP <n>`` and their names), in the order of
+    :func:`load_bright_stars`, without reading the Hipparcos catalogue; a star that catalogue
+    lacks is among them (see :func:`has_hipparcos_entry`)."""
+    names = _read_names(names_csv or star_names_path())
+    return [ObjectName(designation=f"HIP {hip}", name=names[hip]) for hip in sorted(names)]
+
+
+def has_hipparcos_entry(hip: int, hipparcos: Path | None = None) -> bool:
+    """Whether the Hipparcos catalogue has a solution for star ``hip`` (one pass over it)."""
+    return bool(_read_hipparcos(hipparcos or hipparcos_catalog_path(), {hip}))
 
 
 def star_names_path() -> Path:
@@ -115,6 +135,8 @@ def _propagate(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Positions moved along their proper motions (straight on the sphere's tangent plane,
     exact enough over decades, and well defined at the poles); degrees out, RA in [0, 360)."""
+    import numpy as np
+
     cos_ra, sin_ra = np.cos(ra_rad), np.sin(ra_rad)
     cos_dec, sin_dec = np.cos(dec_rad), np.sin(dec_rad)
     p = np.stack([cos_dec * cos_ra, cos_dec * sin_ra, sin_dec], -1)
@@ -148,6 +170,10 @@ def load_bright_stars(
     CatalogDataError
         If a file is missing or unreadable.
     """
+    import numpy as np
+
+    from astrocat_pipeline.core.sky_catalog import STAR_TYPE, ObjectCatalog
+
     names_path = names_csv or star_names_path()
     names = _read_names(names_path)
     rows = _read_hipparcos(hipparcos or hipparcos_catalog_path(), set(names))

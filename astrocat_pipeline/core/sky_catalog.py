@@ -12,11 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from astrocat_pipeline.core.designations import (
-    fold_name,
-    messier_designation,
-    normalize_designation,
-)
+from astrocat_pipeline.core.object_names import ObjectNames
 from astrocat_pipeline.core.records import CatalogMatch, CatalogObject, FieldGeometry
 from astrocat_pipeline.core.tuning import (
     MATCH_ALL_OBJECTS_MAX_FIELD_DEG,
@@ -62,21 +58,7 @@ class ObjectCatalog:
         self._half_axis_deg = np.array(
             [(o.major_axis_arcmin or 0.0) / 120.0 for o in self.objects], dtype=float
         )
-        self._by_designation: dict[str, CatalogObject] = {}
-        self._by_name: dict[str, CatalogObject] = {}
-        for obj in self.objects:
-            for key in (obj.designation, *obj.aliases):
-                designation = normalize_designation(key)
-                if designation is not None:
-                    self._by_designation.setdefault(designation.upper(), obj)
-                else:
-                    self._by_name.setdefault(fold_name(key), obj)
-            if obj.messier is not None:
-                self._by_designation.setdefault(messier_designation(obj.messier).upper(), obj)
-            if obj.name:
-                for common in obj.name.split(","):
-                    if common.strip():
-                        self._by_name.setdefault(fold_name(common), obj)
+        self._names = ObjectNames(self.objects)
 
     @classmethod
     def merge(cls, catalogs: Iterable[ObjectCatalog]) -> ObjectCatalog:
@@ -87,13 +69,8 @@ class ObjectCatalog:
         return len(self.objects)
 
     def resolve(self, name: str) -> CatalogObject | None:
-        """The object a user means by ``name``: a designation in any spelling ("M31",
-        "Messier 31", "NGC 0224", "HIP 91262"), or a common or star name in any case and with
-        or without accents ("Andromeda Galaxy", "vega"); None if unknown."""
-        key = normalize_designation(name)
-        if key is not None and (obj := self._by_designation.get(key.upper())):
-            return obj
-        return self._by_name.get(fold_name(name))
+        """The object a user means by ``name`` (see :meth:`ObjectNames.resolve`)."""
+        return self._names.resolve(name)
 
     def within(self, ra_deg: float, dec_deg: float, radius_deg: float) -> np.ndarray:
         """Indices of objects whose extent comes within ``radius_deg`` of a position."""

@@ -861,3 +861,45 @@ def test_concurrent_writers_in_several_processes(catalog_url: str) -> None:
             assert len(store.get_matches(f"M31/shared{k}.fits")) == 1
     finally:
         engine.dispose()
+
+
+def test_search_columns_are_the_tables_columns() -> None:
+    from astrocat_pipeline.adapters.catalog.schema import images, plate_solutions
+    from astrocat_pipeline.adapters.catalog.search_query import IMAGE_COLUMNS, SOLUTION_COLUMNS
+
+    assert set(IMAGE_COLUMNS) == {c.name for c in images.c} - {"raw_header"}
+    assert set(SOLUTION_COLUMNS) == {c.name for c in plate_solutions.c}
+
+
+@pytest.mark.parametrize(
+    "keys", [None, [], ["NGC 221"], ["M 31"], ["M 33"], ["NGC 1976", "M 31"], ["nothing"]]
+)
+def test_quick_read_gives_the_stores_search(
+    searchable: CatalogStore, catalog_url: str, keys: list[str] | None
+) -> None:
+    """Read through sqlite3 without SQLAlchemy, a current SQLite catalog gives exactly the
+    store's results; any other catalog is left to the store (None)."""
+    from astrocat_pipeline.adapters.catalog.quick_read import quick_search
+
+    quick = quick_search(catalog_url, keys)
+    if not catalog_url.startswith("sqlite"):
+        assert quick is None
+        return
+    assert quick is not None
+    assert [r.to_dict() for r in quick] == [r.to_dict() for r in searchable.search(keys)]
+    assert quick == searchable.search(keys)
+
+
+def test_quick_read_leaves_new_and_older_catalogs_to_the_store(tmp_path: Path) -> None:
+    from astrocat_pipeline.adapters.catalog.quick_read import quick_search, sqlite_path
+
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    assert quick_search(url, None) is None  # no file yet: the store creates it
+    open_catalog(url).close()
+    assert quick_search(url, None) == []
+    with sa.create_engine(url).begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0004'"))
+    assert quick_search(url, None) is None  # an older schema: the store migrates it
+    assert sqlite_path("sqlite://") is None
+    assert sqlite_path(f"{url}?timeout=5") is None
+    assert sqlite_path("postgresql://localhost/catalog") is None

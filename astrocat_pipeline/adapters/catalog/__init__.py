@@ -14,16 +14,50 @@ Modules, one per concern: :mod:`.engine` (URLs, engines, connection settings, mi
 :mod:`.sky_index`, combined in :mod:`.store`.
 """
 
-from astrocat_pipeline.adapters.catalog.base import ImageNotFoundError
-from astrocat_pipeline.adapters.catalog.engine import create_catalog_engine, migrate, read_only
-from astrocat_pipeline.adapters.catalog.rows import (
-    FailureKind,
-    ImageRow,
-    SearchResult,
-    SolutionRow,
-)
-from astrocat_pipeline.adapters.catalog.schema import METADATA
-from astrocat_pipeline.adapters.catalog.store import CatalogStore, open_catalog
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from astrocat_pipeline.adapters.catalog.base import ImageNotFoundError
+    from astrocat_pipeline.adapters.catalog.engine import (
+        create_catalog_engine,
+        migrate,
+        read_only,
+    )
+    from astrocat_pipeline.adapters.catalog.rows import (
+        FailureKind,
+        ImageRow,
+        SearchResult,
+        SolutionRow,
+    )
+    from astrocat_pipeline.adapters.catalog.schema import METADATA
+    from astrocat_pipeline.adapters.catalog.store import CatalogStore, open_catalog
+
+# The package's names are loaded on first use (PEP 562): the quick read path
+# (:mod:`.quick_read`) lives in this package and must not pull SQLAlchemy in with it.
+_HOMES = {
+    "ImageNotFoundError": "base",
+    "create_catalog_engine": "engine",
+    "migrate": "engine",
+    "read_only": "engine",
+    "FailureKind": "rows",
+    "ImageRow": "rows",
+    "SearchResult": "rows",
+    "SolutionRow": "rows",
+    "METADATA": "schema",
+    "CatalogStore": "store",
+    "open_catalog": "store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+
 
 __all__ = [
     "METADATA",

@@ -30,6 +30,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from astrocat_pipeline.adapters.catalog.revision import SCHEMA_HEAD
 from astrocat_pipeline.core.errors import ConfigError
 
 __all__ = ["MIGRATIONS_DIR", "create_catalog_engine", "migrate", "read_only"]
@@ -47,10 +48,7 @@ PG_PING_AFTER_IDLE_S = 1.0
 _LAST_USED = "astrocat_last_used"
 # The alembic revisions (no alembic.ini: migrate() configures alembic itself).
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-# The newest migration's revision (a test checks it against alembic's head): a catalog already
-# at it is opened without importing alembic or taking the write lock, which keeps read-only
-# commands such as `astrocat search` fast.
-SCHEMA_HEAD = "0005"
+
 # Execution option marking a read-only connection: on SQLite it begins a deferred transaction
 # (a WAL snapshot) instead of taking the write lock (see read_only).
 _READ_ONLY_OPTION = "astrocat_read_only"

@@ -7,7 +7,7 @@ import re
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, text, update
 
 from astrocat_pipeline.adapters.catalog.base import StoreBase, chunks, dumps
 from astrocat_pipeline.adapters.catalog.rows import (
@@ -15,19 +15,17 @@ from astrocat_pipeline.adapters.catalog.rows import (
     SearchResult,
     image_from_db,
     loads,
-    solution_from_db,
 )
 from astrocat_pipeline.adapters.catalog.schema import (
     INVENTORY_COLUMNS,
-    MATCH_FIELDS,
     METADATA_COLUMNS,
-    catalog_matches,
     images,
     plate_solutions,
 )
+from astrocat_pipeline.adapters.catalog.search_query import run_search
 from astrocat_pipeline.adapters.catalog.sky_index import solved_corners, write_footprints
 from astrocat_pipeline.core.inventory import FileState
-from astrocat_pipeline.core.records import CatalogMatch, ImageMetadata, ImageStatus, InventoryEntry
+from astrocat_pipeline.core.records import ImageMetadata, ImageStatus, InventoryEntry
 
 __all__ = ["ImagesPart"]
 
@@ -197,56 +195,15 @@ class ImagesPart(StoreBase):
         "M 31"), ordered by observation time then path; None means every image.
 
         An image matches through its catalog matches (designation, or Messier number for an
-        "M n" key) or, for frames never solved, through its header's normalized OBJECT.
+        "M n" key) or, for frames never solved, through its header's normalized OBJECT. The
+        statement is :mod:`.search_query`'s, shared with the quick read path.
         """
-        solution_columns = [c.label(f"ps_{c.name}") for c in plate_solutions.c]
-        query = (
-            select(*_IMAGE_COLUMNS, *solution_columns)
-            .outerjoin(plate_solutions, plate_solutions.c.fingerprint == images.c.fingerprint)
-            .order_by(images.c.date_obs.is_(None), images.c.date_obs, images.c.path, images.c.id)
-        )
-        if isinstance(object_keys, str):
-            raise TypeError(
-                f"expected a collection of object keys, found the string {object_keys!r}"
-            )
-        if object_keys is not None:
-            keys = sorted(set(object_keys))
-            if not keys:
-                return []
-            messier = sorted(
-                {int(m.group(1)) for k in keys if (m := _MESSIER_KEY.fullmatch(k)) is not None}
-            )
-            matched = select(catalog_matches.c.image_id).where(
-                or_(catalog_matches.c.designation.in_(keys), catalog_matches.c.messier.in_(messier))
-            )
-            query = query.where(or_(images.c.id.in_(matched), images.c.object_key.in_(keys)))
-        if limit is not None:
-            query = query.limit(limit)
-
         with self._reader.connect() as conn:
-            rows = [row._mapping for row in conn.execute(query)]
-            matches_by_image: dict[int, list[CatalogMatch]] = {row["id"]: [] for row in rows}
-            match_query = select(
-                catalog_matches.c.image_id, *(catalog_matches.c[name] for name in MATCH_FIELDS)
-            ).order_by(catalog_matches.c.id)
-            for chunk in chunks(list(matches_by_image)):
-                for match in conn.execute(match_query.where(catalog_matches.c.image_id.in_(chunk))):
-                    fields = dict(match._mapping)
-                    matches_by_image[fields.pop("image_id")].append(CatalogMatch(**fields))
 
-        results = []
-        for row in rows:
-            solution = None
-            if row["ps_fingerprint"] is not None:
-                solution = solution_from_db(row, prefix="ps_").to_solution()
-            results.append(
-                SearchResult(
-                    image=image_from_db(row, row["ps_status"]),
-                    plate_solution=solution,
-                    matches=tuple(matches_by_image[row["id"]]),
-                )
-            )
-        return results
+            def execute(sql: str, params: dict[str, Any]) -> list[Any]:
+                return [row._mapping for row in conn.execute(text(sql), params)]
+
+            return run_search(execute, object_keys, limit)
 
     def images_under(self, folder: str | None) -> list[ImageRow]:
         """Images whose file lies in ``folder`` or below it (None: every image), ordered by

@@ -10,23 +10,31 @@ the adapter's own.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, overload
 
-from sqlalchemy import RowMapping
-
-from astrocat_pipeline.adapters.catalog.schema import GEOMETRY_COLUMNS, METADATA_FIELDS
 from astrocat_pipeline.core.records import (
     CatalogMatch,
     FieldGeometry,
+    ImageMetadata,
     ImageStatus,
     PlateSolution,
     SolveAttempt,
     SolveHints,
     SolveStatus,
+)
+
+RowMapping = Mapping[Any, Any]  # a row by column name, from SQLAlchemy or a DB-API cursor
+
+METADATA_FIELDS = tuple(f.name for f in dataclasses.fields(ImageMetadata))
+MATCH_FIELDS = tuple(f.name for f in dataclasses.fields(CatalogMatch))
+GEOMETRY_COLUMNS = tuple(
+    f.name for f in dataclasses.fields(FieldGeometry) if f.name != "corners_deg"
 )
 
 __all__ = ["FailureKind", "ImageRow", "SearchResult", "SolutionRow"]
@@ -173,10 +181,29 @@ def loads(value: str | None) -> Any:
     return json.loads(value) if value is not None else None
 
 
+@overload
+def utc(value: datetime | str) -> datetime: ...
+@overload
+def utc(value: None) -> None: ...
+def utc(value: datetime | str | None) -> datetime | None:
+    """A stored time as an aware UTC datetime, from SQLAlchemy's typed value or a DB-API's raw
+    one (SQLite keeps naive UTC text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def image_from_db(row: RowMapping, solution_status: str | None) -> ImageRow:
-    """An :class:`ImageRow` from a row of ``images`` (any extra columns are ignored)."""
+    """An :class:`ImageRow` from a row of ``images`` (any extra columns are ignored); the row
+    may come from SQLAlchemy or straight from a DB-API cursor."""
     values = {name: row[name] for name in _IMAGE_FIELDS}
     values["status"] = ImageStatus(values["status"])
+    for name in ("date_obs", "created_at", "updated_at"):
+        values[name] = utc(values[name])
+    if values["has_wcs"] is not None:
+        values["has_wcs"] = bool(values["has_wcs"])
     return ImageRow(
         **values,
         solution_status=SolveStatus(solution_status) if solution_status is not None else None,
@@ -221,6 +248,6 @@ def solution_from_db(row: RowMapping, prefix: str = "") -> SolutionRow:
         failure_kind=FailureKind(failure_kind) if failure_kind is not None else None,
         submission_id=column("submission_id"),
         job_id=column("job_id"),
-        created_at=column("created_at"),
-        updated_at=column("updated_at"),
+        created_at=utc(column("created_at")),
+        updated_at=utc(column("updated_at")),
     )

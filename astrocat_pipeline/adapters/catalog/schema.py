@@ -6,7 +6,6 @@ Every schema change is a new revision, never a table dropped and created again.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from datetime import UTC, datetime
 
@@ -29,10 +28,13 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from astrocat_pipeline.core.records import CatalogMatch, FieldGeometry, ImageMetadata
+from astrocat_pipeline.adapters.catalog.rows import GEOMETRY_COLUMNS, MATCH_FIELDS, METADATA_FIELDS
 
 __all__ = [
+    "GEOMETRY_COLUMNS",
+    "MATCH_FIELDS",
     "METADATA",
+    "METADATA_FIELDS",
     "SafeFloat",
     "SafeText",
     "UTCDateTime",
@@ -260,11 +262,6 @@ sky_footprints = Table(
     sqlite_with_rowid=False,
 )
 
-METADATA_FIELDS = tuple(f.name for f in dataclasses.fields(ImageMetadata))
 # Written by record_metadata; path and format belong to the inventory.
 METADATA_COLUMNS = tuple(n for n in METADATA_FIELDS if n not in ("path", "format"))
-MATCH_FIELDS = tuple(f.name for f in dataclasses.fields(CatalogMatch))
-GEOMETRY_COLUMNS = tuple(
-    f.name for f in dataclasses.fields(FieldGeometry) if f.name != "corners_deg"
-)
 INVENTORY_COLUMNS = ("root", "rel_path", "path", "size_bytes", "mtime_ns", "format")

@@ -1,0 +1,188 @@
+"""The catalog search as SQL text and the decoding of its rows, without SQLAlchemy.
+
+One statement serves both ways in: :meth:`CatalogStore.search` runs it through SQLAlchemy on
+SQLite and PostgreSQL, and :mod:`.quick_read` runs it through the ``sqlite3`` module for a
+command that only reads (SQLAlchemy alone takes ~0.4 s to import here). The parameters are
+named (``:name``), which both understand; rows are decoded from raw driver values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any
+
+from astrocat_pipeline.adapters.catalog.rows import (
+    MATCH_FIELDS,
+    SearchResult,
+    image_from_db,
+    solution_from_db,
+)
+from astrocat_pipeline.core.records import CatalogMatch
+
+# Columns read per image (the raw header stays in the table) and per plate solution; a test
+# checks them against the schema's tables.
+IMAGE_COLUMNS = (
+    "id",
+    "partition_key",
+    "root",
+    "rel_path",
+    "path",
+    "size_bytes",
+    "mtime_ns",
+    "fingerprint",
+    "format",
+    "status",
+    "error_stage",
+    "error",
+    "width",
+    "height",
+    "channels",
+    "bit_depth",
+    "frame_type",
+    "object",
+    "object_key",
+    "exposure_s",
+    "date_obs",
+    "camera",
+    "telescope",
+    "filter",
+    "gain",
+    "offset",
+    "iso",
+    "ccd_temp_c",
+    "focal_length_mm",
+    "pixel_size_um",
+    "binning",
+    "bayer_pattern",
+    "ra_deg",
+    "dec_deg",
+    "has_wcs",
+    "thumbnail_path",
+    "created_at",
+    "updated_at",
+)
+SOLUTION_COLUMNS = (
+    "fingerprint",
+    "status",
+    "solver",
+    "ra_deg",
+    "dec_deg",
+    "pixel_scale_arcsec",
+    "rotation_deg",
+    "parity",
+    "width_deg",
+    "height_deg",
+    "radius_deg",
+    "corners",
+    "wcs_header",
+    "hints_used",
+    "elapsed_s",
+    "error",
+    "submission_id",
+    "job_id",
+    "attempts",
+    "created_at",
+    "updated_at",
+    "failure_kind",
+)
+# Image ids per match query: below SQLite's historical limit of 999 bound parameters.
+MATCH_CHUNK = 500
+_MESSIER_KEY = re.compile(r"M (\d+)")
+
+
+def _names(prefix: str, count: int) -> tuple[list[str], str]:
+    names = [f"{prefix}{i}" for i in range(count)]
+    return names, ", ".join(f":{name}" for name in names)
+
+
+def search_statement(
+    object_keys: Collection[str] | None, limit: int | None = None
+) -> tuple[str, dict[str, Any]] | None:
+    """The statement that finds the images showing any of ``object_keys`` (normalized
+    designations such as "NGC 224" or "M 31"; None: every image), ordered by observation time
+    then path, with their plate solutions; None when no image can match (no keys).
+
+    An image matches through its catalog matches (designation, or Messier number for an "M n"
+    key) or, for frames never solved, through its header's normalized OBJECT.
+    """
+    if isinstance(object_keys, str):
+        raise TypeError(f"expected a collection of object keys, found the string {object_keys!r}")
+    columns = ", ".join(
+        [f"images.{name}" for name in IMAGE_COLUMNS]
+        + [f"plate_solutions.{name} AS ps_{name}" for name in SOLUTION_COLUMNS]
+    )
+    sql = (
+        f"SELECT {columns} FROM images LEFT OUTER JOIN plate_solutions "
+        "ON plate_solutions.fingerprint = images.fingerprint"
+    )
+    params: dict[str, Any] = {}
+    if object_keys is not None:
+        keys = sorted(set(object_keys))
+        if not keys:
+            return None
+        messier = sorted(
+            {int(m.group(1)) for k in keys if (m := _MESSIER_KEY.fullmatch(k)) is not None}
+        )
+        key_names, key_marks = _names("key_", len(keys))
+        params.update(zip(key_names, keys, strict=True))
+        matched = f"catalog_matches.designation IN ({key_marks})"
+        if messier:
+            messier_names, messier_marks = _names("messier_", len(messier))
+            params.update(zip(messier_names, messier, strict=True))
+            matched += f" OR catalog_matches.messier IN ({messier_marks})"
+        sql += (
+            f" WHERE images.id IN (SELECT catalog_matches.image_id FROM catalog_matches "
+            f"WHERE {matched}) OR images.object_key IN ({key_marks})"
+        )
+    # NULL dates last, on both backends.
+    sql += (
+        " ORDER BY CASE WHEN images.date_obs IS NULL THEN 1 ELSE 0 END, images.date_obs, "
+        "images.path, images.id"
+    )
+    if limit is not None:
+        sql += " LIMIT :limit"
+        params["limit"] = int(limit)
+    return sql, params
+
+
+def matches_statement(image_ids: Sequence[int]) -> tuple[str, dict[str, Any]]:
+    """The statement that reads the catalog matches of ``image_ids`` (at most
+    ``MATCH_CHUNK``), in the order they were written."""
+    names, marks = _names("image_", len(image_ids))
+    sql = (
+        f"SELECT image_id, {', '.join(MATCH_FIELDS)} FROM catalog_matches "
+        f"WHERE image_id IN ({marks}) ORDER BY id"
+    )
+    return sql, dict(zip(names, image_ids, strict=True))
+
+
+def run_search(
+    execute: Callable[[str, dict[str, Any]], Iterable[Mapping[str, Any]]],
+    object_keys: Collection[str] | None,
+    limit: int | None = None,
+) -> list[SearchResult]:
+    """The search, through ``execute`` (which runs one statement with its parameters and returns
+    its rows as mappings by column name)."""
+    statement = search_statement(object_keys, limit)
+    if statement is None:
+        return []
+    rows = list(execute(*statement))
+    matches: dict[int, list[CatalogMatch]] = {row["id"]: [] for row in rows}
+    ids = list(matches)
+    for start in range(0, len(ids), MATCH_CHUNK):
+        for match in execute(*matches_statement(ids[start : start + MATCH_CHUNK])):
+            fields = dict(match)
+            matches[fields.pop("image_id")].append(CatalogMatch(**fields))
+    return [
+        SearchResult(
+            image=image_from_db(row, row["ps_status"]),
+            plate_solution=(
+                solution_from_db(row, prefix="ps_").to_solution()
+                if row["ps_fingerprint"] is not None
+                else None
+            ),
+            matches=tuple(matches[row["id"]]),
+        )
+        for row in rows
+    ]
