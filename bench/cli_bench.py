@@ -15,9 +15,10 @@ at a prompt. One run prepares, in a temporary directory:
   indexed with ``ASTROCAT_SOLVER=none``;
 
 and times ``astrocat --help``, ``astrocat inspect`` on the FITS frame, ``astrocat search`` on the
-catalog (by a deep-sky object's name, by a star's name, by filter), ``astrocat stats``, ``astrocat thumbnail`` on the FITS
-frame, and the literal AstroCat thumbnail (:mod:`bench.astrocat_literal_thumbnail`, a standalone
-script importing only numpy, astropy.io.fits and Pillow) on the same frame.
+catalog (by a deep-sky object's name, by a star's name, by filter), ``astrocat stats``,
+``astrocat thumbnail`` on the FITS frame, and the literal AstroCat thumbnail
+(:mod:`bench.astrocat_literal_thumbnail`, a standalone script importing only numpy,
+astropy.io.fits and Pillow) on the same frame.
 
 Goals: ``--help`` ≤ 0.2 s; ``inspect`` and ``search`` ≤ 0.5 s; ``thumbnail`` at least 5× faster
 than the literal algorithm.
