@@ -112,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
             f"<= {GOAL_QUICK_S} s",
         )
         row(
+            "astrocat search --object Vega (a star)",
+            [*astrocat, "search", "--object", "Vega"],
+            f"<= {GOAL_QUICK_S} s",
+        )
+        row(
             "astrocat search --filter L",
             [*astrocat, "search", "--filter", "L"],
             f"<= {GOAL_QUICK_S} s",
