@@ -1,4 +1,8 @@
-"""Shared fixtures.
+"""Shared fixtures, and what a test needs from the machine.
+
+A test marked ``needs_samples`` or ``needs_solver`` (or using PostgreSQL) is skipped, with the
+reason, on a machine without the real sample files, astrometry.net's solve-field or a
+PostgreSQL server; under CI (``CI=true``), which has all three, a missing one fails the test.
 
 Catalog database: ``catalog_url`` runs a test once on a fresh SQLite file and once on a fresh
 PostgreSQL database (marked ``postgres``). The PostgreSQL run is skipped when the server is not
@@ -8,6 +12,7 @@ reachable, except under CI (``CI=true``), where that is a failure.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +27,21 @@ from astrocat_pipeline.adapters.catalog import (
     create_catalog_engine,
     migrate,
 )
+from astrocat_pipeline_tests.samples import samples_missing
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true, and {reason}")
+    pytest.skip(reason)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("needs_samples") and (reason := samples_missing()):
+        _missing(reason)
+    if item.get_closest_marker("needs_solver") and shutil.which("solve-field") is None:
+        _missing("astrometry.net solve-field is not installed (scripts/setup installs it)")
+
 
 # The server to create test databases on (through its maintenance database).
 POSTGRES_ADMIN_URL_ENV = "ASTROCAT_TEST_POSTGRES_URL"

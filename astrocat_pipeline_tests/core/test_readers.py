@@ -2,6 +2,8 @@
 written by the libraries capture and processing software use, and on the real samples."""
 
 import os
+import shutil
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -404,12 +406,53 @@ def test_damaged_files_get_an_error_naming_the_file(tmp_path, suffix, damage):
     assert not (tmp_path / "y").exists()  # nothing went through a shell
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
 def test_unreadable_permissions(tmp_path):
-    path = GOOD_WRITERS["fits"](tmp_path / "locked.fits")
-    path.chmod(0)
-    with pytest.raises(ImageReadError, match="cannot read file"):
-        read_header(path)
+    """A file its reader may not open: an error naming the file. Root reads any file, so under
+    root (CI runs as root) the read runs in a forked child that has become the unprivileged
+    ``nobody`` (uid and gid 65534), in a folder that user may enter."""
+    folder = Path(tempfile.mkdtemp(prefix="astrocat-locked-"))
+    try:
+        folder.chmod(0o755)
+        path = GOOD_WRITERS["fits"](folder / "locked.fits")
+        path.chmod(0)
+        if os.geteuid() != 0:
+            with pytest.raises(ImageReadError, match="cannot read file") as info:
+                read_header(path)
+            message = str(info.value)
+        else:
+            message = _read_header_as_nobody(path)
+        assert message.startswith(f"{path}: cannot read file")
+    finally:
+        shutil.rmtree(folder)
+
+
+def _read_header_as_nobody(path: Path) -> str:
+    """The error message of ``read_header(path)`` in a child process running as ``nobody``."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop root, try the read, report, and leave without cleanup
+        code = 0
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                read_header(path)
+                message = "read without an error"
+            except ImageReadError as exc:
+                message = str(exc)
+            os.write(write_end, message.encode())
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        message = pipe.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the child could not become nobody"
+    return message
 
 
 @pytest.mark.parametrize("suffix", ["xisf", "tif", "png"])
