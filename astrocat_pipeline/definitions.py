@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from astrocat_pipeline.defs.assets import IMAGE_ASSETS
+from astrocat_pipeline.defs.health import library_health
 from astrocat_pipeline.defs.jobs import index_images_job, stale_plate_solves_job
 from astrocat_pipeline.defs.operations import OPERATION_JOBS, thumbnail_cache_stats
 from astrocat_pipeline.defs.resources import AstrocatResource
@@ -18,7 +19,7 @@ from astrocat_pipeline.defs.summary import (
 )
 
 defs = dg.Definitions(
-    assets=[*IMAGE_ASSETS, thumbnail_cache_stats, library_summary],
+    assets=[*IMAGE_ASSETS, thumbnail_cache_stats, library_summary, library_health],
     jobs=[
         index_images_job,
         stale_plate_solves_job,

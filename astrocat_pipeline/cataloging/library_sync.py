@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from astrocat_pipeline.adapters.catalog import CatalogStore
+from astrocat_pipeline.adapters.catalog import CatalogStore, LibraryPass
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
 from astrocat_pipeline.core.inventory import (
     FileState,
@@ -66,6 +66,8 @@ MAX_REMOVALS_PER_TICK = 500
 # 100,000 partitions (bench/partitions_bench.py) and the queue runs two at a time here: more
 # queued runs would only slow the daemon and make new files wait behind the whole backlog.
 MAX_RUNS_IN_FLIGHT = 8
+# The source the sensor's passes are recorded under in the catalog (for the health view).
+PASS_SOURCE = "sensor"
 
 
 class PartitionState(StrEnum):
@@ -309,6 +311,23 @@ class SyncPlan:
             + f"; {self.never_processed} never processed, {self.in_flight} runs in flight, "
             f"{len(self.runs)} runs launched ({sum(len(r.keys) for r in self.runs)} partitions) "
             f"in {elapsed_s:.1f} s"
+        )
+
+    def library_pass(self, plan: InventoryPlan, roots: int, elapsed_s: float) -> LibraryPass:
+        """This pass's counts, as the catalog keeps them for the library health view."""
+        return LibraryPass(
+            source=PASS_SOURCE,
+            elapsed_s=elapsed_s,
+            pass_number=self.cursor.passes,
+            roots=roots,
+            offline_roots=self.cursor.offline,
+            files_looked_at=plan.walk.files,
+            recorded=len(plan.walk.record),
+            new=len(plan.new_keys),
+            changed=len(plan.walk.changed),
+            removed=len(self.removals),
+            removals_left=self.removals_left,
+            runs_launched=len(self.runs),
         )
 
 

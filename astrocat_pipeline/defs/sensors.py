@@ -114,8 +114,10 @@ def evaluate_library(
 
     for message in (*inventory.warnings, *plan.warnings):
         warn(message)
-    summary = plan.summary(inventory, len(settings.library_roots), clock() - started)
+    elapsed_s = clock() - started
+    summary = plan.summary(inventory, len(settings.library_roots), elapsed_s)
     log(summary)
+    store.record_library_pass(plan.library_pass(inventory, len(settings.library_roots), elapsed_s))
     if plan.runs:
         return dg.SensorResult(
             run_requests=[batch_run_request(batch) for batch in plan.runs],

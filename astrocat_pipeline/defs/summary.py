@@ -1,10 +1,11 @@
 """The library summary asset (integration time per target and filter, counts) and the schedule
-that refreshes it with the thumbnail cache statistics."""
+that refreshes it with the thumbnail cache statistics and the library health."""
 
 import dagster as dg
 
 from astrocat_pipeline.core.summary import library_summary as summarize
 from astrocat_pipeline.core.summary import markdown_table
+from astrocat_pipeline.defs.health import library_health
 from astrocat_pipeline.defs.operations import thumbnail_cache_stats
 from astrocat_pipeline.defs.resources import AstrocatResource
 
@@ -27,8 +28,9 @@ def library_summary(astrocat: AstrocatResource) -> dg.MaterializeResult:
 
 refresh_library_summaries_job = dg.define_asset_job(
     name="refresh_library_summaries",
-    selection=dg.AssetSelection.assets(library_summary, thumbnail_cache_stats),
-    description="Recompute the library summary and the thumbnail cache statistics.",
+    selection=dg.AssetSelection.assets(library_summary, thumbnail_cache_stats, library_health),
+    description="Recompute the library summary, the thumbnail cache statistics and the library "
+    "health.",
 )
 
 library_summaries_hourly = dg.ScheduleDefinition(

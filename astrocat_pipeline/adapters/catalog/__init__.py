@@ -6,12 +6,14 @@ Open it with :func:`open_catalog`; everything is read and written through the
 Tables (:mod:`.schema`; revisions in ``migrations/versions``): ``images`` (one row per
 inventoried file, with its normalized metadata), ``plate_solutions`` (keyed by content
 fingerprint, so a moved or renamed file reuses its solution), ``catalog_matches`` (objects
-inside a solved frame), and the sky index ``sky_footprints`` (one row per image whose content is
-solved, for cone searches).
+inside a solved frame), the sky index ``sky_footprints`` (one row per image whose content is
+solved, for cone searches), and ``library_passes`` (the new-file sensor's last pass, for the
+library health view).
 
 Modules, one per concern: :mod:`.engine` (URLs, engines, connection settings, migrations),
 :mod:`.schema`, :mod:`.rows`, and the parts of the store: :mod:`.images`, :mod:`.solutions`,
-:mod:`.sky_index`, combined in :mod:`.store`.
+:mod:`.sky_index`, :mod:`.health` (aggregate reads for the health view, with its own
+records), combined in :mod:`.store`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ if TYPE_CHECKING:
         create_catalog_engine,
         migrate,
         read_only,
+    )
+    from astrocat_pipeline.adapters.catalog.health import (
+        ImageFailure,
+        LibraryPass,
+        RecordedPass,
+        StateCount,
     )
     from astrocat_pipeline.adapters.catalog.rows import (
         FailureKind,
@@ -42,6 +50,10 @@ _HOMES = {
     "create_catalog_engine": "engine",
     "migrate": "engine",
     "read_only": "engine",
+    "ImageFailure": "health",
+    "LibraryPass": "health",
+    "RecordedPass": "health",
+    "StateCount": "health",
     "FailureKind": "rows",
     "ImageRow": "rows",
     "SearchResult": "rows",
@@ -63,10 +75,14 @@ __all__ = [
     "METADATA",
     "CatalogStore",
     "FailureKind",
+    "ImageFailure",
     "ImageNotFoundError",
     "ImageRow",
+    "LibraryPass",
+    "RecordedPass",
     "SearchResult",
     "SolutionRow",
+    "StateCount",
     "create_catalog_engine",
     "migrate",
     "open_catalog",

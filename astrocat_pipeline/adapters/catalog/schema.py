@@ -40,6 +40,7 @@ __all__ = [
     "UTCDateTime",
     "catalog_matches",
     "images",
+    "library_passes",
     "plate_solutions",
     "sky_footprints",
 ]
@@ -260,6 +261,28 @@ sky_footprints = Table(
     Column("geometry", LargeBinary, nullable=False),
     PrimaryKeyConstraint("healpix_uniq", "image_id", postgresql_include=list(_SKY_ROW_COLUMNS)),
     sqlite_with_rowid=False,
+)
+
+# The last pass of each library walker over the roots (issue 16): what the new-file sensor's
+# latest tick looked at and did, for the library health asset. One row per source, replaced by
+# each tick (a history would grow by 2,880 rows a day and nothing reads it). offline_roots is a
+# JSON list of the roots found offline.
+library_passes = Table(
+    "library_passes",
+    METADATA,
+    Column("source", SafeText, primary_key=True),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("elapsed_s", SafeFloat, nullable=False),
+    Column("pass_number", Integer, nullable=False),
+    Column("roots", Integer, nullable=False),
+    Column("offline_roots", SafeText, nullable=False),
+    Column("files_looked_at", Integer, nullable=False),
+    Column("recorded", Integer, nullable=False),
+    Column("new", Integer, nullable=False),
+    Column("changed", Integer, nullable=False),
+    Column("removed", Integer, nullable=False),
+    Column("removals_left", Integer, nullable=False),
+    Column("runs_launched", Integer, nullable=False),
 )
 
 # Written by record_metadata; path and format belong to the inventory.

@@ -1,8 +1,8 @@
 """The catalog store: one object over the catalog database, and the one way to open it.
 
 :class:`CatalogStore` is composed of the store's parts, one module per concern (images,
-solutions, sky index), as mixins over one engine: callers see one object with every method,
-and the parts share the engine, the clock and the transaction rules without passing them
+solutions, sky index, health), as mixins over one engine: callers see one object with every
+method, and the parts share the engine, the clock and the transaction rules without passing them
 around. The parts call each other only through module functions (the footprints of the sky
 index), not through ``self``.
 """
@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from astrocat_pipeline.adapters.catalog.base import utcnow
 from astrocat_pipeline.adapters.catalog.engine import create_catalog_engine, migrate, read_only
+from astrocat_pipeline.adapters.catalog.health import HealthPart
 from astrocat_pipeline.adapters.catalog.images import ImagesPart
 from astrocat_pipeline.adapters.catalog.sky_index import SkyIndexPart
 from astrocat_pipeline.adapters.catalog.solutions import SolutionsPart
@@ -24,7 +25,7 @@ from astrocat_pipeline.adapters.catalog.solutions import SolutionsPart
 __all__ = ["CatalogStore", "open_catalog"]
 
 
-class CatalogStore(ImagesPart, SolutionsPart, SkyIndexPart):
+class CatalogStore(ImagesPart, SolutionsPart, SkyIndexPart, HealthPart):
     """Reads and writes the catalog. Each method is one short transaction; writes are upserts,
     so several processes can write at once.
 
