@@ -15,9 +15,11 @@ def test_definitions_load():
         "catalog_matches",
         "library_summary",
         "thumbnail_cache_stats",
+        "library_health",
     }
+    unpartitioned = ("library_summary", "thumbnail_cache_stats", "library_health")
     for assets_def in repo.asset_graph.assets_defs:
-        if assets_def.key.to_user_string() in ("library_summary", "thumbnail_cache_stats"):
+        if assets_def.key.to_user_string() in unpartitioned:
             assert assets_def.partitions_def is None
         else:
             assert assets_def.partitions_def == images_partitions
@@ -37,6 +39,7 @@ def test_lineage_follows_the_design():
         "catalog_matches": {"plate_solution"},
         "library_summary": set(),
         "thumbnail_cache_stats": set(),
+        "library_health": set(),
     }
 
 
