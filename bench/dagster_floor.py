@@ -1,9 +1,9 @@
 """Dagster's floor: what the orchestration costs per partition when the assets do nothing.
 
 Same shape as ``index_images`` in bench/orchestration_bench.py: three chained assets on a
-DynamicPartitionsDefinition with ``BackfillPolicy.multi_run(100)``, each looping over
-``context.partition_keys`` and attaching a small per-partition metadata dict the way
-defs/assets.py does (``dagster_internals.add_partition_metadata``), the in-process executor, one
+DynamicPartitionsDefinition with ``BackfillPolicy.multi_run(100)``, computed by one step that
+loops over ``context.partition_keys`` and yields one materialization with a small metadata dict
+per partition and asset, the way defs/assets.py does, the in-process executor, one
 ``execute_in_process`` per batch of 100 consecutive partitions with the new-file sensor's range
 tags, on two Dagster instances in turn:
 
@@ -53,40 +53,45 @@ floor_partitions = dg.DynamicPartitionsDefinition(name="floor_images")
 floor_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=PER_RUN)
 
 
-def _attach(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    """No work: per partition, the small metadata dict defs/assets.py attaches."""
-    from astrocat_pipeline.defs.dagster_internals import add_partition_metadata
+FLOOR_KEYS = [
+    dg.AssetKey("floor_file"),
+    dg.AssetKey("floor_metadata"),
+    dg.AssetKey("floor_thumbnail"),
+]
 
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            key,
+            partitions_def=floor_partitions,
+            deps=FLOOR_KEYS[:index][-1:],
+            skippable=True,
+        )
+        for index, key in enumerate(FLOOR_KEYS)
+    ],
+    partitions_def=floor_partitions,
+    backfill_policy=floor_policy,
+    can_subset=True,
+)
+def floor_chain(context: dg.AssetExecutionContext):
+    """No work: per partition and asset, one materialization with the small metadata dict
+    defs/assets.py yields."""
+    selected = context.selected_asset_keys
     for key in context.partition_keys:
-        metadata = {
-            "status": dg.MetadataValue.text("ok"),
-            "path": dg.MetadataValue.path(key),
-            "width": 512,
-            "height": 512,
-        }
-        add_partition_metadata(context, key, metadata)
-    return dg.MaterializeResult()
+        for asset_key in FLOOR_KEYS:
+            if asset_key not in selected:
+                continue
+            metadata = {
+                "status": dg.MetadataValue.text("ok"),
+                "path": dg.MetadataValue.path(key),
+                "width": 512,
+                "height": 512,
+            }
+            yield dg.AssetMaterialization(asset_key=asset_key, partition=key, metadata=metadata)
 
 
-_COMMON = {"partitions_def": floor_partitions, "backfill_policy": floor_policy}
-
-
-@dg.asset(**_COMMON)
-def floor_file(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    return _attach(context)
-
-
-@dg.asset(**_COMMON, deps=[floor_file])
-def floor_metadata(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    return _attach(context)
-
-
-@dg.asset(**_COMMON, deps=[floor_metadata])
-def floor_thumbnail(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    return _attach(context)
-
-
-FLOOR_ASSETS = [floor_file, floor_metadata, floor_thumbnail]
+FLOOR_ASSETS = [floor_chain]
 floor_job = dg.define_asset_job(
     name="floor_job",
     selection=dg.AssetSelection.assets(*FLOOR_ASSETS),

@@ -148,6 +148,7 @@ def main(argv: list[str]) -> int:
     from astrocat_pipeline.adapters.catalog import CatalogStore, open_catalog
     from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
     from astrocat_pipeline.cataloging import steps
+    from astrocat_pipeline.cataloging.objects import load_object_catalog
     from astrocat_pipeline.core.inventory import scan_root
     from astrocat_pipeline.defs.partitions import PARTITIONS_PER_RUN
     from astrocat_pipeline.settings import Settings
@@ -179,7 +180,7 @@ def main(argv: list[str]) -> int:
         store, settings = catalog(tmp / "plain")
         thumbnails = ThumbnailStore(settings.thumbnail_cache_path)
         begin = time.perf_counter()
-        objects = steps.load_object_catalog()
+        objects = load_object_catalog()
         statuses: dict[str, int] = {}
         for key in keys:
             for outcome in (

@@ -40,11 +40,26 @@ from astrocat_pipeline.core.wcs_geometry import (
 PREVIEW_SIZE_PX = 256
 
 
+# The statuses of a StepOutcome. Results, recorded as done: the step did its work
+# ("ok"), found it already done ("reused"), had nothing to do for this file ("skipped": a
+# calibration frame is not solved, an unsolved frame has no matches) or ran and found no
+# plate solution ("unsolved"). Failures, to be retried: the file or the step failed ("error")
+# or an earlier step of this file failed or never ran ("blocked").
+RESULT_STATUSES = frozenset({"ok", "reused", "skipped", "unsolved"})
+FAILURE_STATUSES = frozenset({"error", "blocked"})
+
+
 @dataclass(frozen=True)
 class StepOutcome:
     """What one step did to one file."""
 
-    status: str  # "ok", "reused", "skipped" or "error"
+    status: str  # one of RESULT_STATUSES or FAILURE_STATUSES
+
+    @property
+    def failed(self) -> bool:
+        """Whether the file's work failed here (an error, or blocked by an earlier one)."""
+        return self.status in FAILURE_STATUSES
+
     message: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     data_version: str | None = None
@@ -60,11 +75,23 @@ def _image_row(store: CatalogStore, key: str) -> ImageRow:
     return row
 
 
-def _upstream_problem(row: ImageRow) -> StepOutcome | None:
-    if row.status == ImageStatus.ERROR:
-        return StepOutcome("skipped", f"not processed: {row.error}")
+# The recorded errors that keep a step from running: those of the steps before it that it
+# reads from the catalog. Not its own (a retry must do the work again) nor a sibling's (a
+# thumbnail that failed does not keep the frame from being solved). Metadata needs only the
+# fingerprint: an inventory error still recorded is from before the inventory that gave it.
+_BLOCKING_STAGES = {
+    "image_metadata": frozenset(),
+    "image_thumbnail": frozenset({"image_file", "image_metadata"}),
+    "plate_solution": frozenset({"image_file", "image_metadata"}),
+    "catalog_matches": frozenset({"image_file", "image_metadata"}),
+}
+
+
+def _upstream_problem(row: ImageRow, stage: str) -> StepOutcome | None:
+    if row.status == ImageStatus.ERROR and row.error_stage in _BLOCKING_STAGES[stage]:
+        return StepOutcome("blocked", f"not processed: {row.error}")
     if not row.fingerprint:
-        return StepOutcome("skipped", "not processed: the file has not been inventoried yet")
+        return StepOutcome("blocked", "not processed: the file has not been inventoried yet")
     return None
 
 
@@ -99,7 +126,7 @@ def record_file(store: CatalogStore, key: str) -> StepOutcome:
 def extract_metadata(store: CatalogStore, key: str, catalog: ObjectCatalog | None) -> StepOutcome:
     """Normalized metadata and the raw header, from the header only."""
     row = _image_row(store, key)
-    if (problem := _upstream_problem(row)) is not None:
+    if (problem := _upstream_problem(row, "image_metadata")) is not None:
         return problem
     try:
         header = read_header(Path(row.path))
@@ -123,7 +150,7 @@ def make_thumbnail(
 ) -> StepOutcome:
     """The auto-stretched JPEG preview in the thumbnail cache."""
     row = _image_row(store, key)
-    if (problem := _upstream_problem(row)) is not None:
+    if (problem := _upstream_problem(row, "image_thumbnail")) is not None:
         return problem
     try:
         image, stretch = render_file_thumbnail(Path(row.path), max_size_px)
@@ -280,7 +307,7 @@ def solve_plate(
     nova job an interrupted run left waiting is resumed instead of uploaded again.
     """
     row = _image_row(store, key)
-    if (problem := _upstream_problem(row)) is not None:
+    if (problem := _upstream_problem(row, "plate_solution")) is not None:
         return problem
     fingerprint = row.fingerprint
     assert fingerprint is not None  # _upstream_problem skips a file without one
@@ -304,17 +331,28 @@ def solve_plate(
             job_id=progress.job_id,
         )
 
+    crashed = True  # the file or the solver failed, rather than the solver finding nothing
     try:
         solution, _ = solve_file(
             Path(row.path), solver, catalog, resume=resume, on_progress=on_progress
         )
+        # A solver's own "failed" (no solution, or one it was not sure of) is a result; one
+        # without a solver is a frame that could not be handed to it (its size is unreadable).
+        crashed = solution.status == "failed" and solution.solver is None
     except AstrocatError as exc:
         solution = PlateSolution(status="failed", solver=solver_name, error=str(exc))
     except (OSError, ValueError) as exc:
         # The file vanished or is not what its header says: recorded, and the batch goes on.
         solution = PlateSolution(status="failed", solver=solver_name, error=f"{row.path}: {exc}")
     store.save_solution(fingerprint, solution)
-    status = "ok" if solution.status in ("solved", "skipped") else "error"
+    if solution.status in ("solved", "skipped"):
+        status = "ok"
+    elif crashed:
+        status = "error"
+    elif solution.status == "failed":
+        status = "unsolved"
+    else:  # a nova job still submitted or processing when its deadline passed
+        status = "error"
     return StepOutcome(status, solution.error, _solution_metadata(solution, reused=False))
 
 
@@ -336,7 +374,7 @@ def _solution_metadata(solution: PlateSolution, reused: bool) -> dict[str, Any]:
 def match_catalog(store: CatalogStore, catalog: ObjectCatalog, key: str) -> StepOutcome:
     """Catalog objects inside the solved field, with their pixel positions."""
     row = _image_row(store, key)
-    if (problem := _upstream_problem(row)) is not None:
+    if (problem := _upstream_problem(row, "catalog_matches")) is not None:
         return problem
     assert row.fingerprint is not None  # _upstream_problem skips a file without one
     solution = store.get_solution(row.fingerprint)

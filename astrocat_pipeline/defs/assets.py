@@ -1,116 +1,236 @@
-"""The five per-file assets (docs/architecture.md). Each runs over a batch of partitions per run and
-reports one materialization per file, with that file's metadata (or its error)."""
+"""The five per-file assets (docs/architecture.md), computed by one step over a batch of
+partitions: for each file, each selected asset in the graph's order.
 
-from collections.abc import Callable
+Why one step (docs/orchestration.md, "Failed files"): Dagster marks a partition failed only when
+a failed run planned it and did not materialize it. So the step yields one materialization per
+file and asset whose work gave a result (negative results included: a calibration frame not
+solved, a frame without a solution), yields nothing for a file whose work failed there or
+upstream, and fails the run at the end naming those files. The good files of the batch and all
+their downstream assets are done; the failed ones show "Failed" in the UI, per asset and
+partition, and the asset page's "failed and missing" backfill re-runs just them.
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 
 from astrocat_pipeline.cataloging import steps
-from astrocat_pipeline.defs import dagster_internals
 from astrocat_pipeline.defs.partitions import batch_policy, images_partitions
 from astrocat_pipeline.defs.resources import AstrocatResource
 
 SOLVER_POOL = "plate_solver"
+GROUP_NAME = "images"
+# The failures a failed step's description lists; the rest are counted (all are in its
+# metadata and in the run's log).
+FAILURES_IN_DESCRIPTION = 10
+
+IMAGE_FILE = dg.AssetKey("image_file")
+IMAGE_METADATA = dg.AssetKey("image_metadata")
+IMAGE_THUMBNAIL = dg.AssetKey("image_thumbnail")
+PLATE_SOLUTION = dg.AssetKey("plate_solution")
+CATALOG_MATCHES = dg.AssetKey("catalog_matches")
+
+
+def _spec(key: dg.AssetKey, description: str, deps: list[dg.AssetKey]) -> dg.AssetSpec:
+    # skippable: a file whose work failed is left unmaterialized (and so shows failed).
+    return dg.AssetSpec(
+        key,
+        description=description,
+        deps=deps,
+        group_name=GROUP_NAME,
+        kinds={"python"},
+        partitions_def=images_partitions,
+        skippable=True,
+    )
+
+
+# In the order the step computes them (each after what it depends on).
+IMAGE_SPECS = [
+    _spec(
+        IMAGE_FILE,
+        "Inventory record of one image file: path, size, mtime, format and content fingerprint.",
+        [],
+    ),
+    _spec(
+        IMAGE_METADATA,
+        "Normalized metadata (camera, exposure, filter, target, pointing ...) and the raw header.",
+        [IMAGE_FILE],
+    ),
+    _spec(
+        IMAGE_THUMBNAIL,
+        "Auto-stretched JPEG preview (PixInsight AutoSTF) in the thumbnail cache.",
+        [IMAGE_METADATA],
+    ),
+    _spec(
+        PLATE_SOLUTION,
+        "Where the frame points: its WCS and field geometry, or why it could not be solved.",
+        [IMAGE_METADATA],
+    ),
+    _spec(
+        CATALOG_MATCHES,
+        "NGC/IC/Messier objects inside the solved field, with their pixel positions.",
+        [PLATE_SOLUTION],
+    ),
+]
+_UPSTREAM = {spec.key: {dep.asset_key for dep in spec.deps} for spec in IMAGE_SPECS}
 
 
 def outcome_metadata(outcome: steps.StepOutcome) -> dict[str, dg.MetadataValue]:
-    out: dict[str, dg.MetadataValue] = {"status": dg.MetadataValue.text(outcome.status)}
+    """One file's materialization metadata, in the order the UI lists it: the preview first,
+    then the status and short values, long JSON (stretch, attempts, hints, objects) last."""
+    preview: dict[str, dg.MetadataValue] = {}
+    short: dict[str, dg.MetadataValue] = {"status": dg.MetadataValue.text(outcome.status)}
+    long: dict[str, dg.MetadataValue] = {}
     if outcome.message:
-        out["message"] = dg.MetadataValue.text(outcome.message)
+        short["message"] = dg.MetadataValue.text(outcome.message)
     for name, value in outcome.metadata.items():
+        if name == "error" and value == outcome.message:
+            continue  # already the message
         if name == "preview_markdown":
-            out["preview"] = dg.MetadataValue.md(value)
+            preview["preview"] = dg.MetadataValue.md(value)
         elif name.endswith("_path") or name == "path":
-            out[name] = dg.MetadataValue.path(str(value))
+            short[name] = dg.MetadataValue.path(str(value))
         elif isinstance(value, dict | list):
-            out[name] = dg.MetadataValue.json(value)
+            long[name] = dg.MetadataValue.json(value)
         elif isinstance(value, bool | int | float | str):
-            out[name] = value  # type: ignore[assignment]
+            short[name] = value  # type: ignore[assignment]
         else:
-            out[name] = dg.MetadataValue.text(str(value))
-    return out
+            short[name] = dg.MetadataValue.text(str(value))
+    return {**preview, **short, **long}
 
 
-def _run_batch(
-    context: dg.AssetExecutionContext, step: Callable[[str], steps.StepOutcome]
-) -> dg.MaterializeResult:
-    """Run ``step`` for every partition of this run; one bad file never stops the rest.
+@dataclass(frozen=True)
+class FileFailure:
+    """One file's work that failed at one asset in this run."""
 
-    Each partition's materialization carries that file's own metadata. Dagster gives every
-    partition of one run the same data version, so the per-file fingerprint is the data version
-    only when the run holds one file; it is always in the metadata.
-    """
-    counts: dict[str, int] = {}
-    versions: set[str] = set()
-    for key in context.partition_keys:
-        outcome = step(key)
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
-        if outcome.status == "error":
-            context.log.warning(f"{key}: {outcome.message}")
-        if outcome.data_version:
-            versions.add(outcome.data_version)
-        dagster_internals.add_partition_metadata(context, key, outcome_metadata(outcome))
-    asset_name = context.assets_def.key.to_user_string()
-    context.log.info(f"{asset_name}: {len(context.partition_keys)} files {counts}")
-    single_version = (
-        versions.pop() if len(versions) == 1 and len(context.partition_keys) == 1 else None
+    partition_key: str
+    asset: str
+    reason: str
+
+    def line(self) -> str:
+        return f"{self.partition_key}: {self.asset}: {self.reason}"
+
+
+RETRY_HINT = (
+    "the other files are done; retry the failed ones from the asset graph: select the images "
+    "assets, Materialize, 'Backfill only failed and missing partitions within selection'"
+)
+
+
+def failures_failure(
+    failures: list[FileFailure], files: int, retry_hint: str = RETRY_HINT
+) -> dg.Failure:
+    """The step's failure naming the failed files, each with its asset and reason."""
+    failed_files = sorted({failure.partition_key for failure in failures})
+    shown = [failure.line() for failure in failures[:FAILURES_IN_DESCRIPTION]]
+    more = len(failures) - len(shown)
+    description = (
+        f"{len(failed_files)} of {files} files failed ({retry_hint}):\n"
+        + "\n".join(shown)
+        + (f"\n... and {more} more (metadata 'failures')" if more else "")
     )
-    return dg.MaterializeResult(
-        data_version=dg.DataVersion(single_version) if single_version else None
+    table = "| file | asset | reason |\n|---|---|---|\n" + "\n".join(
+        f"| `{f.partition_key}` | {f.asset} | {f.reason.replace('|', '/')} |" for f in failures
+    )
+    return dg.Failure(
+        description=description,
+        metadata={
+            "failed_files": len(failed_files),
+            "failures": dg.MetadataValue.md(table),
+        },
+        allow_retries=False,  # the same files would fail again; the rest are done
     )
 
 
-_COMMON: dict[str, Any] = {
-    "partitions_def": images_partitions,
-    "backfill_policy": batch_policy,
-    "group_name": "images",
-}
-
-
-@dg.asset(**_COMMON, kinds={"python"})
-def image_file(
-    context: dg.AssetExecutionContext, astrocat: AstrocatResource
-) -> dg.MaterializeResult:
-    """Inventory record of one image file: path, size, mtime, format and content fingerprint."""
+def _step_functions(
+    astrocat: AstrocatResource, selected: set[dg.AssetKey]
+) -> dict[dg.AssetKey, Callable[[str], steps.StepOutcome]]:
+    """The step of each selected asset, with only the resources the selection needs."""
     store = astrocat.store()
-    return _run_batch(context, lambda key: steps.record_file(store, key))
+    needs_objects = selected & {IMAGE_METADATA, PLATE_SOLUTION, CATALOG_MATCHES}
+    catalog: Any = astrocat.object_catalog() if needs_objects else None
+    functions: dict[dg.AssetKey, Callable[[str], steps.StepOutcome]] = {}
+    if IMAGE_FILE in selected:
+        functions[IMAGE_FILE] = lambda key: steps.record_file(store, key)
+    if IMAGE_METADATA in selected:
+        functions[IMAGE_METADATA] = lambda key: steps.extract_metadata(store, key, catalog)
+    if IMAGE_THUMBNAIL in selected:
+        thumbnails = astrocat.thumbnails()
+        functions[IMAGE_THUMBNAIL] = lambda key: steps.make_thumbnail(store, thumbnails, key)
+    if PLATE_SOLUTION in selected:
+        solver = astrocat.plate_solver()
+        functions[PLATE_SOLUTION] = lambda key: steps.solve_plate(store, solver, key, catalog)
+    if CATALOG_MATCHES in selected:
+        functions[CATALOG_MATCHES] = lambda key: steps.match_catalog(store, catalog, key)
+    return functions
 
 
-@dg.asset(**_COMMON, deps=[image_file], kinds={"python"})
-def image_metadata(
+def _materialization(
+    asset_key: dg.AssetKey, partition_key: str, outcome: steps.StepOutcome
+) -> dg.AssetMaterialization:
+    # The file's content fingerprint is image_file's data version, per partition, so a changed
+    # file makes its downstream assets stale.
+    tags = {"dagster/data_version": outcome.data_version} if outcome.data_version else None
+    return dg.AssetMaterialization(
+        asset_key=asset_key,
+        partition=partition_key,
+        metadata=outcome_metadata(outcome),
+        tags=tags,
+    )
+
+
+@dg.multi_asset(
+    name="image_assets",
+    specs=IMAGE_SPECS,
+    partitions_def=images_partitions,
+    backfill_policy=batch_policy,
+    can_subset=True,
+    # The solver's pool covers the whole step: with the pool's limit at the run queue's limit
+    # (dagster.yaml, deploy/dagster.postgres.yaml) it throttles nothing more than the queue.
+    pool=SOLVER_POOL,
+)
+def image_assets(
     context: dg.AssetExecutionContext, astrocat: AstrocatResource
-) -> dg.MaterializeResult:
-    """Normalized metadata (camera, exposure, filter, target, pointing ...) and the raw header."""
-    store, catalog = astrocat.store(), astrocat.object_catalog()
-    return _run_batch(context, lambda key: steps.extract_metadata(store, key, catalog))
+) -> Iterator[dg.AssetMaterialization]:
+    """Every selected per-file asset for every file of the run; one bad file never stops the
+    rest, and fails only its own assets and those downstream of them."""
+    selected = set(context.selected_asset_keys)
+    functions = _step_functions(astrocat, selected)
+    order = [spec.key for spec in IMAGE_SPECS if spec.key in functions]
+    counts: dict[str, dict[str, int]] = {key.to_user_string(): {} for key in order}
+    failures: list[FileFailure] = []
+    keys = context.partition_keys
+    for partition_key in keys:
+        failed_here: dict[dg.AssetKey, str] = {}
+        for asset_key in order:
+            name = asset_key.to_user_string()
+            upstream_failure = next(
+                (failed_here[up] for up in _UPSTREAM[asset_key] if up in failed_here), None
+            )
+            if upstream_failure is not None:
+                outcome = steps.StepOutcome("blocked", f"not processed: {upstream_failure}")
+            else:
+                outcome = functions[asset_key](partition_key)
+            counts[name][outcome.status] = counts[name].get(outcome.status, 0) + 1
+            if outcome.failed:
+                reason = outcome.message or outcome.status
+                # What a downstream asset of this file reports: the first failure's cause.
+                if upstream_failure is not None:
+                    failed_here[asset_key] = upstream_failure
+                elif outcome.status == "blocked":
+                    failed_here[asset_key] = reason.removeprefix("not processed: ")
+                else:
+                    failed_here[asset_key] = f"{name} failed: {reason}"
+                failures.append(FileFailure(partition_key, name, reason))
+                context.log.warning(f"{partition_key}: {name}: {reason}")
+                continue
+            yield _materialization(asset_key, partition_key, outcome)
+    for name, by_status in counts.items():
+        context.log.info(f"{name}: {len(keys)} files {by_status}")
+    if failures:
+        raise failures_failure(failures, len(keys))
 
 
-@dg.asset(**_COMMON, deps=[image_metadata], kinds={"python"})
-def image_thumbnail(
-    context: dg.AssetExecutionContext, astrocat: AstrocatResource
-) -> dg.MaterializeResult:
-    """Auto-stretched JPEG preview (PixInsight AutoSTF) in the thumbnail cache."""
-    store, thumbnails = astrocat.store(), astrocat.thumbnails()
-    return _run_batch(context, lambda key: steps.make_thumbnail(store, thumbnails, key))
-
-
-@dg.asset(**_COMMON, deps=[image_metadata], pool=SOLVER_POOL, kinds={"python"})
-def plate_solution(
-    context: dg.AssetExecutionContext, astrocat: AstrocatResource
-) -> dg.MaterializeResult:
-    """Where the frame points: its WCS and field geometry, or why it could not be solved."""
-    store, solver, catalog = astrocat.store(), astrocat.plate_solver(), astrocat.object_catalog()
-    return _run_batch(context, lambda key: steps.solve_plate(store, solver, key, catalog))
-
-
-@dg.asset(**_COMMON, deps=[plate_solution], kinds={"python"})
-def catalog_matches(
-    context: dg.AssetExecutionContext, astrocat: AstrocatResource
-) -> dg.MaterializeResult:
-    """NGC/IC/Messier objects inside the solved field, with their pixel positions."""
-    store, catalog = astrocat.store(), astrocat.object_catalog()
-    return _run_batch(context, lambda key: steps.match_catalog(store, catalog, key))
-
-
-IMAGE_ASSETS = [image_file, image_metadata, image_thumbnail, plate_solution, catalog_matches]
+IMAGE_ASSETS = [image_assets]

@@ -12,27 +12,6 @@ from typing import Any
 import dagster as dg
 
 
-def add_partition_metadata(
-    context: dg.AssetExecutionContext, partition_key: str, metadata: dict[str, dg.MetadataValue]
-) -> None:
-    """Attach ``metadata`` to this asset's materialization of one partition of the run.
-
-    What ``context.add_asset_metadata(metadata, partition_key=...)`` does, without its check that
-    the key is in the run's range: for dynamic partitions that check loads every key of the
-    definition (three queries and all rows, per call), which made Dagster's cost per file grow
-    with the library (a 25-file run took 48.7 s instead of 5.6 s at 100,000 partitions, and it
-    took 13 of 38 s of a 100-file bench on a PostgreSQL instance). The keys passed here come from
-    ``context.partition_keys``, so the check cannot fail.
-
-    Private: ``StepExecutionContext._metadata_accumulator`` and its
-    ``with_additional_asset_metadata``.
-    """
-    step = context.get_step_execution_context()
-    step._metadata_accumulator = step._metadata_accumulator.with_additional_asset_metadata(
-        asset_key=context.assets_def.key, metadata=metadata, partition_key=partition_key
-    )
-
-
 def pg_storage_engine(storage: Any) -> Any:
     """The SQLAlchemy engine a dagster-postgres storage (runs, event log, schedules) runs its
     queries on.

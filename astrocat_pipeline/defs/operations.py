@@ -13,10 +13,19 @@ import dagster as dg
 
 from astrocat_pipeline.adapters.catalog import ImageRow
 from astrocat_pipeline.cataloging import operations, steps
-from astrocat_pipeline.defs.assets import SOLVER_POOL, outcome_metadata
+from astrocat_pipeline.defs.assets import (
+    SOLVER_POOL,
+    FileFailure,
+    failures_failure,
+    outcome_metadata,
+)
 from astrocat_pipeline.defs.resources import AstrocatResource
 
 PROGRESS_EVERY = 25
+FAILED_OPERATION_HINT = (
+    "the other files are done; run the job again for the folder, or select the files' "
+    "partitions on the asset page and Materialize them"
+)
 
 
 class FolderConfig(dg.Config):
@@ -32,22 +41,35 @@ def _run_over(
     rows: list[ImageRow],
     step: Callable[[str], steps.StepOutcome],
 ) -> dict[str, int]:
+    """``step`` for every file; a materialization of ``asset`` for each result, and the run
+    fails at the end naming the files whose work failed.
+
+    A failed file gets no materialization (nothing that failed looks done), but its partition
+    does not turn "Failed" either: Dagster marks only partitions that an asset run planned, and
+    these are op jobs choosing their files as they go. The run's failure lists them.
+    """
     counts: dict[str, int] = {}
+    failures: list[FileFailure] = []
     total = len(rows)
     context.log.info(f"{asset}: {total} files to process")
     for done, row in enumerate(rows, start=1):
         key = row.partition_key
         outcome = step(key)
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
-        if outcome.status == "error":
-            context.log.warning(f"{key}: {outcome.message}")
-        context.log_event(
-            dg.AssetMaterialization(
-                asset_key=asset, partition=key, metadata=outcome_metadata(outcome)
+        if outcome.failed:
+            reason = outcome.message or outcome.status
+            failures.append(FileFailure(key, asset, reason))
+            context.log.warning(f"{key}: {reason}")
+        else:
+            context.log_event(
+                dg.AssetMaterialization(
+                    asset_key=asset, partition=key, metadata=outcome_metadata(outcome)
+                )
             )
-        )
         if done % PROGRESS_EVERY == 0 or done == total:
             context.log.info(f"{asset}: {done}/{total} done {counts}")
+    if failures:
+        raise failures_failure(failures, total, retry_hint=FAILED_OPERATION_HINT)
     context.add_output_metadata({"files": total, **{f"{k}_count": v for k, v in counts.items()}})
     return counts
 

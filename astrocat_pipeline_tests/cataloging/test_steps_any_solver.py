@@ -131,7 +131,7 @@ def test_the_caller_retries_blind_only_for_a_solver_that_asks_it_to(
         assert "hints_used" not in outcome.metadata  # the blind call found it
     else:
         assert hinted == [True]
-        assert outcome.status == "error"
+        assert outcome.status == "unsolved"  # a result (no solution found), not an error
         assert [a["outcome"] for a in attempts] == ["no match"]
         assert outcome.metadata["elapsed_s"] == pytest.approx(FAKE_ELAPSED_S)
 
@@ -151,7 +151,7 @@ def test_a_job_an_earlier_run_left_waiting_is_handed_back_and_not_retried_blind(
     outcome = solve_plate(catalog_store, solver, key)
 
     assert [call.resume for call in solver.calls] == [waiting]  # one call: no blind upload
-    assert outcome.status == "error"
+    assert outcome.status == "unsolved"
 
     # Forced, the same waiting job is not resumed: the frame is solved again from the start.
     catalog_store.set_solution_status(

@@ -6,6 +6,7 @@ import dagster as dg
 
 from astrocat_pipeline.adapters.catalog import open_catalog
 from astrocat_pipeline.core.inventory import partition_key
+from astrocat_pipeline.defs.partitions import images_partitions
 from astrocat_pipeline.settings import Settings
 from astrocat_pipeline_tests.defs.conftest import index_library, write_tiny_fits
 
@@ -25,10 +26,16 @@ def test_bad_files_are_recorded_and_the_batch_goes_on(tmp_path: Path, astrocat_e
 
     with dg.instance_for_test() as instance:
         summary = index_library(settings, instance)
-        assert summary.failed_runs == 0
+        assert summary.failed_runs == 1  # the run shows that some of its files failed
         assert summary.runs == 1
         matches = instance.get_materialized_partitions(dg.AssetKey("catalog_matches"))
-        assert len(matches) == 5  # every file has a recorded outcome downstream
+        assert len(matches) == 1  # the good file went through; the bad ones show failed
+        keys = instance.get_dynamic_partitions("images")
+        statuses = instance.get_status_by_partition(
+            dg.AssetKey("catalog_matches"), keys, images_partitions
+        )
+        failed = {k for k, status in statuses.items() if status == dg.AssetPartitionStatus.FAILED}
+        assert len(failed) == 4
 
     with open_catalog(settings.database_url) as store:
         rows = {Path(r.image.path).name: r.to_dict() for r in store.search(None)}

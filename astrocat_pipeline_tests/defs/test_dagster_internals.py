@@ -27,49 +27,6 @@ def require(owner: Any, attribute: str, api: str, function: str) -> None:
         )
 
 
-def test_add_partition_metadata_gives_each_partition_of_a_run_its_own_metadata(instance):
-    probes: list[tuple[Any, str, str]] = []
-
-    @dg.asset(partitions_def=PARTITIONS, backfill_policy=dg.BackfillPolicy.single_run())
-    def batch(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        step = context.get_step_execution_context()
-        probes.append((step, "_metadata_accumulator", "StepExecutionContext._metadata_accumulator"))
-        accumulator = getattr(step, "_metadata_accumulator", None)
-        probes.append(
-            (
-                accumulator,
-                "with_additional_asset_metadata",
-                "the metadata accumulator's with_additional_asset_metadata",
-            )
-        )
-        for key in context.partition_keys:
-            dagster_internals.add_partition_metadata(
-                context, key, {"file": dg.MetadataValue.text(f"file {key}")}
-            )
-        return dg.MaterializeResult()
-
-    result = dg.materialize(
-        [batch],
-        instance=instance,
-        tags={
-            "dagster/asset_partition_range_start": "a",
-            "dagster/asset_partition_range_end": "c",
-        },
-        raise_on_error=False,
-    )
-    for owner, attribute, api in probes:
-        require(owner, attribute, api, "add_partition_metadata")
-    assert result.success, "revisit dagster_internals.add_partition_metadata: the run failed"
-    records = instance.fetch_materializations(dg.AssetKey("batch"), limit=10).records
-    metadata = {
-        r.asset_materialization.partition: r.asset_materialization.metadata["file"].value
-        for r in records
-    }
-    assert metadata == {"a": "file a", "b": "file b", "c": "file c"}, (
-        "revisit dagster_internals.add_partition_metadata: per-partition metadata is lost"
-    )
-
-
 def test_latest_materialization_storage_ids_are_the_newest_of_each_partition(instance):
     require(
         instance.event_log_storage,

@@ -18,11 +18,15 @@ def test_definitions_load():
         "library_health",
     }
     unpartitioned = ("library_summary", "thumbnail_cache_stats", "library_health")
-    for assets_def in repo.asset_graph.assets_defs:
-        if assets_def.key.to_user_string() in unpartitioned:
-            assert assets_def.partitions_def is None
+    for key in repo.asset_graph.get_all_asset_keys():
+        node = repo.asset_graph.get(key)
+        if key.to_user_string() in unpartitioned:
+            assert node.partitions_def is None
         else:
-            assert assets_def.partitions_def == images_partitions
+            assert node.partitions_def == images_partitions
+            assert node.group_name == "images"
+            assert node.backfill_policy == dg.BackfillPolicy.multi_run(100)
+            assert node.description  # one line per asset, shown in the UI
 
 
 def test_lineage_follows_the_design():

@@ -38,7 +38,7 @@ def test_the_health_asset_shows_states_and_the_bad_file_with_its_stage_and_reaso
     (root / "bad | frame.fits").write_bytes(bytes(range(256)) * 20)
     monkeypatch.setenv("ASTROCAT_LIBRARY_ROOTS", str(root))
     summary = index_library(Settings.from_env(), instance)
-    assert summary.failed_runs == 0
+    assert summary.failed_runs == 1  # the batch with the bad file ends FAILURE, naming it
 
     metadata = health_metadata(instance)
 
