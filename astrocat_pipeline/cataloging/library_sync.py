@@ -392,8 +392,8 @@ def plan_sync(
     if failed:
         warnings.append(
             f"{failed} partitions failed and are not retried automatically: retry them from the "
-            "asset page (Materialize > 'Failed and missing' partitions) or re-execute the failed "
-            "runs"
+            "asset page (Materialize > 'Backfill only failed and missing partitions within "
+            "selection'), which re-runs just those files"
         )
     walk_cursor = plan.walk.cursor
     return SyncPlan(

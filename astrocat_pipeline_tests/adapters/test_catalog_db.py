@@ -903,3 +903,17 @@ def test_quick_read_leaves_new_and_older_catalogs_to_the_store(tmp_path: Path) -
     assert sqlite_path("sqlite://") is None
     assert sqlite_path(f"{url}?timeout=5") is None
     assert sqlite_path("postgresql://localhost/catalog") is None
+
+
+def test_a_thumbnail_made_clears_its_own_earlier_error_only(catalog_store: CatalogStore) -> None:
+    store = catalog_store
+    store.upsert_inventory([entry("a"), entry("b")])
+    store.record_error("M31/a.fits", "image_thumbnail", "M31/a.fits: cannot decode")
+    store.record_error("M31/b.fits", "image_metadata", "M31/b.fits: not FITS")
+    store.record_thumbnail("M31/a.fits", "/cache/a_thumb.jpg")
+    store.record_thumbnail("M31/b.fits", "/cache/b_thumb.jpg")
+    a, b = store.get_image("M31/a.fits"), store.get_image("M31/b.fits")
+    assert a is not None
+    assert b is not None
+    assert (a.status, a.error_stage, a.error) == ("indexed", None, None)
+    assert (b.status, b.error_stage) == ("error", "image_metadata")  # not the thumbnail's

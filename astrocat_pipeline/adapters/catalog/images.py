@@ -39,6 +39,10 @@ def _with_solution_status(query: Any) -> Any:
     return query.outerjoin(plate_solutions, plate_solutions.c.fingerprint == images.c.fingerprint)
 
 
+# The stage name the thumbnail step records its errors under (its asset's name).
+THUMBNAIL_STAGE = "image_thumbnail"
+
+
 class ImagesPart(StoreBase):
     """The store's images: one row per inventoried file, keyed by partition key."""
 
@@ -148,8 +152,19 @@ class ImagesPart(StoreBase):
         )
 
     def record_thumbnail(self, partition_key: str, thumbnail_path: str | None) -> None:
-        """Record where the image's thumbnail is (None: it has none)."""
+        """Record where the image's thumbnail is (None: it has none). A thumbnail made clears
+        the error an earlier try of the thumbnail left, and only that one."""
         self._update_image(partition_key, {"thumbnail_path": thumbnail_path})
+        if thumbnail_path is not None:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    update(images)
+                    .where(
+                        images.c.partition_key == partition_key,
+                        images.c.error_stage == THUMBNAIL_STAGE,
+                    )
+                    .values(status=ImageStatus.INDEXED, error_stage=None, error=None)
+                )
 
     def delete_images(self, partition_keys: Collection[str]) -> int:
         """Remove images (and, by cascade, their matches); returns how many rows went.
