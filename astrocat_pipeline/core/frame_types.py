@@ -1,4 +1,4 @@
-"""The frame-type vocabulary of DESIGN.md's contract, and what each type implies.
+"""The frame-type vocabulary of the metadata (docs/metadata.md), and what each type implies.
 
 One place says which frame types exist and what each one means for the pipeline: whether its
 pixels are linear (the thumbnail stretch), whether it may show the sky (plate solving, catalog

@@ -2,7 +2,7 @@
 
 The local solver's ``job.wcs``, nova's WCS file and a frame's own header WCS all become a
 :class:`~astrocat_pipeline.core.records.PlateSolution` here, so that "solved" means the same
-thing whoever solved the frame (DESIGN.md, invariant 9: no false solutions).
+thing whoever solved the frame (no false solutions: a wrong WCS is worse than none).
 
 Pure: no Dagster, no environment, no subprocess, no network.
 """

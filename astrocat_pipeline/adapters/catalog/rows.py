@@ -154,7 +154,7 @@ class SearchResult:
         return self.image.partition_key
 
     def to_dict(self) -> dict[str, Any]:
-        """The result as JSON shows it (DESIGN.md's search results): ``partition_key``, the
+        """The result as ``astrocat search --json`` shows it: ``partition_key``, the
         metadata fields, ``status``, ``error``, ``thumbnail_path``, ``plate_solution`` and
         ``matches``; times as ISO 8601 text."""
         image = self.image

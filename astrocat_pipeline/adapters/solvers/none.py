@@ -17,7 +17,7 @@ NO_SOLVER_MESSAGE = "no plate solver configured (ASTROCAT_SOLVER)"
 class NoSolver:
     """A plate solver that answers ``skipped`` without reading anything.
 
-    Its solutions name no solver (``solver=None``, as DESIGN.md's contract has it for skipped
+    Its solutions name no solver (``solver=None``, as the JSON contract has it for skipped
     solutions), so ``name`` is None; it reports no progress and has nothing to resume.
     """
 
