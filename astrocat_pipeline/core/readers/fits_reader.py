@@ -51,23 +51,30 @@ class _StreamLimitError(Exception):
 
 
 class _BoundedGzipFile(gzip.GzipFile):
-    """A gzip FITS whose decompressed stream stops at ``limit`` bytes. astropy reads a gzip
-    FITS's headers block by block until their END card and seeks over data by decompressing
-    it, so without a bound a few kB (a header that never ends, gigabytes of padding) inflate
-    until memory or time runs out. Pixel data are read with the size the header declares,
-    which :func:`_layout` has checked."""
+    """A gzip FITS whose decompressed stream stops at ``limit`` bytes, and whose headers stop
+    at MAX_HEADER_BYTES. astropy reads a header block by block (2880 bytes at a time) into
+    memory until its END card and seeks over data by decompressing it, so without a bound a
+    few kB (a header that never ends, gigabytes of padding) inflate until memory or time runs
+    out. Pixel data are read in one call of the size the header declares, which
+    :func:`_layout` has checked."""
 
     def __init__(self, path: Path, limit: int) -> None:
         super().__init__(filename=str(path), mode="rb")
         self.limit = limit
+        self.header_run = 0  # bytes read block by block since the last move: a header
 
     def _bounded(self, size: int | None) -> int:
-        allowed = self.limit - self.tell()
+        allowed = self.limit - super().seek(0, 1)
         return allowed + 1 if size is None or size < 0 else min(size, allowed + 1)
 
     def _checked(self, data: bytes) -> bytes:
-        if self.tell() > self.limit:
-            raise _StreamLimitError
+        if super().seek(0, 1) > self.limit:
+            raise _StreamLimitError(f"its gzip data inflate past {byte_size(self.limit)}")
+        self.header_run = self.header_run + len(data) if len(data) <= _BLOCK else 0
+        if self.header_run > MAX_HEADER_BYTES:
+            raise _StreamLimitError(
+                f"a header runs past {byte_size(MAX_HEADER_BYTES)} without its END card"
+            )
         return data
 
     def read(self, size: int | None = -1) -> bytes:
@@ -78,9 +85,12 @@ class _BoundedGzipFile(gzip.GzipFile):
 
     def seek(self, offset: int, whence: int = 0) -> int:
         # IOBase.tell() is seek(0, 1): the position comes from GzipFile's own seek.
-        target = offset if whence == 0 else super().seek(0, 1) + offset if whence == 1 else 0
+        position = super().seek(0, 1)
+        target = offset if whence == 0 else position + offset if whence == 1 else position
         if target > self.limit:
-            raise _StreamLimitError
+            raise _StreamLimitError(f"its gzip data inflate past {byte_size(self.limit)}")
+        if target != position:
+            self.header_run = 0
         return super().seek(offset, whence)
 
 
@@ -104,11 +114,8 @@ def _open_fits(path: Path, max_bytes: int, **options: Any) -> Iterator[fits.HDUL
     try:
         with fits.open(path if stream is None else stream, **options) as hdul:
             yield hdul
-    except _StreamLimitError:
-        limit = max_bytes + MAX_HEADER_BYTES
-        raise too_large(
-            path, f"its gzip data inflate past {byte_size(limit)} before the image ends", max_bytes
-        ) from None
+    except _StreamLimitError as exc:
+        raise too_large(path, str(exc), max_bytes) from None
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise ImageReadError(f"{path}: the gzip data cannot be read ({exc})") from exc
     finally:
