@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
@@ -110,6 +110,7 @@ def _open_fits(path: Path, max_bytes: int, **options: Any) -> Iterator[fits.HDUL
             )
     stream = None
     if magic.startswith(_GZIP_MAGIC):
+        _check_gzip_primary(path, max_bytes)
         stream = _BoundedGzipFile(path, max_bytes + MAX_HEADER_BYTES)
     try:
         with fits.open(path if stream is None else stream, **options) as hdul:
@@ -121,6 +122,27 @@ def _open_fits(path: Path, max_bytes: int, **options: Any) -> Iterator[fits.HDUL
     finally:
         if stream is not None:
             stream.close()
+
+
+def _check_gzip_primary(path: Path, max_bytes: int) -> None:
+    """The declared size of a gzip file's primary image, checked before astropy reads it:
+    astropy seeks past the primary's data as it opens the file, which in a gzip stream means
+    inflating all of it."""
+    with _BoundedGzipFile(path, MAX_HEADER_BYTES) as handle:
+        try:
+            parsed = _parse_primary(handle)
+        except (_StreamLimitError, EOFError, OSError, zlib.error):
+            return  # astropy reads it, and reports what is wrong, within the same bounds
+    if parsed is None:
+        return
+    keywords = parsed[0]
+    try:
+        axes = [int(keywords[f"NAXIS{i}"]) for i in range(1, int(keywords["NAXIS"]) + 1)]
+        int(keywords["BITPIX"])
+    except (KeyError, TypeError, ValueError):
+        return
+    if len(axes) >= 2 and axes[0] > 0 and axes[1] > 0:
+        _layout(keywords, path, max_bytes)
 
 
 def _check_compressed(hdu: Any, path: Path, max_bytes: int) -> None:
@@ -325,28 +347,33 @@ def _fast_primary(path: Path) -> tuple[dict[str, Any], str, int] | None:
     """
     if path.name.lower().endswith((".gz", ".fz")):
         return None
+    with path.open("rb") as handle:
+        return _parse_primary(handle)
+
+
+def _parse_primary(handle: BinaryIO) -> tuple[dict[str, Any], str, int] | None:
+    """:func:`_fast_primary`'s parse, from an open (plain or decompressing) stream."""
     cards: list[str] = []
     texts: list[str] = []
     replaced = 0
-    with path.open("rb") as handle:
-        for _ in range(_FAST_MAX_BLOCKS):
-            block = handle.read(_BLOCK)
-            if len(block) < _BLOCK:
-                return None
-            text = block.translate(_TO_ASCII).decode("ascii")
-            texts.append(text)
-            split = split_header(text)
-            if split is None:
-                return None
-            block_cards, found = split
-            cards += block_cards
-            if not block.isascii():
-                used = block[: (len(block_cards) + found) * _CARD]
-                replaced += len(used) - len(used.translate(None, _NON_ASCII))
-            if found:
-                break
-        else:
+    for _ in range(_FAST_MAX_BLOCKS):
+        block = handle.read(_BLOCK)
+        if len(block) < _BLOCK:
             return None
+        text = block.translate(_TO_ASCII).decode("ascii")
+        texts.append(text)
+        split = split_header(text)
+        if split is None:
+            return None
+        block_cards, found = split
+        cards += block_cards
+        if not block.isascii():
+            used = block[: (len(block_cards) + found) * _CARD]
+            replaced += len(used) - len(used.translate(None, _NON_ASCII))
+        if found:
+            break
+    else:
+        return None
     keywords = parse_cards(cards)
     if keywords is None or keywords.get("SIMPLE") is not True:
         return None
