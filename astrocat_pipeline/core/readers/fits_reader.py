@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import io
 import math
 import sys
 import warnings
@@ -12,7 +13,7 @@ import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -351,7 +352,7 @@ def _fast_primary(path: Path) -> tuple[dict[str, Any], str, int] | None:
         return _parse_primary(handle)
 
 
-def _parse_primary(handle: BinaryIO) -> tuple[dict[str, Any], str, int] | None:
+def _parse_primary(handle: io.BufferedIOBase) -> tuple[dict[str, Any], str, int] | None:
     """:func:`_fast_primary`'s parse, from an open (plain or decompressing) stream."""
     cards: list[str] = []
     texts: list[str] = []
