@@ -130,11 +130,15 @@ class Settings:
                     "days, 0 or more (0 keeps every run)"
                 )
             retention_days = int(retention_text)
+        thumbnail_cache_path = thumbs if thumbs.is_absolute() else base / thumbs
+        _check_outside_roots(
+            roots, {"ASTROCAT_HOME": home, "THUMBNAIL_CACHE_PATH": thumbnail_cache_path}
+        )
         return cls(
             library_roots=roots,
             home=home,
             database_url=database_url,
-            thumbnail_cache_path=thumbs if thumbs.is_absolute() else base / thumbs,
+            thumbnail_cache_path=thumbnail_cache_path,
             solver=solver,
             index_dir=index_dir,
             api_url=get("ASTROMETRY_API_URL") or DEFAULT_API_URL,
@@ -145,6 +149,24 @@ class Settings:
             stale_solve_after_s=_seconds("ASTROCAT_STALE_SOLVE_AFTER_S", get, STALE_SOLVE_AFTER_S),
             nova_deadline_s=_seconds("ASTROCAT_NOVA_DEADLINE_S", get, NOVA_DEADLINE_S),
         )
+
+
+def _check_outside_roots(roots: tuple[str, ...], folders: Mapping[str, Path]) -> None:
+    """Refuse the project's own folders inside a library root (symlinks resolved): the
+    pipeline would write into the library, and the walk would index every thumbnail it makes
+    as a new image. Refused at start rather than left out of the walk, so the mistake is seen
+    and fixed once, and no write into a library ever happens. A root inside the home (the demo
+    library, ``$ASTROCAT_HOME/demo-library``) is fine."""
+    for root in roots:
+        resolved_root = Path(root).resolve()
+        for variable, folder in folders.items():
+            resolved = folder.resolve()
+            if resolved == resolved_root or resolved_root in resolved.parents:
+                raise ConfigError(
+                    f"{variable}={folder} is inside the library root {root}: the pipeline "
+                    "would write its catalog or thumbnails into the library and index its "
+                    f"own thumbnails as new images; move {variable} out of every root"
+                )
 
 
 def _flag(name: str, get: Callable[[str], str | None], default: bool) -> bool:

@@ -23,6 +23,11 @@ class ImageReadError(AstrocatError, OSError):
     """The file exists but could not be read as the image it claims to be."""
 
 
+class ImageTooLargeError(ImageReadError):
+    """The file declares (or its compressed data inflates to) more pixel data than the limit
+    per file (``core.tuning.MAX_IMAGE_BYTES``): refused before the memory is allocated."""
+
+
 class SolverError(AstrocatError, RuntimeError):
     """The plate solver could not be run at all (not installed, no index files, crashed).
 

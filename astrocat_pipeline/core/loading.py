@@ -19,9 +19,10 @@ import numpy as np
 
 from astrocat_pipeline.core.errors import ImageReadError, UnsupportedFormatError
 from astrocat_pipeline.core.formats import image_format
-from astrocat_pipeline.core.readers.base import MAX_DECLARED_PIXELS, ImageHeader
+from astrocat_pipeline.core.readers.base import ImageHeader
+from astrocat_pipeline.core.tuning import MAX_IMAGE_BYTES
 
-__all__ = ["MAX_DECLARED_PIXELS", "ImageHeader", "load_image", "read_header"]
+__all__ = ["MAX_IMAGE_BYTES", "ImageHeader", "load_image", "read_header"]
 
 
 _READER_MODULES = {
@@ -54,8 +55,12 @@ def _require_format(path: Path) -> str:
     return fmt
 
 
-def read_header(path: Path) -> ImageHeader:
+def read_header(path: Path, *, max_bytes: int = MAX_IMAGE_BYTES) -> ImageHeader:
     """Header keywords and pixel layout of an image file, without reading its pixel data.
+
+    ``max_bytes`` is the most pixel data the file may declare (width x height x planes x bytes
+    per sample of the array :func:`load_image` would return); no header is decompressed past
+    what that allows either.
 
     Raises
     ------
@@ -63,14 +68,18 @@ def read_header(path: Path) -> ImageHeader:
         The file type is not an image type the pipeline knows.
     ImageReadError
         The file is missing, unreadable, empty, truncated, corrupt or holds no image.
+    ImageTooLargeError
+        An ImageReadError: the file declares more than ``max_bytes`` of pixel data.
     """
     path = Path(path)
     fmt = _require_format(path)
-    header: ImageHeader = _reader(fmt).read_header(path, fmt)
+    header: ImageHeader = _reader(fmt).read_header(path, fmt, max_bytes)
     return header
 
 
-def load_image(path: Path, *, draft: bool = False) -> tuple[np.ndarray, ImageHeader]:
+def load_image(
+    path: Path, *, draft: bool = False, max_bytes: int = MAX_IMAGE_BYTES
+) -> tuple[np.ndarray, ImageHeader]:
     """Pixel data and header of an image file.
 
     Parameters
@@ -79,6 +88,9 @@ def load_image(path: Path, *, draft: bool = False) -> tuple[np.ndarray, ImageHea
     draft : bool
         Allow a faster, reduced decode where the format has one (camera raw: LibRaw's half-size
         decode). For previews only: the array may then be smaller than the header's size.
+    max_bytes : int
+        The most pixel data the file may declare, in bytes; every decompression stops at what
+        the file declares, so the array is never larger (ImageTooLargeError beyond it).
 
     Returns
     -------
@@ -90,13 +102,13 @@ def load_image(path: Path, *, draft: bool = False) -> tuple[np.ndarray, ImageHea
     header : ImageHeader
     """
     path = Path(path)
-    header = read_header(path)
+    header = read_header(path, max_bytes=max_bytes)
     reader = _reader(header.format)
     array: np.ndarray
     if header.format == "raw":
         array = reader.load(path, header, draft)
     else:
-        array = reader.load(path, header)
+        array = reader.load(path, header, max_bytes)
     expected = (header.height, header.width)
     if not (draft and header.format == "raw") and array.shape[:2] != expected:
         raise ImageReadError(

@@ -74,6 +74,19 @@ STAR_UNIFORMIZE_CELLS = 10
 # (docs/plate-solving.md).
 STALE_SOLVE_AFTER_S = 300
 
+# --- Memory per file (issue 15) ------------------------------------------------------------
+# The most pixel data one file may declare, in bytes (width x height x planes x bytes per
+# sample, as the loaded array holds them); a file declaring more is refused before anything is
+# allocated or decompressed, and no decompression runs past what the file declares. A 62 Mpx
+# colour frame in 32-bit float is 744 MB: 2 GiB holds it with room for a 64-bit float copy
+# (1.49 GB), a 2x drizzle of a 26 Mpx colour stack (1.25 GB) and 150 Mpx mono sensors in float
+# (0.6 GB). Rendering a thumbnail peaks at about 1.2x the declared bytes (measured on uint16
+# mono and float32 colour FITS), so a file at the limit needs about 2.6 GB of a worker's memory.
+MAX_IMAGE_BYTES = 2 * 1024**3
+# Header bytes a compressed stream may hold besides the declared pixel data (a gzip FITS's
+# headers, before the image): real headers are a few kB; 16 MiB is 200,000 cards.
+MAX_HEADER_BYTES = 16 * 1024**2
+
 # --- Inventory -----------------------------------------------------------------------------
 # Partition keys longer than this are shortened (with a hash suffix): Dagster's filesystem IO
 # manager fails on keys over 255 bytes and the UI becomes unreadable long before that.

@@ -204,7 +204,7 @@ def test_absurd_declared_size(tmp_path):
     at = content.index(card)
     content[at : at + len(card)] = b"NAXIS1  =           4000000000"
     path.write_bytes(bytes(content))
-    with pytest.raises(ImageReadError, match="beyond any real image"):
+    with pytest.raises(ImageReadError, match=r"4000000000x4x1 samples .* over the limit of 2\.1"):
         read_header(path)
 
 

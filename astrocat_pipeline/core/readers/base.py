@@ -9,14 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from astrocat_pipeline.core.errors import ImageReadError
+from astrocat_pipeline.core.errors import ImageReadError, ImageTooLargeError
+from astrocat_pipeline.core.tuning import MAX_IMAGE_BYTES
 
 if TYPE_CHECKING:
     from astropy.io import fits
-
-# Declared image sizes beyond this are treated as corrupt headers, not as images to allocate
-# (2 Gpx is ten times the largest single-sensor astro cameras' frames).
-MAX_DECLARED_PIXELS = 2_000_000_000
 
 
 class HeaderTextWarning(UserWarning):
@@ -64,14 +61,44 @@ def check_file(path: Path) -> int:
     return size
 
 
-def check_declared_size(path: Path, width: int, height: int, channels: int = 1) -> None:
-    """Raise ImageReadError for a non-positive or absurd declared image size."""
+def byte_size(count: int) -> str:
+    """A byte count for a message: ``1.9 GB``, ``744.0 MB``, ``12 kB``."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} bytes"
+
+
+def too_large(path: Path, what: str, max_bytes: int) -> ImageTooLargeError:
+    """The error for a file whose pixel data is beyond the limit per file."""
+    return ImageTooLargeError(
+        f"{path}: {what}, over the limit of {byte_size(max_bytes)} of pixel data per file"
+    )
+
+
+def check_declared_size(
+    path: Path,
+    width: int,
+    height: int,
+    channels: int,
+    bytes_per_sample: int,
+    max_bytes: int = MAX_IMAGE_BYTES,
+) -> int:
+    """The declared pixel data in bytes (``width * height * channels * bytes_per_sample``, as
+    the loaded array holds it); raises ImageReadError for an empty declared image and
+    ImageTooLargeError beyond ``max_bytes``. Every reader calls it before it allocates or
+    decompresses anything."""
     if width < 1 or height < 1 or channels < 1:
         raise ImageReadError(f"{path}: header declares an empty image ({width}x{height})")
-    if width * height * channels > MAX_DECLARED_PIXELS:
-        raise ImageReadError(
-            f"{path}: header declares {width}x{height}x{channels} pixels, beyond any real image"
+    declared = width * height * channels * bytes_per_sample
+    if declared > max_bytes:
+        raise too_large(
+            path,
+            f"header declares {width}x{height}x{channels} samples of {bytes_per_sample} "
+            f"byte(s) ({byte_size(declared)})",
+            max_bytes,
         )
+    return declared
 
 
 def plain_value(value: Any) -> Any:

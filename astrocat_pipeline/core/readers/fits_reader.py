@@ -4,9 +4,12 @@ extension; 2-D mono, 3-D colour cubes (3xHxW) and other cubes."""
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import io
 import math
 import sys
 import warnings
+import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,11 +21,14 @@ from astrocat_pipeline.core.errors import ImageReadError
 from astrocat_pipeline.core.readers.base import (
     HeaderTextWarning,
     ImageHeader,
+    byte_size,
     check_declared_size,
     check_file,
     plain_value,
+    too_large,
 )
 from astrocat_pipeline.core.readers.fits_cards import parse_cards, split_header
+from astrocat_pipeline.core.tuning import MAX_HEADER_BYTES, MAX_IMAGE_BYTES
 
 if TYPE_CHECKING:
     from astropy.io import fits
@@ -32,6 +38,131 @@ if TYPE_CHECKING:
 
 # Errors astropy raises for files that are not (complete) FITS.
 _READ_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, AttributeError)
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+# Whole-file compressions astropy would also open, but without a bound (a zip file is even
+# extracted to a temporary file); no capture or processing program writes them.
+_UNREAD_COMPRESSIONS = {b"BZh": "bzip2", b"PK\x03\x04": "zip", b"\xfd7zXZ": "xz"}
+
+
+class _StreamLimitError(Exception):
+    """Raised from inside astropy's reads (deliberately not an OSError, which astropy takes
+    for the end of a file); :func:`_open_fits` turns it into an ImageTooLargeError."""
+
+
+class _BoundedGzipFile(gzip.GzipFile):
+    """A gzip FITS whose decompressed stream stops at ``limit`` bytes, and whose headers stop
+    at MAX_HEADER_BYTES. astropy reads a header block by block (2880 bytes at a time) into
+    memory until its END card and seeks over data by decompressing it, so without a bound a
+    few kB (a header that never ends, gigabytes of padding) inflate until memory or time runs
+    out. Pixel data are read in one call of the size the header declares, which
+    :func:`_layout` has checked."""
+
+    def __init__(self, path: Path, limit: int) -> None:
+        super().__init__(filename=str(path), mode="rb")
+        self.limit = limit
+        self.header_run = 0  # bytes read block by block since the last move: a header
+
+    def _bounded(self, size: int | None) -> int:
+        allowed = self.limit - super().seek(0, 1)
+        return allowed + 1 if size is None or size < 0 else min(size, allowed + 1)
+
+    def _checked(self, data: bytes) -> bytes:
+        if super().seek(0, 1) > self.limit:
+            raise _StreamLimitError(f"its gzip data inflate past {byte_size(self.limit)}")
+        self.header_run = self.header_run + len(data) if len(data) <= _BLOCK else 0
+        if self.header_run > MAX_HEADER_BYTES:
+            raise _StreamLimitError(
+                f"a header runs past {byte_size(MAX_HEADER_BYTES)} without its END card"
+            )
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._checked(super().read(self._bounded(size)))
+
+    def read1(self, size: int = -1) -> bytes:
+        return self._checked(super().read1(self._bounded(size)))
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        # IOBase.tell() is seek(0, 1): the position comes from GzipFile's own seek.
+        position = super().seek(0, 1)
+        target = offset if whence == 0 else position + offset if whence == 1 else position
+        if target > self.limit:
+            raise _StreamLimitError(f"its gzip data inflate past {byte_size(self.limit)}")
+        if target != position:
+            self.header_run = 0
+        return super().seek(offset, whence)
+
+
+@contextmanager
+def _open_fits(path: Path, max_bytes: int, **options: Any) -> Iterator[fits.HDUList]:
+    """``fits.open`` with every decompression bounded: a gzip file's stream stops at
+    ``max_bytes`` of pixel data plus MAX_HEADER_BYTES of headers."""
+    from astropy.io import fits
+
+    with path.open("rb") as handle:
+        magic = handle.read(6)
+    for signature, name in _UNREAD_COMPRESSIONS.items():
+        if magic.startswith(signature):
+            raise ImageReadError(
+                f"{path}: the file is {name}-compressed; FITS files are read plain, "
+                "gzip-compressed or tile-compressed"
+            )
+    stream = None
+    if magic.startswith(_GZIP_MAGIC):
+        _check_gzip_primary(path, max_bytes)
+        stream = _BoundedGzipFile(path, max_bytes + MAX_HEADER_BYTES)
+    try:
+        with fits.open(path if stream is None else stream, **options) as hdul:
+            yield hdul
+    except _StreamLimitError as exc:
+        raise too_large(path, str(exc), max_bytes) from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise ImageReadError(f"{path}: the gzip data cannot be read ({exc})") from exc
+    finally:
+        if stream is not None:
+            stream.close()
+
+
+def _check_gzip_primary(path: Path, max_bytes: int) -> None:
+    """The declared size of a gzip file's primary image, checked before astropy reads it:
+    astropy seeks past the primary's data as it opens the file, which in a gzip stream means
+    inflating all of it."""
+    with _BoundedGzipFile(path, MAX_HEADER_BYTES) as handle:
+        try:
+            parsed = _parse_primary(handle)
+        except (_StreamLimitError, EOFError, OSError, zlib.error):
+            return  # astropy reads it, and reports what is wrong, within the same bounds
+    if parsed is None:
+        return
+    keywords = parsed[0]
+    try:
+        axes = [int(keywords[f"NAXIS{i}"]) for i in range(1, int(keywords["NAXIS"]) + 1)]
+        int(keywords["BITPIX"])
+    except (KeyError, TypeError, ValueError):
+        return
+    if len(axes) >= 2 and axes[0] > 0 and axes[1] > 0:
+        _layout(keywords, path, max_bytes)
+
+
+def _check_compressed(hdu: Any, path: Path, max_bytes: int) -> None:
+    """A tile-compressed image: astropy loads its whole compressed table (with the heap) and
+    decodes one tile at a time into a buffer of the tile's size; both are within the limit."""
+    info = hdu.fileinfo()
+    span = int(info["datSpan"]) if info else 0
+    if span > max_bytes:
+        raise too_large(path, f"its compressed image table declares {byte_size(span)}", max_bytes)
+    # HCOMPRESS_1 decodes to 4-byte integers whatever the sample size.
+    itemsize = max(4, abs(int(hdu.header["BITPIX"])) // 8)
+    tile = math.prod(int(n) for n in hdu.tile_shape) * itemsize
+    if tile > max_bytes:
+        raise too_large(
+            path,
+            f"its compression tiles ({'x'.join(str(int(n)) for n in hdu.tile_shape[::-1])}) "
+            f"declare {byte_size(tile)} each",
+            max_bytes,
+        )
 
 
 def _fits_fixed_warnings() -> tuple[type[Warning], ...]:
@@ -126,14 +257,25 @@ def _image_hdu(hdul: fits.HDUList, path: Path) -> int:
     raise ImageReadError(f"{path}: FITS file has no image data (no HDU with 2 or more axes)")
 
 
-def _layout(header: Mapping[str, Any], path: Path) -> tuple[int, int, int, int, str]:
+def _loaded_itemsize(bitpix: int, bzero: Any, bscale: Any) -> int:
+    """Bytes per sample of the array astropy (or the plain reader) returns: integers scaled by
+    BSCALE, or by a BZERO other than the signed/unsigned conventions, become float32 (8- and
+    16-bit) or float64 (32- and 64-bit)."""
+    conventions = (0, -128) if bitpix == 8 else (0, 2 ** (bitpix - 1))
+    if bitpix > 0 and (bscale != 1 or bzero not in conventions):
+        return 4 if bitpix <= 16 else 8
+    return abs(bitpix) // 8
+
+
+def _layout(
+    header: Mapping[str, Any], path: Path, max_bytes: int = MAX_IMAGE_BYTES
+) -> tuple[int, int, int, int, str]:
     axes = _axes(header)
     width, height = axes[0], axes[1]
     extra = [n for n in axes[2:] if n != 1]
     if len(extra) > 1:
         raise ImageReadError(f"{path}: {len(axes)}-dimensional FITS data {axes} is not an image")
     planes = extra[0] if extra else 1
-    check_declared_size(path, width, height, planes)
     # Three planes are a colour cube; any other cube is shown and solved by its first plane.
     channels = 3 if planes == 3 else 1
     bitpix = int(header["BITPIX"])
@@ -141,6 +283,10 @@ def _layout(header: Mapping[str, Any], path: Path) -> tuple[int, int, int, int, 
         raise ImageReadError(f"{path}: BITPIX = {bitpix} is not a FITS sample format")
     bzero = header.get("BZERO", 0)
     bscale = header.get("BSCALE", 1)
+    # Every plane of a cube is read, so every plane counts.
+    check_declared_size(
+        path, width, height, planes, _loaded_itemsize(bitpix, bzero, bscale), max_bytes
+    )
     if bitpix < 0 or bscale != 1:
         kind = "float"
     elif bitpix == 8:
@@ -202,35 +348,40 @@ def _fast_primary(path: Path) -> tuple[dict[str, Any], str, int] | None:
     """
     if path.name.lower().endswith((".gz", ".fz")):
         return None
+    with path.open("rb") as handle:
+        return _parse_primary(handle)
+
+
+def _parse_primary(handle: io.BufferedIOBase) -> tuple[dict[str, Any], str, int] | None:
+    """:func:`_fast_primary`'s parse, from an open (plain or decompressing) stream."""
     cards: list[str] = []
     texts: list[str] = []
     replaced = 0
-    with path.open("rb") as handle:
-        for _ in range(_FAST_MAX_BLOCKS):
-            block = handle.read(_BLOCK)
-            if len(block) < _BLOCK:
-                return None
-            text = block.translate(_TO_ASCII).decode("ascii")
-            texts.append(text)
-            split = split_header(text)
-            if split is None:
-                return None
-            block_cards, found = split
-            cards += block_cards
-            if not block.isascii():
-                used = block[: (len(block_cards) + found) * _CARD]
-                replaced += len(used) - len(used.translate(None, _NON_ASCII))
-            if found:
-                break
-        else:
+    for _ in range(_FAST_MAX_BLOCKS):
+        block = handle.read(_BLOCK)
+        if len(block) < _BLOCK:
             return None
+        text = block.translate(_TO_ASCII).decode("ascii")
+        texts.append(text)
+        split = split_header(text)
+        if split is None:
+            return None
+        block_cards, found = split
+        cards += block_cards
+        if not block.isascii():
+            used = block[: (len(block_cards) + found) * _CARD]
+            replaced += len(used) - len(used.translate(None, _NON_ASCII))
+        if found:
+            break
+    else:
+        return None
     keywords = parse_cards(cards)
     if keywords is None or keywords.get("SIMPLE") is not True:
         return None
     return keywords, "".join(texts), replaced
 
 
-def _read_fast(path: Path, fmt: str, file_size: int) -> ImageHeader | None:
+def _read_fast(path: Path, fmt: str, file_size: int, max_bytes: int) -> ImageHeader | None:
     parsed = _fast_primary(path)
     if parsed is None:
         return None
@@ -254,7 +405,7 @@ def _read_fast(path: Path, fmt: str, file_size: int) -> ImageHeader | None:
     for key in ("BZERO", "BSCALE"):
         if isinstance(keywords.get(key), int | float):
             cards[key] = keywords[key]
-    width, height, channels, bit_depth, kind = _layout(cards, path)
+    width, height, channels, bit_depth, kind = _layout(cards, path, max_bytes)
     declared = abs(bitpix) // 8
     for n in axes:
         declared *= n
@@ -330,11 +481,13 @@ def _image_header(
     )
 
 
-def read_header(path: Path, fmt: str) -> ImageHeader:
+def read_header(path: Path, fmt: str, max_bytes: int = MAX_IMAGE_BYTES) -> ImageHeader:
     file_size = check_file(path)
     try:
-        fast = _read_fast(path, fmt, file_size)
+        fast = _read_fast(path, fmt, file_size, max_bytes)
     except OSError as exc:
+        if isinstance(exc, ImageReadError):
+            raise
         raise ImageReadError(f"{path}: cannot read file ({exc})") from exc
     if fast is not None:
         return fast
@@ -343,7 +496,7 @@ def read_header(path: Path, fmt: str) -> ImageHeader:
     try:
         with (
             _reading_with_astropy(path),
-            fits.open(path, memmap=False, lazy_load_hdus=True) as hdul,
+            _open_fits(path, max_bytes, memmap=False, lazy_load_hdus=True) as hdul,
         ):
             index = _image_hdu(hdul, path)
             header = hdul[index].header.copy()
@@ -353,7 +506,9 @@ def read_header(path: Path, fmt: str) -> ImageHeader:
                 # (OBJECT, DATE-OBS, EXPTIME ... often live only there).
                 for key, value in header_keywords(hdul[0].header).items():
                     keywords.setdefault(key, value)
-            width, height, channels, bit_depth, kind = _layout(header, path)
+            width, height, channels, bit_depth, kind = _layout(header, path, max_bytes)
+            if isinstance(hdul[index], fits.CompImageHDU):
+                _check_compressed(hdul[index], path, max_bytes)
             _check_not_truncated(hdul, index, header, path, file_size)
     except ImageReadError:
         raise
@@ -403,7 +558,9 @@ def _read_plain(path: Path, header: ImageHeader, unsigned: bool) -> np.ndarray |
     return _unsigned_in_place(array) if unsigned else array
 
 
-def load(path: Path, header: ImageHeader) -> np.ndarray:
+def load(path: Path, header: ImageHeader, max_bytes: int = MAX_IMAGE_BYTES) -> np.ndarray:
+    """The pixels of the HDU read_header chose, whose declared size it checked against
+    ``max_bytes``; a gzip file's stream is bounded by it again here."""
     unsigned = (
         header.sample_kind == "uint"
         and header.bit_depth in (16, 32)
@@ -412,14 +569,12 @@ def load(path: Path, header: ImageHeader) -> np.ndarray:
     plain = _read_plain(path, header, unsigned)
     if plain is not None:
         return _as_image(plain)
-    from astropy.io import fits
-
     try:
         # Unsigned integers are stored offset by BZERO = 2**(n-1); flipping the sign bit in
         # place gives the same values as astropy's scaling without a second full-size copy.
         with (
             quiet_astropy(),
-            fits.open(path, memmap=False, do_not_scale_image_data=unsigned) as hdul,
+            _open_fits(path, max_bytes, memmap=False, do_not_scale_image_data=unsigned) as hdul,
         ):
             data = hdul[header.hdu_index].data
             if data is None:

@@ -17,6 +17,7 @@ from astrocat_pipeline.core.readers.base import (
     plain_value,
 )
 from astrocat_pipeline.core.readers.exif import read_exif
+from astrocat_pipeline.core.tuning import MAX_IMAGE_BYTES
 
 _EXPECTED = {"jpeg": ("JPEG", "MPO"), "png": ("PNG",)}
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -68,14 +69,15 @@ def _open(path: Path, fmt: str) -> Image.Image:
     return image
 
 
-def read_header(path: Path, fmt: str) -> ImageHeader:
+def read_header(path: Path, fmt: str, max_bytes: int = MAX_IMAGE_BYTES) -> ImageHeader:
     check_file(path)
     try:
         with _open(path, fmt) as image:
             width, height = image.size
             mode = image.mode
             text = {str(k): plain_value(v) for k, v in image.info.items() if isinstance(v, str)}
-        check_declared_size(path, width, height)
+        channels, bit_depth, kind = _MODES.get(mode, (3, 8, "uint"))
+        check_declared_size(path, width, height, channels, bit_depth // 8, max_bytes)
         keywords: dict[str, Any] = read_exif(path)
     except ImageReadError:
         raise
@@ -83,7 +85,6 @@ def read_header(path: Path, fmt: str) -> ImageHeader:
         raise ImageReadError(f"{path}: not a readable {fmt.upper()} file ({exc})") from exc
     for key, value in text.items():
         keywords.setdefault(key, value)
-    channels, bit_depth, kind = _MODES.get(mode, (3, 8, "uint"))
     if fmt == "png":
         bit_depth = _png_bit_depth(path) or bit_depth
     return ImageHeader(
@@ -98,7 +99,9 @@ def read_header(path: Path, fmt: str) -> ImageHeader:
     )
 
 
-def load(path: Path, header: ImageHeader) -> np.ndarray:
+def load(path: Path, header: ImageHeader, max_bytes: int = MAX_IMAGE_BYTES) -> np.ndarray:
+    """The pixels; read_header has checked the declared size against ``max_bytes``, and
+    Pillow decodes into an image of that size."""
     try:
         with _open(path, header.format) as image:
             mode = image.mode

@@ -18,6 +18,7 @@ import rawpy
 from astrocat_pipeline.core.errors import ImageReadError
 from astrocat_pipeline.core.readers.base import ImageHeader, check_declared_size, check_file
 from astrocat_pipeline.core.readers.exif import read_exif
+from astrocat_pipeline.core.tuning import MAX_IMAGE_BYTES
 
 _COLOURS = "RGBG"
 
@@ -55,7 +56,7 @@ def _exif_int(keywords: dict[str, Any], *names: str) -> int | None:
     return None
 
 
-def read_header(path: Path, fmt: str) -> ImageHeader:
+def read_header(path: Path, fmt: str, max_bytes: int = MAX_IMAGE_BYTES) -> ImageHeader:
     check_file(path)
     try:
         keywords = read_exif(path)
@@ -71,7 +72,8 @@ def read_header(path: Path, fmt: str) -> ImageHeader:
     width = layout.get("RAW:Width") or _exif_int(keywords, "ExifImageWidth", "PixelXDimension")
     height = layout.get("RAW:Height") or _exif_int(keywords, "ExifImageLength", "PixelYDimension")
     if width is not None and height is not None:
-        check_declared_size(path, width, height, 3)
+        # load() returns 16-bit RGB (LibRaw's own buffers are smaller: one sample per pixel).
+        check_declared_size(path, width, height, 3, 2, max_bytes)
     white = int(layout.get("RAW:WhiteLevel") or 0)
     bit_depth = min(16, max(8, math.ceil(math.log2(white + 1)))) if white > 0 else 16
     return ImageHeader(

@@ -17,6 +17,7 @@ from astrocat_pipeline.core.readers.base import (
     kind_of,
     plain_value,
 )
+from astrocat_pipeline.core.tuning import MAX_IMAGE_BYTES
 
 # Baseline TIFF tags worth keeping (the rest describe the byte layout).
 _TAGS = ("ImageDescription", "Make", "Model", "Software", "DateTime", "Artist", "Copyright")
@@ -44,15 +45,17 @@ def _keywords(page: Any) -> dict[str, Any]:
     return out
 
 
-def read_header(path: Path, fmt: str) -> ImageHeader:
+def read_header(path: Path, fmt: str, max_bytes: int = MAX_IMAGE_BYTES) -> ImageHeader:
     check_file(path)
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages.first
             width, height = int(page.imagewidth), int(page.imagelength)
             samples = int(page.samplesperpixel)
-            check_declared_size(path, width, height, samples)
             dtype = np.dtype(page.dtype) if page.dtype is not None else None
+            # tifffile allocates every sample of the page (alpha too) before decoding into it.
+            item = dtype.itemsize if dtype is not None else 1
+            check_declared_size(path, width, height, samples, item, max_bytes)
             photometric = int(page.photometric)
             keywords = _keywords(page)
     except ImageReadError:
@@ -76,7 +79,9 @@ def read_header(path: Path, fmt: str) -> ImageHeader:
     )
 
 
-def load(path: Path, header: ImageHeader) -> np.ndarray:
+def load(path: Path, header: ImageHeader, max_bytes: int = MAX_IMAGE_BYTES) -> np.ndarray:
+    """The first page's pixels; read_header has checked its declared size against
+    ``max_bytes``, and tifffile decodes into an array of that size."""
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages.first
