@@ -287,6 +287,9 @@ def check_file(
     """The verdicts of ``checks`` (names above) for the file of partition ``key``, from what the
     catalog holds after its steps ran; a check that does not apply is left out. ``catalog``
     resolves an OBJECT name into a position hint, as the solve did."""
+    unknown = set(checks) - set(CHECKED_ASSET)
+    if unknown:
+        raise ValueError(f"unknown check {sorted(unknown)[0]!r}; known: {sorted(CHECKED_ASSET)}")
     row = store.get_image(key)
     if row is None:
         return {}
@@ -307,13 +310,12 @@ def check_file(
             else:
                 position = object_position(catalog, metadata.object)
                 verdicts[name] = solution_verdict(solved, solve_hints(metadata, position))
-        elif name == MATCHES_INSIDE_FIELD:
+        else:  # MATCHES_INSIDE_FIELD
             if solved is None or row.width is None or row.height is None:
                 verdicts[name] = None
             else:
                 verdicts[name] = matches_verdict(
                     store.get_matches(key), row.width, row.height, solved
                 )
-        else:
-            raise ValueError(f"unknown check {name!r}; known: {sorted(CHECKED_ASSET)}")
+
     return {name: verdict for name, verdict in verdicts.items() if verdict is not None}
