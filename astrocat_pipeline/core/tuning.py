@@ -24,6 +24,10 @@ THUMBNAIL_JPEG_QUALITY = 85
 # Block-mean reduction stops at about this multiple of the final size, so that the final Lanczos
 # step still has detail to filter (a straight block mean to the final size aliases).
 THUMBNAIL_REDUCE_TO_TIMES_FINAL = 2
+# A thumbnail whose 8-bit pixels vary less than this (standard deviation, in DN) is blank: one
+# grey or black level. JPEG noise alone on a flat frame stays well below it, and the sky noise a
+# stretched frame shows is several DN (the AutoSTF background sits near 64 of 255).
+THUMBNAIL_BLANK_STD_DN = 1.0
 
 # --- Plate solving ---------------------------------------------------------------------------
 # Accept pixel scales within this factor of the hinted one: focal lengths on lens barrels and

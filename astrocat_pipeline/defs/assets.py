@@ -8,6 +8,11 @@ solved, a frame without a solution), yields nothing for a file whose work failed
 upstream, and fails the run at the end naming those files. The good files of the batch and all
 their downstream assets are done; the failed ones show "Failed" in the UI, per asset and
 partition, and the asset page's "failed and missing" backfill re-runs just them.
+
+Asset checks (cataloging/checks.py) are evaluated per file, for the assets the step materialized
+for that file, right after its materializations: partitioned check specs and one
+``AssetCheckEvaluation`` per file and check, linked to its materialization (docs/orchestration.md,
+"Asset checks").
 """
 
 from collections.abc import Callable, Iterator
@@ -16,7 +21,8 @@ from typing import Any
 
 import dagster as dg
 
-from astrocat_pipeline.cataloging import steps
+from astrocat_pipeline.cataloging import checks, steps
+from astrocat_pipeline.defs import dagster_internals
 from astrocat_pipeline.defs.partitions import batch_policy, images_partitions
 from astrocat_pipeline.defs.resources import AstrocatResource
 
@@ -75,6 +81,30 @@ IMAGE_SPECS = [
     ),
 ]
 _UPSTREAM = {spec.key: {dep.asset_key for dep in spec.deps} for spec in IMAGE_SPECS}
+
+_CHECK_DESCRIPTIONS = {
+    checks.THUMBNAIL_NOT_BLANK: "The thumbnail is in the cache and is not blank.",
+    checks.METADATA_COMPLETE: (
+        "The metadata has what its frame type needs: frame type, exposure, date; for a light "
+        "also a pointing or an object name."
+    ),
+    checks.SOLUTION_MATCHES_HINTS: (
+        "A solved frame's scale and centre agree with its header's hints; otherwise it is a "
+        "possible false solution."
+    ),
+    checks.MATCHES_INSIDE_FIELD: "Every catalog match lies inside the solved field.",
+}
+CHECK_SPECS = [
+    dg.AssetCheckSpec(
+        name,
+        asset=dg.AssetKey(checks.CHECKED_ASSET[name]),
+        description=description,
+        # Partitioned checks are a preview feature in 1.13 (its warning is filtered in
+        # pyproject.toml): one result per file, as the UI shows per partition.
+        partitions_def=images_partitions,
+    )
+    for name, description in _CHECK_DESCRIPTIONS.items()
+]
 
 
 def outcome_metadata(outcome: steps.StepOutcome) -> dict[str, dg.MetadataValue]:
@@ -144,13 +174,18 @@ def failures_failure(
     )
 
 
+def _object_catalog(astrocat: AstrocatResource, selected: set[dg.AssetKey]) -> Any:
+    """The object catalog, loaded only when a selected asset needs it."""
+    needs_objects = selected & {IMAGE_METADATA, PLATE_SOLUTION, CATALOG_MATCHES}
+    return astrocat.object_catalog() if needs_objects else None
+
+
 def _step_functions(
     astrocat: AstrocatResource, selected: set[dg.AssetKey]
 ) -> dict[dg.AssetKey, Callable[[str], steps.StepOutcome]]:
     """The step of each selected asset, with only the resources the selection needs."""
     store = astrocat.store()
-    needs_objects = selected & {IMAGE_METADATA, PLATE_SOLUTION, CATALOG_MATCHES}
-    catalog: Any = astrocat.object_catalog() if needs_objects else None
+    catalog = _object_catalog(astrocat, selected)
     functions: dict[dg.AssetKey, Callable[[str], steps.StepOutcome]] = {}
     if IMAGE_FILE in selected:
         functions[IMAGE_FILE] = lambda key: steps.record_file(store, key)
@@ -181,9 +216,39 @@ def _materialization(
     )
 
 
+def _check_evaluations(
+    context: dg.AssetExecutionContext,
+    verdicts: dict[str, checks.CheckVerdict],
+    partition_key: str,
+) -> Iterator[dg.AssetCheckEvaluation]:
+    """One evaluation per verdict, linked to the materialization of its asset and file that
+    this run just wrote (which is what makes it the check's current result for that file)."""
+    for name, verdict in verdicts.items():
+        asset_key = dg.AssetKey(checks.CHECKED_ASSET[name])
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition_key]), limit=1
+        ).records
+        target = None
+        if records and records[0].event_log_entry.run_id == context.run.run_id:
+            target = dagster_internals.check_target_materialization(records[0])
+        else:  # never expected: the materialization was yielded (and written) just before
+            context.log.warning(f"{partition_key}: {name}: its materialization is not stored yet")
+        yield dg.AssetCheckEvaluation(
+            asset_key=asset_key,
+            check_name=name,
+            passed=verdict.passed,
+            severity=dg.AssetCheckSeverity(verdict.severity.value),
+            description=verdict.description,
+            metadata=dict(verdict.metadata),
+            partition=partition_key,
+            target_materialization_data=target,
+        )
+
+
 @dg.multi_asset(
     name="image_assets",
     specs=IMAGE_SPECS,
+    check_specs=CHECK_SPECS,
     partitions_def=images_partitions,
     backfill_policy=batch_policy,
     can_subset=True,
@@ -193,17 +258,25 @@ def _materialization(
 )
 def image_assets(
     context: dg.AssetExecutionContext, astrocat: AstrocatResource
-) -> Iterator[dg.AssetMaterialization]:
+) -> Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation]:
     """Every selected per-file asset for every file of the run; one bad file never stops the
     rest, and fails only its own assets and those downstream of them."""
     selected = set(context.selected_asset_keys)
     functions = _step_functions(astrocat, selected)
+    store = astrocat.store()
+    catalog = _object_catalog(astrocat, selected)
+    # The selected checks, by the asset they are on: a file's check is evaluated only when this
+    # step materialized that asset for it.
+    checks_on: dict[dg.AssetKey, list[str]] = {}
+    for check_key in context.selected_asset_check_keys:
+        checks_on.setdefault(check_key.asset_key, []).append(check_key.name)
     order = [spec.key for spec in IMAGE_SPECS if spec.key in functions]
     counts: dict[str, dict[str, int]] = {key.to_user_string(): {} for key in order}
     failures: list[FileFailure] = []
     keys = context.partition_keys
     for partition_key in keys:
         failed_here: dict[dg.AssetKey, str] = {}
+        to_check: list[str] = []
         for asset_key in order:
             name = asset_key.to_user_string()
             upstream_failure = next(
@@ -227,6 +300,10 @@ def image_assets(
                 context.log.warning(f"{partition_key}: {name}: {reason}")
                 continue
             yield _materialization(asset_key, partition_key, outcome)
+            to_check.extend(checks_on.get(asset_key, ()))
+        if to_check:
+            verdicts = checks.check_file(store, catalog, partition_key, to_check)
+            yield from _check_evaluations(context, verdicts, partition_key)
     for name, by_status in counts.items():
         context.log.info(f"{name}: {len(keys)} files {by_status}")
     if failures:

@@ -66,3 +66,27 @@ def latest_materialization_storage_ids(
     return instance.event_log_storage.get_latest_storage_id_by_partition(
         asset_key, dg.DagsterEventType.ASSET_MATERIALIZATION
     )
+
+
+def check_target_materialization(record: dg.EventLogRecord) -> Any:
+    """What a per-file asset check evaluation points at: the materialization ``record`` (its
+    storage id, run and time), as ``AssetCheckEvaluation(target_materialization_data=...)``
+    takes it.
+
+    The image step evaluates its checks per partition in a run over a range of partitions
+    (assets.py). Dagster links a check to its materialization only for ``AssetCheckResult``,
+    which in a range run has no partition (its evaluation lands with partition None and the UI
+    shows the check skipped); an ``AssetCheckEvaluation`` with a partition is linked by nothing
+    but this pointer, and without it the check's partition statuses stay empty.
+
+    Private: ``AssetCheckEvaluationTargetMaterializationData`` (only in ``dagster._core``).
+    """
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+        AssetCheckEvaluationTargetMaterializationData,
+    )
+
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=record.storage_id,
+        run_id=record.event_log_entry.run_id,
+        timestamp=record.timestamp,
+    )

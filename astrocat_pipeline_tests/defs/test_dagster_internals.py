@@ -139,3 +139,58 @@ def test_replace_pg_storage_engine_pools_the_storage_and_keeps_its_token_provide
     finally:
         storage.dispose()
         dagster_internals.pg_storage_engine(storage).dispose()
+
+
+def test_check_target_materialization_makes_a_partition_check_current(instance):
+    import importlib
+
+    module = importlib.import_module(
+        "dagster._core.definitions.asset_checks.asset_check_evaluation"
+    )
+    require(
+        module,
+        "AssetCheckEvaluationTargetMaterializationData",
+        "dagster._core...asset_check_evaluation.AssetCheckEvaluationTargetMaterializationData",
+        "check_target_materialization",
+    )
+    check_key = dg.AssetCheckKey(dg.AssetKey("frame"), "sane")
+
+    @dg.multi_asset(
+        specs=[dg.AssetSpec("frame", partitions_def=PARTITIONS, skippable=True)],
+        check_specs=[dg.AssetCheckSpec("sane", asset="frame", partitions_def=PARTITIONS)],
+        partitions_def=PARTITIONS,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        can_subset=True,
+    )
+    def frames(context: dg.AssetExecutionContext):
+        # As the image step does: per partition of a range run, a materialization, then its
+        # check linked to it.
+        for key in context.partition_keys:
+            yield dg.AssetMaterialization("frame", partition=key)
+            (record,) = context.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey("frame"), asset_partitions=[key]),
+                limit=1,
+            ).records
+            yield dg.AssetCheckEvaluation(
+                asset_key=dg.AssetKey("frame"),
+                check_name="sane",
+                passed=key != "b",
+                partition=key,
+                target_materialization_data=dagster_internals.check_target_materialization(record),
+            )
+
+    result = dg.materialize(
+        [frames],
+        instance=instance,
+        tags={"dagster/asset_partition_range_start": "a", "dagster/asset_partition_range_end": "c"},
+    )
+    assert result.success
+    infos = instance.event_log_storage.get_asset_check_partition_info([check_key])
+    states = {
+        info.partition_key: (info.latest_execution_status.value, info.is_current) for info in infos
+    }
+    assert states == {
+        "a": ("SUCCEEDED", True),
+        "b": ("FAILED", True),
+        "c": ("SUCCEEDED", True),
+    }, "revisit dagster_internals.check_target_materialization: checks no longer current"
