@@ -80,6 +80,17 @@ def test_a_vanished_subfolder_is_offline_and_keeps_its_files(
     )
     assert "1 folders offline" in sensor.logs[-1]
 
+    # The folder was deleted on purpose: the user names it to confirm_removals.
+    resource = AstrocatResource(library_roots=str(root))
+    result = defs.resolve_job_def("confirm_removals").execute_in_process(
+        instance=instance,
+        resources={"astrocat": resource},
+        run_config={"ops": {"confirm_held_removals": {"config": {"folder": str(root / "disk2")}}}},
+    )
+    assert result.output_for_node("confirm_held_removals") == 2
+    assert sensor.partitions() == [keys[2]]
+    assert store.count_images() == 1
+
 
 def test_a_subfolder_replaced_by_an_empty_folder_keeps_its_files(
     tmp_path, astrocat_env, instance, store
