@@ -8,6 +8,11 @@ from astrocat_pipeline.defs.assets import IMAGE_ASSETS
 from astrocat_pipeline.defs.health import library_health
 from astrocat_pipeline.defs.jobs import index_images_job, stale_plate_solves_job
 from astrocat_pipeline.defs.operations import OPERATION_JOBS, thumbnail_cache_stats
+from astrocat_pipeline.defs.removals import (
+    confirm_removals,
+    purge_tombstones_daily,
+    purge_tombstones_job,
+)
 from astrocat_pipeline.defs.resources import AstrocatResource
 from astrocat_pipeline.defs.retention import prune_old_runs_daily, prune_old_runs_job
 from astrocat_pipeline.defs.schedules import stale_plate_solves_schedule
@@ -25,10 +30,17 @@ defs = dg.Definitions(
         stale_plate_solves_job,
         refresh_library_summaries_job,
         prune_old_runs_job,
+        confirm_removals,
+        purge_tombstones_job,
         *OPERATION_JOBS,
     ],
     sensors=[new_image_files],
-    schedules=[stale_plate_solves_schedule, library_summaries_hourly, prune_old_runs_daily],
+    schedules=[
+        stale_plate_solves_schedule,
+        library_summaries_hourly,
+        prune_old_runs_daily,
+        purge_tombstones_daily,
+    ],
     resources={"astrocat": AstrocatResource()},
     # Every job here is one op or a chain of light steps: running them in the run's own process
     # spares each step a process of its own (a Python start and an import of the project).

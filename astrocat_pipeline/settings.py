@@ -23,6 +23,9 @@ DEMO_LIBRARY_DIRNAME = "demo-library"
 # Finished Dagster runs (and their event logs) older than this are pruned; 0 keeps everything.
 # A month keeps recent history browsable in the UI while bounding the instance's growth.
 DEFAULT_RUN_RETENTION_DAYS = 30
+# Removed files stay in the catalog as tombstones this long, so that a file back from an
+# unplugged disk or a folder moved back gets its rows, thumbnail and matches unprocessed.
+DEFAULT_TOMBSTONE_DAYS = 30
 
 
 # The resource's config fields (settable in the Dagster launchpad) and the environment variable
@@ -39,6 +42,7 @@ SETTING_VARIABLES = {
     "stale_solve_after_s": "ASTROCAT_STALE_SOLVE_AFTER_S",
     "nova_deadline_s": "ASTROCAT_NOVA_DEADLINE_S",
     "run_retention_days": "ASTROCAT_RUN_RETENTION_DAYS",
+    "tombstone_days": "ASTROCAT_TOMBSTONE_DAYS",
 }
 
 
@@ -59,6 +63,7 @@ class Settings:
     blind_fallback: bool = True  # ASTROCAT_SOLVER_BLIND_FALLBACK: a blind try after a hinted miss
     stale_solve_after_s: float = STALE_SOLVE_AFTER_S  # ASTROCAT_STALE_SOLVE_AFTER_S
     nova_deadline_s: float = NOVA_DEADLINE_S  # ASTROCAT_NOVA_DEADLINE_S
+    tombstone_days: int = DEFAULT_TOMBSTONE_DAYS  # ASTROCAT_TOMBSTONE_DAYS
 
     def resource_config(self) -> dict[str, Any]:
         """These settings as the ``astrocat`` resource's config (its field names, the values a
@@ -75,6 +80,7 @@ class Settings:
             "stale_solve_after_s": self.stale_solve_after_s,
             "nova_deadline_s": self.nova_deadline_s,
             "run_retention_days": self.run_retention_days,
+            "tombstone_days": self.tombstone_days,
         }
         if not self.uses_demo_library:
             config["library_roots"] = os.pathsep.join(self.library_roots)
@@ -134,6 +140,15 @@ class Settings:
         _check_outside_roots(
             roots, {"ASTROCAT_HOME": home, "THUMBNAIL_CACHE_PATH": thumbnail_cache_path}
         )
+        tombstone_text = get("ASTROCAT_TOMBSTONE_DAYS")
+        tombstone_days = DEFAULT_TOMBSTONE_DAYS
+        if tombstone_text is not None:
+            if not tombstone_text.isdigit():
+                raise ConfigError(
+                    f"ASTROCAT_TOMBSTONE_DAYS={tombstone_text!r}: expected a whole number of "
+                    "days, 0 or more (0 purges removed files at the next daily purge)"
+                )
+            tombstone_days = int(tombstone_text)
         return cls(
             library_roots=roots,
             home=home,
@@ -148,6 +163,7 @@ class Settings:
             blind_fallback=_flag("ASTROCAT_SOLVER_BLIND_FALLBACK", get, True),
             stale_solve_after_s=_seconds("ASTROCAT_STALE_SOLVE_AFTER_S", get, STALE_SOLVE_AFTER_S),
             nova_deadline_s=_seconds("ASTROCAT_NOVA_DEADLINE_S", get, NOVA_DEADLINE_S),
+            tombstone_days=tombstone_days,
         )
 
 

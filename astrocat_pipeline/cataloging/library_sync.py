@@ -12,25 +12,38 @@ A pass has three parts; the sensor (``defs/sensors.py``) only carries out their 
    partitions to add, and whether Dagster's partition statuses are needed (they cost ~1.5 s at
    100,000 partitions, so a steady pass skips them).
 3. :func:`plan_sync` decides, from the statuses and the runs in flight, which vanished files
-   to remove (never under an offline root, never while their run is in progress), and which
-   runs to launch over batches of consecutive partitions: changed and re-added files first, then
-   partitions that were never materialized, keeping at most ``MAX_RUNS_IN_FLIGHT`` runs queued
-   or running.
+   to remove, and which runs to launch over batches of consecutive partitions: changed and
+   re-added files first, then partitions that were never materialized, keeping at most
+   ``MAX_RUNS_IN_FLIGHT`` runs queued or running.
 
-:func:`remove_images` carries out a removal's catalog and thumbnail part.
+Removal only with proof (DESIGN.md, invariant 3). A file is removed when two looks at least
+``REMOVAL_SETTLE_S`` apart missed it while its folder was listed, not empty and on the device the
+file was recorded on; a folder that vanished, lists nothing or changed device is offline the way
+a root is, and nothing under it is removed. When the files gone under a root are more than
+``max(MASS_REMOVAL_MIN_FILES, MASS_REMOVAL_FRACTION`` of its files), their removals are held in
+the catalog until the user confirms them (the ``confirm_removals`` job) or the files return. A
+removed file is a tombstone in the catalog (see ``adapters/catalog/images.py``), purged after
+``ASTROCAT_TOMBSTONE_DAYS``; a file that returns gets its rows back without being processed.
+
+:func:`remove_images`, :func:`held_removals_to_confirm` and :func:`purge_tombstones` carry out
+the catalog and thumbnail part of a removal, a confirmation and a purge.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+import os
 import posixpath
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
 from astrocat_pipeline.adapters.catalog import CatalogStore, LibraryPass
+from astrocat_pipeline.adapters.catalog.images import RemovalFacts
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
 from astrocat_pipeline.core.inventory import (
     FileState,
@@ -38,11 +51,13 @@ from astrocat_pipeline.core.inventory import (
     ScanCursor,
     compare_looks,
     contiguous_batches,
+    folder_offline,
     root_label,
     vanished_files,
     walk_root,
 )
 from astrocat_pipeline.core.records import InventoryEntry
+from astrocat_pipeline.core.tuning import LOOK_INTERVAL_S
 
 # --- budgets of one pass (Dagster stops a sensor evaluation after 60 s) ----------------------
 # Walking: a local disk lists and stats 100,000 files in 1-4 s here (bench/partitions_bench.py),
@@ -62,6 +77,14 @@ MAX_PENDING_CHANGES = 2_000
 # Partition deletions cost ~5 ms each on SQLite, ~30 ms on PostgreSQL, one by one (Dagster has
 # no bulk call): the rest of a mass deletion follows on the next passes.
 MAX_REMOVALS_PER_TICK = 500
+# A vanished file's two looks are at least this far apart: the interval of the new-file
+# sensor, whose two looks at a new file are as far apart (core/tuning.py).
+REMOVAL_SETTLE_S = float(LOOK_INTERVAL_S)
+# A root whose gone files are more than max(this many, this fraction of its files) holds their
+# removals for the user's confirmation: deleting 100 frames or 2 % of a library on purpose is
+# ordinary housekeeping; more at once is more likely a disk or share that half went away.
+MASS_REMOVAL_MIN_FILES = 100
+MASS_REMOVAL_FRACTION = 0.02
 # Runs of the sensor queued or running at once. The daemon takes ~10 s to create one run at
 # 100,000 partitions (bench/partitions_bench.py) and the queue runs two at a time here: more
 # queued runs would only slow the daemon and make new files wait behind the whole backlog.
@@ -83,6 +106,25 @@ class InventoryReader(Protocol):
 
     def recorded_files(self, root: str) -> dict[str, tuple[str, FileState]]: ...
 
+    def removal_facts(self, root: str, keys: Collection[str]) -> dict[str, RemovalFacts]: ...
+
+
+def mass_removal_limit(root_files: int) -> int:
+    """How many gone files a root with ``root_files`` cataloged files may lose without the
+    user's confirmation."""
+    return max(MASS_REMOVAL_MIN_FILES, math.floor(MASS_REMOVAL_FRACTION * root_files))
+
+
+@dataclass(frozen=True)
+class GoneFile:
+    """A cataloged file a walk missed while its folder was intact."""
+
+    key: str
+    path: str
+    root: str
+    gone_since: datetime | None  # the first look that missed it (None: this one)
+    held: bool  # its removal waits for the user's confirmation
+
 
 # --- 1. the walk -----------------------------------------------------------------------------
 
@@ -96,9 +138,15 @@ class LibraryWalk:
     ready: tuple[InventoryEntry, ...] = ()  # new files seen the same twice
     changed: tuple[InventoryEntry, ...] = ()  # processed files whose change has settled
     vanished: tuple[tuple[str, str], ...] = ()  # (partition key, path) of files not seen
+    gone: tuple[GoneFile, ...] = ()  # the vanished files whose folder is intact
+    back: tuple[str, ...] = ()  # keys of files missed or held before, seen again
     offline: Mapping[str, str] = field(default_factory=dict)  # root -> why
+    offline_folders: Mapping[str, str] = field(default_factory=dict)  # folder -> why
     problems: tuple[str, ...] = ()  # what could not be read under online roots
     cursor: ScanCursor = field(default_factory=ScanCursor)
+    root_files: Mapping[str, int] = field(default_factory=dict)  # root -> cataloged files
+    # root -> cataloged files known to be gone (missed once, waiting, or held)
+    gone_counts: Mapping[str, int] = field(default_factory=dict)
 
 
 def walk_library(
@@ -126,8 +174,13 @@ def walk_library(
     ready: list[InventoryEntry] = []
     changed: list[InventoryEntry] = []
     vanished: list[tuple[str, str]] = []
+    gone: list[GoneFile] = []
+    back: list[str] = []
     offline: dict[str, str] = {}
+    offline_folders: dict[str, str] = {}
     problems: list[str] = []
+    root_files: dict[str, int] = {}
+    gone_counts: dict[str, int] = {}
     while True:
         root = roots[index]
         walk = walk_root(root, after, max_entries=max_files - files, deadline=deadline, clock=clock)
@@ -158,8 +211,24 @@ def walk_library(
             record += looks.record[: max_new - len(record)]
             ready += looks.ready[: max_new - len(ready)]
             changed += looks.changed
-            gone = vanished_files({key: rel for key, (rel, _) in recorded.items()}, walk)
-            vanished += [(key, posixpath.join(root, recorded[key][0])) for key in gone]
+            missed = vanished_files({key: rel for key, (rel, _) in recorded.items()}, walk)
+            vanished += [(key, posixpath.join(root, recorded[key][0])) for key in missed]
+            facts = catalog.removal_facts(root, missed)
+            seen = {entry.partition_key for entry in walk.entries}
+            marked = {k for k, f in facts.items() if f.gone_since is not None or f.held}
+            back += sorted(marked & seen)
+            for key in missed:
+                rel_path = recorded[key][0]
+                fact = facts.get(key, RemovalFacts(None, None, False))
+                why = folder_offline(rel_path, walk, fact.device)
+                if why is not None:
+                    folder = posixpath.join(root, why[0]) if why[0] else root
+                    offline_folders[folder] = f"{folder}: {why[1]}"
+                    continue
+                path = posixpath.join(root, rel_path)
+                gone.append(GoneFile(key, path, root, fact.gone_since, fact.held))
+            root_files[root] = len(recorded)
+            gone_counts[root] = len((marked - seen) | set(missed))
             files += len(walk.entries)
         if not walk.finished:  # the budget ran out inside this root
             next_root, next_after = root, walk.stopped_after
@@ -177,8 +246,13 @@ def walk_library(
         ready=tuple(ready),
         changed=tuple(changed),
         vanished=tuple(vanished),
+        gone=tuple(gone),
+        back=tuple(back),
         offline=offline,
+        offline_folders=offline_folders,
         problems=tuple(problems),
+        root_files=root_files,
+        gone_counts=gone_counts,
         cursor=ScanCursor(
             root=next_root,
             after=next_after,
@@ -204,6 +278,9 @@ class InventoryPlan:
     status_keys: tuple[str, ...]
     catch_up: frozenset[str]  # cataloged, never-processed partitions that may be launched
     warnings: tuple[str, ...]
+    # Cataloged files never processed (a new file whose key has history is launched only when
+    # its row is one: a file restored from its tombstone is not processed again).
+    unprocessed: frozenset[str] = frozenset()
 
     @property
     def needs_statuses(self) -> bool:
@@ -235,6 +312,11 @@ def plan_inventory(
         f"library root offline, its images are kept: {why}" for why in walk.offline.values()
     ]
     warnings += [
+        f"folder offline, its images are kept (remove them with the confirm_removals job, "
+        f"config folder, if it was deleted on purpose): {why}"
+        for why in walk.offline_folders.values()
+    ]
+    warnings += [
         f"some files could not be read (nothing under them is removed): {problem}"
         for problem in walk.problems
     ]
@@ -264,6 +346,7 @@ def plan_inventory(
         status_keys=status_keys,
         catch_up=catch_up,
         warnings=plan.warnings,
+        unprocessed=frozenset(unprocessed),
     )
 
 
@@ -289,13 +372,16 @@ class SyncPlan:
     """What one pass does after its inventory changes."""
 
     removals: tuple[tuple[str, str], ...]  # (partition key, path), in this order
-    removals_left: int  # vanished files left for the next pass (budget, or run in progress)
+    removals_left: int  # proven removals left for the next pass (budget, or run in progress)
     runs: tuple[RunBatch, ...]
     never_processed: int
     failed: int
     in_flight: int
     cursor: ScanCursor
     warnings: tuple[str, ...]
+    mark_gone: tuple[str, ...] = ()  # files missed for the first time (their first look)
+    hold: tuple[str, ...] = ()  # removals to hold for the user's confirmation
+    held: int = 0  # removals held under the roots walked, with those of this pass
 
     def summary(self, plan: InventoryPlan, roots: int, elapsed_s: float) -> str:
         """One line for the sensor's tick log."""
@@ -308,6 +394,13 @@ class SyncPlan:
             + f"); {len(plan.walk.record)} recorded for a second look, {len(plan.new_keys)} new, "
             f"{len(plan.walk.changed)} changed, {len(self.removals)} removed"
             + (f" ({self.removals_left} more next tick)" if self.removals_left else "")
+            + (f", {len(self.mark_gone)} missed once" if self.mark_gone else "")
+            + (f", {self.held} removals held" if self.held else "")
+            + (
+                f", {len(plan.walk.offline_folders)} folders offline"
+                if plan.walk.offline_folders
+                else ""
+            )
             + f"; {self.never_processed} never processed, {self.in_flight} runs in flight, "
             f"{len(self.runs)} runs launched ({sum(len(r.keys) for r in self.runs)} partitions) "
             f"in {elapsed_s:.1f} s"
@@ -338,17 +431,54 @@ def plan_sync(
     inventory_of: Callable[[Sequence[str]], Mapping[str, FileState]],
     *,
     batch_size: int,
+    now: datetime,
 ) -> SyncPlan:
     """Removals and runs, from the inventory plan and Dagster's partition statuses.
 
     ``statuses`` covers ``plan.status_keys`` (a key missing from it was never materialized);
     ``in_flight`` counts the sensor's runs queued or running; ``inventory_of`` looks up the
-    catalog's (size, mtime) of some keys (keys without a catalog row are left out).
+    catalog's (size, mtime) of some keys (keys without a catalog row are left out); ``now`` is
+    the wall-clock time of this look.
     """
     known = set(plan.status_keys)
     in_progress = PartitionState.IN_PROGRESS
+    walk = plan.walk
+    settle = timedelta(seconds=REMOVAL_SETTLE_S)
+    # The first look that misses a file only notes it; the second, a settle window later,
+    # proves it gone. A held removal waits for the user.
+    mark_gone = tuple(g.key for g in walk.gone if g.gone_since is None and not g.held)
+    proven = [
+        g
+        for g in walk.gone
+        if g.gone_since is not None and not g.held and now - g.gone_since >= settle
+    ]
+    held_before = sum(g.held for g in walk.gone)
+    hold: list[str] = []
+    hold_warnings: list[str] = []
+    for root in sorted({g.root for g in proven}):
+        limit = mass_removal_limit(walk.root_files.get(root, 0))
+        if walk.gone_counts.get(root, 0) > limit:
+            held_here = [g.key for g in proven if g.root == root]
+            hold += held_here
+            hold_warnings.append(
+                f"{walk.gone_counts[root]} files are gone under {root}, more than {limit} at "
+                f"once (a disk or share partly unmounted?): {len(held_here)} removals are held "
+                "with the ones held before. They are kept until the files come back or you "
+                "confirm them: launch the confirm_removals job (config folder: a root or a "
+                "folder, empty for all)"
+            )
+    if held_before and not hold:
+        hold_warnings.append(
+            f"{held_before} removals are held until the files come back or you confirm them: "
+            "launch the confirm_removals job (config folder: a root or a folder, empty for all)"
+        )
+    held_now = set(hold)
     # A file being processed right now is removed on a later pass, not under its run.
-    vanished = [(k, path) for k, path in plan.walk.vanished if statuses.get(k) != in_progress]
+    vanished = [
+        (g.key, g.path)
+        for g in proven
+        if g.key not in held_now and statuses.get(g.key) != in_progress
+    ]
     removals = tuple(vanished[:MAX_REMOVALS_PER_TICK])
     removed = {key for key, _ in removals}
     pending = {k: v for k, v in plan.walk.cursor.pending.items() if k not in removed}
@@ -359,13 +489,22 @@ def plan_sync(
     priority = {
         entry.partition_key: (entry.size_bytes, entry.mtime_ns) for entry in plan.walk.changed
     }
+    restored: set[str] = set()
     for entry in plan.walk.ready:
-        if entry.partition_key in statuses and statuses[entry.partition_key] != in_progress:
-            priority[entry.partition_key] = (entry.size_bytes, entry.mtime_ns)
+        key = entry.partition_key
+        if key in statuses and statuses[key] != in_progress:
+            if statuses[key] == PartitionState.MATERIALIZED and key not in plan.unprocessed:
+                restored.add(key)  # back from its tombstone, rows and all: nothing to redo
+            else:
+                priority[key] = (entry.size_bytes, entry.mtime_ns)
     missing = [
         key
         for key in ordered
-        if key in known and key not in statuses and key not in priority and plan.may_catch_up(key)
+        if key in known
+        and key not in statuses
+        and key not in priority
+        and key not in restored
+        and plan.may_catch_up(key)
     ]
     failed = sum(status == PartitionState.FAILED for status in statuses.values())
     runs = [
@@ -383,7 +522,7 @@ def plan_sync(
             RunBatch(tuple(batch), _state(batch, inventory))
             for batch in contiguous_batches(ordered, inventory.keys(), batch_size)[:slots]
         ]
-    warnings = []
+    warnings = hold_warnings
     if orphans:
         warnings.append(
             f"{len(orphans)} partitions have no catalog row and cannot be processed (added by "
@@ -412,6 +551,9 @@ def plan_sync(
             partitions=len(ordered),
         ),
         warnings=tuple(warnings),
+        mark_gone=mark_gone,
+        hold=tuple(hold),
+        held=held_before + len(hold),
     )
 
 
@@ -420,15 +562,49 @@ def _state(batch: Sequence[str], states: Mapping[str, FileState]) -> str:
 
 
 def remove_images(
-    store: CatalogStore, thumbnails: ThumbnailStore, removals: Sequence[tuple[str, str]]
+    store: CatalogStore, removals: Sequence[tuple[str, str]], removed_at: datetime
 ) -> list[str]:
-    """Remove vanished files from the catalog: each thumbnail first, then the catalog rows
-    (which are how a vanished file is found again if this is interrupted). The caller deletes
-    their partitions before. Returns the partition keys removed."""
-    removed: list[str] = []
-    for key, path in removals:
-        row = store.get_image(key)
-        thumbnails.remove_thumbnails(path, row.thumbnail_path if row else None)
-        removed.append(key)
-    store.delete_images(removed)
-    return removed
+    """Remove files from the library: their rows become tombstones (kept, with their matches
+    and thumbnail, for a return). The caller deletes their partitions before, so that an
+    interrupted removal is found again. Returns the partition keys removed."""
+    keys = [key for key, _ in removals]
+    store.tombstone_images(keys, removed_at)
+    return keys
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What a confirmation of held removals finds."""
+
+    remove: tuple[tuple[str, str], ...]  # (partition key, path) of files still gone
+    back: tuple[str, ...]  # keys of held files that came back (their hold is lifted)
+
+
+def held_removals_to_confirm(
+    store: CatalogStore,
+    folder: str | None,
+    exists: Callable[[str], bool] = os.path.lexists,
+) -> Confirmation:
+    """The removals a user confirms for ``folder`` (a root or a folder under one; None: all):
+    the held ones whose file is still gone and, for a folder named explicitly, also every
+    cataloged file under it that is gone now (how the files of a folder deleted on purpose,
+    which the sensor keeps as offline, are removed). Held files that came back are kept."""
+    held = store.held_removals(folder)
+    candidates = dict(held)
+    if folder:
+        candidates.update((row.partition_key, row.path) for row in store.images_under(folder))
+    remove = tuple((key, path) for key, path in sorted(candidates.items()) if not exists(path))
+    back = tuple(key for key, path in held if exists(path))
+    return Confirmation(remove, back)
+
+
+def purge_tombstones(
+    store: CatalogStore, thumbnails: ThumbnailStore, now: datetime, keep_days: int
+) -> list[str]:
+    """Delete the tombstones older than ``keep_days`` and their thumbnails (a thumbnail a
+    live image took over stays). Returns their paths."""
+    purged = store.purge_tombstones(now - timedelta(days=keep_days))
+    for _, path, thumbnail in purged:
+        if thumbnail is not None:
+            thumbnails.remove_thumbnails(path, thumbnail)
+    return [path for _, path, _ in purged]

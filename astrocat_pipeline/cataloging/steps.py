@@ -109,18 +109,21 @@ def record_file(store: CatalogStore, key: str) -> StepOutcome:
     store.record_file(
         key, fingerprint=fingerprint, size_bytes=stat.st_size, mtime_ns=stat.st_mtime_ns
     )
-    return StepOutcome(
-        "ok",
-        metadata={
-            "path": str(path),
-            "root": row.root,
-            "rel_path": row.rel_path,
-            "format": row.format,
-            "size_bytes": stat.st_size,
-            "fingerprint": fingerprint,
-        },
-        data_version=fingerprint,
-    )
+    metadata: dict[str, Any] = {
+        "path": str(path),
+        "root": row.root,
+        "rel_path": row.rel_path,
+        "format": row.format,
+        "size_bytes": stat.st_size,
+        "fingerprint": fingerprint,
+    }
+    if row.status == ImageStatus.DISCOVERED:
+        # A new file with the content of a removed one (moved or renamed while it was gone)
+        # takes over its tombstone's metadata, matches and thumbnail.
+        restored_from = store.adopt_tombstone(key, fingerprint)
+        if restored_from is not None:
+            metadata["restored_from"] = restored_from
+    return StepOutcome("ok", metadata=metadata, data_version=fingerprint)
 
 
 def extract_metadata(store: CatalogStore, key: str, catalog: ObjectCatalog | None) -> StepOutcome:

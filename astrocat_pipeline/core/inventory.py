@@ -107,6 +107,14 @@ def _is_under(rel_path: str, prefixes: Collection[str]) -> bool:
 
 
 @dataclass(frozen=True)
+class FolderLook:
+    """What a walk saw of one folder it listed: its device and whether it lists nothing."""
+
+    device: int
+    empty: bool
+
+
+@dataclass(frozen=True)
 class RootWalk:
     """What one (possibly partial) walk of one root saw.
 
@@ -124,6 +132,9 @@ class RootWalk:
     unreadable: tuple[str, ...] = ()
     root_is_empty: bool = False  # the root folder itself lists nothing (an unmounted disk?)
     problem: str | None = None  # why the root is offline, or what could not be read below it
+    # Every folder the walk listed (relative path, "" for the root): the proof a vanished file
+    # needs that its folder is still there, readable and on the same device.
+    folders: Mapping[str, FolderLook] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -147,6 +158,7 @@ class _Walker:
         self.problems: list[str] = []
         self.unreadable: list[str] = []
         self.root_is_empty = False
+        self.folders: dict[str, FolderLook] = {}
         self._formats: dict[str, str | None] = {}
 
     def image_format(self, name: str) -> str | None:
@@ -176,10 +188,12 @@ class _Walker:
             with os.scandir(path) as listing:
                 children = [e for e in listing if not e.name.startswith(".")]
             children.sort(key=_name)
+            device = path.stat().st_dev
         except OSError as exc:
             self.problems.append(f"{path}: {exc.strerror or exc}")
             self.unreadable.append("/".join(folder))
             return True
+        self.folders["/".join(folder)] = FolderLook(device, empty=not children)
         if not folder and not children:
             self.root_is_empty = True
         for child in children:
@@ -220,6 +234,7 @@ class _Walker:
                 mtime_ns=stat.st_mtime_ns,
                 format=fmt,
                 partition_key=_partition_key(self.label, self.root, rel_path),
+                device=stat.st_dev,
             )
             if not visit(position, entry):
                 return False
@@ -285,6 +300,7 @@ def walk_root(
         unreadable=tuple(walker.unreadable),
         root_is_empty=walker.root_is_empty,
         problem="; ".join(walker.problems) or None,
+        folders=walker.folders,
     )
 
 
@@ -378,6 +394,35 @@ def vanished_files(recorded_paths: Mapping[str, str], walk: RootWalk) -> list[st
         for key, rel_path in recorded_paths.items()
         if rel_path not in seen and walk.covers(rel_path)
     )
+
+
+def folder_offline(
+    rel_path: str, walk: RootWalk, recorded_device: int | None
+) -> tuple[str, str] | None:
+    """Why the folder of a vanished file at ``rel_path`` gives no proof of its deletion, as
+    (the folder's relative path, the reason), or None when the folder is intact: it was listed
+    by ``walk``, lists something, and is on ``recorded_device`` (the file's device when it was
+    inventoried; None: not known, not checked).
+
+    A folder that vanished (the highest missing one is named), lists nothing, or moved to another
+    device is offline the way a root is: an unmounted disk or share inside a root looks exactly
+    like this, and its files must not be taken as deleted.
+    """
+    parts = rel_path.split("/")[:-1]
+    for depth in range(len(parts) + 1):
+        folder = "/".join(parts[:depth])
+        if folder not in walk.folders:
+            return folder, "the folder is missing"
+    folder = "/".join(parts)
+    look = walk.folders[folder]
+    if look.empty:
+        return folder, "the folder is empty"
+    if recorded_device is not None and look.device != recorded_device:
+        return folder, (
+            f"the folder is on another device than when its files were recorded "
+            f"({recorded_device} then, {look.device} now)"
+        )
+    return None
 
 
 def contiguous_batches(

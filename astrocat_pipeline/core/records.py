@@ -58,6 +58,9 @@ class InventoryEntry:
     mtime_ns: int
     format: str  # "fits", ... (see core.formats)
     partition_key: str
+    # st_dev of the file when seen (None: not known): a vanished file is removed only while its
+    # folder is still on this device.
+    device: int | None = None
 
     @property
     def path(self) -> str:

@@ -18,6 +18,12 @@ STF_STATS_MAX_PIXELS = 1_000_000
 PERCENTILE_LOW = 1.0
 PERCENTILE_HIGH = 99.0
 
+# --- The library walk ----------------------------------------------------------------------
+# The new-file sensor's interval: two looks at a file are at least this far apart, which is how
+# long a new file must stay the same before it is taken (its two looks), and how long a file
+# must stay gone, with its folder intact, before it is removed (its removal's two looks).
+LOOK_INTERVAL_S = 30
+
 # --- Thumbnails (seed rules) ---------------------------------------------------------------
 THUMBNAIL_MAX_SIZE_PX = 800
 THUMBNAIL_JPEG_QUALITY = 85

@@ -31,6 +31,7 @@ class AstrocatResource(dg.ConfigurableResource):
     stale_solve_after_s: float | None = None  # ASTROCAT_STALE_SOLVE_AFTER_S
     nova_deadline_s: float | None = None  # ASTROCAT_NOVA_DEADLINE_S
     run_retention_days: int | None = None  # ASTROCAT_RUN_RETENTION_DAYS
+    tombstone_days: int | None = None  # ASTROCAT_TOMBSTONE_DAYS
 
     _settings: Settings | None = PrivateAttr(default=None)
     _store: CatalogStore | None = PrivateAttr(default=None)

@@ -13,12 +13,14 @@ SQLite, ~30 ms on PostgreSQL, so 100,000 new files would take 8 to 50 minutes), 
 
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 import dagster as dg
 
 from astrocat_pipeline.cataloging import library_sync
 from astrocat_pipeline.cataloging.library_sync import PartitionState, RunBatch
 from astrocat_pipeline.core.inventory import ScanCursor
+from astrocat_pipeline.core.tuning import LOOK_INTERVAL_S
 from astrocat_pipeline.defs.jobs import index_images_job
 from astrocat_pipeline.defs.partitions import (
     IMAGES_PARTITIONS_NAME,
@@ -28,7 +30,7 @@ from astrocat_pipeline.defs.partitions import (
 from astrocat_pipeline.defs.resources import AstrocatResource
 
 SENSOR_NAME = "new_image_files"
-SENSOR_INTERVAL_S = 30
+SENSOR_INTERVAL_S = LOOK_INTERVAL_S
 # Dagster's tags for a run over a range of partitions (what single-run backfills use).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -75,11 +77,13 @@ def evaluate_library(
     log: Callable[[str], None],
     warn: Callable[[str], None],
     clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> dg.SensorResult:
     """One tick of the sensor: the planner's walk and plans, carried out."""
     started = clock()
+    now = wall_clock()
     settings = astrocat.settings()
-    store, thumbnails = astrocat.store(), astrocat.thumbnails()
+    store = astrocat.store()
     cursor = ScanCursor.from_json(cursor_text)
     partitions = list(instance.get_dynamic_partitions(IMAGES_PARTITIONS_NAME))
 
@@ -102,15 +106,23 @@ def evaluate_library(
         dg.RunsFilter(statuses=_IN_FLIGHT_STATUSES, tags={SENSOR_NAME_TAG: SENSOR_NAME})
     )
     plan = library_sync.plan_sync(
-        inventory, statuses, in_flight, store.inventory_by_key, batch_size=PARTITIONS_PER_RUN
+        inventory,
+        statuses,
+        in_flight,
+        store.inventory_by_key,
+        batch_size=PARTITIONS_PER_RUN,
+        now=now,
     )
-    # Partitions first, then thumbnails and catalog rows (how a vanished file is found again if
-    # this is interrupted).
+    store.clear_gone(walk.back)
+    store.mark_gone(plan.mark_gone, now)
+    store.hold_removals(plan.hold, now)
+    # Partitions first, then the catalog rows become tombstones (how a vanished file is found
+    # again if this is interrupted).
     existing = set(partitions)
     for key, _ in plan.removals:
         if key in existing:
             instance.delete_dynamic_partition(IMAGES_PARTITIONS_NAME, key)
-    library_sync.remove_images(store, thumbnails, plan.removals)
+    library_sync.remove_images(store, plan.removals, now)
 
     for message in (*inventory.warnings, *plan.warnings):
         warn(message)
@@ -132,8 +144,9 @@ def evaluate_library(
     minimum_interval_seconds=SENSOR_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Keeps one partition per image file under the library roots: adds new files "
-    "once they stop changing, re-processes changed ones, removes deleted ones (never under an "
-    "offline root) and processes the partitions in batches.",
+    "once they stop changing, re-processes changed ones, removes files gone on two looks with "
+    "their folder intact (never under an offline root or folder; a mass removal waits for the "
+    "confirm_removals job) and processes the partitions in batches.",
 )
 def new_image_files(
     context: dg.SensorEvaluationContext, astrocat: AstrocatResource

@@ -917,3 +917,64 @@ def test_a_thumbnail_made_clears_its_own_earlier_error_only(catalog_store: Catal
     assert b is not None
     assert (a.status, a.error_stage, a.error) == ("indexed", None, None)
     assert (b.status, b.error_stage) == ("error", "image_metadata")  # not the thumbnail's
+
+
+def test_removals_are_looks_holds_and_tombstones(catalog_store: CatalogStore) -> None:
+    """On both backends: a file's removal facts, its hold, its tombstone (out of every read),
+    its return at the same path or by content, and the purge."""
+    store = catalog_store
+    t0 = datetime(2026, 12, 1, tzinfo=UTC)
+    store.upsert_inventory([entry("a"), entry("b"), entry("c"), entry("d")])
+    for name in "abcd":
+        store.record_file(f"M31/{name}.fits", fingerprint=f"fp-{name}", size_bytes=1000, mtime_ns=1)
+        store.record_metadata(
+            f"M31/{name}.fits", metadata(f"/library/M31/{name}.fits", object="M 31"), {}, "M 31"
+        )
+    store.replace_matches("M31/a.fits", [match("NGC 224", messier=31)])
+
+    store.mark_gone(["M31/a.fits"], t0)
+    store.hold_removals(["M31/b.fits"], t0)
+    facts = store.removal_facts("/library", ["M31/c.fits"])
+    assert facts["M31/a.fits"].gone_since == t0
+    assert facts["M31/b.fits"].held
+    assert facts["M31/c.fits"].gone_since is None
+    assert store.count_held_removals() == 1
+    assert store.held_removals("/library/M31") == [("M31/b.fits", "/library/M31/b.fits")]
+    assert store.held_removals("/library/M3") == []
+    store.clear_gone(["M31/b.fits"])
+    assert store.count_held_removals() == 0
+
+    assert store.tombstone_images(["M31/a.fits", "M31/d.fits"], t0) == 2
+    assert store.get_image("M31/a.fits") is None
+    assert store.count_images() == 2
+    assert {r.image.partition_key for r in store.search(["M 31"])} == {"M31/b.fits", "M31/c.fits"}
+    assert [row.partition_key for row in store.images_under("/library")] == [
+        "M31/b.fits",
+        "M31/c.fits",
+    ]
+    assert set(store.recorded_files("/library")) == {"M31/b.fits", "M31/c.fits"}
+    assert store.partition_keys() == ["M31/b.fits", "M31/c.fits"]
+
+    # a comes back as it was: restored, matches and all; d comes back changed: cataloged afresh.
+    restored = store.upsert_inventory([entry("a"), entry("d", size=5)])
+    assert restored == ["M31/a.fits"]
+    back = store.get_image("M31/a.fits")
+    assert back.fingerprint == "fp-a"
+    assert back.object == "M 31"
+    assert [m.designation for m in store.get_matches("M31/a.fits")] == ["NGC 224"]
+    fresh = store.get_image("M31/d.fits")
+    assert fresh.fingerprint is None
+    assert fresh.object is None
+
+    # c is removed, then its content comes back under another name.
+    store.tombstone_images(["M31/c.fits"], t0)
+    store.upsert_inventory([entry("c-renamed")])
+    assert store.adopt_tombstone("M31/c-renamed.fits", "fp-c") == "/library/M31/c.fits"
+    assert store.get_image("M31/c-renamed.fits").object == "M 31"
+    assert store.adopt_tombstone("M31/c-renamed.fits", "fp-c") is None  # taken over once
+
+    store.tombstone_images(["M31/b.fits"], t0)
+    assert store.purge_tombstones(t0) == []  # not older than t0
+    purged = store.purge_tombstones(t0 + timedelta(days=1))
+    assert [(key, path) for key, path, _ in purged] == [("M31/b.fits", "/library/M31/b.fits")]
+    assert store.count_images() == 3

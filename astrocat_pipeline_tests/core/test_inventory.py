@@ -8,6 +8,7 @@ from astrocat_pipeline.core.inventory import (
     ScanCursor,
     compare_looks,
     contiguous_batches,
+    folder_offline,
     in_walked_range,
     partition_key,
     root_label,
@@ -303,3 +304,29 @@ def test_a_budget_spent_on_the_last_file_finishes_the_walk(tmp_path: Path):
     walk = walk_root(str(tmp_path), max_entries=6)
     assert len(walk.entries) == 6
     assert walk.finished
+
+
+# --- the proof a removal needs ----------------------------------------------------------------
+
+
+def test_the_walk_records_each_folder_and_file_device(tmp_path):
+    root = tmp_path / "lib"
+    (root / "empty").mkdir(parents=True)
+    (root / "full").mkdir()
+    (root / "full" / "a.fits").write_bytes(b"x")
+    walk = walk_root(str(root))
+    device = root.stat().st_dev
+    assert walk.folders.keys() == {"", "empty", "full"}
+    assert walk.folders["empty"].empty
+    assert not walk.folders["full"].empty
+    assert walk.folders["full"].device == device
+    (entry,) = walk.entries
+    assert entry.device == device
+
+    assert folder_offline("full/gone.fits", walk, device) is None
+    assert folder_offline("full/gone.fits", walk, None) is None  # device not known: not checked
+    assert folder_offline("empty/gone.fits", walk, device) == ("empty", "the folder is empty")
+    assert folder_offline("x/y/gone.fits", walk, device) == ("x", "the folder is missing")
+    folder, why = folder_offline("full/gone.fits", walk, device + 1)
+    assert folder == "full"
+    assert "another device" in why

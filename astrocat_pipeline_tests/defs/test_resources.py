@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from astrocat_pipeline.core.errors import ConfigError
 from astrocat_pipeline.defs.resources import AstrocatResource
 from astrocat_pipeline.settings import SETTING_VARIABLES, Settings
 
@@ -58,3 +59,14 @@ def test_the_readme_says_which_variables_the_launchpad_sets():
         assert rows.get(variable, "").strip() == "yes", variable
     assert rows["ASTROMETRY_API_KEY"].startswith("no")
     assert rows["DAGSTER_HOME"].startswith("no")
+
+
+def test_tombstone_days_come_from_the_environment_or_the_launchpad(monkeypatch):
+    monkeypatch.setenv("ASTROCAT_TOMBSTONE_DAYS", "7")
+    assert Settings.from_env().tombstone_days == 7
+    assert AstrocatResource(tombstone_days=3).settings().tombstone_days == 3
+    monkeypatch.setenv("ASTROCAT_TOMBSTONE_DAYS", "a week")
+    with pytest.raises(ConfigError, match="ASTROCAT_TOMBSTONE_DAYS"):
+        Settings.from_env()
+    monkeypatch.delenv("ASTROCAT_TOMBSTONE_DAYS")
+    assert Settings.from_env().tombstone_days == 30

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -32,7 +33,8 @@ from astrocat_pipeline_tests.defs.conftest import write_tiny_fits
 
 
 class Sensor:
-    """Evaluates ticks like the daemon: each with the cursor the previous one returned."""
+    """Evaluates ticks like the daemon: each with the cursor the previous one returned, and
+    the sensor's interval later on the wall clock than the previous one (unless told)."""
 
     def __init__(self, instance: dg.DagsterInstance, root: Path | str) -> None:
         self.instance = instance
@@ -40,10 +42,17 @@ class Sensor:
         self.cursor: str | None = None
         self.warnings: list[str] = []
         self.logs: list[str] = []
+        self.now = datetime(2026, 12, 1, tzinfo=UTC)
 
-    def tick(self) -> dg.SensorResult:
+    def tick(self, after_s: float = sensors.SENSOR_INTERVAL_S) -> dg.SensorResult:
+        self.now += timedelta(seconds=after_s)
         result = evaluate_library(
-            self.instance, self.resource, self.cursor, self.logs.append, self.warnings.append
+            self.instance,
+            self.resource,
+            self.cursor,
+            self.logs.append,
+            self.warnings.append,
+            wall_clock=lambda: self.now,
         )
         self.cursor = result.cursor
         return result
@@ -235,7 +244,7 @@ def test_a_changed_file_gets_a_new_data_version_and_is_reprocessed(
     assert sensor.tick().run_requests == []
 
 
-def test_a_deleted_file_loses_its_partition_catalog_rows_and_thumbnail(
+def test_a_deleted_file_is_removed_on_its_second_look_and_kept_as_a_tombstone(
     tmp_path, astrocat_env, instance, store, no_solver
 ):
     root = tmp_path / "library"
@@ -248,18 +257,27 @@ def test_a_deleted_file_loses_its_partition_catalog_rows_and_thumbnail(
     key_a = partition_key(str(root), "night1/a.fits")
     key_b = partition_key(str(root), "night1/b.fits")
     thumbnail_a = Path(store.get_image(key_a).thumbnail_path)
-    thumbnail_b = Path(store.get_image(key_b).thumbnail_path)
     assert thumbnail_a.is_file()
 
     gone.unlink()
-    result = sensor.tick()
+    first = sensor.tick()  # the first look only notes it
+    assert sensor.partitions() == [key_a, key_b]
+    assert "0 removed, 1 missed once" in str(first.skip_reason)
+    assert store.get_image(key_a) is not None
+
+    second = sensor.tick(after_s=library_sync.REMOVAL_SETTLE_S - 1)  # too soon after
+    assert sensor.partitions() == [key_a, key_b]
+    assert "0 removed" in str(second.skip_reason)
+
+    third = sensor.tick(after_s=1)  # a settle window after the first look
     assert sensor.partitions() == [key_b]
-    assert store.get_image(key_a) is None
-    assert not thumbnail_a.exists()
-    assert thumbnail_b.is_file()
-    assert store.get_image(key_b) is not None
-    assert "1 removed" in str(result.skip_reason)
-    assert result.run_requests == []
+    assert "1 removed" in str(third.skip_reason)
+    assert third.run_requests == []
+    assert store.get_image(key_a) is None  # a tombstone: out of every read of the library
+    assert store.count_images() == 1
+    assert [found.image.partition_key for found in store.search(None)] == [key_b]
+    assert [row.partition_key for row in store.images_under(None)] == [key_b]
+    assert thumbnail_a.is_file()  # kept with the tombstone, for the file's return
 
 
 def test_an_offline_or_empty_root_keeps_everything(tmp_path, astrocat_env, instance, store):
@@ -303,10 +321,11 @@ def test_files_in_an_unreadable_folder_are_kept(
     root = tmp_path / "library"
     write_tiny_fits(root / "locked" / "a.fits")
     gone = write_tiny_fits(root / "open" / "b.fits", seed=1)
+    write_tiny_fits(root / "open" / "c.fits", seed=2)
     sensor = Sensor(instance, root)
     sensor.tick()
     sensor.tick()
-    assert len(sensor.partitions()) == 2
+    assert len(sensor.partitions()) == 3
 
     real_scandir = os.scandir
     locked = str(root / "locked")
@@ -319,7 +338,11 @@ def test_files_in_an_unreadable_folder_are_kept(
     monkeypatch.setattr("astrocat_pipeline.core.inventory.os.scandir", scandir)
     gone.unlink()
     sensor.tick()
-    assert sensor.partitions() == [partition_key(str(root), "locked/a.fits")]
+    sensor.tick()  # the second look proves b.fits gone; a.fits was never proven gone
+    assert sensor.partitions() == [
+        partition_key(str(root), "locked/a.fits"),
+        partition_key(str(root), "open/c.fits"),
+    ]
     assert any("Permission denied" in w for w in sensor.warnings)
 
 
@@ -347,7 +370,10 @@ def test_the_walk_is_bounded_and_resumes_across_ticks(
     (root / names[5]).unlink()
     sensor.tick()
     assert len(sensor.partitions()) == 7
-    sensor.tick()
+    sensor.tick()  # the walk gets there: first look
+    assert len(sensor.partitions()) == 7
+    for _ in range(3):  # the next pass gets there again: second look
+        sensor.tick()
     assert len(sensor.partitions()) == 6
     assert partition_key(str(root), names[5]) not in sensor.partitions()
 
@@ -366,6 +392,8 @@ def test_a_moved_file_reuses_its_plate_solution(tmp_path, astrocat_env, instance
         "OBJECT": "M42",
     }
     source = write_tiny_fits(root / "inbox" / "m42.fits", **wcs)
+    # The inbox keeps a file: an inbox left empty would be offline (see test_removals.py).
+    (root / "inbox" / "notes.txt").write_text("sorted on 2026-12-01")
     sensor = Sensor(instance, root)
     sensor.tick()
     (request,) = sensor.tick().run_requests
@@ -380,9 +408,9 @@ def test_a_moved_file_reuses_its_plate_solution(tmp_path, astrocat_env, instance
     target = root / "M42" / "LIGHT" / "m42.fits"
     target.parent.mkdir(parents=True)
     source.rename(target)
-    sensor.tick()  # the old path is gone, the new one gets its first look
+    sensor.tick()  # the old path is missed once, the new one gets its first look
+    (moved,) = sensor.tick().run_requests  # the old path is removed, the new one launched
     assert old_key not in sensor.partitions()
-    (moved,) = sensor.tick().run_requests
     new_key = partition_key(str(root), "M42/LIGHT/m42.fits")
     assert moved.tags[RANGE_START_TAG] == new_key
     run(instance, moved)

@@ -1,13 +1,22 @@
 """The images part of the store: the inventory, metadata, thumbnails and errors of each file,
-deletions, and the reads over them (search, a folder's images, the sensor's views)."""
+removals (looks, holds, tombstones) and the reads over them (search, a folder's images, the
+sensor's views).
+
+A removed file's row is a *tombstone* (``removed_at`` set) for ``ASTROCAT_TOMBSTONE_DAYS``: its
+metadata, matches and thumbnail stay so that the file gets them back if it returns. Every read
+of the library (search, counts, a folder's images, the sensor's inventory) leaves tombstones
+out; their sky-index footprints are deleted with the removal and written again on return.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 
 from astrocat_pipeline.adapters.catalog.base import StoreBase, chunks, dumps
 from astrocat_pipeline.adapters.catalog.rows import (
@@ -19,20 +28,37 @@ from astrocat_pipeline.adapters.catalog.rows import (
 from astrocat_pipeline.adapters.catalog.schema import (
     INVENTORY_COLUMNS,
     METADATA_COLUMNS,
+    catalog_matches,
     images,
     plate_solutions,
+    sky_footprints,
 )
 from astrocat_pipeline.adapters.catalog.search_query import run_search
 from astrocat_pipeline.adapters.catalog.sky_index import solved_corners, write_footprints
 from astrocat_pipeline.core.inventory import FileState
 from astrocat_pipeline.core.records import ImageMetadata, ImageStatus, InventoryEntry
 
-__all__ = ["ImagesPart"]
+__all__ = ["ImagesPart", "RemovalFacts"]
 
 _MESSIER_KEY = re.compile(r"M (\d+)")
 # Every column of an image but its raw header (see ImageRow).
 _IMAGE_COLUMNS = [column for column in images.c if column.name != "raw_header"]
 _SOLUTION_STATUS = plate_solutions.c.status.label("solution_status")
+_LIVE = images.c.removed_at.is_(None)
+# Columns a returning file takes over from its tombstone found by content (the inventory and
+# the identity stay the new file's).
+_ADOPTED_COLUMNS = (*METADATA_COLUMNS, "raw_header", "object_key", "status", "thumbnail_path")
+
+
+@dataclass(frozen=True)
+class RemovalFacts:
+    """What the catalog knows of a file for its removal: its device when inventoried (None:
+    recorded before devices were), when a walk first missed it, and whether its removal is
+    held for the user's confirmation."""
+
+    device: int | None
+    gone_since: datetime | None
+    held: bool
 
 
 def _with_solution_status(query: Any) -> Any:
@@ -46,14 +72,16 @@ THUMBNAIL_STAGE = "image_thumbnail"
 class ImagesPart(StoreBase):
     """The store's images: one row per inventoried file, keyed by partition key."""
 
-    def upsert_inventory(self, entries: Iterable[InventoryEntry]) -> None:
+    def upsert_inventory(self, entries: Iterable[InventoryEntry]) -> list[str]:
         """Insert new files (status ``discovered``) and refresh where known files now are.
 
         Only the inventory columns of an existing row change, and only when they differ, so a
         rescan of an unchanged library writes nothing. Fingerprint, metadata and status stay
-        until the pipeline recomputes them.
+        until the pipeline recomputes them. A file back at the path of a tombstone gets it back
+        (:meth:`restore_tombstones`); returns the partition keys so restored.
         """
         by_key = {entry.partition_key: entry for entry in entries}  # one row per key
+        restored = self.restore_tombstones(by_key.values()) if by_key else []
         now = self._clock()
         # Rows in key order: concurrent batches then lock rows (PostgreSQL) in the same order
         # and cannot deadlock.
@@ -66,6 +94,7 @@ class ImagesPart(StoreBase):
                 "size_bytes": e.size_bytes,
                 "mtime_ns": e.mtime_ns,
                 "format": e.format,
+                "device": e.device,
                 "status": ImageStatus.DISCOVERED,
                 "created_at": now,
                 "updated_at": now,
@@ -84,11 +113,12 @@ class ImagesPart(StoreBase):
         for chunk in chunks(rows):
             with self._engine.begin() as conn:
                 conn.execute(stmt, list(chunk))
+        return restored
 
     def get_image(self, partition_key: str) -> ImageRow | None:
-        """One image, or None if it is not cataloged."""
+        """One image, or None if it is not cataloged (or only as a tombstone)."""
         query = _with_solution_status(select(*_IMAGE_COLUMNS, _SOLUTION_STATUS)).where(
-            images.c.partition_key == partition_key
+            images.c.partition_key == partition_key, _LIVE
         )
         with self._reader.connect() as conn:
             row = conn.execute(query).first()
@@ -182,12 +212,14 @@ class ImagesPart(StoreBase):
         """All cataloged partition keys, sorted."""
         with self._reader.connect() as conn:
             return list(
-                conn.scalars(select(images.c.partition_key).order_by(images.c.partition_key))
+                conn.scalars(
+                    select(images.c.partition_key).where(_LIVE).order_by(images.c.partition_key)
+                )
             )
 
     def inventory_by_key(self, keys: Collection[str] | None = None) -> dict[str, tuple[int, int]]:
         """partition_key -> (size_bytes, mtime_ns), for ``keys`` or for every image."""
-        query = select(images.c.partition_key, images.c.size_bytes, images.c.mtime_ns)
+        query = select(images.c.partition_key, images.c.size_bytes, images.c.mtime_ns).where(_LIVE)
         with self._reader.connect() as conn:
             if keys is None:
                 rows = list(conn.execute(query))
@@ -199,7 +231,7 @@ class ImagesPart(StoreBase):
 
     def count_images(self) -> int:
         with self._reader.connect() as conn:
-            return int(conn.scalar(select(func.count()).select_from(images)) or 0)
+            return int(conn.scalar(select(func.count()).select_from(images).where(_LIVE)) or 0)
 
     # -- plate solutions --
 
@@ -226,8 +258,10 @@ class ImagesPart(StoreBase):
         prefix = None
         if folder:
             prefix = folder.rstrip("/") + "/"
-        query = _with_solution_status(select(*_IMAGE_COLUMNS, _SOLUTION_STATUS)).order_by(
-            images.c.path, images.c.id
+        query = (
+            _with_solution_status(select(*_IMAGE_COLUMNS, _SOLUTION_STATUS))
+            .where(_LIVE)
+            .order_by(images.c.path, images.c.id)
         )
         with self._reader.connect() as conn:
             rows = [image_from_db(row._mapping, row.solution_status) for row in conn.execute(query)]
@@ -248,13 +282,14 @@ class ImagesPart(StoreBase):
     # -- the new-file sensor's views --
 
     def recorded_files(self, root: str) -> dict[str, tuple[str, FileState]]:
-        """Every cataloged file under ``root``: partition key -> (relative path, (size, mtime)).
+        """Every cataloged file under ``root`` (no tombstones): partition key -> (relative path,
+        (size, mtime)).
 
         One indexed query (the (root, rel_path) unique constraint): ~0.3 s for 100,000 rows.
         """
         query = select(
             images.c.partition_key, images.c.rel_path, images.c.size_bytes, images.c.mtime_ns
-        ).where(images.c.root == root)
+        ).where(images.c.root == root, _LIVE)
         with self._reader.connect() as conn:
             rows = conn.execute(query).all()  # one fetch: iterating row by row is 3x slower
         return {key: (rel_path, (int(size), int(mtime))) for key, rel_path, size, mtime in rows}
@@ -262,7 +297,184 @@ class ImagesPart(StoreBase):
     def unprocessed_keys(self) -> set[str]:
         """Cataloged files that ``image_file`` never recorded (no fingerprint, no error)."""
         query = select(images.c.partition_key).where(
-            images.c.fingerprint.is_(None), images.c.status == ImageStatus.DISCOVERED
+            images.c.fingerprint.is_(None), images.c.status == ImageStatus.DISCOVERED, _LIVE
         )
         with self._reader.connect() as conn:
             return set(conn.scalars(query))
+
+    # -- removals: looks, holds, tombstones --
+
+    def removal_facts(self, root: str, keys: Collection[str]) -> dict[str, RemovalFacts]:
+        """The removal facts of ``keys`` under ``root`` and of every file under it already
+        missed by a walk or held (the ones a file's return must clear)."""
+        columns = (
+            images.c.partition_key,
+            images.c.device,
+            images.c.gone_since,
+            images.c.removal_held_at,
+        )
+        marked = or_(images.c.gone_since.is_not(None), images.c.removal_held_at.is_not(None))
+        rows: list[Any] = []
+        with self._reader.connect() as conn:
+            rows += conn.execute(select(*columns).where(images.c.root == root, _LIVE, marked))
+            for chunk in chunks(sorted(set(keys))):
+                rows += conn.execute(
+                    select(*columns).where(_LIVE, images.c.partition_key.in_(chunk))
+                )
+        return {
+            key: RemovalFacts(
+                int(device) if device is not None else None,
+                gone_since,
+                held_at is not None,
+            )
+            for key, device, gone_since, held_at in rows
+        }
+
+    def mark_gone(self, partition_keys: Collection[str], since: datetime) -> None:
+        """The first look that missed these files (their folder intact)."""
+        self._set_live(partition_keys, gone_since=since)
+
+    def clear_gone(self, partition_keys: Collection[str]) -> None:
+        """These files were seen again: forget that they were missed, and any held removal."""
+        self._set_live(partition_keys, gone_since=None, removal_held_at=None)
+
+    def hold_removals(self, partition_keys: Collection[str], held_at: datetime) -> None:
+        """Hold these removals until the user confirms them (or the files come back)."""
+        self._set_live(partition_keys, removal_held_at=held_at)
+
+    def held_removals(self, folder: str | None = None) -> list[tuple[str, str]]:
+        """(partition key, path) of the held removals of files in ``folder`` or below it
+        (None: all), ordered by path."""
+        query = (
+            select(images.c.partition_key, images.c.path)
+            .where(_LIVE, images.c.removal_held_at.is_not(None))
+            .order_by(images.c.path)
+        )
+        with self._reader.connect() as conn:
+            rows = [(str(key), str(path)) for key, path in conn.execute(query)]
+        if not folder:
+            return rows
+        prefix = folder.rstrip("/") + "/"
+        return [(k, p) for k, p in rows if p.startswith(prefix)]
+
+    def count_held_removals(self) -> int:
+        """How many removals wait for the user's confirmation."""
+        query = (
+            select(func.count())
+            .select_from(images)
+            .where(_LIVE, images.c.removal_held_at.is_not(None))
+        )
+        with self._reader.connect() as conn:
+            return int(conn.scalar(query) or 0)
+
+    def tombstone_images(self, partition_keys: Collection[str], removed_at: datetime) -> int:
+        """Remove files from the library, keeping their rows as tombstones (see the module);
+        their sky-index footprints go now. Returns how many images were live."""
+        done = 0
+        for chunk in chunks(sorted(set(partition_keys))):
+            with self._engine.begin() as conn:
+                ids = select(images.c.id).where(images.c.partition_key.in_(chunk), _LIVE)
+                conn.execute(delete(sky_footprints).where(sky_footprints.c.image_id.in_(ids)))
+                result = conn.execute(
+                    update(images)
+                    .where(images.c.partition_key.in_(chunk), _LIVE)
+                    .values(
+                        removed_at=removed_at,
+                        gone_since=None,
+                        removal_held_at=None,
+                        updated_at=self._clock(),
+                    )
+                )
+                done += int(result.rowcount or 0)
+        return done
+
+    def restore_tombstones(self, entries: Iterable[InventoryEntry]) -> list[str]:
+        """Files seen again at the path of a tombstone: when size and mtime are those it had,
+        the tombstone is live again (rows, matches and thumbnail, and its footprint); otherwise
+        the content changed and the tombstone goes, so the file is cataloged afresh. Returns
+        the partition keys restored."""
+        by_key = {entry.partition_key: entry for entry in entries}
+        restored: list[str] = []
+        for chunk in chunks(sorted(by_key)):
+            with self._engine.begin() as conn:
+                rows = conn.execute(
+                    select(
+                        images.c.id,
+                        images.c.partition_key,
+                        images.c.size_bytes,
+                        images.c.mtime_ns,
+                        images.c.fingerprint,
+                    ).where(images.c.partition_key.in_(chunk), images.c.removed_at.is_not(None))
+                ).all()
+                for image_id, key, size, mtime, fingerprint in rows:
+                    entry = by_key[key]
+                    if (entry.size_bytes, entry.mtime_ns) != (int(size), int(mtime)):
+                        conn.execute(delete(images).where(images.c.id == image_id))
+                        continue
+                    conn.execute(
+                        update(images)
+                        .where(images.c.id == image_id)
+                        .values(removed_at=None, updated_at=self._clock())
+                    )
+                    if fingerprint is not None:
+                        corners = solved_corners(conn, fingerprint)
+                        write_footprints(conn, fingerprint, corners, image_id)
+                    restored.append(key)
+        return restored
+
+    def adopt_tombstone(self, partition_key: str, fingerprint: str) -> str | None:
+        """A new file whose content is that of a tombstone (moved or renamed while it was
+        gone) takes over the tombstone's metadata, matches and thumbnail; the tombstone goes.
+        Returns the tombstone's path, or None when there was none to adopt."""
+        with self._engine.begin() as conn:
+            row = self._lock_image(conn, partition_key)
+            old = conn.execute(
+                select(images.c.id, images.c.path, *(images.c[n] for n in _ADOPTED_COLUMNS))
+                .where(images.c.fingerprint == fingerprint, images.c.removed_at.is_not(None))
+                .order_by(images.c.removed_at.desc(), images.c.id)
+                .limit(1)
+            ).first()
+            if old is None:
+                return None
+            values = {name: old._mapping[name] for name in _ADOPTED_COLUMNS}
+            conn.execute(
+                update(images)
+                .where(images.c.id == row.id)
+                .values(**values, updated_at=self._clock())
+            )
+            conn.execute(delete(catalog_matches).where(catalog_matches.c.image_id == row.id))
+            conn.execute(
+                update(catalog_matches)
+                .where(catalog_matches.c.image_id == old.id)
+                .values(image_id=row.id)
+            )
+            conn.execute(delete(images).where(images.c.id == old.id))
+            return str(old.path)
+
+    def purge_tombstones(self, removed_before: datetime) -> list[tuple[str, str, str | None]]:
+        """Delete the tombstones of files removed before ``removed_before`` (their matches go
+        by cascade; plate solutions stay, as for any removal). Returns (partition key, path,
+        thumbnail path) of each, the thumbnail path None when a live image still uses it."""
+        old = and_(images.c.removed_at.is_not(None), images.c.removed_at < removed_before)
+        with self._engine.begin() as conn:
+            rows = conn.execute(
+                select(images.c.partition_key, images.c.path, images.c.thumbnail_path).where(old)
+            ).all()
+            used = set(
+                conn.scalars(
+                    select(images.c.thumbnail_path).where(
+                        _LIVE, images.c.thumbnail_path.is_not(None)
+                    )
+                )
+            )
+            conn.execute(delete(images).where(old))
+        return [
+            (str(key), str(path), thumb if thumb not in used else None) for key, path, thumb in rows
+        ]
+
+    def _set_live(self, partition_keys: Collection[str], **values: Any) -> None:
+        for chunk in chunks(sorted(set(partition_keys))):
+            with self._engine.begin() as conn:
+                conn.execute(
+                    update(images).where(images.c.partition_key.in_(chunk), _LIVE).values(**values)
+                )

@@ -158,6 +158,13 @@ images = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("root", "rel_path"),
+    # Removal with proof (revision 0006): the file's st_dev when inventoried, when a walk first
+    # missed it with its folder intact, a removal held for the user's confirmation, and the
+    # tombstone of a removed file (reads of the library leave tombstoned rows out).
+    Column("device", BigInteger),
+    Column("gone_since", UTCDateTime),
+    Column("removal_held_at", UTCDateTime),
+    Column("removed_at", UTCDateTime, index=True),
 )
 
 plate_solutions = Table(
@@ -287,4 +294,4 @@ library_passes = Table(
 
 # Written by record_metadata; path and format belong to the inventory.
 METADATA_COLUMNS = tuple(n for n in METADATA_FIELDS if n not in ("path", "format"))
-INVENTORY_COLUMNS = ("root", "rel_path", "path", "size_bytes", "mtime_ns", "format")
+INVENTORY_COLUMNS = ("root", "rel_path", "path", "size_bytes", "mtime_ns", "format", "device")

@@ -61,6 +61,10 @@ IMAGE_COLUMNS = (
     "thumbnail_path",
     "created_at",
     "updated_at",
+    "device",
+    "gone_since",
+    "removal_held_at",
+    "removed_at",
 )
 SOLUTION_COLUMNS = (
     "fingerprint",
@@ -115,6 +119,8 @@ def search_statement(
     sql = (
         f"SELECT {columns} FROM images LEFT OUTER JOIN plate_solutions "
         "ON plate_solutions.fingerprint = images.fingerprint"
+        # Tombstones (removed files kept for their return) are not part of the library.
+        " WHERE images.removed_at IS NULL"
     )
     params: dict[str, Any] = {}
     if object_keys is not None:
@@ -132,8 +138,8 @@ def search_statement(
             params.update(zip(messier_names, messier, strict=True))
             matched += f" OR catalog_matches.messier IN ({messier_marks})"
         sql += (
-            f" WHERE images.id IN (SELECT catalog_matches.image_id FROM catalog_matches "
-            f"WHERE {matched}) OR images.object_key IN ({key_marks})"
+            f" AND (images.id IN (SELECT catalog_matches.image_id FROM catalog_matches "
+            f"WHERE {matched}) OR images.object_key IN ({key_marks}))"
         )
     # NULL dates last, on both backends.
     sql += (
