@@ -28,7 +28,7 @@ from astrocat_pipeline.core.inventory import RootWalk, partition_key
 from astrocat_pipeline.definitions import defs
 from astrocat_pipeline.defs.resources import AstrocatResource
 from astrocat_pipeline_tests.defs.conftest import write_tiny_fits
-from astrocat_pipeline_tests.defs.test_sensor import Sensor, materialization_count, run
+from astrocat_pipeline_tests.defs.test_sensor import Sensor, latest, materialization_count, run
 
 
 @pytest.fixture
@@ -367,9 +367,9 @@ def test_a_file_back_under_another_name_takes_over_its_tombstone(
     (tmp_path / "away.fits").rename(root / "night1" / "renamed.fits")
     sensor.tick()
     (request,) = sensor.tick().run_requests
-    result = run(instance, request)
+    run(instance, request)
     (new_key,) = sensor.partitions()
-    recorded = result.asset_materializations_for_node("image_file")[0].metadata
+    recorded = latest(instance, "image_file", new_key).metadata
     assert recorded["restored_from"].value == str(path)
     (found,) = store.search(None)
     assert found.image.partition_key == new_key
