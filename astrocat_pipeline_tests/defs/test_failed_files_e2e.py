@@ -54,7 +54,25 @@ mutation {
   }
 }
 """.replace("ASSET_KEYS", ASSET_KEYS)
+# The latest execution of a per-partition asset check, as the asset's Checks tab reads it.
+CHECK_QUERY = """
+query {
+  assetCheckExecutions(
+    assetKey: {path: ["ASSET"]}, checkName: "CHECK", partition: "KEY", limit: 1
+  ) {
+    status
+    evaluation { success }
+  }
+}
+"""
 DEADLINE_S = 150
+
+
+def check_status(port: int, asset: str, check: str, key: str) -> str | None:
+    """The status of ``check`` on ``asset`` for partition ``key`` (None: never executed)."""
+    query = CHECK_QUERY.replace("ASSET", asset).replace("CHECK", check).replace("KEY", key)
+    executions = graphql(port, query)["assetCheckExecutions"]
+    return executions[0]["status"] if executions else None
 
 
 def partition_statuses(port: int) -> dict[str, dict[str, set[str]]]:
@@ -149,6 +167,13 @@ def test_dagster_dev_shows_a_bad_file_failed_and_retries_it(tmp_path, library):
         assert statuses["image_file"]["failed"] == set()  # its bytes were read
         for asset in ASSETS[1:]:
             assert statuses[asset] == {"materialized": keys - {bad}, "failed": {bad}}, asset
+        # The per-partition checks as the UI reads them: the good files' thumbnails pass; the
+        # bad file's thumbnail was never made, and Dagster shows its planned check as not run.
+        for key in keys - {bad}:
+            assert check_status(port, "image_thumbnail", "thumbnail_not_blank", key) == "SUCCEEDED"
+        assert check_status(port, "image_thumbnail", "thumbnail_not_blank", bad) == (
+            "EXECUTION_FAILED"
+        )
 
         # The user fixes the file (same size and mtime) and retries the failed partitions.
         stat = (root / "bad.fits").stat()
@@ -181,7 +206,11 @@ def test_dagster_dev_shows_a_bad_file_failed_and_retries_it(tmp_path, library):
         statuses = partition_statuses(port)
         for asset in ASSETS:
             assert statuses[asset] == {"materialized": keys, "failed": set()}, asset
-        assert len(runs(port)) == 2  # the sensor did not launch the fixed file again
+        assert check_status(port, "image_thumbnail", "thumbnail_not_blank", bad) == "SUCCEEDED"
+        sensor_runs = [
+            r for r in runs(port) if any(t["key"] == "dagster/sensor_name" for t in r["tags"])
+        ]
+        assert len(sensor_runs) == 1  # the sensor did not launch the fixed file again
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
