@@ -25,6 +25,7 @@ from typing import Any
 import dagster as dg
 
 from astrocat_pipeline.cataloging import checks, steps
+from astrocat_pipeline.core.errors import InfrastructureError
 from astrocat_pipeline.defs import dagster_internals
 from astrocat_pipeline.defs.partitions import batch_policy, images_partitions
 from astrocat_pipeline.defs.resources import AstrocatResource
@@ -149,6 +150,12 @@ class FileFailure:
 RETRY_HINT = (
     "the other files are done; retry the failed ones from the asset graph: select the images "
     "assets, Materialize, 'Backfill only failed and missing partitions within selection'"
+)
+
+INFRASTRUCTURE_HINT = (
+    "what this run finished stays done, the files it had not reached show failed; once the "
+    "catalog database or the thumbnail cache is back, re-execute the run or backfill the "
+    "failed and missing partitions"
 )
 
 
@@ -289,14 +296,19 @@ def image_assets(
                 outcome = steps.StepOutcome("blocked", f"not processed: {upstream_failure}")
             else:
                 # The per-file boundary: any exception is this file's error, except a failure
-                # of shared infrastructure, retried and then failing the run (raised here).
-                outcome = steps.run_file_step(
-                    store,
-                    partition_key,
-                    name,
-                    functools.partial(functions[asset_key], partition_key),
-                    log=context.log,
-                )
+                # of shared infrastructure, retried and then failing the run.
+                try:
+                    outcome = steps.run_file_step(
+                        store,
+                        partition_key,
+                        name,
+                        functools.partial(functions[asset_key], partition_key),
+                        log=context.log,
+                    )
+                except InfrastructureError as exc:
+                    raise dg.Failure(
+                        description=f"{exc}\n{INFRASTRUCTURE_HINT}", allow_retries=False
+                    ) from exc
             counts[name][outcome.status] = counts[name].get(outcome.status, 0) + 1
             if outcome.failed:
                 reason = outcome.message or outcome.status
