@@ -4,24 +4,36 @@ command. Composes core and adapters; never imports dagster.
 Each step reads what it needs from the catalog, records its result there and returns a
 :class:`StepOutcome` for the caller to report. Expected problems with one file (unreadable,
 unsupported, no solution) are outcomes with a status and a message naming the file; the batch
-goes on. Anything unexpected propagates.
+goes on. Anything unexpected propagates out of the step to :func:`run_file_step`, the one
+per-file boundary: it records any exception as that file's error (stage, type, message) unless
+shared infrastructure failed, which it retries and then lets fail the run.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+import errno
 import io
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from astrocat_pipeline.adapters.catalog import CatalogStore, ImageRow, SolutionRow
+from astrocat_pipeline.adapters.catalog import (
+    CatalogStore,
+    ImageNotFoundError,
+    ImageRow,
+    SolutionRow,
+    is_unavailable,
+)
 from astrocat_pipeline.adapters.solvers import PlateSolver, ProgressCallback, SolveProgress
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
 from astrocat_pipeline.cataloging.objects import object_key, object_position
 from astrocat_pipeline.cataloging.thumbnails import render_file_thumbnail
-from astrocat_pipeline.core.errors import AstrocatError, InvalidSolutionError
+from astrocat_pipeline.core.errors import AstrocatError, InfrastructureError, InvalidSolutionError
 from astrocat_pipeline.core.fingerprint import content_fingerprint
 from astrocat_pipeline.core.hints import solve_hints, usable_hints
 from astrocat_pipeline.core.loading import read_header
@@ -30,7 +42,13 @@ from astrocat_pipeline.core.records import ImageStatus, PlateSolution, SolveHint
 from astrocat_pipeline.core.sky_catalog import ObjectCatalog, match_field
 from astrocat_pipeline.core.solution import solution_from_wcs
 from astrocat_pipeline.core.thumbnail import encode_jpeg
-from astrocat_pipeline.core.tuning import THUMBNAIL_JPEG_QUALITY, THUMBNAIL_MAX_SIZE_PX
+from astrocat_pipeline.core.tuning import (
+    INFRA_RETRY_ATTEMPTS,
+    INFRA_RETRY_BACKOFF_FACTOR,
+    INFRA_RETRY_FIRST_DELAY_S,
+    THUMBNAIL_JPEG_QUALITY,
+    THUMBNAIL_MAX_SIZE_PX,
+)
 from astrocat_pipeline.core.wcs_geometry import (
     celestial_wcs,
     field_geometry,
@@ -63,6 +81,98 @@ class StepOutcome:
     message: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     data_version: str | None = None
+
+
+# OSErrors on writing to the thumbnail cache that say the cache, not the file, is at fault: the
+# disk is full or over quota, mounted read-only, or the directory is not writable.
+CACHE_UNAVAILABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES})
+# A full disk is never one file's fault, wherever it is written (the solver's scratch files too).
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+_LOG = logging.getLogger(__name__)
+
+
+def is_infrastructure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure of shared infrastructure (the catalog database unavailable,
+    the thumbnail cache or a scratch disk unwritable), which no file is to be blamed for."""
+    if isinstance(exc, InfrastructureError) or is_unavailable(exc):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _DISK_FULL_ERRNOS
+
+
+def run_file_step(
+    store: CatalogStore,
+    key: str,
+    stage: str,
+    step: Callable[[], StepOutcome],
+    *,
+    log: logging.Logger = _LOG,
+    sleep: Callable[[float], None] = time.sleep,
+) -> StepOutcome:
+    """Run one file's step at ``stage`` (an asset name): the per-file boundary (invariant 5).
+
+    Any exception from the step that is not a failure of shared infrastructure is that file's
+    error: recorded in the catalog with the stage and the exception's type and message, its
+    traceback logged, and returned as an ``error`` outcome, so the batch goes on. A failure of
+    infrastructure (:func:`is_infrastructure`) is never blamed on the file: the step is tried
+    again after ``INFRA_RETRY_FIRST_DELAY_S``, growing by ``INFRA_RETRY_BACKOFF_FACTOR``, up to
+    ``INFRA_RETRY_ATTEMPTS`` tries in all; then :class:`InfrastructureError` propagates, and the
+    run fails. Steps are idempotent (upserts, one transaction per write), so a retry is safe.
+    """
+    delay_s = INFRA_RETRY_FIRST_DELAY_S
+    for attempt in range(1, INFRA_RETRY_ATTEMPTS + 1):
+        try:
+            return _file_boundary(store, key, stage, step, log)
+        except Exception as exc:
+            if not is_infrastructure(exc):
+                raise  # only from recording the error: a bug of the store, not of the file
+            if attempt == INFRA_RETRY_ATTEMPTS:
+                raise InfrastructureError(
+                    f"shared infrastructure unavailable after {attempt} tries over "
+                    f"{_waited_s(attempt):g} s, at {stage} of {key}, no file blamed: "
+                    f"{type(exc).__name__}: {_first_line(exc)}"
+                ) from exc
+            log.warning(
+                f"{key}: {stage}: shared infrastructure unavailable "
+                f"({type(exc).__name__}: {_first_line(exc)}); try {attempt + 1} of "
+                f"{INFRA_RETRY_ATTEMPTS} in {delay_s:g} s"
+            )
+            sleep(delay_s)
+            delay_s *= INFRA_RETRY_BACKOFF_FACTOR
+    raise AssertionError("unreachable: the last try returns or raises")
+
+
+def _file_boundary(
+    store: CatalogStore,
+    key: str,
+    stage: str,
+    step: Callable[[], StepOutcome],
+    log: logging.Logger,
+) -> StepOutcome:
+    """The step's outcome, or any exception but infrastructure's as the file's error."""
+    try:
+        return step()
+    except Exception as exc:  # the per-file boundary: every exception is someone's failure
+        if is_infrastructure(exc):
+            raise
+        message = f"{key}: {stage} failed: {type(exc).__name__}: {_first_line(exc)}"
+        log.error(message, exc_info=exc)
+        try:
+            store.record_error(key, stage, message)  # infrastructure failing here is retried
+        except ImageNotFoundError:
+            message += " (not recorded: the file has no inventory row)"
+        return StepOutcome("error", message, {"exception": type(exc).__name__})
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+def _waited_s(attempts: int) -> float:
+    return sum(
+        INFRA_RETRY_FIRST_DELAY_S * INFRA_RETRY_BACKOFF_FACTOR**n for n in range(attempts - 1)
+    )
 
 
 def _image_row(store: CatalogStore, key: str) -> ImageRow:
@@ -106,8 +216,14 @@ def record_file(store: CatalogStore, key: str) -> StepOutcome:
         message = f"{path}: cannot read file ({exc.strerror or exc})"
         store.record_error(key, "image_file", message)
         return StepOutcome("error", message, {"path": str(path)})
-    store.record_file(
-        key, fingerprint=fingerprint, size_bytes=stat.st_size, mtime_ns=stat.st_mtime_ns
+    # A new file with the content of a removed one (moved or renamed while it was gone) takes
+    # over its tombstone's metadata, matches and thumbnail, in the same transaction.
+    restored_from = store.record_file(
+        key,
+        fingerprint=fingerprint,
+        size_bytes=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+        adopt_tombstone=row.status == ImageStatus.DISCOVERED,
     )
     metadata: dict[str, Any] = {
         "path": str(path),
@@ -117,12 +233,8 @@ def record_file(store: CatalogStore, key: str) -> StepOutcome:
         "size_bytes": stat.st_size,
         "fingerprint": fingerprint,
     }
-    if row.status == ImageStatus.DISCOVERED:
-        # A new file with the content of a removed one (moved or renamed while it was gone)
-        # takes over its tombstone's metadata, matches and thumbnail.
-        restored_from = store.adopt_tombstone(key, fingerprint)
-        if restored_from is not None:
-            metadata["restored_from"] = restored_from
+    if restored_from is not None:
+        metadata["restored_from"] = restored_from
     return StepOutcome("ok", metadata=metadata, data_version=fingerprint)
 
 
@@ -160,7 +272,15 @@ def make_thumbnail(
     except AstrocatError as exc:
         store.record_error(key, "image_thumbnail", str(exc))
         return StepOutcome("error", str(exc), {"path": row.path})
-    target = thumbnails.write(row.path, encode_jpeg(image, THUMBNAIL_JPEG_QUALITY))
+    try:
+        target = thumbnails.write(row.path, encode_jpeg(image, THUMBNAIL_JPEG_QUALITY))
+    except OSError as exc:
+        if exc.errno in CACHE_UNAVAILABLE_ERRNOS:
+            raise InfrastructureError(
+                f"thumbnail cache {thumbnails.cache_dir}: cannot write "
+                f"({exc.strerror or exc}); no thumbnail can be made until it is fixed"
+            ) from exc
+        raise
     store.record_thumbnail(key, str(target))
     return StepOutcome(
         "ok",
@@ -345,6 +465,8 @@ def solve_plate(
     except AstrocatError as exc:
         solution = PlateSolution(status="failed", solver=solver_name, error=str(exc))
     except (OSError, ValueError) as exc:
+        if is_infrastructure(exc):  # the solver's scratch disk is full: not this file's fault
+            raise
         # The file vanished or is not what its header says: recorded, and the batch goes on.
         solution = PlateSolution(status="failed", solver=solver_name, error=f"{row.path}: {exc}")
     store.save_solution(fingerprint, solution)

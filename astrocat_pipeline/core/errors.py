@@ -43,3 +43,9 @@ class CatalogDataError(AstrocatError, RuntimeError):
 class InvalidSolutionError(SolverError):
     """A WCS offered as a plate solution does not describe the frame: it is for an image of
     another size, it is not a usable celestial WCS, or it leaves part of the frame off the sky."""
+
+
+class InfrastructureError(AstrocatError, RuntimeError):
+    """Shared infrastructure (the catalog database, the thumbnail cache) is unavailable: not the
+    fault of the file being worked on, so never recorded as its error (the step retries, then
+    the run fails)."""

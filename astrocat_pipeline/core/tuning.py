@@ -97,6 +97,15 @@ MAX_IMAGE_BYTES = 2 * 1024**3
 # headers, before the image): real headers are a few kB; 16 MiB is 200,000 cards.
 MAX_HEADER_BYTES = 16 * 1024**2
 
+# --- Shared infrastructure unavailable (issue 15) --------------------------------------------
+# A file's step that fails because the catalog database or the thumbnail cache is unavailable
+# is tried again after 1, 2, 4 and 8 s (15 s in all), then the run fails. PostgreSQL's restart
+# (systemctl restart, a container restart) took 1-3 s here; a failover or a full disk that takes
+# longer is for a person to fix, and the run's failure is what tells them.
+INFRA_RETRY_ATTEMPTS = 5
+INFRA_RETRY_FIRST_DELAY_S = 1.0
+INFRA_RETRY_BACKOFF_FACTOR = 2.0
+
 # --- Inventory -----------------------------------------------------------------------------
 # Partition keys longer than this are shortened (with a hash suffix): Dagster's filesystem IO
 # manager fails on keys over 255 bytes and the UI becomes unreadable long before that.

@@ -7,7 +7,9 @@ file and asset whose work gave a result (negative results included: a calibratio
 solved, a frame without a solution), yields nothing for a file whose work failed there or
 upstream, and fails the run at the end naming those files. The good files of the batch and all
 their downstream assets are done; the failed ones show "Failed" in the UI, per asset and
-partition, and the asset page's "failed and missing" backfill re-runs just them.
+partition, and the asset page's "failed and missing" backfill re-runs just them. Any exception
+from one file's work is that file's error (``steps.run_file_step``); only shared infrastructure
+that stays unavailable (the catalog database, the thumbnail cache) fails the step as a whole.
 
 Asset checks (cataloging/checks.py) are evaluated per file, for the assets the step materialized
 for that file, right after its materializations: partitioned check specs and one
@@ -15,6 +17,7 @@ for that file, right after its materializations: partitioned check specs and one
 "Asset checks").
 """
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +25,7 @@ from typing import Any
 import dagster as dg
 
 from astrocat_pipeline.cataloging import checks, steps
+from astrocat_pipeline.core.errors import InfrastructureError
 from astrocat_pipeline.defs import dagster_internals
 from astrocat_pipeline.defs.partitions import batch_policy, images_partitions
 from astrocat_pipeline.defs.resources import AstrocatResource
@@ -146,6 +150,12 @@ class FileFailure:
 RETRY_HINT = (
     "the other files are done; retry the failed ones from the asset graph: select the images "
     "assets, Materialize, 'Backfill only failed and missing partitions within selection'"
+)
+
+INFRASTRUCTURE_HINT = (
+    "what this run finished stays done, the files it had not reached show failed; once the "
+    "catalog database or the thumbnail cache is back, re-execute the run or backfill the "
+    "failed and missing partitions"
 )
 
 
@@ -285,7 +295,20 @@ def image_assets(
             if upstream_failure is not None:
                 outcome = steps.StepOutcome("blocked", f"not processed: {upstream_failure}")
             else:
-                outcome = functions[asset_key](partition_key)
+                # The per-file boundary: any exception is this file's error, except a failure
+                # of shared infrastructure, retried and then failing the run.
+                try:
+                    outcome = steps.run_file_step(
+                        store,
+                        partition_key,
+                        name,
+                        functools.partial(functions[asset_key], partition_key),
+                        log=context.log,
+                    )
+                except InfrastructureError as exc:
+                    raise dg.Failure(
+                        description=f"{exc}\n{INFRASTRUCTURE_HINT}", allow_retries=False
+                    ) from exc
             counts[name][outcome.status] = counts[name].get(outcome.status, 0) + 1
             if outcome.failed:
                 reason = outcome.message or outcome.status

@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from astrocat_pipeline.adapters.catalog import open_catalog
 from astrocat_pipeline.cataloging import steps
 from astrocat_pipeline.defs.assets import outcome_metadata
 from astrocat_pipeline.defs.partitions import IMAGES_PARTITIONS_NAME, images_partitions
@@ -205,30 +206,37 @@ def test_one_asset_for_some_files_does_only_that_work(library, instance, step_ca
     assert "bad.fits: image_thumbnail: not processed: " in message
 
 
-def test_a_crashing_step_leaves_what_it_did_not_reach_failed(library, instance, monkeypatch):
-    real = steps.make_thumbnail
+@pytest.mark.parametrize("error", [MemoryError(), RuntimeError("a reader bug")])
+def test_an_unexpected_exception_fails_only_that_files_asset(library, instance, monkeypatch, error):
+    real = steps.render_file_thumbnail
 
-    def make_thumbnail(store: Any, thumbnails: Any, key: str, *args: Any) -> steps.StepOutcome:
-        if key.endswith("c.fits"):
-            raise RuntimeError("unexpected")
-        return real(store, thumbnails, key, *args)
+    def render_file_thumbnail(path: Path, *args: Any) -> Any:
+        if path.name == "c.fits":
+            raise error
+        return real(path, *args)
 
-    monkeypatch.setattr(steps, "make_thumbnail", make_thumbnail)
+    monkeypatch.setattr(steps, "render_file_thumbnail", render_file_thumbnail)
     summary = index_library(Settings.from_env(), instance, batch_size=10)
 
-    assert summary.failed_runs == 1
-    order = [file_name(key) for key in instance.get_dynamic_partitions(IMAGES_PARTITIONS_NAME)]
-    crashed_at = order.index("c.fits")
+    # The batch went on: only c.fits's thumbnail failed (and bad.fits's own failures); its solve
+    # and matches, which do not depend on the thumbnail, and every other file are done.
+    assert (summary.runs, summary.failed_runs) == (1, 1)
     for asset in ASSETS:
-        by_file = statuses(instance, asset)
-        for position, name in enumerate(order):
-            reached = position < crashed_at or (
-                position == crashed_at and asset in ("image_file", "image_metadata")
+        for name, status in statuses(instance, asset).items():
+            failed = (name, asset) == ("c.fits", "image_thumbnail") or (
+                name == "bad.fits" and asset != "image_file"
             )
-            if name == "bad.fits" and asset != "image_file":
-                reached = False  # failed on its own
-            expected = "MATERIALIZED" if reached else "FAILED"
-            assert by_file[name] == expected, (asset, name)
+            assert status == ("FAILED" if failed else "MATERIALIZED"), (asset, name)
+    # The file's recorded error names it, the stage and the reason; so does the run's failure.
+    with open_catalog(Settings.from_env().database_url) as store:
+        (row,) = [r for r in store.images_under(None) if r.path.endswith("c.fits")]
+    expected = f"{row.partition_key}: image_thumbnail failed: {type(error).__name__}"
+    assert (row.status, row.error_stage) == ("error", "image_thumbnail")
+    assert row.error is not None
+    assert row.error.startswith(expected)
+    (message,) = step_failure_messages(instance, instance.get_runs()[0].run_id)
+    assert "2 of 4 files failed" in message
+    assert f"c.fits: image_thumbnail: {expected}" in message
 
 
 def test_each_file_has_its_fingerprint_as_its_data_version(library, instance):

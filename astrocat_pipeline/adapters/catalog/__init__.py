@@ -13,7 +13,8 @@ library health view).
 Modules, one per concern: :mod:`.engine` (URLs, engines, connection settings, migrations),
 :mod:`.schema`, :mod:`.rows`, and the parts of the store: :mod:`.images`, :mod:`.solutions`,
 :mod:`.sky_index`, :mod:`.health` (aggregate reads for the health view, with its own
-records), combined in :mod:`.store`.
+records), combined in :mod:`.store`; and :mod:`.availability`, which tells a database that is
+unavailable (retried, never a file's error) from any other failure.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from astrocat_pipeline.adapters.catalog.availability import is_unavailable
     from astrocat_pipeline.adapters.catalog.base import ImageNotFoundError
     from astrocat_pipeline.adapters.catalog.engine import (
         create_catalog_engine,
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 # (:mod:`.quick_read`) lives in this package and must not pull SQLAlchemy in with it.
 _HOMES = {
     "ImageNotFoundError": "base",
+    "is_unavailable": "availability",
     "create_catalog_engine": "engine",
     "migrate": "engine",
     "read_only": "engine",
@@ -84,6 +87,7 @@ __all__ = [
     "SolutionRow",
     "StateCount",
     "create_catalog_engine",
+    "is_unavailable",
     "migrate",
     "open_catalog",
     "read_only",

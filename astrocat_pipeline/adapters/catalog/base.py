@@ -12,11 +12,12 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from astrocat_pipeline.adapters.catalog.schema import images
 from astrocat_pipeline.core.errors import AstrocatError
+from astrocat_pipeline.core.records import ImageStatus
 
 # Rows per statement/transaction for bulk writes and IN lists: keeps every SQLite write
 # transaction short and stays far below SQLite's bound-parameter limit (32766; 999 before 3.32).
@@ -41,6 +42,16 @@ def utcnow() -> datetime:
 def dumps(value: Any) -> str:
     # default=str: a header value of an unexpected type is kept as its text, not lost.
     return json.dumps(value, default=str)
+
+
+def clear_stage_error(conn: Connection, where: ColumnElement[bool], stage: str) -> None:
+    """Clear the error that an earlier try of ``stage`` recorded on the images ``where`` selects
+    (a later success of that stage), and only that stage's: the image is indexed again."""
+    conn.execute(
+        update(images)
+        .where(where, images.c.error_stage == stage)
+        .values(status=ImageStatus.INDEXED, error_stage=None, error=None)
+    )
 
 
 class StoreBase:

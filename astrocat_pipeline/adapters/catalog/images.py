@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import Connection, and_, delete, func, or_, select, text, update
 
-from astrocat_pipeline.adapters.catalog.base import StoreBase, chunks, dumps
+from astrocat_pipeline.adapters.catalog.base import StoreBase, chunks, clear_stage_error, dumps
 from astrocat_pipeline.adapters.catalog.rows import (
     ImageRow,
     SearchResult,
@@ -134,13 +134,21 @@ class ImagesPart(StoreBase):
         return loads(text)
 
     def record_file(
-        self, partition_key: str, *, fingerprint: str, size_bytes: int, mtime_ns: int
-    ) -> None:
+        self,
+        partition_key: str,
+        *,
+        fingerprint: str,
+        size_bytes: int,
+        mtime_ns: int,
+        adopt_tombstone: bool = False,
+    ) -> str | None:
         """Record the content fingerprint of a file (and the size/mtime it was computed for).
 
         When the content changed, the image's footprint in the sky index goes with the old
         content, and comes from the new one's solution if it is solved (a moved or copied file
-        is found by sky position at once).
+        is found by sky position at once). With ``adopt_tombstone``, a tombstone of the same
+        content is adopted too (:meth:`adopt_tombstone`): one transaction, so a file is never
+        left recorded without what it took over. Returns the adopted tombstone's path, if any.
         """
         with self._engine.begin() as conn:
             row = self._lock_image(conn, partition_key)
@@ -156,6 +164,9 @@ class ImagesPart(StoreBase):
             )
             if row.fingerprint != fingerprint:
                 write_footprints(conn, fingerprint, solved_corners(conn, fingerprint), row.id)
+            if adopt_tombstone:
+                return self._adopt_tombstone(conn, row.id, fingerprint)
+            return None
 
     def record_metadata(
         self,
@@ -183,18 +194,16 @@ class ImagesPart(StoreBase):
 
     def record_thumbnail(self, partition_key: str, thumbnail_path: str | None) -> None:
         """Record where the image's thumbnail is (None: it has none). A thumbnail made clears
-        the error an earlier try of the thumbnail left, and only that one."""
-        self._update_image(partition_key, {"thumbnail_path": thumbnail_path})
-        if thumbnail_path is not None:
-            with self._engine.begin() as conn:
-                conn.execute(
-                    update(images)
-                    .where(
-                        images.c.partition_key == partition_key,
-                        images.c.error_stage == THUMBNAIL_STAGE,
-                    )
-                    .values(status=ImageStatus.INDEXED, error_stage=None, error=None)
-                )
+        the error an earlier try of the thumbnail left, and only that one (same transaction)."""
+        with self._engine.begin() as conn:
+            image_id = self._lock_image(conn, partition_key).id
+            conn.execute(
+                update(images)
+                .where(images.c.id == image_id)
+                .values(thumbnail_path=thumbnail_path, updated_at=self._clock())
+            )
+            if thumbnail_path is not None:
+                clear_stage_error(conn, images.c.id == image_id, THUMBNAIL_STAGE)
 
     def delete_images(self, partition_keys: Collection[str]) -> int:
         """Remove images (and, by cascade, their matches); returns how many rows went.
@@ -428,28 +437,29 @@ class ImagesPart(StoreBase):
         Returns the tombstone's path, or None when there was none to adopt."""
         with self._engine.begin() as conn:
             row = self._lock_image(conn, partition_key)
-            old = conn.execute(
-                select(images.c.id, images.c.path, *(images.c[n] for n in _ADOPTED_COLUMNS))
-                .where(images.c.fingerprint == fingerprint, images.c.removed_at.is_not(None))
-                .order_by(images.c.removed_at.desc(), images.c.id)
-                .limit(1)
-            ).first()
-            if old is None:
-                return None
-            values = {name: old._mapping[name] for name in _ADOPTED_COLUMNS}
-            conn.execute(
-                update(images)
-                .where(images.c.id == row.id)
-                .values(**values, updated_at=self._clock())
-            )
-            conn.execute(delete(catalog_matches).where(catalog_matches.c.image_id == row.id))
-            conn.execute(
-                update(catalog_matches)
-                .where(catalog_matches.c.image_id == old.id)
-                .values(image_id=row.id)
-            )
-            conn.execute(delete(images).where(images.c.id == old.id))
-            return str(old.path)
+            return self._adopt_tombstone(conn, row.id, fingerprint)
+
+    def _adopt_tombstone(self, conn: Connection, image_id: int, fingerprint: str) -> str | None:
+        old = conn.execute(
+            select(images.c.id, images.c.path, *(images.c[n] for n in _ADOPTED_COLUMNS))
+            .where(images.c.fingerprint == fingerprint, images.c.removed_at.is_not(None))
+            .order_by(images.c.removed_at.desc(), images.c.id)
+            .limit(1)
+        ).first()
+        if old is None:
+            return None
+        values = {name: old._mapping[name] for name in _ADOPTED_COLUMNS}
+        conn.execute(
+            update(images).where(images.c.id == image_id).values(**values, updated_at=self._clock())
+        )
+        conn.execute(delete(catalog_matches).where(catalog_matches.c.image_id == image_id))
+        conn.execute(
+            update(catalog_matches)
+            .where(catalog_matches.c.image_id == old.id)
+            .values(image_id=image_id)
+        )
+        conn.execute(delete(images).where(images.c.id == old.id))
+        return str(old.path)
 
     def purge_tombstones(self, removed_before: datetime) -> list[tuple[str, str, str | None]]:
         """Delete the tombstones of files removed before ``removed_before`` (their matches go

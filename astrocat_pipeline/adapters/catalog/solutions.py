@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from astrocat_pipeline.adapters.catalog.base import StoreBase, chunks, dumps
+from astrocat_pipeline.adapters.catalog.base import StoreBase, chunks, clear_stage_error, dumps
 from astrocat_pipeline.adapters.catalog.rows import FailureKind, SolutionRow, solution_from_db
 from astrocat_pipeline.adapters.catalog.schema import (
     GEOMETRY_COLUMNS,
@@ -23,6 +23,10 @@ from astrocat_pipeline.adapters.catalog.sky_index import write_footprints
 from astrocat_pipeline.core.records import CatalogMatch, PlateSolution, SolveStatus
 
 __all__ = ["SolutionsPart"]
+
+# The stages (asset names) whose errors a saved solution and saved matches replace.
+SOLUTION_STAGE = "plate_solution"
+MATCHES_STAGE = "catalog_matches"
 
 
 def _solve_status(status: str) -> SolveStatus:
@@ -73,6 +77,8 @@ class SolutionsPart(StoreBase):
         with self._engine.begin() as conn:
             conn.execute(stmt)  # on PostgreSQL this locks the row until the footprint is written
             write_footprints(conn, fingerprint, corners)
+            # The outcome replaces the error an earlier try of the solve left on its images.
+            clear_stage_error(conn, images.c.fingerprint == fingerprint, SOLUTION_STAGE)
 
     def set_solution_status(
         self,
@@ -181,6 +187,7 @@ class SolutionsPart(StoreBase):
                     catalog_matches.insert(),
                     [{"image_id": image_id, **match.to_dict()} for match in matches],
                 )
+            clear_stage_error(conn, images.c.id == image_id, MATCHES_STAGE)
 
     def get_matches(self, partition_key: str) -> list[CatalogMatch]:
         """The image's catalog matches, in stored order."""
