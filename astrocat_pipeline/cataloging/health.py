@@ -122,6 +122,7 @@ class LibraryHealth:
     last_pass: RecordedPass | None
     thumbnails: CacheStats
     checked_at: datetime
+    held_removals: int = 0  # files gone from disk whose removal waits for confirm_removals
 
     def states_table(self) -> str:
         """The counts by state as a markdown table."""
@@ -140,6 +141,11 @@ class LibraryHealth:
             ("error", s.error, "a step failed on the file (see the latest failures)"),
             ("not read yet", s.not_read_yet, "found, waiting for its first run"),
             ("total", s.images, "images in the catalog"),
+            (
+                "held removals",
+                self.held_removals,
+                "of them, gone from disk: removal waits for the confirm_removals job",
+            ),
         ]
         return markdown_table(("state", "images", "meaning"), rows)
 
@@ -205,13 +211,14 @@ def read_library_health(
     checked_at: datetime,
     limit: int = LATEST_FAILURES,
 ) -> LibraryHealth:
-    """The library's health now: three small catalog queries and the cache's size."""
+    """The library's health now: four small catalog queries and the cache's size."""
     return LibraryHealth(
         states=count_states(store.image_state_counts()),
         failures=latest_failures(store.latest_failures(limit), limit),
         last_pass=store.last_library_pass(PASS_SOURCE),
         thumbnails=thumbnails.stats(),
         checked_at=checked_at,
+        held_removals=store.count_held_removals(),
     )
 
 

@@ -20,6 +20,7 @@ def library_health(astrocat: AstrocatResource) -> dg.MaterializeResult:
     metadata: dict[str, dg.RawMetadataValue] = {
         "states": dg.MetadataValue.md(report.states_table()),
         **report.states.as_ints(),
+        "held_removals": report.held_removals,
         "latest_failures": dg.MetadataValue.md(report.failures_table()),
         "last_pass": dg.MetadataValue.md(report.last_pass_table()),
         **{f"last_pass_{name}": count for name, count in report.last_pass_ints().items()},

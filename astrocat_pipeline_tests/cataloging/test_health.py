@@ -132,9 +132,10 @@ def test_the_tables_show_states_failures_and_the_last_pass() -> None:
         ),
         recorded_at=T0 + timedelta(minutes=50),
     )
-    report = health(last_pass=recorded)
+    report = health(last_pass=recorded, held_removals=5)
 
     states = report.states_table().splitlines()
+    assert any(line.startswith("| held removals | 5 |") for line in states)
     assert "| indexed | 2 |" in states[2]
     assert any(line.startswith("| - unsolved | 1 |") for line in states)
     assert any(line.startswith("| total | 3 |") for line in states)
