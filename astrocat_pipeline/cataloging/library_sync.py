@@ -31,6 +31,7 @@ the catalog and thumbnail part of a removal, a confirmation and a purge.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -276,7 +277,6 @@ class InventoryPlan:
     new_keys: tuple[str, ...]  # partitions to add, in this order
     # Partitions whose Dagster status the plan needs (empty: a steady pass needs none).
     status_keys: tuple[str, ...]
-    catch_up: frozenset[str]  # cataloged, never-processed partitions that may be launched
     warnings: tuple[str, ...]
     # Cataloged files never processed (a new file whose key has history is launched only when
     # its row is one: a file restored from its tombstone is not processed again).
@@ -286,12 +286,19 @@ class InventoryPlan:
     def needs_statuses(self) -> bool:
         return bool(self.status_keys)
 
-    def may_catch_up(self, key: str) -> bool:
-        """Whether a never-processed partition may be launched now: not while its file is
-        still changing, not while its root is offline (a run would only record it
-        unreadable)."""
-        offline_prefixes = tuple(f"{root_label(root)}/" for root in self.walk.cursor.offline)
-        return key not in self.walk.cursor.pending and not key.startswith(offline_prefixes)
+    @functools.cached_property
+    def may_catch_up(self) -> Callable[[str], bool]:
+        """Whether a never-processed partition may be launched now (see
+        :func:`_catch_up_test`); made once per plan, asked for every such partition."""
+        return _catch_up_test(self.walk)
+
+
+def _catch_up_test(walk: LibraryWalk) -> Callable[[str], bool]:
+    """Whether a never-processed partition may be launched now: not while its file is still
+    changing, not while its root is offline (a run would only record it unreadable)."""
+    pending = walk.cursor.pending
+    offline_prefixes = tuple(f"{root_label(root)}/" for root in walk.cursor.offline)
+    return lambda key: key not in pending and not key.startswith(offline_prefixes)
 
 
 def plan_inventory(
@@ -320,18 +327,8 @@ def plan_inventory(
         f"some files could not be read (nothing under them is removed): {problem}"
         for problem in walk.problems
     ]
-    plan = InventoryPlan(
-        walk=walk,
-        partitions=tuple(partitions),
-        record=(*walk.record, *walk.changed),
-        new_keys=new_keys,
-        status_keys=(),
-        catch_up=frozenset(),
-        warnings=tuple(warnings),
-    )
-    catch_up = frozenset(
-        key for key in unprocessed if key in partition_set and plan.may_catch_up(key)
-    )
+    may_catch_up = _catch_up_test(walk)
+    catch_up = any(key in partition_set and may_catch_up(key) for key in unprocessed)
     # Dagster's view of the partitions only when something may need it: new or vanished files,
     # files never processed, or partitions added or deleted by hand since the last pass.
     if new_keys or walk.vanished or catch_up or len(partitions) != previous_partition_count:
@@ -340,12 +337,11 @@ def plan_inventory(
         status_keys = ()
     return InventoryPlan(
         walk=walk,
-        partitions=plan.partitions,
-        record=plan.record,
+        partitions=tuple(partitions),
+        record=(*walk.record, *walk.changed),
         new_keys=new_keys,
         status_keys=status_keys,
-        catch_up=catch_up,
-        warnings=plan.warnings,
+        warnings=tuple(warnings),
         unprocessed=frozenset(unprocessed),
     )
 

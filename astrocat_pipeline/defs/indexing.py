@@ -10,7 +10,6 @@ import dagster as dg
 from astrocat_pipeline.adapters.catalog import open_catalog
 from astrocat_pipeline.cataloging.indexing import IndexSummary, plan_index, run_index
 from astrocat_pipeline.defs.partitions import IMAGES_PARTITIONS_NAME, PARTITIONS_PER_RUN
-from astrocat_pipeline.defs.resources import AstrocatResource
 from astrocat_pipeline.defs.sensors import RANGE_END_TAG, RANGE_START_TAG
 from astrocat_pipeline.settings import Settings
 
@@ -29,7 +28,7 @@ def index_library(
         plan = plan_index(settings.library_roots, store, partitions, batch_size)
     if plan.new_keys:
         instance.add_dynamic_partitions(IMAGES_PARTITIONS_NAME, list(plan.new_keys))
-    run_config = {"resources": {"astrocat": {"config": AstrocatResource.config_for(settings)}}}
+    run_config = {"resources": {"astrocat": {"config": settings.resource_config()}}}
 
     def run_batch(batch: Sequence[str]) -> bool:
         result = job.execute_in_process(

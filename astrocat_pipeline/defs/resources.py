@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import dagster as dg
 from pydantic import PrivateAttr
 
@@ -45,12 +43,6 @@ class AstrocatResource(dg.ConfigurableResource):
             }
             self._settings = Settings.from_env(overrides=overrides)
         return self._settings
-
-    @staticmethod
-    def config_for(settings: Settings) -> dict[str, Any]:
-        """The resource config that reproduces ``settings`` in a run (what ``astrocat index``
-        passes its runs, so they see the roots it was given). The API key stays out."""
-        return settings.resource_config()
 
     def store(self) -> CatalogStore:
         """The catalog database, migrated to the current schema."""

@@ -32,6 +32,21 @@ def instance():
         yield test_instance
 
 
+# A header WCS on M42 (and its OBJECT) for write_tiny_fits: a frame that is "solved" from its own
+# header, so tests of what happens to solved frames need no solver.
+M42_HEADER_WCS = {
+    "CTYPE1": "RA---TAN",
+    "CTYPE2": "DEC--TAN",
+    "CRVAL1": 83.82,
+    "CRVAL2": -5.39,
+    "CRPIX1": 32.5,
+    "CRPIX2": 24.5,
+    "CDELT1": -0.01,
+    "CDELT2": 0.01,
+    "OBJECT": "M42",
+}
+
+
 def write_tiny_fits(path: Path, seed: int = 0, **header: object) -> Path:
     """A small synthetic light frame (sky + noise + a few stars), no WCS."""
     rng = np.random.default_rng(seed)

@@ -14,19 +14,12 @@ from astropy.io import fits
 from astrocat_pipeline.cataloging import checks
 from astrocat_pipeline.defs.partitions import IMAGES_PARTITIONS_NAME
 from astrocat_pipeline.settings import Settings
-from astrocat_pipeline_tests.defs.conftest import index_library, write_tiny_fits
+from astrocat_pipeline_tests.defs.conftest import M42_HEADER_WCS, index_library, write_tiny_fits
 
 # A header WCS of 36"/px (CDELT 0.01°) centred on M42, and the optics that give that scale
 # (206.265 * 3.76 um / 21.54 mm = 36.0"/px).
 M42_WCS = {
-    "CTYPE1": "RA---TAN",
-    "CTYPE2": "DEC--TAN",
-    "CRVAL1": 83.82,
-    "CRVAL2": -5.39,
-    "CRPIX1": 32.5,
-    "CRPIX2": 24.5,
-    "CDELT1": -0.01,
-    "CDELT2": 0.01,
+    **{key: value for key, value in M42_HEADER_WCS.items() if key != "OBJECT"},
     "FOCALLEN": 21.54,
     "XPIXSZ": 3.76,
     "EXPTIME": 30.0,

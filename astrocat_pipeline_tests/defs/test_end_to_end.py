@@ -3,6 +3,7 @@ default-on sensor, checked through the GraphQL API, then stopped cleanly."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -13,6 +14,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -68,24 +71,39 @@ def tiny_library(tmp_path: Path) -> Path:
     return library
 
 
-def test_dagster_dev_processes_new_files_through_catalog_matches(tmp_path, tiny_library):
+@dataclass(frozen=True)
+class DagsterDev:
+    """A running ``dagster dev``: its port, its process and its log file."""
+
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+
+
+@contextlib.contextmanager
+def running_dagster_dev(tmp_path: Path, library: Path, **env: str) -> Iterator[DagsterDev]:
+    """``dagster dev`` (webserver and daemon, the project's ``dagster.yaml``) over ``library``
+    with a private home, in its own process group; stopped with SIGTERM at the end, which must
+    end every process of the group."""
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
     shutil.copy(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
     port = free_port()
-    env = {
+    environ = {
         **os.environ,
         "DAGSTER_HOME": str(dagster_home),
         "ASTROCAT_HOME": str(tmp_path / "astrocat_home"),
-        "ASTROCAT_LIBRARY_ROOTS": str(tiny_library),
+        "ASTROCAT_LIBRARY_ROOTS": str(library),
+        **env,
     }
-    env.pop("ASTROCAT_DATABASE_URL", None)
-    log = (tmp_path / "dagster_dev.log").open("wb")
+    environ.pop("ASTROCAT_DATABASE_URL", None)
+    log_path = tmp_path / "dagster_dev.log"
+    log = log_path.open("wb")
     dagster = Path(sys.executable).with_name("dagster")
     process = subprocess.Popen(
         [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-p", str(port)],
         cwd=PROJECT_ROOT,
-        env=env,
+        env=environ,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group, so it can be stopped as a whole
@@ -95,6 +113,25 @@ def test_dagster_dev_processes_new_files_through_catalog_matches(tmp_path, tiny_
         preexec_fn=restore_sigint,
     )
     try:
+        yield DagsterDev(port, process, log_path)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            pytest.fail("dagster dev did not stop within 60 s of SIGTERM")
+        finally:
+            log.close()
+    assert group_is_gone(process.pid, timeout_s=30), "dagster dev left processes behind:\n" + (
+        "\n".join(live_group_members(process.pid))
+    )
+
+
+def test_dagster_dev_processes_new_files_through_catalog_matches(tmp_path, tiny_library):
+    with running_dagster_dev(tmp_path, tiny_library) as dev:
+        port, process = dev.port, dev.process
         deadline = time.monotonic() + 300
         stats = None
         while time.monotonic() < deadline:
@@ -125,19 +162,6 @@ def test_dagster_dev_processes_new_files_through_catalog_matches(tmp_path, tiny_
         # Both files went through in one batched run, launched by the sensor.
         assert len(index_runs) == 1
         assert index_runs[0]["status"] == "SUCCESS"
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            pytest.fail("dagster dev did not stop within 60 s of SIGTERM")
-        finally:
-            log.close()
-    assert group_is_gone(process.pid, timeout_s=30), "dagster dev left processes behind:\n" + (
-        "\n".join(live_group_members(process.pid))
-    )
 
 
 def restore_sigint() -> None:

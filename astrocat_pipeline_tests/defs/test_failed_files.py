@@ -16,7 +16,6 @@ from astrocat_pipeline.adapters.catalog import open_catalog
 from astrocat_pipeline.cataloging import steps
 from astrocat_pipeline.defs.assets import outcome_metadata
 from astrocat_pipeline.defs.partitions import IMAGES_PARTITIONS_NAME, images_partitions
-from astrocat_pipeline.defs.resources import AstrocatResource
 from astrocat_pipeline.defs.sensors import RANGE_END_TAG, RANGE_START_TAG
 from astrocat_pipeline.settings import Settings
 from astrocat_pipeline_tests.defs.conftest import index_library, write_tiny_fits
@@ -92,7 +91,7 @@ def run_batch(
     """``index_images`` over the range ``keys``, selecting ``assets``: a backfill's run."""
     from astrocat_pipeline.definitions import defs
 
-    config = AstrocatResource.config_for(Settings.from_env())
+    config = Settings.from_env().resource_config()
     return defs.resolve_job_def("index_images").execute_in_process(
         instance=instance,
         run_config={"resources": {"astrocat": {"config": config}}},

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
 import subprocess
-import sys
 import time
 import urllib.error
 from pathlib import Path
@@ -21,13 +18,9 @@ from astrocat_pipeline_tests.defs.conftest import write_tiny_fits
 from astrocat_pipeline_tests.defs.test_end_to_end import (
     RUN_END_STATES,
     RUNS_QUERY,
-    free_port,
     graphql,
-    group_is_gone,
-    live_group_members,
-    restore_sigint,
+    running_dagster_dev,
 )
-from astrocat_pipeline_tests.samples import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -121,31 +114,9 @@ def library(tmp_path: Path) -> tuple[Path, bytes]:
 
 def test_dagster_dev_shows_a_bad_file_failed_and_retries_it(tmp_path, library):
     root, fixed = library
-    dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    port = free_port()
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(dagster_home),
-        "ASTROCAT_HOME": str(tmp_path / "astrocat_home"),
-        "ASTROCAT_LIBRARY_ROOTS": str(root),
-        "ASTROCAT_SOLVER": "none",
-    }
-    env.pop("ASTROCAT_DATABASE_URL", None)
-    log_path = tmp_path / "dagster_dev.log"
-    log = log_path.open("wb")
-    dagster = Path(sys.executable).with_name("dagster")
-    process = subprocess.Popen(
-        [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-p", str(port)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=restore_sigint,  # see test_end_to_end.py
-    )
-    try:
+    with running_dagster_dev(tmp_path, root, ASTROCAT_SOLVER="none") as dev:
+        port, process, log_path = dev.port, dev.process, dev.log_path
+
         # The sensor's run over the three files ends FAILURE, the bad file failed.
         def sensor_run_ended(port: int) -> dict | None:
             # Only the sensor's: a schedule's run (every 5 minutes) may end first.
@@ -211,16 +182,3 @@ def test_dagster_dev_shows_a_bad_file_failed_and_retries_it(tmp_path, library):
             r for r in runs(port) if any(t["key"] == "dagster/sensor_name" for t in r["tags"])
         ]
         assert len(sensor_runs) == 1  # the sensor did not launch the fixed file again
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            pytest.fail("dagster dev did not stop within 60 s of SIGTERM")
-        finally:
-            log.close()
-    assert group_is_gone(process.pid, timeout_s=30), "dagster dev left processes behind:\n" + (
-        "\n".join(live_group_members(process.pid))
-    )

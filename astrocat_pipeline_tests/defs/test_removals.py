@@ -27,7 +27,7 @@ from astrocat_pipeline.core import inventory
 from astrocat_pipeline.core.inventory import RootWalk, partition_key
 from astrocat_pipeline.definitions import defs
 from astrocat_pipeline.defs.resources import AstrocatResource
-from astrocat_pipeline_tests.defs.conftest import write_tiny_fits
+from astrocat_pipeline_tests.defs.conftest import M42_HEADER_WCS, write_tiny_fits
 from astrocat_pipeline_tests.defs.test_sensor import Sensor, latest, materialization_count, run
 
 
@@ -303,18 +303,7 @@ def test_a_file_back_at_its_path_gets_its_rows_back_unprocessed(
     tmp_path, astrocat_env, instance, store, no_solver
 ):
     root = tmp_path / "library"
-    wcs = {
-        "CTYPE1": "RA---TAN",
-        "CTYPE2": "DEC--TAN",
-        "CRVAL1": 83.82,
-        "CRVAL2": -5.39,
-        "CRPIX1": 32.5,
-        "CRPIX2": 24.5,
-        "CDELT1": -0.01,
-        "CDELT2": 0.01,
-        "OBJECT": "M42",
-    }
-    path = write_tiny_fits(root / "night1" / "m42.fits", **wcs)
+    path = write_tiny_fits(root / "night1" / "m42.fits", **M42_HEADER_WCS)
     (root / "night1" / "notes.txt").write_text("keeps the folder")
     sensor = Sensor(instance, root)
     sensor.tick()

@@ -37,7 +37,7 @@ def test_a_resource_field_wins_over_its_environment_variable(tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("demo", [True, False])
-def test_config_for_reproduces_the_settings_in_a_run(tmp_path, monkeypatch, demo):
+def test_resource_config_reproduces_the_settings_in_a_run(tmp_path, monkeypatch, demo):
     for variable in SETTING_VARIABLES.values():
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("ASTROMETRY_API_KEY", "secret-key")
@@ -45,7 +45,7 @@ def test_config_for_reproduces_the_settings_in_a_run(tmp_path, monkeypatch, demo
     if not demo:
         overrides["ASTROCAT_LIBRARY_ROOTS"] = str(tmp_path / "library")
     settings = Settings.from_env(overrides=overrides)
-    config = AstrocatResource.config_for(settings)
+    config = settings.resource_config()
     assert "secret-key" not in repr(config)  # the key stays in the environment
     assert AstrocatResource(**config).settings() == settings
 

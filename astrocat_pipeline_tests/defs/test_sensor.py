@@ -29,7 +29,7 @@ from astrocat_pipeline.defs.sensors import (
     evaluate_library,
     new_image_files,
 )
-from astrocat_pipeline_tests.defs.conftest import write_tiny_fits
+from astrocat_pipeline_tests.defs.conftest import M42_HEADER_WCS, write_tiny_fits
 
 
 class Sensor:
@@ -380,18 +380,7 @@ def test_the_walk_is_bounded_and_resumes_across_ticks(
 
 def test_a_moved_file_reuses_its_plate_solution(tmp_path, astrocat_env, instance, store, no_solver):
     root = tmp_path / "library"
-    wcs = {
-        "CTYPE1": "RA---TAN",
-        "CTYPE2": "DEC--TAN",
-        "CRVAL1": 83.82,
-        "CRVAL2": -5.39,
-        "CRPIX1": 32.5,
-        "CRPIX2": 24.5,
-        "CDELT1": -0.01,
-        "CDELT2": 0.01,
-        "OBJECT": "M42",
-    }
-    source = write_tiny_fits(root / "inbox" / "m42.fits", **wcs)
+    source = write_tiny_fits(root / "inbox" / "m42.fits", **M42_HEADER_WCS)
     # The inbox keeps a file: an inbox left empty would be offline (see test_removals.py).
     (root / "inbox" / "notes.txt").write_text("sorted on 2026-12-01")
     sensor = Sensor(instance, root)
