@@ -242,8 +242,8 @@ def _check_gzip_tiles(path: Path, index: int, max_bytes: int) -> None:
                     ) from exc
                 if not within:
                     raise ImageTooLargeError(
-                        f"{path}: tile {row + 1} of the compressed image inflates beyond the "
-                        f"{allowed} bytes its {pixels} pixels declare"
+                        f"{path}: tile {row + 1} of the compressed image inflates beyond "
+                        f"{allowed} bytes, the most its {pixels} pixels may hold"
                     )
 
 
