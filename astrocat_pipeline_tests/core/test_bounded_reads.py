@@ -24,10 +24,8 @@ from astropy.io import fits
 
 from astrocat_pipeline.core.errors import ImageReadError, ImageTooLargeError
 from astrocat_pipeline.core.loading import load_image, read_header
-from astrocat_pipeline.core.readers.raw_reader import check_sensor_size
 from astrocat_pipeline.core.tuning import MAX_HEADER_BYTES, MAX_IMAGE_BYTES
 from astrocat_pipeline_tests.image_files import write_xisf
-from astrocat_pipeline_tests.samples import needs_samples, sample
 
 MIB = 2**20
 # Far below what any of the bombs inflates to (256 MiB and more) or declares (gigabytes).
@@ -513,16 +511,36 @@ def test_tiff_compression_without_a_bounded_decoder_is_refused(tmp_path):
 # --- Camera raw: LibRaw's raw buffer -----------------------------------------------------------
 
 
-@needs_samples
-def test_raw_sensor_larger_than_the_limit_is_refused_before_libraw_unpacks_it():
-    path = sample("raw/Blackmagic.dng")
-    header = read_header(path)
-    layout = {k: v for k, v in header.keywords.items() if k.startswith("RAW:")}
-    assert (layout["RAW:RawWidth"], layout["RAW:RawHeight"]) == (4128, 2176)
-    assert layout["RAW:SamplesPerPixel"] == 1
-    raw_bytes = 4128 * 2176 * 2
-    check_sensor_size(path, layout, raw_bytes)
-    # The same picture on a sensor declared with margins three times its width.
-    wide = {**layout, "RAW:RawWidth": 3 * 4128}
-    with pytest.raises(ImageTooLargeError, match=r"12384x2176x1 samples of 2 bytes \(53\.9 MB\)"):
-        check_sensor_size(path, wide, 3 * raw_bytes - 1)
+def dng_with_margins(path: Path, sensor: tuple[int, int], picture: int) -> Path:
+    """An uncompressed RGGB DNG whose sensor (rows, columns) shows only its top-left
+    ``picture`` x ``picture`` pixels (DNG ActiveArea): LibRaw unpacks the whole sensor."""
+    identity = tuple(n for v in np.eye(3).ravel() for n in (int(v * 10000), 10000))
+    tags = [
+        (50706, "B", 4, (1, 4, 0, 0), True),  # DNGVersion
+        (50708, "s", 0, "Test Camera", True),  # UniqueCameraModel
+        (33421, "H", 2, (2, 2), True),  # CFARepeatPatternDim
+        (33422, "B", 4, (0, 1, 1, 2), True),  # CFAPattern RGGB
+        (50717, "H", 1, 16383, True),  # WhiteLevel
+        (50721, "2i", 9, identity, True),  # ColorMatrix1
+        (271, "s", 0, "Test", True),  # Make
+        (50829, "I", 4, (0, 0, picture, picture), True),  # ActiveArea
+    ]
+    data = (np.arange(sensor[0] * sensor[1]) % 4000).astype(np.uint16).reshape(sensor)
+    tifffile.imwrite(path, data, photometric=32803, extratags=tags, metadata=None)
+    return path
+
+
+def test_raw_sensor_larger_than_the_limit_is_refused_before_libraw_unpacks_it(tmp_path):
+    # A 64 x 64 picture (24 kB decoded) on a 1024 x 512 sensor (1 MB of 16-bit samples).
+    path = dng_with_margins(tmp_path / "margins.dng", (512, 1024), 64)
+    array, header = load_image(path)
+    assert array.shape == (64, 64, 3)
+    assert (header.keywords["RAW:RawWidth"], header.keywords["RAW:RawHeight"]) == (1024, 512)
+    for read in (read_header, load_image):
+        with pytest.raises(ImageTooLargeError) as caught:
+            read(path, max_bytes=1024 * 512 * 2 - 1)
+        assert str(caught.value) == (
+            f"{path}: its sensor data declare 1024x512x1 samples of 2 bytes (1.0 MB), over "
+            "the limit of 1.0 MB of pixel data per file"
+        )
+    assert read_header(path, max_bytes=1024 * 512 * 2).width == 64

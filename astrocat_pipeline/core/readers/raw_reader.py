@@ -58,7 +58,7 @@ def _libraw_layout(path: Path) -> tuple[dict[str, Any], str | None]:
         return {}, f"LibRaw cannot read it ({exc})"
 
 
-def check_sensor_size(path: Path, layout: dict[str, Any], max_bytes: int) -> None:
+def _check_sensor_size(path: Path, layout: dict[str, Any], max_bytes: int) -> None:
     """LibRaw's raw buffer (the whole sensor as :func:`_libraw_layout` reports it, margins
     included, 16 bits per sample) within ``max_bytes``: ImageTooLargeError otherwise."""
     if "RAW:RawWidth" not in layout:
@@ -103,7 +103,7 @@ def read_header(path: Path, fmt: str, max_bytes: int = MAX_IMAGE_BYTES) -> Image
         # included, which a file may declare far larger than the picture: it is checked too,
         # before LibRaw unpacks it (LibRaw's own cap is 2048 MB, docs/metadata.md).
         check_declared_size(path, width, height, 3, 2, max_bytes)
-        check_sensor_size(path, layout, max_bytes)
+        _check_sensor_size(path, layout, max_bytes)
     white = int(layout.get("RAW:WhiteLevel") or 0)
     bit_depth = min(16, max(8, math.ceil(math.log2(white + 1)))) if white > 0 else 16
     return ImageHeader(
