@@ -410,6 +410,27 @@ def test_gzip_tile_in_the_unquantized_float_column_is_refused(tmp_path):
         load_image(path)
 
 
+def test_rice_and_hcompress_tiles_decode_into_a_buffer_of_the_tile_size(tmp_path):
+    # Not checked by the reader: astropy's C decoders write into a buffer of the tile's size.
+    # An HCOMPRESS stream declaring 8192 x 8192 pixels for a 64 x 16 tile is refused by
+    # astropy before it decodes; 100 kB of RICE codes for the same tile decode no further.
+    # If an astropy upgrade lost either bound, this test would see the allocation.
+    data = (np.arange(64 * 64) % 1000).astype(np.int16).reshape(64, 64)
+    hcompress = compressed_fits(tmp_path / "h.fits.fz", data, "HCOMPRESS_1", 16)
+    with fits.open(hcompress, disable_image_compression=True) as hdul:
+        tile = np.asarray(hdul[1].data.field("COMPRESSED_DATA")[0]).tobytes()
+    assert tile[:2] == b"\xdd\x99"  # HCOMPRESS magic, then the tile's rows and columns
+    assert struct.unpack(">ii", tile[2:10]) == (16, 64)
+    lying = tile[:2] + struct.pack(">ii", 8192, 8192) + tile[10:]
+    rice = compressed_fits(tmp_path / "r.fits.fz", data, "RICE_1", 16)
+    for path in (
+        rebuilt_fz(hcompress, tmp_path / "hcompress.fits.fz", {0: lying}),
+        rebuilt_fz(rice, tmp_path / "rice.fits.fz", {0: b"\xff" * 100_000}),
+    ):
+        with bounded(), pytest.raises(ImageReadError, match="pixel data cannot be read"):
+            load_image(path)
+
+
 # --- TIFF: strips and tiles --------------------------------------------------------------------
 
 
