@@ -523,6 +523,15 @@ def test_tiff_strip_decoding_beyond_its_declared_size_is_refused(tmp_path, code,
     )
 
 
+def test_tiff_strip_that_cannot_be_decompressed_is_a_read_error(tmp_path):
+    strips = [zlib.compress(bytes(64 * 16 * 2))] * 2
+    strips[1] = strips[1][:8] + b"\xff" * 32  # a broken deflate stream
+    path = hand_made_tiff(tmp_path / "broken.tif", 64, 16, 8, strips)
+    with pytest.raises(ImageReadError, match="TIFF strip 2 cannot be decompressed") as caught:
+        load_image(path)
+    assert not isinstance(caught.value, ImageTooLargeError)
+
+
 def test_tiff_compression_without_a_bounded_decoder_is_refused(tmp_path):
     path = hand_made_tiff(tmp_path / "lzw.tif", 64, 16, 5, [b"\x80" * 64])
     with pytest.raises(ImageReadError, match="TIFF compression LZW is not read"):

@@ -224,6 +224,8 @@ def _check_gzip_tiles(path: Path, index: int, max_bytes: int) -> None:
         axes = [int(header[f"ZNAXIS{i}"]) for i in range(1, ndim + 1)]
         # The FITS default tiling is one row per tile.
         tiles = [int(header.get(f"ZTILE{i}", axes[0] if i == 1 else 1)) for i in range(1, ndim + 1)]
+        if min(tiles) < 1:
+            raise ImageReadError(f"{path}: the compressed image declares empty tiles {tiles}")
         counts = [-(-n // t) for n, t in zip(axes, tiles, strict=True)]
         per_pixel = max(4, abs(int(header["ZBITPIX"])) // 8)
         for name in columns:

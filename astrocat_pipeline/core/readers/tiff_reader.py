@@ -6,6 +6,7 @@ from __future__ import annotations
 import lzma
 import math
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,33 +40,38 @@ _CHECKED_COMPRESSIONS = (1, *_ZLIB, _LZMA, _PACKBITS)
 _CHUNK = 1 << 20
 
 
+class _CutShortError(Exception):
+    """A compressed strip ends before its end-of-stream marker."""
+
+
 def _inflated_size_within(
-    decompressor: Any, data: bytes, allowed: int, *, several: bool = False
+    decompressor: Callable[[], Any], data: bytes, allowed: int, *, several: bool = False
 ) -> bool:
     """Whether ``data`` decompress to at most ``allowed`` bytes, streamed through a new
     ``decompressor()`` so that at most one chunk is held at a time. ``several``: streams back
     to back are all read, as ``lzma.decompress`` reads them (``zlib.decompress`` reads one and
     ignores what follows)."""
     total = 0
-    first = None
+    streams = 0
     while data:
         stream = decompressor()
-        first = first or stream
+        streams += 1
         pending = data
         while not stream.eof:
             try:
                 out = stream.decompress(pending, min(_CHUNK, allowed - total + 1))
             except lzma.LZMAError:
-                if stream is first:
+                if streams == 1:
                     raise
-                return True  # lzma.decompress ignores what follows its streams
+                return True  # lzma.decompress ignores what follows its first streams
             total += len(out)
             if total > allowed:
                 return False
             # zlib keeps the input it has not used in unconsumed_tail; lzma keeps it inside.
             pending = getattr(stream, "unconsumed_tail", b"")
             if not out and not pending and getattr(stream, "needs_input", True):
-                return True  # cut short: the decoder reports it, within this many bytes
+                # zlib.decompress and lzma.decompress refuse it too
+                raise _CutShortError("the data end before the end of the stream")
         data = stream.unused_data if several else b""
     return True
 
@@ -98,11 +104,13 @@ def _check_strips(path: Path, tif: tifffile.TiffFile, page: Any) -> None:
     before tifffile decodes any (its zlib, lzma and PackBits decoders have no output bound)."""
     compression = int(page.compression)
     if compression not in _CHECKED_COMPRESSIONS:
+        try:
+            name = tifffile.COMPRESSION(compression).name
+        except ValueError:
+            name = str(compression)
         raise ImageReadError(
-            f"{path}: TIFF compression {tifffile.COMPRESSION(compression).name} is not read "
-            "(zlib/deflate, LZMA, PackBits or uncompressed are)"
-            if compression in tifffile.COMPRESSION._value2member_map_
-            else f"{path}: TIFF compression {compression} is not read"
+            f"{path}: TIFF compression {name} is not read "
+            "(uncompressed, deflate, LZMA and PackBits are)"
         )
     if compression == 1:
         return
@@ -124,7 +132,7 @@ def _check_strips(path: Path, tif: tifffile.TiffFile, page: Any) -> None:
                 within = _inflated_size_within(lzma.LZMADecompressor, data, allowed, several=True)
             else:
                 within = _inflated_size_within(zlib.decompressobj, data, allowed)
-        except (zlib.error, lzma.LZMAError) as exc:
+        except (zlib.error, lzma.LZMAError, _CutShortError) as exc:
             raise ImageReadError(
                 f"{path}: TIFF {'tile' if page.is_tiled else 'strip'} {number} cannot be "
                 f"decompressed ({exc})"
@@ -203,7 +211,16 @@ def load(path: Path, header: ImageHeader, max_bytes: int = MAX_IMAGE_BYTES) -> n
             separate = int(page.planarconfig) == tifffile.PLANARCONFIG.SEPARATE
     except ImageReadError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, IndexError, tifffile.TiffFileError) as exc:
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        IndexError,
+        tifffile.TiffFileError,
+        zlib.error,
+        lzma.LZMAError,
+    ) as exc:
         raise ImageReadError(f"{path}: pixel data cannot be read ({exc})") from exc
     if array.ndim == 3 and separate:
         array = np.moveaxis(array, 0, -1)
