@@ -198,12 +198,12 @@ def _check_gzip_tiles(path: Path, index: int, max_bytes: int) -> None:
 
     astropy inflates a GZIP_1/GZIP_2 tile (and a float tile kept in GZIP_COMPRESSED_DATA) with
     ``gzip.decompress``, whatever size the tile declares: a few kB of gzip can become gigabytes.
-    A tile holds ZTILE1 x ZTILE2 x ... pixels (fewer at the image's far edges); astropy accepts
-    1, 2, 4 or 8 bytes per pixel, and cfitsio wrote 8- and 16-bit tiles as 4-byte integers
-    before version 3 (quantized floats are 4-byte integers too), so a tile may inflate to
-    max(4, |ZBITPIX| / 8) bytes per pixel. The table is read a second time with compression
-    disabled (public astropy API) and its tiles are inflated here once more: the cost is in
-    docs/metadata.md.
+    A tile holds ZTILE1 x ZTILE2 x ... pixels (fewer at the image's far edges); astropy,
+    following cfitsio, accepts a gzip tile of 1, 2, 4 or 8 bytes per pixel whatever ZBITPIX
+    says (4-byte tiles of 8- and 16-bit images included) and quantized floats are 4-byte
+    integers, so a tile may inflate to max(4, |ZBITPIX| / 8) bytes per pixel. The table is
+    read a second time with compression disabled (public astropy API) and its tiles are
+    inflated here once more: the cost is in docs/metadata.md.
     """
     with _open_fits(path, max_bytes, memmap=False, disable_image_compression=True) as hdul:
         table = hdul[index]
