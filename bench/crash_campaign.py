@@ -310,9 +310,13 @@ def campaign(setup: Setup, library: Path, kills: int, rng: random.Random, work: 
         while time.monotonic() < deadline:
             time.sleep(1.0)
             state = progress(port)
-            if state and state.unfinished_runs == 0 and all(
-                len(state.materialized.get(a, ())) + len(state.failed.get(a, ())) >= len(files)
-                for a in ASSETS
+            if (
+                state
+                and state.unfinished_runs == 0
+                and all(
+                    len(state.materialized.get(a, ())) + len(state.failed.get(a, ())) >= len(files)
+                    for a in ASSETS
+                )
             ):
                 finished = True
                 break
@@ -391,7 +395,8 @@ def postgres_setup(work: Path, library: Path) -> Iterator[Setup]:
         home = work / "postgres_home"
         dagster_home = home / "dagster_home"
         dagster_home.mkdir(parents=True)
-        shutil.copy(PROJECT_ROOT / "deploy" / "dagster.postgres.yaml", dagster_home / "dagster.yaml")
+        production_yaml = PROJECT_ROOT / "deploy" / "dagster.postgres.yaml"
+        shutil.copy(production_yaml, dagster_home / "dagster.yaml")
         environment = base_environment(home, library) | {
             "DAGSTER_HOME": str(dagster_home),
             "DAGSTER_POSTGRES_URL": dagster_url.replace("postgresql://", "postgresql+psycopg2://"),
