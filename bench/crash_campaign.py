@@ -248,7 +248,7 @@ def catalog_counts(catalog_url: str, files: list[str]) -> dict[str, int]:
             )
             errors = dict(
                 conn.exec_driver_sql(
-                    "SELECT partition_key, error FROM images WHERE error IS NOT NULL"
+                    "SELECT partition_key, error_stage FROM images WHERE error IS NOT NULL"
                 ).all()
             )
             keys = dict(conn.exec_driver_sql("SELECT path, partition_key FROM images").all())
@@ -270,25 +270,28 @@ def catalog_counts(catalog_url: str, files: list[str]) -> dict[str, int]:
                 "sky footprints": one("SELECT count(*) FROM sky_footprints"),
                 "_errors": errors,  # type: ignore[dict-item]
                 "_keys": keys,  # type: ignore[dict-item]
+                "_rows": rows_by_path,  # type: ignore[dict-item]
             }
     finally:
         engine.dispose()
 
 
 def files_done(state: Progress, counts: dict, files: list[str]) -> int:
-    """Files with one catalog row whose every asset is materialized or failed with the
-    file's own error recorded in the catalog."""
+    """Files with one catalog row and a visible end: every asset materialized, or the file's
+    own error recorded in the catalog and shown failed in Dagster on the asset it failed at.
+
+    (Downstream of that asset a failed file may show missing rather than failed: a run whose
+    creation was interrupted by a kill lacks some of its planned-materialization events, and
+    Dagster marks failed only what a failed run planned.)"""
     keys, errors = counts["_keys"], counts["_errors"]
     done = 0
     for path in files:
         key = keys.get(path)
-        if key is None:
+        if key is None or counts["_rows"].get(path) != 1:
             continue
         complete = all(key in state.materialized.get(asset, ()) for asset in ASSETS)
-        own_failure = key in errors and all(
-            key in state.materialized.get(asset, ()) or key in state.failed.get(asset, ())
-            for asset in ASSETS
-        )
+        stage = errors.get(key)
+        own_failure = stage in ASSETS and key in state.failed.get(stage, ())
         done += complete or own_failure
     return done
 
