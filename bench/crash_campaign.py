@@ -278,11 +278,12 @@ def catalog_counts(catalog_url: str, files: list[str]) -> dict[str, int]:
 
 def files_done(state: Progress, counts: dict, files: list[str]) -> int:
     """Files with one catalog row and a visible end: every asset materialized, or the file's
-    own error recorded in the catalog and shown failed in Dagster on the asset it failed at.
+    own error recorded in the catalog and the file shown failed in Dagster.
 
-    (Downstream of that asset a failed file may show missing rather than failed: a run whose
-    creation was interrupted by a kill lacks some of its planned-materialization events, and
-    Dagster marks failed only what a failed run planned.)"""
+    A failed file shows failed on the assets its failed run planned. A run created by a sensor
+    tick that was killed halfway lacks some of its planned-materialization events, so such a
+    file may show failed on a downstream asset only, and missing (not failed) on the one it
+    failed at; the UI's "failed and missing" backfill covers both."""
     keys, errors = counts["_keys"], counts["_errors"]
     done = 0
     for path in files:
@@ -290,10 +291,14 @@ def files_done(state: Progress, counts: dict, files: list[str]) -> int:
         if key is None or counts["_rows"].get(path) != 1:
             continue
         complete = all(key in state.materialized.get(asset, ()) for asset in ASSETS)
-        stage = errors.get(key)
-        own_failure = stage in ASSETS and key in state.failed.get(stage, ())
+        own_failure = key in errors and any(key in state.failed.get(a, ()) for a in ASSETS)
         done += complete or own_failure
     return done
+
+
+def failed_at_their_stage(state: Progress, counts: dict) -> int:
+    """Failed files shown failed on the very asset they failed at."""
+    return sum(key in state.failed.get(stage, ()) for key, stage in counts["_errors"].items())
 
 
 # -- one campaign ---------------------------------------------------------------------------------
@@ -358,6 +363,10 @@ def campaign(setup: Setup, library: Path, kills: int, rng: random.Random, work: 
         "kills": killed,
         "indexed once": files_done(state, counts, files) if state else 0,
         "files with one row": counts["files with one row"],
+        "files with their own error": len(counts["_errors"]),
+        "of which failed on the asset they failed at": (
+            failed_at_their_stage(state, counts) if state else 0
+        ),
         "duplicate rows": {k: v for k, v in counts.items() if k.startswith("duplicate")},
         "rows": {k: counts[k] for k in ("solutions", "matches", "sky footprints")},
         "runs unfinished": state.unfinished_runs if state else None,
