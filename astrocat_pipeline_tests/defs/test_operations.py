@@ -133,7 +133,7 @@ def test_rescan_reads_changed_files_again(tmp_path, astrocat_env, monkeypatch):
 def test_an_exception_on_one_file_of_a_bulk_operation_is_that_files_error(
     tmp_path, astrocat_env, monkeypatch
 ):
-    root, settings = _library(tmp_path, monkeypatch)
+    _, settings = _library(tmp_path, monkeypatch)
     make_thumbnail = steps.make_thumbnail
 
     def memory_error_on_one_file(store, thumbnails, key):
