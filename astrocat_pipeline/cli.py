@@ -13,7 +13,6 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -203,80 +202,28 @@ def cmd_solve(args: argparse.Namespace) -> int:
     return 0 if solution.status in ("solved", "skipped") else EXIT_ERROR
 
 
-def _date(text: str | None, name: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise CliError(f"{name} {text!r}: expected an ISO date such as 2024-10-05") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _contains(value: object, wanted: str | None) -> bool:
-    return wanted is None or (value is not None and wanted.casefold() in str(value).casefold())
-
-
-def filter_images(images: list[dict], args: argparse.Namespace) -> list[dict]:
-    """The search's header filters (all combinable): substring matches for filter, camera and
-    telescope, exact frame type, date and exposure ranges."""
-    date_from = _date(args.date_from, "--date-from")
-    date_to = _date(args.date_to, "--date-to")
-    if date_to is not None and len(args.date_to) == 10:
-        date_to += timedelta(days=1)  # a plain date includes that whole day
-    out = []
-    for image in images:
-        when = datetime.fromisoformat(image["date_obs"]) if image.get("date_obs") else None
-        exposure = image.get("exposure_s")
-        if args.frame_type and image.get("frame_type") != args.frame_type:
-            continue
-        if not (
-            _contains(image.get("filter"), args.filter)
-            and _contains(image.get("camera"), args.camera)
-            and _contains(image.get("telescope"), args.telescope)
-        ):
-            continue
-        if date_from is not None and (when is None or when < date_from):
-            continue
-        if date_to is not None and (when is None or when >= date_to):
-            continue
-        if args.min_exposure is not None and (exposure is None or exposure < args.min_exposure):
-            continue
-        if args.max_exposure is not None and (exposure is None or exposure > args.max_exposure):
-            continue
-        out.append(image)
-    return out
-
-
 def cmd_search(args: argparse.Namespace) -> int:
-    from astrocat_pipeline.adapters.catalog.quick_read import quick_search
-    from astrocat_pipeline.cataloging.objects import object_search_keys
+    from astrocat_pipeline.cataloging.search import SearchQueryError, build_query, search_catalog
     from astrocat_pipeline.settings import Settings
 
-    if (args.near is None) != (args.radius is None):
-        raise CliError("--near RA DEC and --radius DEG go together")
-    if args.radius is not None and not 0 < args.radius <= 180:
-        raise CliError(f"--radius {args.radius}: expected degrees in (0, 180]")
-    if args.near is not None and not -90 <= args.near[1] <= 90:
-        raise CliError(f"--near: Dec {args.near[1]} is outside [-90, 90]")
-    keys = object_search_keys(args.object) if args.object else None
+    try:
+        query = build_query(
+            object=args.object,
+            near=tuple(args.near) if args.near is not None else None,
+            radius_deg=args.radius,
+            filter=args.filter,
+            frame_type=args.frame_type,
+            camera=args.camera,
+            telescope=args.telescope,
+            date_from=args.date_from,
+            date_to=args.date_to,
+            min_exposure_s=args.min_exposure,
+            max_exposure_s=args.max_exposure,
+        )
+    except SearchQueryError as exc:
+        raise CliError(str(exc)) from exc
     settings = Settings.from_env()
-    # Without a cone, a current SQLite catalog is read without SQLAlchemy (same statement).
-    found = quick_search(settings.database_url, keys) if args.near is None else None
-    if found is None:
-        from astrocat_pipeline.adapters.catalog import open_catalog
-
-        with open_catalog(settings.database_url) as store:
-            found = store.search(keys)
-            if args.near is not None:
-                ra, dec = args.near
-                inside = store.cone_search(ra % 360.0, dec, args.radius)
-                order = {key: i for i, key in enumerate(inside)}
-                found = sorted(
-                    (r for r in found if r.partition_key in order),
-                    key=lambda r: order[r.partition_key],
-                )
-    results = filter_images([result.to_dict() for result in found], args)
+    results = [result.to_dict() for result in search_catalog(settings.database_url, query)]
     if args.json:
         _print_json(results)
         return 0

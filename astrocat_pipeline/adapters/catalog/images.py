@@ -33,7 +33,12 @@ from astrocat_pipeline.adapters.catalog.schema import (
     plate_solutions,
     sky_footprints,
 )
-from astrocat_pipeline.adapters.catalog.search_query import run_search
+from astrocat_pipeline.adapters.catalog.search_query import (
+    NO_FILTERS,
+    HeaderFilters,
+    run_count,
+    run_search,
+)
 from astrocat_pipeline.adapters.catalog.sky_index import solved_corners, write_footprints
 from astrocat_pipeline.core.inventory import FileState
 from astrocat_pipeline.core.records import ImageMetadata, ImageStatus, InventoryEntry
@@ -245,10 +250,16 @@ class ImagesPart(StoreBase):
     # -- plate solutions --
 
     def search(
-        self, object_keys: Collection[str] | None = None, *, limit: int | None = None
+        self,
+        object_keys: Collection[str] | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        filters: HeaderFilters = NO_FILTERS,
     ) -> list[SearchResult]:
         """Images showing any of ``object_keys`` (normalized designations such as "NGC 224" or
-        "M 31"), ordered by observation time then path; None means every image.
+        "M 31") and passing ``filters``, ordered by observation time then path; None means every
+        image. ``limit`` and ``offset`` page through them.
 
         An image matches through its catalog matches (designation, or Messier number for an
         "M n" key) or, for frames never solved, through its header's normalized OBJECT. The
@@ -259,7 +270,39 @@ class ImagesPart(StoreBase):
             def execute(sql: str, params: dict[str, Any]) -> list[Any]:
                 return [row._mapping for row in conn.execute(text(sql), params)]
 
-            return run_search(execute, object_keys, limit)
+            return run_search(
+                execute,
+                object_keys,
+                limit,
+                filters=filters,
+                offset=offset,
+                sqlite_times=self._engine.dialect.name == "sqlite",
+            )
+
+    def count_search(
+        self, object_keys: Collection[str] | None = None, *, filters: HeaderFilters = NO_FILTERS
+    ) -> int:
+        """How many images :meth:`search` finds without a limit."""
+        with self._reader.connect() as conn:
+
+            def execute(sql: str, params: dict[str, Any]) -> list[Any]:
+                return [row._mapping for row in conn.execute(text(sql), params)]
+
+            return run_count(
+                execute,
+                object_keys,
+                filters=filters,
+                sqlite_times=self._engine.dialect.name == "sqlite",
+            )
+
+    def get_image_by_id(self, image_id: int) -> ImageRow | None:
+        """One image by its row id, or None if there is none (or only a tombstone)."""
+        query = _with_solution_status(select(*_IMAGE_COLUMNS, _SOLUTION_STATUS)).where(
+            images.c.id == image_id, _LIVE
+        )
+        with self._reader.connect() as conn:
+            row = conn.execute(query).first()
+        return image_from_db(row._mapping, row.solution_status) if row is not None else None
 
     def images_under(self, folder: str | None) -> list[ImageRow]:
         """Images whose file lies in ``folder`` or below it (None: every image), ordered by
