@@ -279,6 +279,30 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from astrocat_pipeline.settings import Settings
+
+    if not 0 < args.port < 65536:
+        raise CliError(f"--port {args.port}: expected 1 to 65535")
+    if not 32 <= args.grid_size <= 800:
+        raise CliError(f"--grid-size {args.grid_size}: expected 32 to 800 pixels")
+    settings = Settings.from_env()
+    # Imported here: the web stack is only this command's (the others stay quick to start).
+    import uvicorn
+
+    from astrocat_pipeline.gallery.app import create_app
+
+    app = create_app(settings, grid_size_px=args.grid_size, grid_format=args.grid_format)
+    shown_host = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"astrocat gallery on http://{shown_host}:{args.port}/ (catalog {settings.database_url}, "
+        f"Dagster UI {settings.dagster_url})",
+        flush=True,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="astrocat", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -323,6 +347,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-exposure", type=float, metavar="S")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("serve", help="the read-only web gallery over the catalog")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=3001, help="port (default 3001; Dagster's is 3000)")
+    p.add_argument(
+        "--grid-size", type=int, default=320, metavar="PX", help="grid thumbnails fit PX square"
+    )
+    p.add_argument("--grid-format", choices=["jpeg", "webp"], default="jpeg")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("stats", help="integration time per target and filter, frame counts")
     p.add_argument("--json", action="store_true")

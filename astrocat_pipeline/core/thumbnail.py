@@ -369,3 +369,47 @@ def encode_jpeg(image: Image.Image, quality: int = THUMBNAIL_JPEG_QUALITY) -> by
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality, optimize=True)
     return buffer.getvalue()
+
+
+def encode_image(
+    image: Image.Image, image_format: str, quality: int = THUMBNAIL_JPEG_QUALITY
+) -> bytes:
+    """``image`` as ``jpeg`` or ``webp`` bytes (WebP: about a third smaller at the same look)."""
+    if image_format == "jpeg":
+        return encode_jpeg(image, quality)
+    if image_format != "webp":
+        raise ValueError(f"expected jpeg or webp, found {image_format!r}")
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="WEBP", quality=quality, method=4)
+    return buffer.getvalue()
+
+
+def reduced_copy(image: Image.Image, max_size_px: int) -> Image.Image:
+    """A copy of ``image`` that fits ``max_size_px`` square (Lanczos; never enlarged): the
+    grid's smaller thumbnail, made from the stretched one, so no statistics are computed."""
+    size = thumbnail_size(image.width, image.height, max_size_px)
+    copy = image.convert("RGB")
+    return copy if size == copy.size else copy.resize(size, Image.Resampling.LANCZOS)
+
+
+def render_placeholder(lines: list[str], size_px: tuple[int, int] = (400, 300)) -> Image.Image:
+    """A dark picture that says why a file has no thumbnail (one line per entry, wrapped)."""
+    import textwrap
+
+    from PIL import ImageDraw, ImageFont
+
+    width, height = size_px
+    image = Image.new("RGB", (width, height), (38, 30, 34))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=max(11, width // 28))
+    wrapped: list[str] = []
+    for line in lines:
+        wrapped += textwrap.wrap(line, width=44) or [""]  # the font is width/28: ~44 fit
+    wrapped = wrapped[:12]
+    line_px = max(14, width // 22)
+    top = max(8, (height - line_px * len(wrapped)) // 2)
+    draw.rectangle((2, 2, width - 3, height - 3), outline=(200, 80, 80), width=2)
+    for i, text in enumerate(wrapped):
+        colour = (255, 170, 150) if i == 0 else (220, 220, 220)
+        draw.text((width // 2, top + i * line_px), text, fill=colour, font=font, anchor="mt")
+    return image

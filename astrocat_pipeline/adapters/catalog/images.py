@@ -243,6 +243,11 @@ class ImagesPart(StoreBase):
                     rows.extend(conn.execute(query.where(images.c.partition_key.in_(chunk))))
         return {key: (int(size), int(mtime)) for key, size, mtime in rows}
 
+    def live_image_ids(self) -> set[int]:
+        """The row ids of every image in the library (tombstones not included)."""
+        with self._reader.connect() as conn:
+            return {int(i) for i in conn.scalars(select(images.c.id).where(_LIVE))}
+
     def count_images(self) -> int:
         with self._reader.connect() as conn:
             return int(conn.scalar(select(func.count()).select_from(images).where(_LIVE)) or 0)
