@@ -92,6 +92,9 @@ SOLUTION_COLUMNS = (
     "updated_at",
     "failure_kind",
 )
+# The search's order: by observation time (frames without one last, on both backends), then
+# path. Served by the index ix_images_search_order (revision 0008) on both backends.
+SEARCH_ORDER = "images.date_obs ASC NULLS LAST, images.path, images.id"
 # Image ids per match query: below SQLite's historical limit of 999 bound parameters.
 MATCH_CHUNK = 500
 _MESSIER_KEY = re.compile(r"M (\d+)")
@@ -228,23 +231,26 @@ def search_statement(
         [f"images.{name}" for name in IMAGE_COLUMNS]
         + [f"plate_solutions.{name} AS ps_{name}" for name in SOLUTION_COLUMNS]
     )
-    sql = (
-        f"SELECT {columns} FROM images LEFT OUTER JOIN plate_solutions "
-        "ON plate_solutions.fingerprint = images.fingerprint" + where_sql
+    joined = (
+        "images LEFT OUTER JOIN plate_solutions "
+        "ON plate_solutions.fingerprint = images.fingerprint"
     )
-    # NULL dates last, on both backends.
-    sql += (
-        " ORDER BY CASE WHEN images.date_obs IS NULL THEN 1 ELSE 0 END, images.date_obs, "
-        "images.path, images.id"
-    )
-    if limit is not None:
-        sql += " LIMIT :limit"
-        params["limit"] = int(limit)
+    if offset and limit is None:
+        raise ValueError("an offset needs a limit")
+    if limit is None:
+        return f"SELECT {columns} FROM {joined}{where_sql} ORDER BY {SEARCH_ORDER}", params
+    # A page: its ids first, in the order of the index ix_images_search_order (narrow rows,
+    # no join for the rows skipped), then the page's rows with their solutions.
+    params["limit"] = int(limit)
+    page = f"SELECT images.id FROM images{where_sql} ORDER BY {SEARCH_ORDER} LIMIT :limit"
     if offset:
-        if limit is None:
-            raise ValueError("an offset needs a limit")
-        sql += " OFFSET :offset"
+        page += " OFFSET :offset"
         params["offset"] = int(offset)
+    sql = (
+        f"SELECT {columns} FROM ({page}) AS page JOIN images ON images.id = page.id "
+        "LEFT OUTER JOIN plate_solutions ON plate_solutions.fingerprint = images.fingerprint "
+        f"ORDER BY {SEARCH_ORDER}"
+    )
     return sql, params
 
 
