@@ -159,7 +159,9 @@ def load(store: CatalogStore, n: int) -> float:
     return time.perf_counter() - started
 
 
-def time_pages(store: CatalogStore, home: Path, repeats: int) -> dict[str, tuple[float, float, int]]:
+def time_pages(
+    store: CatalogStore, home: Path, repeats: int
+) -> dict[str, tuple[float, float, int]]:
     """Median and 95th percentile (ms) of each query's page, and its result count."""
     from starlette.testclient import TestClient
 
@@ -215,9 +217,10 @@ def main() -> None:
     with _sqlite() as (url, home):
         run("SQLite", url, home, args.images, args.repeats)
     if not args.no_postgres:
-        with tempfile.TemporaryDirectory() as tmp, scratch_database(
-            args.postgres_url, "astrocat_bench"
-        ) as url:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            scratch_database(args.postgres_url, "astrocat_bench") as url,
+        ):
             run("PostgreSQL", url, Path(tmp), args.images, args.repeats)
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

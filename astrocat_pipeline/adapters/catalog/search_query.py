@@ -232,8 +232,7 @@ def search_statement(
         + [f"plate_solutions.{name} AS ps_{name}" for name in SOLUTION_COLUMNS]
     )
     joined = (
-        "images LEFT OUTER JOIN plate_solutions "
-        "ON plate_solutions.fingerprint = images.fingerprint"
+        "images LEFT OUTER JOIN plate_solutions ON plate_solutions.fingerprint = images.fingerprint"
     )
     if offset and limit is None:
         raise ValueError("an offset needs a limit")
