@@ -198,9 +198,12 @@ def _where(
             messier_names, messier_marks = _names("messier_", len(messier))
             params.update(zip(messier_names, messier, strict=True))
             matched += f" OR catalog_matches.messier IN ({messier_marks})"
+        # One IN over both sources (not an OR of two): the planners then estimate it from the
+        # indexes of both and collect the few matching ids instead of walking the whole order.
         conditions.append(
-            f"(images.id IN (SELECT catalog_matches.image_id FROM catalog_matches "
-            f"WHERE {matched}) OR images.object_key IN ({key_marks}))"
+            f"images.id IN (SELECT catalog_matches.image_id FROM catalog_matches "
+            f"WHERE {matched} UNION SELECT named.id FROM images AS named "
+            f"WHERE named.object_key IN ({key_marks}))"
         )
     conditions += _filter_conditions(filters, params, sqlite_times)
     return " WHERE " + " AND ".join(conditions), params
