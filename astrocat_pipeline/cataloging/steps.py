@@ -267,8 +267,12 @@ def make_thumbnail(
     row = _image_row(store, key)
     if (problem := _upstream_problem(row, "image_thumbnail")) is not None:
         return problem
+    # The stretch of the content's last thumbnail (any size): applied again, not recomputed.
+    kept = store.get_thumbnail_stretch(key)
+    if kept is None or kept.get("fingerprint") != row.fingerprint:
+        kept = None
     try:
-        image, stretch = render_file_thumbnail(Path(row.path), max_size_px)
+        image, stretch = render_file_thumbnail(Path(row.path), max_size_px, kept)
     except AstrocatError as exc:
         store.record_error(key, "image_thumbnail", str(exc))
         return StepOutcome("error", str(exc), {"path": row.path})
@@ -281,7 +285,7 @@ def make_thumbnail(
                 f"({exc.strerror or exc}); no thumbnail can be made until it is fixed"
             ) from exc
         raise
-    store.record_thumbnail(key, str(target))
+    store.record_thumbnail(key, str(target), {**stretch, "fingerprint": row.fingerprint})
     return StepOutcome(
         "ok",
         metadata={

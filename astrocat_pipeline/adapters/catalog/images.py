@@ -47,12 +47,20 @@ __all__ = ["ImagesPart", "RemovalFacts"]
 
 _MESSIER_KEY = re.compile(r"M (\d+)")
 # Every column of an image but its raw header (see ImageRow).
-_IMAGE_COLUMNS = [column for column in images.c if column.name != "raw_header"]
+# The bulky JSON columns are read on their own (get_raw_header, get_thumbnail_stretch).
+_IMAGE_COLUMNS = [c for c in images.c if c.name not in ("raw_header", "thumbnail_stretch")]
 _SOLUTION_STATUS = plate_solutions.c.status.label("solution_status")
 _LIVE = images.c.removed_at.is_(None)
 # Columns a returning file takes over from its tombstone found by content (the inventory and
 # the identity stay the new file's).
-_ADOPTED_COLUMNS = (*METADATA_COLUMNS, "raw_header", "object_key", "status", "thumbnail_path")
+_ADOPTED_COLUMNS = (
+    *METADATA_COLUMNS,
+    "raw_header",
+    "object_key",
+    "status",
+    "thumbnail_path",
+    "thumbnail_stretch",
+)
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,14 @@ class ImagesPart(StoreBase):
             )
         return loads(text)
 
+    def get_thumbnail_stretch(self, partition_key: str) -> dict[str, Any] | None:
+        """The stretch the image's thumbnail was last made with (as recorded), or None."""
+        with self._reader.connect() as conn:
+            text_value = conn.scalar(
+                select(images.c.thumbnail_stretch).where(images.c.partition_key == partition_key)
+            )
+        return loads(text_value)
+
     def record_file(
         self,
         partition_key: str,
@@ -197,16 +213,22 @@ class ImagesPart(StoreBase):
             partition_key, {"status": ImageStatus.ERROR, "error_stage": stage, "error": message}
         )
 
-    def record_thumbnail(self, partition_key: str, thumbnail_path: str | None) -> None:
-        """Record where the image's thumbnail is (None: it has none). A thumbnail made clears
-        the error an earlier try of the thumbnail left, and only that one (same transaction)."""
+    def record_thumbnail(
+        self,
+        partition_key: str,
+        thumbnail_path: str | None,
+        stretch: dict[str, Any] | None = None,
+    ) -> None:
+        """Record where the image's thumbnail is (None: it has none) and, when given, the stretch
+        it was made with (JSON-ready; :meth:`get_thumbnail_stretch` returns it). A thumbnail made
+        clears the error an earlier try of the thumbnail left, and only that one (same
+        transaction)."""
+        values: dict[str, Any] = {"thumbnail_path": thumbnail_path, "updated_at": self._clock()}
+        if stretch is not None:
+            values["thumbnail_stretch"] = dumps(stretch)
         with self._engine.begin() as conn:
             image_id = self._lock_image(conn, partition_key).id
-            conn.execute(
-                update(images)
-                .where(images.c.id == image_id)
-                .values(thumbnail_path=thumbnail_path, updated_at=self._clock())
-            )
+            conn.execute(update(images).where(images.c.id == image_id).values(**values))
             if thumbnail_path is not None:
                 clear_stage_error(conn, images.c.id == image_id, THUMBNAIL_STAGE)
 

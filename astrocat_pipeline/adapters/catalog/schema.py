@@ -156,6 +156,10 @@ images = Table(
     Column("has_wcs", Boolean),
     Column("raw_header", SafeText),  # JSON object: keyword -> value
     Column("thumbnail_path", SafeText),
+    # JSON: the stretch the thumbnail was made with and the content's fingerprint (revision
+    # 0008), so that a thumbnail made again at another size reuses it instead of recomputing
+    # the statistics.
+    Column("thumbnail_stretch", SafeText),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("root", "rel_path"),
