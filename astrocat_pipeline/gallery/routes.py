@@ -131,8 +131,7 @@ def _file_response(request: Request, path: Path) -> Response:
     if _not_modified(request, etag, stat.st_mtime):
         return Response(status_code=304, headers=headers)
     media_type = MEDIA_TYPES.get(path.suffix, "application/octet-stream")
-    body = b"" if request.method == "HEAD" else path.read_bytes()
-    return Response(body, media_type=media_type, headers=headers)
+    return Response(path.read_bytes(), media_type=media_type, headers=headers)
 
 
 def _bytes_response(request: Request, data: bytes, media_type: str) -> Response:
@@ -237,6 +236,12 @@ def search_page(request: Request) -> Response:
     except BadRequestError as exc:
         return error_page(request, 400, str(exc))
     pages = max(1, math.ceil(found.total / wanted.per_page))
+    if wanted.page > pages:
+        return error_page(
+            request,
+            400,
+            f"page {wanted.page}: this search has {pages} page{'s' if pages > 1 else ''}",
+        )
     return _render(
         request,
         "search.html",

@@ -105,6 +105,9 @@ def test_a_search_of_many_pages_links_the_next_one(gallery):
     second = client.get("/", params={"object": "NGC 7000", "per_page": "50", "page": "2"})
     assert "51–60 of 60 images" in second.text
     assert second.text.count('class="card') == 10
+    past = client.get("/", params={"object": "NGC 7000", "per_page": "50", "page": "3"})
+    assert past.status_code == 400
+    assert "this search has 2 pages" in past.text
 
 
 @pytest.mark.parametrize(
