@@ -112,9 +112,12 @@ CHECK_SPECS = [
 ]
 
 
-def outcome_metadata(outcome: steps.StepOutcome) -> dict[str, dg.MetadataValue]:
+def outcome_metadata(
+    outcome: steps.StepOutcome, links: dict[str, dg.MetadataValue] | None = None
+) -> dict[str, dg.MetadataValue]:
     """One file's materialization metadata, in the order the UI lists it: the preview first,
-    then the status and short values, long JSON (stretch, attempts, hints, objects) last."""
+    then the status and short values, then ``links``, long JSON (stretch, attempts, hints,
+    objects) last."""
     preview: dict[str, dg.MetadataValue] = {}
     short: dict[str, dg.MetadataValue] = {"status": dg.MetadataValue.text(outcome.status)}
     long: dict[str, dg.MetadataValue] = {}
@@ -133,7 +136,7 @@ def outcome_metadata(outcome: steps.StepOutcome) -> dict[str, dg.MetadataValue]:
             short[name] = value  # type: ignore[assignment]
         else:
             short[name] = dg.MetadataValue.text(str(value))
-    return {**preview, **short, **long}
+    return {**preview, **short, **(links or {}), **long}
 
 
 @dataclass(frozen=True)
@@ -225,7 +228,7 @@ def _materialization(
     return dg.AssetMaterialization(
         asset_key=asset_key,
         partition=partition_key,
-        metadata={**gallery, **outcome_metadata(outcome)},
+        metadata=outcome_metadata(outcome, gallery),
         tags=tags,
     )
 
