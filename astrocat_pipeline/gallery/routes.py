@@ -361,18 +361,17 @@ def targets_page(request: Request) -> Response:
         parse_none(_params(request))
     except BadRequestError as exc:
         return error_page(request, 400, str(exc))
-    found = _store(request).search(None)
-    documents = [result.to_dict() for result in found]
+    documents = _store(request).summary_documents()
     table = library_summary(documents)["integration"]
     # The representative of a target and filter: its longest exposure with a thumbnail.
     best: dict[tuple[str, str], tuple[float, int]] = {}
-    for result, document in zip(found, documents, strict=True):
-        if result.image.thumbnail_path is None:
+    for document in documents:
+        if document["thumbnail_path"] is None:
             continue
         key = (target_of(document), document.get("filter") or "none")
         exposure = document.get("exposure_s") or 0.0
         if key not in best or exposure > best[key][0]:
-            best[key] = (exposure, result.image.image_id)
+            best[key] = (exposure, document["image_id"])
     rows = []
     for record in table.to_dict("records"):
         target, filter_name = str(record["target"]), str(record["filter"])
@@ -390,7 +389,7 @@ def targets_page(request: Request) -> Response:
                 "link": "/?" + urlencode(search),
             }
         )
-    return _render(request, "targets.html", {"rows": rows, "images": len(found)})
+    return _render(request, "targets.html", {"rows": rows, "images": len(documents)})
 
 
 def problems_page(request: Request) -> Response:

@@ -264,3 +264,18 @@ def test_every_page_says_where_its_parts_may_come_from(gallery):
     page = client.get("/")
     assert "default-src 'none'" in page.headers["content-security-policy"]
     assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_targets_page_counts_as_the_stats_command_does(gallery):
+    from astrocat_pipeline.core.records import CatalogMatch
+    from astrocat_pipeline.core.summary import library_summary
+
+    _, store, _ = gallery
+    match = CatalogMatch("OpenNGC", "NGC 224", "Andromeda Galaxy", "G", 10.7, 41.3, 5, 5, 190.0, 31)
+    store.replace_matches("lib/M31/M31_Ha_1.fits", [match])
+    store.replace_matches("lib/M42/M42_L.fits", [match])  # OBJECT M42, but M31 in the field
+    fast = library_summary(store.summary_documents())
+    full = library_summary([result.to_dict() for result in store.search(None)])
+    assert fast.keys() == full.keys()
+    for name, table in full.items():
+        assert fast[name].to_dict("records") == table.to_dict("records"), name

@@ -265,6 +265,65 @@ class ImagesPart(StoreBase):
                     rows.extend(conn.execute(query.where(images.c.partition_key.in_(chunk))))
         return {key: (int(size), int(mtime)) for key, size, mtime in rows}
 
+    def summary_documents(self) -> list[dict[str, Any]]:
+        """Every image in the library as the library summary reads it
+        (:func:`astrocat_pipeline.core.summary.library_summary`: ``object``, ``filter``,
+        ``frame_type``, ``camera``, ``format``, ``date_obs``, ``exposure_s``, ``status``,
+        ``plate_solution`` with its ``status``, ``matches`` with ``designation``, ``messier``
+        and ``name`` in stored order), with ``image_id`` and ``thumbnail_path``.
+
+        Two narrow reads and plain dicts, no records: the whole library at once, about ten
+        times faster than :meth:`search` over it.
+        """
+        documents: dict[int, dict[str, Any]] = {}
+        query = (
+            select(
+                images.c.id,
+                images.c.object,
+                images.c.filter,
+                images.c.frame_type,
+                images.c.camera,
+                images.c.format,
+                images.c.date_obs,
+                images.c.exposure_s,
+                images.c.status,
+                images.c.thumbnail_path,
+                _SOLUTION_STATUS,
+            )
+            .select_from(_with_solution_status(images))
+            .where(_LIVE)
+        )
+        matches = select(
+            catalog_matches.c.image_id,
+            catalog_matches.c.designation,
+            catalog_matches.c.messier,
+            catalog_matches.c.name,
+        ).order_by(catalog_matches.c.id)
+        with self._reader.connect() as conn:
+            for row in conn.execute(query):
+                (image_id, obj, filt, frame_type, camera, fmt, date_obs, exposure, status) = row[:9]
+                documents[image_id] = {
+                    "image_id": image_id,
+                    "object": obj,
+                    "filter": filt,
+                    "frame_type": frame_type,
+                    "camera": camera,
+                    "format": fmt,
+                    "date_obs": date_obs,
+                    "exposure_s": exposure,
+                    "status": status,
+                    "thumbnail_path": row[9],
+                    "plate_solution": {"status": row[10]} if row[10] is not None else None,
+                    "matches": [],
+                }
+            for image_id, designation, messier, name in conn.execute(matches):
+                document = documents.get(image_id)
+                if document is not None:  # not a tombstone's
+                    document["matches"].append(
+                        {"designation": designation, "messier": messier, "name": name}
+                    )
+        return list(documents.values())
+
     def live_image_ids(self) -> set[int]:
         """The row ids of every image in the library (tombstones not included)."""
         with self._reader.connect() as conn:
