@@ -224,7 +224,9 @@ def _materialization(
     # file makes its downstream assets stale.
     tags = {"dagster/data_version": outcome.data_version} if outcome.data_version else None
     # One click from the partition to the picture: the file's page in the gallery.
-    gallery = {"gallery": dg.MetadataValue.url(gallery_frame_url(gallery_url, partition_key))}
+    gallery: dict[str, dg.MetadataValue] = {
+        "gallery": dg.MetadataValue.url(gallery_frame_url(gallery_url, partition_key))
+    }
     return dg.AssetMaterialization(
         asset_key=asset_key,
         partition=partition_key,
