@@ -84,7 +84,8 @@ def write_annotated_frame(
     """Draw and store the annotated copy of ``image``; None (and any old copy removed) when it
     cannot be drawn: no thumbnail in the cache, or no plate solution."""
     thumbnail = cached_thumbnail(thumbnails, image)
-    if thumbnail is None:
+    solved = solution is not None and solution.status == "solved" and solution.wcs_header
+    if thumbnail is None or not solved:
         thumbnails.remove_annotated(image.image_id)
         return None
     with Image.open(thumbnail) as opened:
