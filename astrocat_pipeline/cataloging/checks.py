@@ -29,6 +29,7 @@ from PIL import Image, UnidentifiedImageError
 from astrocat_pipeline.adapters.catalog import CatalogStore, ImageRow, SolutionRow
 from astrocat_pipeline.adapters.catalog.rows import METADATA_FIELDS
 from astrocat_pipeline.cataloging.objects import object_position
+from astrocat_pipeline.cataloging.steps import is_infrastructure
 from astrocat_pipeline.core.frame_types import FrameType
 from astrocat_pipeline.core.hints import solve_hints, usable_hints
 from astrocat_pipeline.core.records import CatalogMatch, FieldGeometry, ImageMetadata, SolveHints
@@ -299,23 +300,37 @@ def check_file(
     if {SOLUTION_MATCHES_HINTS, MATCHES_INSIDE_FIELD} & set(checks) and row.fingerprint:
         solution = store.get_solution_row(row.fingerprint)
     solved = solution.geometry if solution is not None and solution.status == "solved" else None
-    for name in checks:
+
+    def verdict_of(name: str) -> CheckVerdict | None:
         if name == THUMBNAIL_NOT_BLANK:
-            verdicts[name] = thumbnail_verdict(row.thumbnail_path)
-        elif name == METADATA_COMPLETE:
-            verdicts[name] = metadata_verdict(metadata) if metadata is not None else None
-        elif name == SOLUTION_MATCHES_HINTS:
+            return thumbnail_verdict(row.thumbnail_path)
+        if name == METADATA_COMPLETE:
+            return metadata_verdict(metadata) if metadata is not None else None
+        if name == SOLUTION_MATCHES_HINTS:
             if metadata is None or solved is None:
-                verdicts[name] = None
-            else:
-                position = object_position(catalog, metadata.object)
-                verdicts[name] = solution_verdict(solved, solve_hints(metadata, position))
-        else:  # MATCHES_INSIDE_FIELD
-            if solved is None or row.width is None or row.height is None:
-                verdicts[name] = None
-            else:
-                verdicts[name] = matches_verdict(
-                    store.get_matches(key), row.width, row.height, solved
-                )
+                return None
+            position = object_position(catalog, metadata.object)
+            return solution_verdict(solved, solve_hints(metadata, position))
+        # MATCHES_INSIDE_FIELD
+        if solved is None or row.width is None or row.height is None:
+            return None
+        return matches_verdict(store.get_matches(key), row.width, row.height, solved)
+
+    for name in checks:
+        try:
+            verdicts[name] = verdict_of(name)
+        except Exception as exc:
+            if is_infrastructure(exc):
+                raise
+            # A check's own exception (a bug, an odd row) fails that check for this file only.
+            verdicts.update(unevaluated([name], exc))
 
     return {name: verdict for name, verdict in verdicts.items() if verdict is not None}
+
+
+def unevaluated(checks: Sequence[str], exc: BaseException) -> dict[str, CheckVerdict]:
+    """The verdicts of ``checks`` whose evaluation itself raised ``exc`` (a bug, an odd row):
+    each failed, saying so, rather than the whole batch's step failing with it."""
+    reason = str(exc).splitlines()[0] if str(exc) else ""
+    description = f"the check could not be evaluated: {type(exc).__name__}: {reason}"
+    return {name: CheckVerdict(False, Severity.ERROR, description) for name in checks}

@@ -526,7 +526,8 @@ def plan_sync(
         )
     if failed:
         warnings.append(
-            f"{failed} partitions failed and are not retried automatically: retry them from the "
+            f"{failed} partitions show failed. A run whose process died is retried "
+            "automatically (run retries); a file's own failure is not: retry those from the "
             "asset page (Materialize > 'Backfill only failed and missing partitions within "
             "selection'), which re-runs just those files"
         )

@@ -90,3 +90,67 @@ def check_target_materialization(record: dg.EventLogRecord) -> Any:
         run_id=record.event_log_entry.run_id,
         timestamp=record.timestamp,
     )
+
+
+def code_server_host(run: dg.DagsterRun) -> str | None:
+    """The host of the code server a daemon-launched run was started through (its run worker
+    is a child process there), or None for a run not launched through one (executed in-process,
+    as ``astrocat index`` does).
+
+    The run launcher's worker health check (run_launcher.py) judges only runs whose worker is a
+    process of this machine.
+
+    Private: the hidden run tag ``GRPC_INFO_TAG`` the default run launcher reads back itself.
+    """
+    import json
+
+    from dagster._core.storage.tags import GRPC_INFO_TAG
+
+    info = run.tags.get(GRPC_INFO_TAG)
+    if not info:
+        return None
+    grpc = json.loads(info)
+    # A code server on a Unix socket is on this machine.
+    return grpc.get("host") or ("localhost" if grpc.get("socket") else None)
+
+
+def run_worker_process(instance: dg.DagsterInstance, run_id: str) -> tuple[int, float] | None:
+    """The process id of a run's worker and the time it recorded it, or None before it did.
+
+    The first engine event of a run that carries a process id is its worker's: "Started process
+    for run" from a code server's run subprocess, or "Executing steps in process" from a run
+    executed in-process (later ones may name step subprocesses, which end normally).
+
+    Not public: ``EngineEventData.metadata`` read from an event's ``event_specific_data``.
+    """
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=50
+    ).records
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        data = event.event_specific_data if event is not None else None
+        pid = getattr(data, "metadata", {}).get("pid")
+        if pid is not None:
+            return int(pid.value), record.timestamp
+    return None
+
+
+def worker_health(alive: bool | None, message: str) -> Any:
+    """A run launcher's answer to run monitoring's worker health check: alive, dead (the
+    daemon fails the run), or None when it cannot tell (reported as running: a run is never
+    failed on a guess).
+
+    Private: ``CheckRunHealthResult`` and ``WorkerStatus`` (``dagster._core.launcher``).
+    """
+    from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
+
+    status = WorkerStatus.FAILED if alive is False else WorkerStatus.RUNNING
+    return CheckRunHealthResult(status, message)
+
+
+def launcher_instance(launcher: Any) -> dg.DagsterInstance:
+    """The instance a run launcher belongs to (the launcher reads its runs' events there).
+
+    Private: ``MayHaveInstanceWeakref._instance``, the weak reference every run launcher keeps.
+    """
+    return launcher._instance

@@ -10,6 +10,7 @@ import dagster as dg
 from astrocat_pipeline.adapters.catalog import open_catalog
 from astrocat_pipeline.cataloging.indexing import IndexSummary, plan_index, run_index
 from astrocat_pipeline.defs.partitions import IMAGES_PARTITIONS_NAME, PARTITIONS_PER_RUN
+from astrocat_pipeline.defs.run_launcher import worker_tags
 from astrocat_pipeline.defs.sensors import RANGE_END_TAG, RANGE_START_TAG
 from astrocat_pipeline.settings import Settings
 
@@ -34,7 +35,8 @@ def index_library(
         result = job.execute_in_process(
             run_config=run_config,
             instance=instance,
-            tags={RANGE_START_TAG: batch[0], RANGE_END_TAG: batch[-1]},
+            # The host tag lets run monitoring fail the run if this process dies.
+            tags={RANGE_START_TAG: batch[0], RANGE_END_TAG: batch[-1], **worker_tags()},
             raise_on_error=False,
         )
         return result.success

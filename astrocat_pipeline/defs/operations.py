@@ -7,13 +7,16 @@ asset it refreshes for every file it touches (so the asset's partitions show the
 and logs its progress as it goes.
 """
 
+import functools
 from collections.abc import Callable
 
 import dagster as dg
 
-from astrocat_pipeline.adapters.catalog import ImageRow
+from astrocat_pipeline.adapters.catalog import CatalogStore, ImageRow
 from astrocat_pipeline.cataloging import operations, steps
+from astrocat_pipeline.core.errors import InfrastructureError
 from astrocat_pipeline.defs.assets import (
+    INFRASTRUCTURE_HINT,
     SOLVER_POOL,
     FileFailure,
     failures_failure,
@@ -37,12 +40,15 @@ class FolderConfig(dg.Config):
 
 def _run_over(
     context: dg.OpExecutionContext,
+    store: CatalogStore,
     asset: str,
     rows: list[ImageRow],
     step: Callable[[str], steps.StepOutcome],
 ) -> dict[str, int]:
-    """``step`` for every file; a materialization of ``asset`` for each result, and the run
-    fails at the end naming the files whose work failed.
+    """``step`` for every file, through the per-file boundary (``steps.run_file_step``: any
+    exception is that file's error, shared infrastructure is retried and then fails the run); a
+    materialization of ``asset`` for each result, and the run fails at the end naming the files
+    whose work failed.
 
     A failed file gets no materialization (nothing that failed looks done), but its partition
     does not turn "Failed" either: Dagster marks only partitions that an asset run planned, and
@@ -54,7 +60,14 @@ def _run_over(
     context.log.info(f"{asset}: {total} files to process")
     for done, row in enumerate(rows, start=1):
         key = row.partition_key
-        outcome = step(key)
+        try:
+            outcome = steps.run_file_step(
+                store, key, asset, functools.partial(step, key), log=context.log
+            )
+        except InfrastructureError as exc:
+            raise dg.Failure(
+                description=f"{exc}\n{INFRASTRUCTURE_HINT}", allow_retries=False
+            ) from exc
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
         if outcome.failed:
             reason = outcome.message or outcome.status
@@ -84,6 +97,7 @@ def resolve_folder_op(
     rows = operations.frames_to_resolve(store, config.folder or None, config.force)
     return _run_over(
         context,
+        store,
         "plate_solution",
         rows,
         lambda key: steps.solve_plate(store, solver, key, catalog, force=config.force),
@@ -99,7 +113,7 @@ def rescan_folder_op(
     store, catalog = astrocat.store(), astrocat.object_catalog()
     rows = operations.files_to_rescan(store, config.folder or None, config.force)
     return _run_over(
-        context, "image_metadata", rows, lambda key: operations.rescan(store, catalog, key)
+        context, store, "image_metadata", rows, lambda key: operations.rescan(store, catalog, key)
     )
 
 
@@ -111,7 +125,11 @@ def rematch_folder_op(
     store, catalog = astrocat.store(), astrocat.object_catalog()
     rows = operations.frames_to_rematch(store, config.folder or None)
     return _run_over(
-        context, "catalog_matches", rows, lambda key: steps.match_catalog(store, catalog, key)
+        context,
+        store,
+        "catalog_matches",
+        rows,
+        lambda key: steps.match_catalog(store, catalog, key),
     )
 
 
@@ -123,7 +141,11 @@ def regenerate_thumbnails_op(
     store, thumbnails = astrocat.store(), astrocat.thumbnails()
     rows = operations.thumbnails_to_render(store, thumbnails, config.folder or None, config.force)
     return _run_over(
-        context, "image_thumbnail", rows, lambda key: steps.make_thumbnail(store, thumbnails, key)
+        context,
+        store,
+        "image_thumbnail",
+        rows,
+        lambda key: steps.make_thumbnail(store, thumbnails, key),
     )
 
 

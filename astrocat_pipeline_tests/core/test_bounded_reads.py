@@ -6,6 +6,7 @@ fail with a clear error, quickly, without the memory it asks for."""
 from __future__ import annotations
 
 import base64
+import lzma
 import resource
 import struct
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 import zstandard
 from astropy.io import fits
 
@@ -305,3 +307,270 @@ def test_xisf_codecs_still_read_within_their_declared_size(tmp_path):
         np.testing.assert_array_equal(array, data)
         with pytest.raises(ImageTooLargeError):
             read_header(path, max_bytes=data.nbytes - 1)
+
+
+# --- Tile-compressed FITS: gzip tiles ----------------------------------------------------------
+
+
+def rebuilt_fz(source: Path, path: Path, tiles: dict[int, bytes], column: str = "") -> Path:
+    """``source``'s compressed table written again with the given tiles (row number -> the
+    bytes of a tile) replaced; with ``column``, those bytes go to that column instead (and
+    the tile's COMPRESSED_DATA is left empty, as cfitsio does for a tile it could not
+    quantize)."""
+    with fits.open(source, disable_image_compression=True) as hdul:
+        table = hdul[1]
+        data = [np.asarray(tile).tobytes() for tile in table.data.field("COMPRESSED_DATA")]
+        extra = [b""] * len(data)
+        for row, content in tiles.items():
+            if column:
+                data[row], extra[row] = b"", content
+            else:
+                data[row] = content
+        columns = [("COMPRESSED_DATA", data)] + ([(column, extra)] if column else [])
+        new = fits.BinTableHDU.from_columns(
+            [
+                fits.Column(
+                    name=name,
+                    format="PB()",
+                    array=np.array([np.frombuffer(b, np.uint8) for b in rows], dtype=object),
+                )
+                for name, rows in columns
+            ]
+        )
+        for card in table.header.cards:
+            if card.keyword.startswith("Z"):
+                new.header[card.keyword] = card.value
+    fits.HDUList([fits.PrimaryHDU(), new]).writeto(path)
+    return path
+
+
+def compressed_fits(path: Path, data: np.ndarray, compression: str, tile_rows: int) -> Path:
+    hdu = fits.CompImageHDU(data, compression_type=compression, tile_shape=(tile_rows, 64))
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
+    return path
+
+
+GZIP_BOMB = gzip_repeated(b"", bytes(MIB), 256)  # 256 kB that inflate to 256 MiB
+
+
+def test_honest_tile_compressed_fits_reads_as_astropy_reads_it(tmp_path):
+    # 64 x 60 in tiles of 64 x 16 rows: the last tile holds 12 rows.
+    data = np.arange(60 * 64, dtype=np.int16).reshape(60, 64)
+    floats = (data / 7).astype(np.float32)
+    cases = [
+        (data, "GZIP_1"),
+        (data, "GZIP_2"),
+        (data, "RICE_1"),
+        (floats, "GZIP_1"),  # quantized floats: tiles of 4-byte integers
+        (data.astype(np.uint8), "GZIP_1"),
+    ]
+    for number, (pixels, compression) in enumerate(cases):
+        path = compressed_fits(tmp_path / f"{number}.fits.fz", pixels, compression, 16)
+        array, _ = load_image(path)
+        with fits.open(path) as hdul:
+            np.testing.assert_array_equal(array, hdul[1].data)
+    # The same table written again by the test's own helper reads the same (the helper the
+    # bombs below are made with changes nothing else).
+    again = rebuilt_fz(tmp_path / "0.fits.fz", tmp_path / "again.fits.fz", {})
+    np.testing.assert_array_equal(load_image(again)[0], data)
+
+
+@pytest.mark.parametrize("compression", ["GZIP_1", "GZIP_2"])
+def test_gzip_tile_inflating_beyond_its_declared_size_is_refused(tmp_path, compression):
+    honest = compressed_fits(
+        tmp_path / "honest.fits.fz", np.zeros((64, 64), np.int16), compression, 16
+    )
+    path = rebuilt_fz(honest, tmp_path / "bomb.fits.fz", {1: GZIP_BOMB})
+    assert path.stat().st_size < 400_000
+    assert read_header(path).width == 64  # the header is honest; the tile is not
+    with bounded(), pytest.raises(ImageTooLargeError) as caught:
+        load_image(path)
+    # 16 rows of 64 pixels, up to 4 bytes each (cfitsio's old 4-byte integer tiles)
+    assert str(caught.value) == (
+        f"{path}: tile 2 of the compressed image inflates beyond 4096 bytes, the most its "
+        "1024 pixels may hold"
+    )
+
+
+def test_gzip_tile_of_many_small_members_is_refused(tmp_path):
+    # gzip.decompress reads every member of a tile: 300 members of 1 MiB of zeros each.
+    member = gzip_repeated(b"", bytes(MIB), 1)
+    honest = compressed_fits(tmp_path / "h.fits.fz", np.zeros((64, 64), np.int16), "GZIP_1", 16)
+    path = rebuilt_fz(honest, tmp_path / "members.fits.fz", {3: member * 300})
+    with bounded(), pytest.raises(ImageTooLargeError, match="tile 4 of the compressed image"):
+        load_image(path)
+
+
+def test_gzip_tile_in_the_unquantized_float_column_is_refused(tmp_path):
+    # A float tile cfitsio could not quantize is kept gzip-compressed in GZIP_COMPRESSED_DATA.
+    floats = np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64)
+    honest = compressed_fits(tmp_path / "h.fits.fz", floats, "RICE_1", 16)
+    path = rebuilt_fz(honest, tmp_path / "f.fits.fz", {0: GZIP_BOMB}, "GZIP_COMPRESSED_DATA")
+    with bounded(), pytest.raises(ImageTooLargeError, match="tile 1 of the compressed image"):
+        load_image(path)
+
+
+def test_rice_and_hcompress_tiles_decode_into_a_buffer_of_the_tile_size(tmp_path):
+    # Not checked by the reader: astropy's C decoders write into a buffer of the tile's size.
+    # An HCOMPRESS stream declaring 8192 x 8192 pixels for a 64 x 16 tile is refused by
+    # astropy before it decodes; 100 kB of RICE codes for the same tile decode no further.
+    # If an astropy upgrade lost either bound, this test would see the allocation.
+    data = (np.arange(64 * 64) % 1000).astype(np.int16).reshape(64, 64)
+    hcompress = compressed_fits(tmp_path / "h.fits.fz", data, "HCOMPRESS_1", 16)
+    with fits.open(hcompress, disable_image_compression=True) as hdul:
+        tile = np.asarray(hdul[1].data.field("COMPRESSED_DATA")[0]).tobytes()
+    assert tile[:2] == b"\xdd\x99"  # HCOMPRESS magic, then the tile's rows and columns
+    assert struct.unpack(">ii", tile[2:10]) == (16, 64)
+    lying = tile[:2] + struct.pack(">ii", 8192, 8192) + tile[10:]
+    rice = compressed_fits(tmp_path / "r.fits.fz", data, "RICE_1", 16)
+    for path in (
+        rebuilt_fz(hcompress, tmp_path / "hcompress.fits.fz", {0: lying}),
+        rebuilt_fz(rice, tmp_path / "rice.fits.fz", {0: b"\xff" * 100_000}),
+    ):
+        with bounded(), pytest.raises(ImageReadError, match="pixel data cannot be read"):
+            load_image(path)
+
+
+# --- TIFF: strips and tiles --------------------------------------------------------------------
+
+
+def hand_made_tiff(
+    path: Path, width: int, rows: int, compression: int, strips: list[bytes], height: int = 0
+) -> Path:
+    """A little-endian 16-bit grey TIFF of ``len(strips)`` strips of ``rows`` rows each (the
+    image ``height`` rows high, by default all of them), holding the given (already
+    compressed) strip bytes."""
+    count = len(strips)
+    entries = [
+        (256, 4, 1, width),
+        (257, 4, 1, height or rows * count),
+        (258, 3, 1, 16),
+        (259, 3, 1, compression),
+        (262, 3, 1, 1),
+        (273, 4, count, 0),  # strip offsets, filled in below
+        (277, 3, 1, 1),
+        (278, 4, 1, rows),
+        (279, 4, count, 0),  # strip byte counts
+    ]
+    ifd_size = 2 + 12 * len(entries) + 4
+    arrays_at = 8 + ifd_size
+    data_at = arrays_at + 8 * count
+    offsets = [data_at + sum(len(s) for s in strips[:i]) for i in range(count)]
+    arrays = struct.pack(f"<{count}I", *offsets) + struct.pack(
+        f"<{count}I", *[len(s) for s in strips]
+    )
+    values = {273: arrays_at, 279: arrays_at + 4 * count}
+    if count == 1:
+        values = {273: offsets[0], 279: len(strips[0])}
+    ifd = struct.pack("<H", len(entries))
+    for tag, kind, n, value in entries:
+        ifd += struct.pack("<HHII", tag, kind, n, values.get(tag, value))
+    path.write_bytes(b"II*\0" + struct.pack("<I", 8) + ifd + bytes(4) + arrays + b"".join(strips))
+    return path
+
+
+def packbits(raw: bytes) -> bytes:
+    """PackBits with literal runs only (valid, if not small)."""
+    return b"".join(
+        bytes([len(raw[i : i + 128]) - 1]) + raw[i : i + 128] for i in range(0, len(raw), 128)
+    )
+
+
+_TIFF_CODECS = {8: zlib.compress, 34925: lzma.compress, 32773: packbits, 1: bytes}
+
+
+def test_honest_compressed_tiff_reads_as_tifffile_reads_it(tmp_path):
+    data = np.arange(64 * 60, dtype=np.uint16).reshape(60, 64)
+    strips = [data[i : i + 16].tobytes() for i in range(0, 60, 16)]  # the last holds 12 rows
+    for code, encode in _TIFF_CODECS.items():
+        packed = [encode(s) for s in strips]
+        path = hand_made_tiff(tmp_path / f"{code}.tif", 64, 16, code, packed, height=60)
+        array, _ = load_image(path)
+        np.testing.assert_array_equal(array, tifffile.imread(path))
+        np.testing.assert_array_equal(array, data)
+    colour = np.arange(3 * 50 * 70, dtype=np.uint16).reshape(50, 70, 3)
+    for name, options in {
+        "tiled": {"tile": (32, 32)},
+        "planar": {"planarconfig": "separate", "rowsperstrip": 16},
+        "predictor": {"predictor": True, "rowsperstrip": 16},
+    }.items():
+        pixels = np.moveaxis(colour, -1, 0) if name == "planar" else colour
+        path = tmp_path / f"{name}.tif"
+        tifffile.imwrite(path, pixels, compression="zlib", photometric="rgb", **options)
+        np.testing.assert_array_equal(load_image(path)[0], colour)
+
+
+@pytest.mark.parametrize(
+    ("code", "bomb"),
+    [
+        (8, ZLIB_BOMB),
+        # 256 xz streams of 1 MiB of zeros back to back (lzma.decompress reads them all)
+        (34925, lzma.compress(bytes(MIB), preset=0) * 256),
+        (32773, b"\x81\x00" * (2 * MIB)),  # 4 MiB that decode to 256 MiB
+    ],
+    ids=["deflate", "lzma", "packbits"],
+)
+def test_tiff_strip_decoding_beyond_its_declared_size_is_refused(tmp_path, code, bomb):
+    rows = [bytes(64 * 16 * 2)] * 4
+    strips = [_TIFF_CODECS[code](s) for s in rows]
+    strips[1] = bomb
+    path = hand_made_tiff(tmp_path / "bomb.tif", 64, 16, code, strips)
+    assert read_header(path).width == 64
+    with bounded(), pytest.raises(ImageTooLargeError) as caught:
+        load_image(path)
+    assert str(caught.value) == (
+        f"{path}: TIFF strip 2 decompresses beyond the 2048 bytes it may hold"
+    )
+
+
+def test_tiff_strip_that_cannot_be_decompressed_is_a_read_error(tmp_path):
+    strips = [zlib.compress(bytes(64 * 16 * 2))] * 2
+    strips[1] = strips[1][:8] + b"\xff" * 32  # a broken deflate stream
+    path = hand_made_tiff(tmp_path / "broken.tif", 64, 16, 8, strips)
+    with pytest.raises(ImageReadError, match="TIFF strip 2 cannot be decompressed") as caught:
+        load_image(path)
+    assert not isinstance(caught.value, ImageTooLargeError)
+
+
+def test_tiff_compression_without_a_bounded_decoder_is_refused(tmp_path):
+    path = hand_made_tiff(tmp_path / "lzw.tif", 64, 16, 5, [b"\x80" * 64])
+    with pytest.raises(ImageReadError, match="TIFF compression LZW is not read"):
+        load_image(path)
+
+
+# --- Camera raw: LibRaw's raw buffer -----------------------------------------------------------
+
+
+def dng_with_margins(path: Path, sensor: tuple[int, int], picture: int) -> Path:
+    """An uncompressed RGGB DNG whose sensor (rows, columns) shows only its top-left
+    ``picture`` x ``picture`` pixels (DNG ActiveArea): LibRaw unpacks the whole sensor."""
+    identity = tuple(n for v in np.eye(3).ravel() for n in (int(v * 10000), 10000))
+    tags = [
+        (50706, "B", 4, (1, 4, 0, 0), True),  # DNGVersion
+        (50708, "s", 0, "Test Camera", True),  # UniqueCameraModel
+        (33421, "H", 2, (2, 2), True),  # CFARepeatPatternDim
+        (33422, "B", 4, (0, 1, 1, 2), True),  # CFAPattern RGGB
+        (50717, "H", 1, 16383, True),  # WhiteLevel
+        (50721, "2i", 9, identity, True),  # ColorMatrix1
+        (271, "s", 0, "Test", True),  # Make
+        (50829, "I", 4, (0, 0, picture, picture), True),  # ActiveArea
+    ]
+    data = (np.arange(sensor[0] * sensor[1]) % 4000).astype(np.uint16).reshape(sensor)
+    tifffile.imwrite(path, data, photometric=32803, extratags=tags, metadata=None)
+    return path
+
+
+def test_raw_sensor_larger_than_the_limit_is_refused_before_libraw_unpacks_it(tmp_path):
+    # A 64 x 64 picture (24 kB decoded) on a 1024 x 512 sensor (1 MB of 16-bit samples).
+    path = dng_with_margins(tmp_path / "margins.dng", (512, 1024), 64)
+    array, header = load_image(path)
+    assert array.shape == (64, 64, 3)
+    assert (header.keywords["RAW:RawWidth"], header.keywords["RAW:RawHeight"]) == (1024, 512)
+    for read in (read_header, load_image):
+        with pytest.raises(ImageTooLargeError) as caught:
+            read(path, max_bytes=1024 * 512 * 2 - 1)
+        assert str(caught.value) == (
+            f"{path}: its sensor data declare 1024x512x1 samples of 2 bytes (1.0 MB), over "
+            "the limit of 1.0 MB of pixel data per file"
+        )
+    assert read_header(path, max_bytes=1024 * 512 * 2).width == 64

@@ -168,3 +168,27 @@ def test_a_check_is_evaluated_only_for_the_assets_the_run_materialized(library, 
     }
     assert after == {**before, checks.THUMBNAIL_NOT_BLANK: before[checks.THUMBNAIL_NOT_BLANK] + 4}
     assert check_states(instance, checks.THUMBNAIL_NOT_BLANK)["blank.fits"] == "FAILED"
+
+
+def test_a_check_that_raises_fails_that_files_checks_and_the_batch_goes_on(
+    library, instance, monkeypatch
+):
+    thumbnail_verdict = checks.thumbnail_verdict
+
+    def raises_on_one_file(path):
+        if path and "good" in str(path):
+            raise KeyError("an odd thumbnail")
+        return thumbnail_verdict(path)
+
+    monkeypatch.setattr(checks, "thumbnail_verdict", raises_on_one_file)
+    summary = index_library(Settings.from_env(), instance, batch_size=10)
+    assert (summary.runs, summary.failed_runs) == (1, 0)  # the files themselves are fine
+    states = check_states(instance, checks.THUMBNAIL_NOT_BLANK)
+    assert states["good.fits"] == "FAILED"
+    assert states["dark.fits"] == "SUCCEEDED"
+    evaluation = latest_evaluation(instance, checks.THUMBNAIL_NOT_BLANK, "good.fits")
+    assert evaluation.description == (
+        "the check could not be evaluated: KeyError: 'an odd thumbnail'"
+    )
+    # The same file's other checks are evaluated as usual.
+    assert check_states(instance, checks.METADATA_COMPLETE)["good.fits"] == "SUCCEEDED"

@@ -4,6 +4,7 @@ Run these first after upgrading Dagster: a failure names the API that is gone or
 function to revisit.
 """
 
+import os
 import time
 from typing import Any
 
@@ -194,3 +195,44 @@ def test_check_target_materialization_makes_a_partition_check_current(instance):
         "b": ("FAILED", True),
         "c": ("SUCCEEDED", True),
     }, "revisit dagster_internals.check_target_materialization: checks no longer current"
+
+
+def test_run_worker_process_and_code_server_host_read_what_dagster_records(instance):
+    @dg.op
+    def noop() -> None:
+        pass
+
+    @dg.job(executor_def=dg.in_process_executor)
+    def tiny() -> None:
+        noop()
+
+    result = tiny.execute_in_process(instance=instance)
+    worker = dagster_internals.run_worker_process(instance, result.run_id)
+    assert worker is not None, (
+        "revisit dagster_internals.run_worker_process: no engine event with the worker's pid"
+    )
+    pid, recorded_at = worker
+    assert pid == os.getpid()
+    assert recorded_at <= time.time()
+    run = instance.get_run_by_id(result.run_id)
+    assert dagster_internals.code_server_host(run) is None  # not launched through a code server
+    require(
+        __import__("dagster._core.storage.tags", fromlist=["GRPC_INFO_TAG"]),
+        "GRPC_INFO_TAG",
+        "dagster._core.storage.tags.GRPC_INFO_TAG",
+        "code_server_host",
+    )
+    from dagster._core.storage.tags import GRPC_INFO_TAG
+
+    tagged = run.with_tags({GRPC_INFO_TAG: '{"host": "localhost", "port": 4266}'})
+    assert dagster_internals.code_server_host(tagged) == "localhost"
+    on_socket = run.with_tags({GRPC_INFO_TAG: '{"socket": "/tmp/x.sock"}'})
+    assert dagster_internals.code_server_host(on_socket) == "localhost"
+
+
+def test_worker_health_answers_as_run_monitoring_reads_it():
+    assert dagster_internals.worker_health(False, "gone").status.value == "FAILED"
+    assert dagster_internals.worker_health(True, "alive").status.value == "RUNNING"
+    # Cannot tell: reported as running, so run monitoring never fails a run on a guess.
+    assert dagster_internals.worker_health(None, "?").status.value == "RUNNING"
+    assert dagster_internals.worker_health(False, "gone").msg == "gone"

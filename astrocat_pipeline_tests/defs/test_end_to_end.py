@@ -80,13 +80,14 @@ class DagsterDev:
     log_path: Path
 
 
-@contextlib.contextmanager
-def running_dagster_dev(tmp_path: Path, library: Path, **env: str) -> Iterator[DagsterDev]:
+def start_dagster_dev(
+    tmp_path: Path, library: Path, log_name: str = "dagster_dev.log", **env: str
+) -> DagsterDev:
     """``dagster dev`` (webserver and daemon, the project's ``dagster.yaml``) over ``library``
-    with a private home, in its own process group; stopped with SIGTERM at the end, which must
-    end every process of the group."""
+    with a private home under ``tmp_path`` (kept from an earlier start), in its own process
+    group."""
     dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
+    dagster_home.mkdir(exist_ok=True)
     shutil.copy(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
     port = free_port()
     environ = {
@@ -97,23 +98,32 @@ def running_dagster_dev(tmp_path: Path, library: Path, **env: str) -> Iterator[D
         **env,
     }
     environ.pop("ASTROCAT_DATABASE_URL", None)
-    log_path = tmp_path / "dagster_dev.log"
-    log = log_path.open("wb")
+    log_path = tmp_path / log_name
     dagster = Path(sys.executable).with_name("dagster")
-    process = subprocess.Popen(
-        [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-p", str(port)],
-        cwd=PROJECT_ROOT,
-        env=environ,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, so it can be stopped as a whole
-        # dagster dev stops on SIGTERM through Python's SIGINT handling, which a process does not
-        # get when its parent ignores SIGINT (a test run started with `&` by a non-interactive
-        # shell): it would then never stop. Give it the default.
-        preexec_fn=restore_sigint,
-    )
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-p", str(port)],
+            cwd=PROJECT_ROOT,
+            env=environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so it can be stopped as a whole
+            # dagster dev stops on SIGTERM through Python's SIGINT handling, which a process
+            # does not get when its parent ignores SIGINT (a test run started with `&` by a
+            # non-interactive shell): it would then never stop. Give it the default.
+            preexec_fn=restore_sigint,
+        )
+    return DagsterDev(port, process, log_path)
+
+
+@contextlib.contextmanager
+def running_dagster_dev(tmp_path: Path, library: Path, **env: str) -> Iterator[DagsterDev]:
+    """``start_dagster_dev``, stopped with SIGTERM at the end, which must end every process of
+    the group."""
+    dev = start_dagster_dev(tmp_path, library, **env)
+    process = dev.process
     try:
-        yield DagsterDev(port, process, log_path)
+        yield dev
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -122,8 +132,6 @@ def running_dagster_dev(tmp_path: Path, library: Path, **env: str) -> Iterator[D
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             pytest.fail("dagster dev did not stop within 60 s of SIGTERM")
-        finally:
-            log.close()
     assert group_is_gone(process.pid, timeout_s=30), "dagster dev left processes behind:\n" + (
         "\n".join(live_group_members(process.pid))
     )

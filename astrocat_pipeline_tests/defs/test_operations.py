@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from astrocat_pipeline.adapters.catalog import ImageRow, open_catalog
+from astrocat_pipeline.cataloging import steps
 from astrocat_pipeline.definitions import defs
 from astrocat_pipeline.defs.operations import thumbnail_cache_stats
 from astrocat_pipeline.defs.resources import AstrocatResource
@@ -127,3 +128,32 @@ def test_rescan_reads_changed_files_again(tmp_path, astrocat_env, monkeypatch):
             instance=instance, run_config=forced
         )
         assert result.output_for_node("rescan_folder_op") == {"ok": 4}
+
+
+def test_an_exception_on_one_file_of_a_bulk_operation_is_that_files_error(
+    tmp_path, astrocat_env, monkeypatch
+):
+    root, settings = _library(tmp_path, monkeypatch)
+    make_thumbnail = steps.make_thumbnail
+
+    def memory_error_on_one_file(store, thumbnails, key):
+        if key.endswith("m42_0.fits"):
+            raise MemoryError("cannot allocate 3.1 GB")
+        return make_thumbnail(store, thumbnails, key)
+
+    with dg.instance_for_test() as instance:
+        index_library(settings, instance)
+        monkeypatch.setattr(steps, "make_thumbnail", memory_error_on_one_file)
+        config = {"ops": {"regenerate_thumbnails_op": {"config": {"force": True}}}}
+        result = defs.get_job_def("regenerate_thumbnails").execute_in_process(
+            instance=instance, run_config=config, raise_on_error=False
+        )
+    assert not result.success
+    failure = result.failure_data_for_node("regenerate_thumbnails_op").error.message
+    assert "m42_0.fits" in failure
+    assert "MemoryError" in failure
+    rows = _rows(settings)
+    # The other three files were done; the failed one has its error, with the stage.
+    assert rows["m42_0.fits"].error_stage == "image_thumbnail"
+    assert "MemoryError: cannot allocate 3.1 GB" in rows["m42_0.fits"].error
+    assert all(rows[name].error is None for name in ("m31_0.fits", "m31_1.fits", "m42_1.fits"))

@@ -179,7 +179,9 @@ def test_runs_in_flight_hold_back_the_backlog_and_failures_are_not_retried(
     instance.report_run_failed(queued)
     (next_request,) = sensor.tick().run_requests
     assert next_request.tags[RANGE_START_TAG] == keys[1]
-    assert any("1 partitions failed" in w and "failed and missing" in w for w in sensor.warnings)
+    assert any(
+        "1 partitions show failed" in w and "failed and missing" in w for w in sensor.warnings
+    )
 
 
 def test_partitions_added_by_hand_are_processed_or_reported(tmp_path, astrocat_env, instance):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from astrocat_pipeline.core.errors import ImageReadError
+from astrocat_pipeline.core.errors import ImageReadError, ImageTooLargeError
 from astrocat_pipeline.core.readers.base import (
     HeaderTextWarning,
     ImageHeader,
@@ -163,6 +163,101 @@ def _check_compressed(hdu: Any, path: Path, max_bytes: int) -> None:
             f"declare {byte_size(tile)} each",
             max_bytes,
         )
+
+
+# Tile compressions whose tiles astropy inflates with gzip.decompress, which has no output bound.
+# RICE_1, PLIO_1 and HCOMPRESS_1 decode into a buffer of the tile's size allocated by astropy's
+# C wrapper (docs/metadata.md), so only gzip tiles need the check below.
+_GZIP_TILE_COMPRESSIONS = ("GZIP_1", "GZIP_2")
+# Output of one inflate call while a gzip tile is checked: memory stays at this much.
+_INFLATE_CHUNK = 1 << 20
+
+
+def _gzip_inflates_within(data: bytes, allowed: int) -> bool:
+    """Whether gzip data (one member or several, as ``gzip.decompress`` reads them) inflate to
+    at most ``allowed`` bytes, streamed so that at most one chunk is held at a time."""
+    total = 0
+    while data:
+        inflater = zlib.decompressobj(wbits=31)  # a gzip member, its CRC and length checked
+        pending = data
+        while not inflater.eof:
+            out = inflater.decompress(pending, min(_INFLATE_CHUNK, allowed - total + 1))
+            total += len(out)
+            if total > allowed:
+                return False
+            pending = inflater.unconsumed_tail
+            if not out and not pending:
+                return True  # cut short: astropy reports it, having inflated no more than this
+        data = inflater.unused_data.lstrip(b"\0")  # gzip.decompress skips zero padding too
+    return True
+
+
+def _check_gzip_tiles(path: Path, index: int, max_bytes: int) -> None:
+    """Every gzip-compressed tile of the tile-compressed image in HDU ``index`` inflates to no
+    more than its declared size, checked before astropy decodes any.
+
+    astropy inflates a GZIP_1/GZIP_2 tile (and a float tile kept in GZIP_COMPRESSED_DATA) with
+    ``gzip.decompress``, whatever size the tile declares: a few kB of gzip can become gigabytes.
+    A tile holds ZTILE1 x ZTILE2 x ... pixels (fewer at the image's far edges); astropy,
+    following cfitsio, accepts a gzip tile of 1, 2, 4 or 8 bytes per pixel whatever ZBITPIX
+    says (4-byte tiles of 8- and 16-bit images included) and quantized floats are 4-byte
+    integers, so a tile may inflate to max(4, |ZBITPIX| / 8) bytes per pixel. The table is
+    read a second time with compression disabled (public astropy API) and its tiles are
+    inflated here once more: the cost is in docs/metadata.md.
+    """
+    with _open_fits(path, max_bytes, memmap=False, disable_image_compression=True) as hdul:
+        table = hdul[index]
+        header = table.header
+        names = set(table.columns.names)
+        columns = [
+            name
+            for name in ("COMPRESSED_DATA", "GZIP_COMPRESSED_DATA")
+            if name in names
+            and (
+                name == "GZIP_COMPRESSED_DATA"
+                or str(header.get("ZCMPTYPE", "")).strip() in _GZIP_TILE_COMPRESSIONS
+            )
+        ]
+        if not columns:
+            return
+        ndim = int(header["ZNAXIS"])
+        axes = [int(header[f"ZNAXIS{i}"]) for i in range(1, ndim + 1)]
+        # The FITS default tiling is one row per tile.
+        tiles = [int(header.get(f"ZTILE{i}", axes[0] if i == 1 else 1)) for i in range(1, ndim + 1)]
+        if min(tiles) < 1:
+            raise ImageReadError(f"{path}: the compressed image declares empty tiles {tiles}")
+        counts = [-(-n // t) for n, t in zip(axes, tiles, strict=True)]
+        per_pixel = max(4, abs(int(header["ZBITPIX"])) // 8)
+        for name in columns:
+            for row, data in enumerate(table.data.field(name)):
+                pixels = 1
+                rest = row
+                for n, t, count in zip(axes, tiles, counts, strict=True):
+                    position, rest = rest % count, rest // count
+                    pixels *= min(t, n - position * t)
+                allowed = max(pixels, 0) * per_pixel
+                try:
+                    within = _gzip_inflates_within(np.asarray(data).tobytes(), allowed)
+                except zlib.error as exc:
+                    raise ImageReadError(
+                        f"{path}: tile {row + 1} of the compressed image cannot be inflated ({exc})"
+                    ) from exc
+                if not within:
+                    raise ImageTooLargeError(
+                        f"{path}: tile {row + 1} of the compressed image inflates beyond "
+                        f"{allowed} bytes, the most its {pixels} pixels may hold"
+                    )
+
+
+def _tile_decoder_errors() -> tuple[type[Exception], ...]:
+    """The error astropy's C tile decoders (RICE_1, PLIO_1, HCOMPRESS_1) raise on a corrupt
+    tile: a plain Exception, named only in a private module of astropy (8.0), so looked up
+    here and left out if a later astropy moves it (the tile-compression test then fails)."""
+    try:
+        from astropy.io.fits.hdu.compressed._compression import CfitsioException
+    except ImportError:
+        return ()
+    return (CfitsioException,)
 
 
 def _fits_fixed_warnings() -> tuple[type[Warning], ...]:
@@ -575,6 +670,9 @@ def load(path: Path, header: ImageHeader, max_bytes: int = MAX_IMAGE_BYTES) -> n
     plain = _read_plain(path, header, unsigned)
     if plain is not None:
         return _as_image(plain)
+    from astropy.io import fits
+
+    decoding_errors: tuple[type[Exception], ...] = (*_READ_ERRORS, *_tile_decoder_errors())
     try:
         # Unsigned integers are stored offset by BZERO = 2**(n-1); flipping the sign bit in
         # place gives the same values as astropy's scaling without a second full-size copy.
@@ -582,6 +680,8 @@ def load(path: Path, header: ImageHeader, max_bytes: int = MAX_IMAGE_BYTES) -> n
             quiet_astropy(),
             _open_fits(path, max_bytes, memmap=False, do_not_scale_image_data=unsigned) as hdul,
         ):
+            if isinstance(hdul[header.hdu_index], fits.CompImageHDU):
+                _check_gzip_tiles(path, header.hdu_index, max_bytes)
             data = hdul[header.hdu_index].data
             if data is None:
                 raise ImageReadError(f"{path}: FITS image HDU has no data")
@@ -590,7 +690,7 @@ def load(path: Path, header: ImageHeader, max_bytes: int = MAX_IMAGE_BYTES) -> n
                 array = _unsigned_in_place(array)
     except ImageReadError:
         raise
-    except _READ_ERRORS as exc:
+    except decoding_errors as exc:
         raise ImageReadError(f"{path}: pixel data cannot be read ({exc})") from exc
     return _as_image(array)
 

@@ -16,7 +16,13 @@ import numpy as np
 import rawpy
 
 from astrocat_pipeline.core.errors import ImageReadError
-from astrocat_pipeline.core.readers.base import ImageHeader, check_declared_size, check_file
+from astrocat_pipeline.core.readers.base import (
+    ImageHeader,
+    byte_size,
+    check_declared_size,
+    check_file,
+    too_large,
+)
 from astrocat_pipeline.core.readers.exif import read_exif
 from astrocat_pipeline.core.tuning import MAX_IMAGE_BYTES
 
@@ -38,6 +44,10 @@ def _libraw_layout(path: Path) -> tuple[dict[str, Any], str | None]:
             info: dict[str, Any] = {
                 "RAW:Width": width,
                 "RAW:Height": height,
+                # The sensor area LibRaw unpacks, margins included (its raw buffer's size).
+                "RAW:RawWidth": int(sizes.raw_width),
+                "RAW:RawHeight": int(sizes.raw_height),
+                "RAW:SamplesPerPixel": 1 if raw.raw_type == rawpy.RawType.Flat else 4,
                 "RAW:WhiteLevel": int(raw.white_level),
                 "RAW:BlackLevel": [int(v) for v in raw.black_level_per_channel],
             }
@@ -46,6 +56,23 @@ def _libraw_layout(path: Path) -> tuple[dict[str, Any], str | None]:
             return info, None
     except (rawpy.LibRawError, OSError, ValueError) as exc:
         return {}, f"LibRaw cannot read it ({exc})"
+
+
+def _check_sensor_size(path: Path, layout: dict[str, Any], max_bytes: int) -> None:
+    """LibRaw's raw buffer (the whole sensor as :func:`_libraw_layout` reports it, margins
+    included, 16 bits per sample) within ``max_bytes``: ImageTooLargeError otherwise."""
+    if "RAW:RawWidth" not in layout:
+        return
+    raw_width, raw_height = layout["RAW:RawWidth"], layout["RAW:RawHeight"]
+    samples = layout["RAW:SamplesPerPixel"]
+    declared = raw_width * raw_height * samples * 2
+    if declared > max_bytes:
+        raise too_large(
+            path,
+            f"its sensor data declare {raw_width}x{raw_height}x{samples} samples of 2 bytes "
+            f"({byte_size(declared)})",
+            max_bytes,
+        )
 
 
 def _exif_int(keywords: dict[str, Any], *names: str) -> int | None:
@@ -72,8 +99,11 @@ def read_header(path: Path, fmt: str, max_bytes: int = MAX_IMAGE_BYTES) -> Image
     width = layout.get("RAW:Width") or _exif_int(keywords, "ExifImageWidth", "PixelXDimension")
     height = layout.get("RAW:Height") or _exif_int(keywords, "ExifImageLength", "PixelYDimension")
     if width is not None and height is not None:
-        # load() returns 16-bit RGB (LibRaw's own buffers are smaller: one sample per pixel).
+        # load() returns 16-bit RGB. LibRaw's raw buffer holds the whole sensor, margins
+        # included, which a file may declare far larger than the picture: it is checked too,
+        # before LibRaw unpacks it (LibRaw's own cap is 2048 MB, docs/metadata.md).
         check_declared_size(path, width, height, 3, 2, max_bytes)
+        _check_sensor_size(path, layout, max_bytes)
     white = int(layout.get("RAW:WhiteLevel") or 0)
     bit_depth = min(16, max(8, math.ceil(math.log2(white + 1)))) if white > 0 else 16
     return ImageHeader(

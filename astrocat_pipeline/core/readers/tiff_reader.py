@@ -3,13 +3,17 @@ EXIF. The first page (the full-resolution image) is the picture."""
 
 from __future__ import annotations
 
+import lzma
+import math
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tifffile
 
-from astrocat_pipeline.core.errors import ImageReadError
+from astrocat_pipeline.core.errors import ImageReadError, ImageTooLargeError
 from astrocat_pipeline.core.readers.base import (
     ImageHeader,
     check_declared_size,
@@ -21,6 +25,123 @@ from astrocat_pipeline.core.tuning import MAX_IMAGE_BYTES
 
 # Baseline TIFF tags worth keeping (the rest describe the byte layout).
 _TAGS = ("ImageDescription", "Make", "Model", "Software", "DateTime", "Artist", "Copyright")
+
+
+# Strip and tile compressions tifffile decodes here (without the imagecodecs package, which is
+# not installed): its decoders return whatever the data inflate to, so each strip is checked
+# against its declared size first. The rest (LZW, JPEG, zstd on Python < 3.14 ...) tifffile
+# cannot decode without imagecodecs; they are refused here before any decoder runs, so that
+# installing imagecodecs cannot bring in a decoder nothing bounds.
+_ZLIB = (8, 32946, 50013)  # Adobe deflate, old-style deflate, Pixtiff deflate
+_LZMA = 34925
+_PACKBITS = 32773
+_CHECKED_COMPRESSIONS = (1, *_ZLIB, _LZMA, _PACKBITS)
+# Output of one decompress call while a strip is checked: memory stays at this much.
+_CHUNK = 1 << 20
+
+
+class _CutShortError(Exception):
+    """A compressed strip ends before its end-of-stream marker."""
+
+
+def _inflated_size_within(
+    decompressor: Callable[[], Any], data: bytes, allowed: int, *, several: bool = False
+) -> bool:
+    """Whether ``data`` decompress to at most ``allowed`` bytes, streamed through a new
+    ``decompressor()`` so that at most one chunk is held at a time. ``several``: streams back
+    to back are all read, as ``lzma.decompress`` reads them (``zlib.decompress`` reads one and
+    ignores what follows)."""
+    total = 0
+    streams = 0
+    while data:
+        stream = decompressor()
+        streams += 1
+        pending = data
+        while not stream.eof:
+            try:
+                out = stream.decompress(pending, min(_CHUNK, allowed - total + 1))
+            except lzma.LZMAError:
+                if streams == 1:
+                    raise
+                return True  # lzma.decompress ignores what follows its first streams
+            total += len(out)
+            if total > allowed:
+                return False
+            # zlib keeps the input it has not used in unconsumed_tail; lzma keeps it inside.
+            pending = getattr(stream, "unconsumed_tail", b"")
+            if not out and not pending and getattr(stream, "needs_input", True):
+                # zlib.decompress and lzma.decompress refuse it too
+                raise _CutShortError("the data end before the end of the stream")
+        data = stream.unused_data if several else b""
+    return True
+
+
+def _packbits_within(data: bytes, allowed: int) -> bool:
+    """Whether PackBits data decode to at most ``allowed`` bytes, counted without decoding (a
+    header byte n < 128 copies the n + 1 bytes that follow, n > 128 repeats the next byte
+    257 - n times, 128 does nothing). Two bytes can become 128, so a strip may hold 64 times
+    its size; the count stops as soon as it passes ``allowed``."""
+    size = 0
+    i = 0
+    end = len(data)
+    while i < end:
+        n = data[i]
+        if n < 128:
+            size += min(n + 1, end - i - 1)
+            i += n + 2
+        elif n > 128:
+            size += 257 - n if i + 1 < end else 0
+            i += 2
+        else:
+            i += 1
+        if size > allowed:
+            return False
+    return True
+
+
+def _check_strips(path: Path, tif: tifffile.TiffFile, page: Any) -> None:
+    """Every strip or tile of ``page`` decodes to no more than a strip or tile holds, checked
+    before tifffile decodes any (its zlib, lzma and PackBits decoders have no output bound)."""
+    compression = int(page.compression)
+    if compression not in _CHECKED_COMPRESSIONS:
+        try:
+            name = tifffile.COMPRESSION(compression).name
+        except ValueError:
+            name = str(compression)
+        raise ImageReadError(
+            f"{path}: TIFF compression {name} is not read "
+            "(uncompressed, deflate, LZMA and PackBits are)"
+        )
+    if compression == 1:
+        return
+    # A strip holds RowsPerStrip rows (a tile, TileLength x TileWidth pixels) of every sample
+    # of a chunky image, or of one sample of a planar one; the last strip may hold fewer.
+    allowed = math.prod(int(n) for n in page.chunks) * np.dtype(page.dtype).itemsize
+    handle = tif.filehandle
+    for number, (offset, count) in enumerate(
+        zip(page.dataoffsets, page.databytecounts, strict=True), start=1
+    ):
+        if not count:
+            continue
+        handle.seek(int(offset))
+        data = handle.read(int(count))
+        try:
+            if compression == _PACKBITS:
+                within = _packbits_within(data, allowed)
+            elif compression == _LZMA:
+                within = _inflated_size_within(lzma.LZMADecompressor, data, allowed, several=True)
+            else:
+                within = _inflated_size_within(zlib.decompressobj, data, allowed)
+        except (zlib.error, lzma.LZMAError, _CutShortError) as exc:
+            raise ImageReadError(
+                f"{path}: TIFF {'tile' if page.is_tiled else 'strip'} {number} cannot be "
+                f"decompressed ({exc})"
+            ) from exc
+        if not within:
+            raise ImageTooLargeError(
+                f"{path}: TIFF {'tile' if page.is_tiled else 'strip'} {number} decompresses "
+                f"beyond the {allowed} bytes it may hold"
+            )
 
 
 def _is_rational(value: Any) -> bool:
@@ -85,9 +206,21 @@ def load(path: Path, header: ImageHeader, max_bytes: int = MAX_IMAGE_BYTES) -> n
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages.first
+            _check_strips(path, tif, page)
             array = np.asarray(page.asarray())
             separate = int(page.planarconfig) == tifffile.PLANARCONFIG.SEPARATE
-    except (OSError, ValueError, KeyError, TypeError, IndexError, tifffile.TiffFileError) as exc:
+    except ImageReadError:
+        raise
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        IndexError,
+        tifffile.TiffFileError,
+        zlib.error,
+        lzma.LZMAError,
+    ) as exc:
         raise ImageReadError(f"{path}: pixel data cannot be read ({exc})") from exc
     if array.ndim == 3 and separate:
         array = np.moveaxis(array, 0, -1)
