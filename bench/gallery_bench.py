@@ -10,7 +10,8 @@ One run:
 1. loads ``--images`` synthetic images (default 100,000) into a fresh, migrated catalog on
    SQLite (a temporary file) and on PostgreSQL (a scratch database of its own, created and
    dropped; ``--postgres-url`` or ``$ASTROCAT_BENCH_POSTGRES_URL``): seven filters, dates over
-   three years, 80% solved with three catalog matches each, one in a hundred showing NGC 7000.
+   three years, 80% solved with six catalog matches each and solutions of real size (WCS header,
+   corners, hints, attempts), one in a hundred showing NGC 7000.
    The load goes straight into the migrated tables in large batches (one transaction per file
    through the pipeline's steps would take hours);
 2. serves the gallery in-process (``create_app`` with that store, Starlette's test client: no
@@ -50,6 +51,13 @@ GOAL_MS = 200.0
 FILTERS = ("L", "R", "G", "B", "Ha", "OIII", "SII")
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 BATCH = 20_000
+_CARD = "{:<8}= {:>20} / {:<47}"
+WCS_HEADER = "\n".join(
+    _CARD.format(f"KEY{n}", f"{n * 0.001234567:.14f}", "a keyword of a TAN WCS") for n in range(21)
+)  # 21 cards of 80 characters, as a TAN header from solve-field (~1,700 characters)
+CORNERS = "[[248.37303546491364, 37.58959840269034], [252.3956623135624, 37.504124366667284], [252.27135333650097, 35.37872308198143], [248.35762325787744, 35.46188256490902]]"  # noqa: E501
+HINTS = '{"scale_low_arcsec": 9.191770910340741, "scale_high_arcsec": 27.57531273102222, "ra_deg": 250.317845, "dec_deg": 36.54474, "radius_deg": 3.8364005658573}'  # noqa: E501
+ATTEMPTS = f'[{{"solver": "local", "hints": {HINTS}, "outcome": "solved", "elapsed_s": 0.042}}]'
 QUERIES = {
     "first page of the library": {"per_page": "1000"},
     "page 50 of the library": {"per_page": "1000", "page": "50"},
@@ -115,24 +123,40 @@ def _rows(n: int, rng: np.random.Generator) -> Iterator[tuple[list[dict], list[d
                     "width_deg": 2.1,
                     "height_deg": 1.4,
                     "radius_deg": 1.26,
+                    # Real-sized: the demo library's solutions have a 1,700-character WCS header
+                    # and these JSON columns.
+                    "corners": CORNERS,
+                    "wcs_header": WCS_HEADER,
+                    "hints_used": HINTS,
+                    "attempts": ATTEMPTS,
                     "elapsed_s": 3.0,
                     "created_at": NOW,
                     "updated_at": NOW,
                 }
             )
-            for k, designation in enumerate((target, f"IC {i % 5000}", f"HIP {i % 90000}")):
+            # Six matches per frame, as the demo library's frames have on average.
+            designations = (
+                target,
+                f"IC {i % 5000}",
+                f"NGC {(i * 7) % 7000}",
+                f"HIP {i % 90000}",
+                f"HIP {(i + 1) % 90000}",
+                f"HIP {(i + 2) % 90000}",
+            )
+            for k, designation in enumerate(designations):
+                star = designation.startswith("HIP")
                 match_rows.append(
                     {
                         "image_id": i + 1,
-                        "catalog": "OpenNGC" if k < 2 else "Hipparcos",
+                        "catalog": "Hipparcos" if star else "OpenNGC",
                         "designation": designation,
                         "name": None,
-                        "object_type": "*" if k == 2 else "Neb",
+                        "object_type": "*" if star else "Neb",
                         "ra_deg": 10.0,
                         "dec_deg": 20.0,
                         "x_px": 100.0 * k,
                         "y_px": 50.0 * k,
-                        "major_axis_arcmin": None if k == 2 else 30.0,
+                        "major_axis_arcmin": None if star else 30.0,
                     }
                 )
         yield image_rows, solution_rows, match_rows

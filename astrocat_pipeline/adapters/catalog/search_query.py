@@ -303,8 +303,9 @@ def run_search(
     ids = list(matches)
     for start in range(0, len(ids), MATCH_CHUNK):
         for match in execute(*matches_statement(ids[start : start + MATCH_CHUNK])):
-            fields = dict(match)
-            matches[fields.pop("image_id")].append(CatalogMatch(**fields))
+            # By position (MATCH_FIELDS is CatalogMatch's field order): twice as fast as a dict
+            # per match, and a page of 1,000 frames has thousands.
+            matches[match["image_id"]].append(CatalogMatch(*[match[n] for n in MATCH_FIELDS]))
     return [
         SearchResult(
             image=image_from_db(row, row["ps_status"]),
