@@ -13,7 +13,6 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -203,80 +202,28 @@ def cmd_solve(args: argparse.Namespace) -> int:
     return 0 if solution.status in ("solved", "skipped") else EXIT_ERROR
 
 
-def _date(text: str | None, name: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise CliError(f"{name} {text!r}: expected an ISO date such as 2024-10-05") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _contains(value: object, wanted: str | None) -> bool:
-    return wanted is None or (value is not None and wanted.casefold() in str(value).casefold())
-
-
-def filter_images(images: list[dict], args: argparse.Namespace) -> list[dict]:
-    """The search's header filters (all combinable): substring matches for filter, camera and
-    telescope, exact frame type, date and exposure ranges."""
-    date_from = _date(args.date_from, "--date-from")
-    date_to = _date(args.date_to, "--date-to")
-    if date_to is not None and len(args.date_to) == 10:
-        date_to += timedelta(days=1)  # a plain date includes that whole day
-    out = []
-    for image in images:
-        when = datetime.fromisoformat(image["date_obs"]) if image.get("date_obs") else None
-        exposure = image.get("exposure_s")
-        if args.frame_type and image.get("frame_type") != args.frame_type:
-            continue
-        if not (
-            _contains(image.get("filter"), args.filter)
-            and _contains(image.get("camera"), args.camera)
-            and _contains(image.get("telescope"), args.telescope)
-        ):
-            continue
-        if date_from is not None and (when is None or when < date_from):
-            continue
-        if date_to is not None and (when is None or when >= date_to):
-            continue
-        if args.min_exposure is not None and (exposure is None or exposure < args.min_exposure):
-            continue
-        if args.max_exposure is not None and (exposure is None or exposure > args.max_exposure):
-            continue
-        out.append(image)
-    return out
-
-
 def cmd_search(args: argparse.Namespace) -> int:
-    from astrocat_pipeline.adapters.catalog.quick_read import quick_search
-    from astrocat_pipeline.cataloging.objects import object_search_keys
+    from astrocat_pipeline.cataloging.search import SearchQueryError, build_query, search_catalog
     from astrocat_pipeline.settings import Settings
 
-    if (args.near is None) != (args.radius is None):
-        raise CliError("--near RA DEC and --radius DEG go together")
-    if args.radius is not None and not 0 < args.radius <= 180:
-        raise CliError(f"--radius {args.radius}: expected degrees in (0, 180]")
-    if args.near is not None and not -90 <= args.near[1] <= 90:
-        raise CliError(f"--near: Dec {args.near[1]} is outside [-90, 90]")
-    keys = object_search_keys(args.object) if args.object else None
+    try:
+        query = build_query(
+            object=args.object,
+            near=tuple(args.near) if args.near is not None else None,
+            radius_deg=args.radius,
+            filter=args.filter,
+            frame_type=args.frame_type,
+            camera=args.camera,
+            telescope=args.telescope,
+            date_from=args.date_from,
+            date_to=args.date_to,
+            min_exposure_s=args.min_exposure,
+            max_exposure_s=args.max_exposure,
+        )
+    except SearchQueryError as exc:
+        raise CliError(str(exc)) from exc
     settings = Settings.from_env()
-    # Without a cone, a current SQLite catalog is read without SQLAlchemy (same statement).
-    found = quick_search(settings.database_url, keys) if args.near is None else None
-    if found is None:
-        from astrocat_pipeline.adapters.catalog import open_catalog
-
-        with open_catalog(settings.database_url) as store:
-            found = store.search(keys)
-            if args.near is not None:
-                ra, dec = args.near
-                inside = store.cone_search(ra % 360.0, dec, args.radius)
-                order = {key: i for i, key in enumerate(inside)}
-                found = sorted(
-                    (r for r in found if r.partition_key in order),
-                    key=lambda r: order[r.partition_key],
-                )
-    results = filter_images([result.to_dict() for result in found], args)
+    results = [result.to_dict() for result in search_catalog(settings.database_url, query)]
     if args.json:
         _print_json(results)
         return 0
@@ -332,6 +279,30 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from astrocat_pipeline.settings import Settings
+
+    if not 0 < args.port < 65536:
+        raise CliError(f"--port {args.port}: expected 1 to 65535")
+    if not 32 <= args.grid_size <= 800:
+        raise CliError(f"--grid-size {args.grid_size}: expected 32 to 800 pixels")
+    settings = Settings.from_env()
+    # Imported here: the web stack is only this command's (the others stay quick to start).
+    import uvicorn
+
+    from astrocat_pipeline.gallery.app import create_app
+
+    app = create_app(settings, grid_size_px=args.grid_size, grid_format=args.grid_format)
+    shown_host = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"astrocat gallery on http://{shown_host}:{args.port}/ (catalog {settings.database_url}, "
+        f"Dagster UI {settings.dagster_url})",
+        flush=True,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="astrocat", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -376,6 +347,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-exposure", type=float, metavar="S")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("serve", help="the read-only web gallery over the catalog")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=3001, help="port (default 3001; Dagster's is 3000)")
+    p.add_argument(
+        "--grid-size", type=int, default=320, metavar="PX", help="grid thumbnails fit PX square"
+    )
+    p.add_argument("--grid-format", choices=["jpeg", "webp"], default="jpeg")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("stats", help="integration time per target and filter, frame counts")
     p.add_argument("--json", action="store_true")

@@ -26,6 +26,10 @@ DEFAULT_RUN_RETENTION_DAYS = 30
 # Removed files stay in the catalog as tombstones this long, so that a file back from an
 # unplugged disk or a folder moved back gets its rows, thumbnail and matches unprocessed.
 DEFAULT_TOMBSTONE_DAYS = 30
+# Where `astrocat serve` listens by default (scripts/run), beside the Dagster UI on 3000; the
+# two link to each other through these base URLs.
+DEFAULT_GALLERY_URL = "http://127.0.0.1:3001"
+DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
 
 
 # The resource's config fields (settable in the Dagster launchpad) and the environment variable
@@ -43,6 +47,8 @@ SETTING_VARIABLES = {
     "nova_deadline_s": "ASTROCAT_NOVA_DEADLINE_S",
     "run_retention_days": "ASTROCAT_RUN_RETENTION_DAYS",
     "tombstone_days": "ASTROCAT_TOMBSTONE_DAYS",
+    "gallery_url": "ASTROCAT_GALLERY_URL",
+    "dagster_url": "ASTROCAT_DAGSTER_URL",
 }
 
 
@@ -64,6 +70,8 @@ class Settings:
     stale_solve_after_s: float = STALE_SOLVE_AFTER_S  # ASTROCAT_STALE_SOLVE_AFTER_S
     nova_deadline_s: float = NOVA_DEADLINE_S  # ASTROCAT_NOVA_DEADLINE_S
     tombstone_days: int = DEFAULT_TOMBSTONE_DAYS  # ASTROCAT_TOMBSTONE_DAYS
+    gallery_url: str = DEFAULT_GALLERY_URL  # ASTROCAT_GALLERY_URL: the gallery, as users reach it
+    dagster_url: str = DEFAULT_DAGSTER_URL  # ASTROCAT_DAGSTER_URL: the Dagster UI, likewise
 
     def resource_config(self) -> dict[str, Any]:
         """These settings as the ``astrocat`` resource's config (its field names, the values a
@@ -81,6 +89,8 @@ class Settings:
             "nova_deadline_s": self.nova_deadline_s,
             "run_retention_days": self.run_retention_days,
             "tombstone_days": self.tombstone_days,
+            "gallery_url": self.gallery_url,
+            "dagster_url": self.dagster_url,
         }
         if not self.uses_demo_library:
             config["library_roots"] = os.pathsep.join(self.library_roots)
@@ -164,6 +174,8 @@ class Settings:
             stale_solve_after_s=_seconds("ASTROCAT_STALE_SOLVE_AFTER_S", get, STALE_SOLVE_AFTER_S),
             nova_deadline_s=_seconds("ASTROCAT_NOVA_DEADLINE_S", get, NOVA_DEADLINE_S),
             tombstone_days=tombstone_days,
+            gallery_url=_base_url("ASTROCAT_GALLERY_URL", get, DEFAULT_GALLERY_URL),
+            dagster_url=_base_url("ASTROCAT_DAGSTER_URL", get, DEFAULT_DAGSTER_URL),
         )
 
 
@@ -183,6 +195,15 @@ def _check_outside_roots(roots: tuple[str, ...], folders: Mapping[str, Path]) ->
                     "would write its catalog or thumbnails into the library and index its "
                     f"own thumbnails as new images; move {variable} out of every root"
                 )
+
+
+def _base_url(name: str, get: Callable[[str], str | None], default: str) -> str:
+    text = get(name)
+    if text is None:
+        return default
+    if not text.startswith(("http://", "https://")) or any(c.isspace() for c in text):
+        raise ConfigError(f"{name}={text!r}: expected an http:// or https:// URL")
+    return text.rstrip("/")
 
 
 def _flag(name: str, get: Callable[[str], str | None], default: bool) -> bool:

@@ -44,6 +44,10 @@ def test_inspect_json(tmp_path, capsys):
     [
         (["inspect", "/no/such/file.fits"], "no such file"),
         (["index", "/no/such/folder"], "not a directory"),
+        (["serve", "--port", "70000"], "--port 70000"),
+        (["serve", "--grid-size", "5000"], "--grid-size 5000"),
+        (["search", "--near", "10", "95", "--radius", "1"], "outside [-90, 90]"),
+        (["search", "--date-from", "yesterday"], "ISO date"),
     ],
 )
 def test_bad_input_is_one_line_and_non_zero(args, message, capsys):

@@ -36,6 +36,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "adapters": _inner("cataloging", "defs") + DAGSTER,
     "cataloging": _inner("defs") + DAGSTER,
     "demo": _inner("defs") + DAGSTER,
+    # The web gallery is an interface like cli.py: it reads through the application layer and
+    # the adapters (the catalog store, the thumbnail cache), never through Dagster's wiring.
+    "gallery": _inner("defs") + DAGSTER + DATABASE,
     # No SQL in the wiring: the database is the adapters' (adapters/catalog) business.
     # No SQL and no file access in the wiring: the adapters and the application layer do both.
     "defs": ("sqlalchemy", "psycopg*", "os", "shutil", "pathlib"),

@@ -1,4 +1,6 @@
-"""The thumbnail cache: one JPEG per source image in a flat directory.
+"""The thumbnail cache: one JPEG per source image in a flat directory, and beside them the
+annotated copies of solved frames (``annotated_{image_id}.jpg``, catalog objects drawn on them,
+as AstroCat keeps them).
 
 File names come from :func:`astrocat_pipeline.core.thumbnail.thumbnail_filename`, so the same
 source path always maps to the same file (re-rendering overwrites it). Writes are atomic: a
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +27,32 @@ from astrocat_pipeline.core.thumbnail import is_thumbnail_filename, thumbnail_fi
 THUMBNAIL_FILE_MODE = 0o644
 
 BYTES_PER_MB = 1_000_000
+
+# Files made from a thumbnail, named by the catalog's image id: the annotated copy of a frame
+# (AstroCat's own naming) and the grid's smaller copies (``grid{size}_{image_id}.jpg|webp``).
+ANNOTATED_NAME_PATTERN = re.compile(r"annotated_[0-9]+\.jpg")
+DERIVED_NAME_PATTERN = re.compile(r"(?:annotated|grid[0-9]+)_([0-9]+)\.(?:jpg|webp)")
+GRID_FORMATS = {"jpeg": "jpg", "webp": "webp"}
+
+
+def annotated_filename(image_id: int) -> str:
+    """Cache file name of the annotated copy of image ``image_id``."""
+    if isinstance(image_id, bool) or not isinstance(image_id, int) or image_id < 0:
+        raise ValueError(f"expected an image id (an integer, 0 or more), found {image_id!r}")
+    return f"annotated_{image_id}.jpg"
+
+
+def grid_filename(image_id: int, size_px: int, image_format: str) -> str:
+    """Cache file name of the grid copy of image ``image_id`` at ``size_px`` in
+    ``image_format`` (``jpeg`` or ``webp``)."""
+    annotated_filename(image_id)  # the same check of the id
+    if isinstance(size_px, bool) or not isinstance(size_px, int) or size_px < 1:
+        raise ValueError(f"expected a size in pixels, found {size_px!r}")
+    return f"grid{size_px}_{image_id}.{GRID_FORMATS[image_format]}"
+
+
+def _is_cache_filename(name: str) -> bool:
+    return is_thumbnail_filename(name) or DERIVED_NAME_PATTERN.fullmatch(name) is not None
 
 
 @dataclass(frozen=True)
@@ -57,18 +86,64 @@ class ThumbnailStore:
         return self.cache_dir / thumbnail_filename(source_path)
 
     def write(self, source_path: str, jpeg: bytes) -> Path:
-        """Store ``jpeg`` as the thumbnail of ``source_path`` atomically; returns its path.
+        """Store ``jpeg`` as the thumbnail of ``source_path`` atomically; returns its path."""
+        return self._write_atomic(self.path_for(source_path), jpeg)
+
+    def annotated_path(self, image_id: int) -> Path:
+        """Where the annotated copy of image ``image_id`` lives (whether or not it exists)."""
+        return self.cache_dir / annotated_filename(image_id)
+
+    def write_annotated(self, image_id: int, jpeg: bytes) -> Path:
+        """Store ``jpeg`` as the annotated copy of image ``image_id`` atomically."""
+        return self._write_atomic(self.annotated_path(image_id), jpeg)
+
+    def remove_annotated(self, image_id: int) -> bool:
+        """Delete the annotated copy of image ``image_id``; False if there was none."""
+        try:
+            self.annotated_path(image_id).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def grid_path(self, image_id: int, size_px: int, image_format: str) -> Path:
+        """Where the grid copy of image ``image_id`` lives (whether or not it exists)."""
+        return self.cache_dir / grid_filename(image_id, size_px, image_format)
+
+    def write_grid(self, image_id: int, size_px: int, image_format: str, data: bytes) -> Path:
+        """Store ``data`` as the grid copy of image ``image_id`` atomically."""
+        return self._write_atomic(self.grid_path(image_id, size_px, image_format), data)
+
+    def derived_ids(self) -> set[int]:
+        """The image ids that have an annotated or grid copy in the cache."""
+        return {
+            int(match.group(1))
+            for entry in self._thumbnail_entries()
+            if (match := DERIVED_NAME_PATTERN.fullmatch(entry.name)) is not None
+        }
+
+    def remove_derived(self, image_ids: set[int]) -> int:
+        """Delete the annotated and grid copies of ``image_ids``; returns how many went."""
+        removed = 0
+        for entry in self._thumbnail_entries():
+            match = DERIVED_NAME_PATTERN.fullmatch(entry.name)
+            if match is not None and int(match.group(1)) in image_ids:
+                with contextlib.suppress(FileNotFoundError):
+                    Path(entry.path).unlink()
+                    removed += 1
+        return removed
+
+    def _write_atomic(self, target: Path, data: bytes) -> Path:
+        """Write ``data`` to ``target`` atomically; returns ``target``.
 
         The bytes go to a temporary file in the cache directory (same file system), which is
         flushed to disk and then renamed over the final name.
         """
-        target = self.path_for(source_path)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         fd, temp_name = tempfile.mkstemp(dir=self.cache_dir, prefix=".", suffix=".tmp")
         temp_path = Path(temp_name)
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(jpeg)
+                handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             temp_path.chmod(THUMBNAIL_FILE_MODE)
@@ -106,17 +181,19 @@ class ThumbnailStore:
         return removed
 
     def _thumbnail_entries(self) -> Iterator[os.DirEntry[str]]:
-        """Regular files (not symlinks, not folders) in the cache named like thumbnails."""
+        """Regular files (not symlinks, not folders) in the cache named like thumbnails or
+        annotated copies."""
         try:
             entries = list(os.scandir(self.cache_dir))
         except FileNotFoundError:
             return
         for entry in entries:
-            if is_thumbnail_filename(entry.name) and entry.is_file(follow_symlinks=False):
+            if _is_cache_filename(entry.name) and entry.is_file(follow_symlinks=False):
                 yield entry
 
     def stats(self) -> CacheStats:
-        """Number and total size of the thumbnails in the cache (0, 0 if it does not exist)."""
+        """Number and total size of the thumbnails and annotated copies in the cache (0, 0 if
+        it does not exist)."""
         count = 0
         total_bytes = 0
         for entry in self._thumbnail_entries():
@@ -129,7 +206,7 @@ class ThumbnailStore:
         return CacheStats(count, total_bytes)
 
     def clear(self) -> int:
-        """Delete every thumbnail in the cache; returns how many were deleted.
+        """Delete every thumbnail and annotated copy in the cache; returns how many went.
 
         Only regular files named like thumbnails go (see the module docstring); anything else
         in the directory, the directory itself and temporary files of writes in progress stay.

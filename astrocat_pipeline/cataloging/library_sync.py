@@ -599,9 +599,12 @@ def purge_tombstones(
     store: CatalogStore, thumbnails: ThumbnailStore, now: datetime, keep_days: int
 ) -> list[str]:
     """Delete the tombstones older than ``keep_days`` and their thumbnails (a thumbnail a
-    live image took over stays). Returns their paths."""
+    live image took over stays), and every annotated or grid copy whose image is no longer in the
+    library (removed, purged, or taken over by a returning file under a new id). Returns the
+    purged paths."""
     purged = store.purge_tombstones(now - timedelta(days=keep_days))
     for _, path, thumbnail in purged:
         if thumbnail is not None:
             thumbnails.remove_thumbnails(path, thumbnail)
+    thumbnails.remove_derived(thumbnails.derived_ids() - store.live_image_ids())
     return [path for _, path, _ in purged]

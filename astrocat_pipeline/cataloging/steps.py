@@ -267,8 +267,12 @@ def make_thumbnail(
     row = _image_row(store, key)
     if (problem := _upstream_problem(row, "image_thumbnail")) is not None:
         return problem
+    # The stretch of the content's last thumbnail (any size): applied again, not recomputed.
+    kept = store.get_thumbnail_stretch(key)
+    if kept is None or kept.get("fingerprint") != row.fingerprint:
+        kept = None
     try:
-        image, stretch = render_file_thumbnail(Path(row.path), max_size_px)
+        image, stretch = render_file_thumbnail(Path(row.path), max_size_px, kept)
     except AstrocatError as exc:
         store.record_error(key, "image_thumbnail", str(exc))
         return StepOutcome("error", str(exc), {"path": row.path})
@@ -281,7 +285,7 @@ def make_thumbnail(
                 f"({exc.strerror or exc}); no thumbnail can be made until it is fixed"
             ) from exc
         raise
-    store.record_thumbnail(key, str(target))
+    store.record_thumbnail(key, str(target), {**stretch, "fingerprint": row.fingerprint})
     return StepOutcome(
         "ok",
         metadata={
@@ -496,8 +500,15 @@ def _solution_metadata(solution: PlateSolution, reused: bool) -> dict[str, Any]:
     return out
 
 
-def match_catalog(store: CatalogStore, catalog: ObjectCatalog, key: str) -> StepOutcome:
-    """Catalog objects inside the solved field, with their pixel positions."""
+def match_catalog(
+    store: CatalogStore,
+    catalog: ObjectCatalog,
+    key: str,
+    thumbnails: ThumbnailStore | None = None,
+) -> StepOutcome:
+    """Catalog objects inside the solved field, with their pixel positions; with
+    ``thumbnails``, also the annotated copy of the frame in the cache (objects drawn on its
+    thumbnail), made from the cached thumbnail when there is one."""
     row = _image_row(store, key)
     if (problem := _upstream_problem(row, "catalog_matches")) is not None:
         return problem
@@ -505,6 +516,8 @@ def match_catalog(store: CatalogStore, catalog: ObjectCatalog, key: str) -> Step
     solution = store.get_solution(row.fingerprint)
     if solution is None or solution.status != "solved" or not solution.wcs_header:
         store.replace_matches(key, [])
+        if thumbnails is not None:
+            thumbnails.remove_annotated(row.image_id)
         status = solution.status if solution else "not solved"
         return StepOutcome("skipped", f"no plate solution ({status})", {"match_count": 0})
     wcs = wcs_from_header_text(solution.wcs_header)
@@ -514,10 +527,16 @@ def match_catalog(store: CatalogStore, catalog: ObjectCatalog, key: str) -> Step
     geometry = solution.geometry or field_geometry(wcs, width, height)
     matches = match_field(catalog, wcs, width, height, geometry)
     store.replace_matches(key, matches)
+    annotated = None
+    if thumbnails is not None:
+        from astrocat_pipeline.cataloging.annotations import write_annotated_frame
+
+        annotated = write_annotated_frame(store, thumbnails, row, solution, matches)
     return StepOutcome(
         "ok",
         metadata={
             "match_count": len(matches),
+            **({"annotated_path": str(annotated)} if annotated is not None else {}),
             "objects": [
                 f"{m.designation}"
                 + (f" (M {m.messier})" if m.messier else "")

@@ -6,6 +6,7 @@ loader, the stretch and the renderer (not the catalog database or the object cat
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,17 @@ from astrocat_pipeline.core.thumbnail import render_thumbnail
 from astrocat_pipeline.core.tuning import THUMBNAIL_MAX_SIZE_PX
 
 
-def render_file_thumbnail(path: Path, max_size_px: int = THUMBNAIL_MAX_SIZE_PX) -> tuple[Any, dict]:
+def render_file_thumbnail(
+    path: Path,
+    max_size_px: int = THUMBNAIL_MAX_SIZE_PX,
+    kept: Mapping[str, Any] | None = None,
+) -> tuple[Any, dict]:
     """Load one file and render its thumbnail (a PIL image) and the stretch used.
 
     The stretch follows the frame: AutoSTF for linear frames, a percentile range for processed
-    16/32-bit images, none for 8-bit pictures; a one-shot-colour mosaic is debayered.
+    16/32-bit images, none for 8-bit pictures; a one-shot-colour mosaic is debayered. ``kept``:
+    the stretch an earlier thumbnail of the same content was made with, applied again without
+    computing statistics (see :func:`~astrocat_pipeline.core.thumbnail.render_thumbnail`).
     """
     data, header = load_image(path, draft=True)
     metadata = normalize_metadata(str(path), header)
@@ -39,4 +46,5 @@ def render_file_thumbnail(path: Path, max_size_px: int = THUMBNAIL_MAX_SIZE_PX) 
         max_size_px=max_size_px,
         stretch=stretch,
         bayer_pattern=pattern,
+        kept=kept,
     )

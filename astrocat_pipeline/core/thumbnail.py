@@ -17,6 +17,7 @@ import hashlib
 import io
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +222,7 @@ def render_thumbnail(
     params: STFParams = STFParams(),  # noqa: B008  (frozen, so a shared default is safe)
     stretch: Stretch = "stf",
     bayer_pattern: str | None = None,
+    kept: Mapping[str, Any] | None = None,
 ) -> tuple[Image.Image, dict[str, Any]]:
     """Render an image array as a stretched 8-bit thumbnail.
 
@@ -249,6 +251,11 @@ def render_thumbnail(
         :func:`~astrocat_pipeline.core.debayer.bayer_pattern_from_keywords` (FITS: BAYERPAT,
         XBAYROFF/YBAYROFF, ROWORDER) or
         :func:`~astrocat_pipeline.core.debayer.cfa_pattern_at_origin`. None: no CFA.
+    kept
+        The ``info`` of an earlier rendering of the same data (at any size): its limits and
+        midtones are applied as they are, without computing statistics again, when it is for
+        the same stretch, normalization, channel linking, channel count and CFA pattern
+        (otherwise it is ignored). The caller makes sure the data are the same.
 
     Returns
     -------
@@ -258,8 +265,9 @@ def render_thumbnail(
         normalized 0 and 1), ``median`` and ``mad`` per channel (normalized units, finite
         pixels of the statistics subsample; None when there are none), ``c0``,
         ``highlights`` and ``m`` per channel (normalized units), ``stats_step`` (the
-        subsample's stride), ``reduction_factor`` (the block-mean size), ``debayer``
-        (``'superpixel'``, ``'bilinear'`` or None), ``bayer_pattern`` and ``size_px``; for
+        subsample's stride), ``statistics_kept`` (True: taken from ``kept``),
+        ``reduction_factor`` (the block-mean size), ``debayer`` (``'superpixel'``,
+        ``'bilinear'`` or None), ``bayer_pattern`` and ``size_px``; for
         ``'stf'`` also ``shadows_clip_madn``, ``mad_scale`` and ``target_background``.
     """
     if stretch not in STRETCHES:
@@ -281,28 +289,42 @@ def render_thumbnail(
         out_width, out_height = thumbnail_size(planes.shape[1], planes.shape[0], max_size_px)
     height, width, n_channels = planes.shape
 
-    low, high = normalization_limits(planes, params.normalization)
-    span = high - low
-    subsample, stats_step = regular_subsample(planes)
-    median_data, mad_data = channel_statistics(subsample)
-    median = (median_data - low) / span
-    mad = mad_data / span
+    reuse = _usable_kept(kept, stretch, params, n_channels, bayer_pattern)
+    if reuse is not None:
+        low, high = (float(v) for v in reuse["input_range"])
+        span = high - low
+        stats_step = int(reuse["stats_step"])
+        median = _kept_floats(reuse["median"])
+        mad = _kept_floats(reuse["mad"])
+        median_data = low + span * median
+        c0 = _kept_floats(reuse["c0"])
+        highlights = _kept_floats(reuse["highlights"])
+        m = _kept_floats(reuse["m"])
+    else:
+        low, high = normalization_limits(planes, params.normalization)
+        span = high - low
+        subsample, stats_step = regular_subsample(planes)
+        median_data, mad_data = channel_statistics(subsample)
+        median = (median_data - low) / span
+        mad = mad_data / span
 
-    # Limits in normalized units: shadows c0 -> 0, highlights -> 1, then MTF(m).
-    c0 = np.zeros(n_channels)
-    highlights = np.ones(n_channels)
-    m = np.full(n_channels, LINEAR_MIDTONES)
-    if stretch == "stf":
-        c0, m = stf_from_statistics(median, mad, params)
-    elif stretch == "percentile":
-        groups = [list(range(n_channels))] if params.linked else [[c] for c in range(n_channels)]
-        for group in groups:
-            p_low, p_high = _finite_percentiles(
-                subsample[..., group], PERCENTILE_LOW, PERCENTILE_HIGH
+        # Limits in normalized units: shadows c0 -> 0, highlights -> 1, then MTF(m).
+        c0 = np.zeros(n_channels)
+        highlights = np.ones(n_channels)
+        m = np.full(n_channels, LINEAR_MIDTONES)
+        if stretch == "stf":
+            c0, m = stf_from_statistics(median, mad, params)
+        elif stretch == "percentile":
+            groups = (
+                [list(range(n_channels))] if params.linked else [[c] for c in range(n_channels)]
             )
-            if p_high > p_low:  # else (constant, no finite data) keep the plain normalization
-                c0[group] = (p_low - low) / span
-                highlights[group] = (p_high - low) / span
+            for group in groups:
+                p_low, p_high = _finite_percentiles(
+                    subsample[..., group], PERCENTILE_LOW, PERCENTILE_HIGH
+                )
+                if p_high > p_low:  # else (constant, no finite data) keep the normalization
+                    c0[group] = (p_low - low) / span
+                    highlights[group] = (p_high - low) / span
 
     # Block-mean down to about THUMBNAIL_REDUCE_TO_TIMES_FINAL (2) times the final size,
     # leaving the rest to Lanczos; rounding keeps the reduced frame at least the final size.
@@ -348,6 +370,7 @@ def render_thumbnail(
         "highlights": _json_floats(highlights),
         "m": _json_floats(m),
         "stats_step": stats_step,
+        "statistics_kept": reuse is not None,
         "reduction_factor": factor,
         "debayer": debayer_method,
         "bayer_pattern": bayer_pattern,
@@ -360,6 +383,42 @@ def render_thumbnail(
     return image, info
 
 
+def _kept_floats(values: Any) -> np.ndarray:
+    """Per-channel values as JSON keeps them (None for NaN) back to floats."""
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
+
+
+def _usable_kept(
+    kept: Mapping[str, Any] | None,
+    stretch: Stretch,
+    params: STFParams,
+    n_channels: int,
+    bayer_pattern: str | None,
+) -> Mapping[str, Any] | None:
+    """``kept`` if it describes this rendering's stretch (see :func:`render_thumbnail`)."""
+    if not kept:
+        return None
+    try:
+        same = (
+            kept["stretch"] == stretch
+            and kept["normalization"] == params.normalization
+            and kept["linked"] == params.linked
+            and kept.get("bayer_pattern") == bayer_pattern
+            and all(len(kept[k]) == n_channels for k in ("median", "mad", "c0", "highlights", "m"))
+            and len(kept["input_range"]) == 2
+            and float(kept["input_range"][1]) > float(kept["input_range"][0])
+        )
+        if stretch == "stf":
+            same = same and (
+                kept["shadows_clip_madn"] == params.shadows_clip_madn
+                and kept["mad_scale"] == params.mad_scale
+                and kept["target_background"] == params.target_background
+            )
+    except (KeyError, TypeError, ValueError):
+        return None  # recorded by another version: compute afresh
+    return kept if same else None
+
+
 def encode_jpeg(image: Image.Image, quality: int = THUMBNAIL_JPEG_QUALITY) -> bytes:
     """JPEG bytes of an ``'L'`` or ``'RGB'`` image (other modes are converted to RGB)."""
     if not 1 <= quality <= 100:
@@ -369,3 +428,47 @@ def encode_jpeg(image: Image.Image, quality: int = THUMBNAIL_JPEG_QUALITY) -> by
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality, optimize=True)
     return buffer.getvalue()
+
+
+def encode_image(
+    image: Image.Image, image_format: str, quality: int = THUMBNAIL_JPEG_QUALITY
+) -> bytes:
+    """``image`` as ``jpeg`` or ``webp`` bytes (WebP: about a third smaller at the same look)."""
+    if image_format == "jpeg":
+        return encode_jpeg(image, quality)
+    if image_format != "webp":
+        raise ValueError(f"expected jpeg or webp, found {image_format!r}")
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="WEBP", quality=quality, method=4)
+    return buffer.getvalue()
+
+
+def reduced_copy(image: Image.Image, max_size_px: int) -> Image.Image:
+    """A copy of ``image`` that fits ``max_size_px`` square (Lanczos; never enlarged): the
+    grid's smaller thumbnail, made from the stretched one, so no statistics are computed."""
+    size = thumbnail_size(image.width, image.height, max_size_px)
+    copy = image.convert("RGB")
+    return copy if size == copy.size else copy.resize(size, Image.Resampling.LANCZOS)
+
+
+def render_placeholder(lines: list[str], size_px: tuple[int, int] = (400, 300)) -> Image.Image:
+    """A dark picture that says why a file has no thumbnail (one line per entry, wrapped)."""
+    import textwrap
+
+    from PIL import ImageDraw, ImageFont
+
+    width, height = size_px
+    image = Image.new("RGB", (width, height), (38, 30, 34))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=max(11, width // 28))
+    wrapped: list[str] = []
+    for line in lines:
+        wrapped += textwrap.wrap(line, width=44) or [""]  # the font is width/28: ~44 fit
+    wrapped = wrapped[:12]
+    line_px = max(14, width // 22)
+    top = max(8, (height - line_px * len(wrapped)) // 2)
+    draw.rectangle((2, 2, width - 3, height - 3), outline=(200, 80, 80), width=2)
+    for i, text in enumerate(wrapped):
+        colour = (255, 170, 150) if i == 0 else (220, 220, 220)
+        draw.text((width // 2, top + i * line_px), text, fill=colour, font=font, anchor="mt")
+    return image

@@ -26,6 +26,7 @@ import dagster as dg
 
 from astrocat_pipeline.cataloging import checks, steps
 from astrocat_pipeline.core.errors import InfrastructureError
+from astrocat_pipeline.core.links import gallery_frame_url
 from astrocat_pipeline.defs import dagster_internals
 from astrocat_pipeline.defs.partitions import batch_policy, images_partitions
 from astrocat_pipeline.defs.resources import AstrocatResource
@@ -111,9 +112,12 @@ CHECK_SPECS = [
 ]
 
 
-def outcome_metadata(outcome: steps.StepOutcome) -> dict[str, dg.MetadataValue]:
+def outcome_metadata(
+    outcome: steps.StepOutcome, links: dict[str, dg.MetadataValue] | None = None
+) -> dict[str, dg.MetadataValue]:
     """One file's materialization metadata, in the order the UI lists it: the preview first,
-    then the status and short values, long JSON (stretch, attempts, hints, objects) last."""
+    then the status and short values, then ``links``, long JSON (stretch, attempts, hints,
+    objects) last."""
     preview: dict[str, dg.MetadataValue] = {}
     short: dict[str, dg.MetadataValue] = {"status": dg.MetadataValue.text(outcome.status)}
     long: dict[str, dg.MetadataValue] = {}
@@ -132,7 +136,7 @@ def outcome_metadata(outcome: steps.StepOutcome) -> dict[str, dg.MetadataValue]:
             short[name] = value  # type: ignore[assignment]
         else:
             short[name] = dg.MetadataValue.text(str(value))
-    return {**preview, **short, **long}
+    return {**preview, **short, **(links or {}), **long}
 
 
 @dataclass(frozen=True)
@@ -208,20 +212,25 @@ def _step_functions(
         solver = astrocat.plate_solver()
         functions[PLATE_SOLUTION] = lambda key: steps.solve_plate(store, solver, key, catalog)
     if CATALOG_MATCHES in selected:
-        functions[CATALOG_MATCHES] = lambda key: steps.match_catalog(store, catalog, key)
+        annotated = astrocat.thumbnails()
+        functions[CATALOG_MATCHES] = lambda key: steps.match_catalog(store, catalog, key, annotated)
     return functions
 
 
 def _materialization(
-    asset_key: dg.AssetKey, partition_key: str, outcome: steps.StepOutcome
+    asset_key: dg.AssetKey, partition_key: str, outcome: steps.StepOutcome, gallery_url: str
 ) -> dg.AssetMaterialization:
     # The file's content fingerprint is image_file's data version, per partition, so a changed
     # file makes its downstream assets stale.
     tags = {"dagster/data_version": outcome.data_version} if outcome.data_version else None
+    # One click from the partition to the picture: the file's page in the gallery.
+    gallery: dict[str, dg.MetadataValue] = {
+        "gallery": dg.MetadataValue.url(gallery_frame_url(gallery_url, partition_key))
+    }
     return dg.AssetMaterialization(
         asset_key=asset_key,
         partition=partition_key,
-        metadata=outcome_metadata(outcome),
+        metadata=outcome_metadata(outcome, gallery),
         tags=tags,
     )
 
@@ -275,6 +284,7 @@ def image_assets(
     functions = _step_functions(astrocat, selected)
     store = astrocat.store()
     catalog = _object_catalog(astrocat, selected)
+    gallery_url = astrocat.settings().gallery_url
     # The selected checks, by the asset they are on: a file's check is evaluated only when this
     # step materialized that asset for it.
     checks_on: dict[dg.AssetKey, list[str]] = {}
@@ -322,7 +332,7 @@ def image_assets(
                 failures.append(FileFailure(partition_key, name, reason))
                 context.log.warning(f"{partition_key}: {name}: {reason}")
                 continue
-            yield _materialization(asset_key, partition_key, outcome)
+            yield _materialization(asset_key, partition_key, outcome, gallery_url)
             to_check.extend(checks_on.get(asset_key, ()))
         if to_check:
             verdicts = checks.check_file(store, catalog, partition_key, to_check)

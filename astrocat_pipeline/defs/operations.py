@@ -123,13 +123,14 @@ def rematch_folder_op(
 ) -> dict[str, int]:
     """Match the solved frames under a folder against the object catalogs again."""
     store, catalog = astrocat.store(), astrocat.object_catalog()
+    thumbnails = astrocat.thumbnails()  # the annotated copies are drawn again with the matches
     rows = operations.frames_to_rematch(store, config.folder or None)
     return _run_over(
         context,
         store,
         "catalog_matches",
         rows,
-        lambda key: steps.match_catalog(store, catalog, key),
+        lambda key: steps.match_catalog(store, catalog, key, thumbnails),
     )
 
 

@@ -30,6 +30,8 @@ class AstrocatResource(dg.ConfigurableResource):
     nova_deadline_s: float | None = None  # ASTROCAT_NOVA_DEADLINE_S
     run_retention_days: int | None = None  # ASTROCAT_RUN_RETENTION_DAYS
     tombstone_days: int | None = None  # ASTROCAT_TOMBSTONE_DAYS
+    gallery_url: str | None = None  # ASTROCAT_GALLERY_URL
+    dagster_url: str | None = None  # ASTROCAT_DAGSTER_URL
 
     _settings: Settings | None = PrivateAttr(default=None)
     _store: CatalogStore | None = PrivateAttr(default=None)

@@ -867,7 +867,7 @@ def test_search_columns_are_the_tables_columns() -> None:
     from astrocat_pipeline.adapters.catalog.schema import images, plate_solutions
     from astrocat_pipeline.adapters.catalog.search_query import IMAGE_COLUMNS, SOLUTION_COLUMNS
 
-    assert set(IMAGE_COLUMNS) == {c.name for c in images.c} - {"raw_header"}
+    assert set(IMAGE_COLUMNS) == {c.name for c in images.c} - {"raw_header", "thumbnail_stretch"}
     assert set(SOLUTION_COLUMNS) == {c.name for c in plate_solutions.c}
 
 

@@ -164,3 +164,25 @@ def test_remove_thumbnails_also_removes_the_recorded_one_only_inside_the_cache(
     assert store.remove_thumbnails(SOURCE, recorded) == 1
     assert store.remove_thumbnails(SOURCE, recorded) == 0
     assert store.remove_thumbnails(SOURCE, None) == 0
+
+
+def test_annotated_and_grid_copies_are_counted_cleared_and_removed_by_image_id(
+    tmp_path: Path,
+) -> None:
+    store = ThumbnailStore(tmp_path / "thumbs")
+    store.write(SOURCE, JPEG)
+    annotated = store.write_annotated(7, JPEG)
+    grid = store.write_grid(7, 320, "webp", JPEG)
+    store.write_grid(8, 320, "jpeg", JPEG)
+    (tmp_path / "thumbs" / "annotated_x.jpg").write_bytes(JPEG)  # not ours: never touched
+    assert annotated.name == "annotated_7.jpg"
+    assert grid.name == "grid320_7.webp"
+    assert store.stats().count == 4
+    assert store.derived_ids() == {7, 8}
+    assert store.remove_derived({7}) == 2
+    assert store.derived_ids() == {8}
+    assert store.remove_annotated(7) is False
+    assert store.clear() == 2
+    assert (tmp_path / "thumbs" / "annotated_x.jpg").exists()
+    with pytest.raises(ValueError, match="image id"):
+        store.annotated_path(-1)

@@ -555,3 +555,36 @@ def test_core_modules_do_not_import_dagster() -> None:
         "sys.exit('dagster' in sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("stretch", ["stf", "percentile"])
+def test_a_kept_stretch_renders_another_size_without_statistics(monkeypatch, stretch):
+    import astrocat_pipeline.core.thumbnail as thumbnail_module
+
+    rng = np.random.default_rng(4)
+    data = rng.normal(1000, 30, (600, 900)).astype(np.uint16)
+    data[300:320, 400:420] = 30000
+    large, info = render_thumbnail(data, max_size_px=400, stretch=stretch)
+    assert info["statistics_kept"] is False
+
+    def no_statistics(*args, **kwargs):
+        raise AssertionError("statistics computed again")
+
+    monkeypatch.setattr(thumbnail_module, "channel_statistics", no_statistics)
+    monkeypatch.setattr(thumbnail_module, "regular_subsample", no_statistics)
+    small, again = render_thumbnail(data, max_size_px=200, stretch=stretch, kept=info)
+    assert again["statistics_kept"] is True
+    assert small.size == (200, 133)
+    for name in ("input_range", "c0", "highlights", "m"):
+        assert again[name] == info[name]
+    # Same stretch, so the same levels: the smaller picture's mean matches the larger one's.
+    assert np.asarray(small, float).mean() == pytest.approx(np.asarray(large, float).mean(), abs=2)
+
+
+def test_a_kept_stretch_of_another_kind_is_ignored():
+    data = np.random.default_rng(5).normal(1000, 30, (60, 90)).astype(np.uint16)
+    _, info = render_thumbnail(data, stretch="percentile")
+    _, again = render_thumbnail(data, stretch="stf", kept=info)
+    assert again["statistics_kept"] is False
+    _, damaged = render_thumbnail(data, stretch="percentile", kept={"stretch": "percentile"})
+    assert damaged["statistics_kept"] is False

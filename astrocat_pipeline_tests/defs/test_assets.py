@@ -56,3 +56,32 @@ def test_each_partition_of_a_batch_carries_its_own_metadata(
             assert metadata["exposure_s"].value == exposures[name]
             thumbnail = latest_materialization(instance, "image_thumbnail", key).metadata
             assert Path(thumbnail["thumbnail_path"].value).name.startswith(Path(name).stem)
+
+
+def test_each_materialization_links_to_the_gallery_and_matching_draws_the_frame(
+    tmp_path: Path, astrocat_env, instance, monkeypatch
+):
+    from urllib.parse import quote
+
+    from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
+    from astrocat_pipeline_tests.defs.conftest import M42_HEADER_WCS
+
+    root = tmp_path / "library"
+    write_tiny_fits(root / "m42.fits", **M42_HEADER_WCS)  # solved from its own header
+    monkeypatch.setenv("ASTROCAT_LIBRARY_ROOTS", str(root))
+    monkeypatch.setenv("ASTROCAT_SOLVER", "none")
+    monkeypatch.setenv("ASTROCAT_GALLERY_URL", "https://gallery.example.org/")
+    settings = Settings.from_env()
+
+    index_library(settings, instance, batch_size=10)
+
+    (key,) = instance.get_dynamic_partitions("images")
+    link = f"https://gallery.example.org/frame?partition={quote(key, safe='')}"
+    for asset in ("image_file", "image_metadata", "image_thumbnail", "catalog_matches"):
+        assert latest_materialization(instance, asset, key).metadata["gallery"].value == link
+    matches = latest_materialization(instance, "catalog_matches", key).metadata
+    annotated = Path(matches["annotated_path"].value)
+    assert annotated.name.startswith("annotated_")
+    assert annotated.parent == settings.thumbnail_cache_path
+    assert annotated.is_file()
+    assert ThumbnailStore(settings.thumbnail_cache_path).stats().count == 2

@@ -375,10 +375,15 @@ def test_tombstones_are_purged_after_their_days(tmp_path, astrocat_env, instance
     run(instance, request)
     key = partition_key(str(root), "night1/a.fits")
     thumbnail = Path(store.get_image(key).thumbnail_path)
+    thumbnails = ThumbnailStore(astrocat_env / "thumbnails")
+    # The gallery's copies of both files (annotated and grid copies, by image id).
+    kept_key = partition_key(str(root), "night1/b.fits")
+    gone_id, kept_id = store.get_image(key).image_id, store.get_image(kept_key).image_id
+    gone_copy = thumbnails.write_grid(gone_id, 320, "jpeg", b"jpeg")
+    kept_copy = thumbnails.write_annotated(kept_id, b"jpeg")
     path.unlink()
     two_looks(sensor)
     assert thumbnail.is_file()
-    thumbnails = ThumbnailStore(astrocat_env / "thumbnails")
     removed_at = datetime.now(UTC)
 
     assert library_sync.purge_tombstones(store, thumbnails, removed_at, keep_days=30) == []
@@ -386,6 +391,8 @@ def test_tombstones_are_purged_after_their_days(tmp_path, astrocat_env, instance
     later = removed_at + timedelta(days=31)
     assert library_sync.purge_tombstones(store, thumbnails, later, keep_days=30) == [str(path)]
     assert not thumbnail.exists()
+    assert not gone_copy.exists()  # removed with its image
+    assert kept_copy.is_file()
     assert store.count_images() == 1
 
     # The daily schedule's job purges with ASTROCAT_TOMBSTONE_DAYS.

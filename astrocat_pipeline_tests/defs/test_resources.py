@@ -70,3 +70,15 @@ def test_tombstone_days_come_from_the_environment_or_the_launchpad(monkeypatch):
         Settings.from_env()
     monkeypatch.delenv("ASTROCAT_TOMBSTONE_DAYS")
     assert Settings.from_env().tombstone_days == 30
+
+
+def test_the_gallery_and_dagster_urls_come_from_the_environment_or_the_launchpad(monkeypatch):
+    assert Settings.from_env(environ={}).gallery_url == "http://127.0.0.1:3001"
+    monkeypatch.setenv("ASTROCAT_DAGSTER_URL", "https://dagster.example.org/")
+    assert Settings.from_env().dagster_url == "https://dagster.example.org"
+    assert AstrocatResource(gallery_url="http://host:8080").settings().gallery_url == (
+        "http://host:8080"
+    )
+    monkeypatch.setenv("ASTROCAT_GALLERY_URL", "javascript:alert(1)")
+    with pytest.raises(ConfigError, match="ASTROCAT_GALLERY_URL"):
+        Settings.from_env()

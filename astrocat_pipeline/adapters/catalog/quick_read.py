@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 from astrocat_pipeline.adapters.catalog.revision import SCHEMA_HEAD
 from astrocat_pipeline.adapters.catalog.rows import SearchResult
-from astrocat_pipeline.adapters.catalog.search_query import run_search
+from astrocat_pipeline.adapters.catalog.search_query import NO_FILTERS, HeaderFilters, run_search
 
 # How long a read waits for a writer's lock (SQLite's busy timeout), as the store's engine does.
 _BUSY_TIMEOUT_S = 30.0
@@ -39,7 +39,9 @@ def sqlite_path(database_url: str) -> Path | None:
 
 
 def quick_search(
-    database_url: str, object_keys: Collection[str] | None
+    database_url: str,
+    object_keys: Collection[str] | None,
+    filters: HeaderFilters = NO_FILTERS,
 ) -> list[SearchResult] | None:
     """:meth:`CatalogStore.search` of a current SQLite catalog, or None when the store must be
     opened instead (see the module docstring)."""
@@ -63,6 +65,6 @@ def quick_search(
         def execute(sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
             return connection.execute(sql, params).fetchall()
 
-        return run_search(execute, object_keys)
+        return run_search(execute, object_keys, filters=filters)
     finally:
         connection.close()

@@ -60,6 +60,7 @@ class ImageRow:
     """
 
     partition_key: str
+    image_id: int  # the row's id: stable while the file is cataloged (gallery URLs, cache names)
     root: str
     rel_path: str  # POSIX separators, relative to root
     path: str
@@ -173,7 +174,9 @@ class SearchResult:
 
 # --- from the database ----------------------------------------------------------------------
 
-_IMAGE_FIELDS = tuple(name for name in ImageRow.__dataclass_fields__ if name != "solution_status")
+_IMAGE_FIELDS = tuple(
+    name for name in ImageRow.__dataclass_fields__ if name not in ("solution_status", "image_id")
+)
 
 
 def loads(value: str | None) -> Any:
@@ -199,6 +202,7 @@ def image_from_db(row: RowMapping, solution_status: str | None) -> ImageRow:
     """An :class:`ImageRow` from a row of ``images`` (any extra columns are ignored); the row
     may come from SQLAlchemy or straight from a DB-API cursor."""
     values = {name: row[name] for name in _IMAGE_FIELDS}
+    values["image_id"] = int(row["id"])
     values["status"] = ImageStatus(values["status"])
     for name in ("date_obs", "created_at", "updated_at"):
         values[name] = utc(values[name])

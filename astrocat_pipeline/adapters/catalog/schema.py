@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 from astrocat_pipeline.adapters.catalog.rows import GEOMETRY_COLUMNS, MATCH_FIELDS, METADATA_FIELDS
@@ -155,6 +156,10 @@ images = Table(
     Column("has_wcs", Boolean),
     Column("raw_header", SafeText),  # JSON object: keyword -> value
     Column("thumbnail_path", SafeText),
+    # JSON: the stretch the thumbnail was made with and the content's fingerprint (revision
+    # 0008), so that a thumbnail made again at another size reuses it instead of recomputing
+    # the statistics.
+    Column("thumbnail_stretch", SafeText),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("root", "rel_path"),
@@ -165,6 +170,16 @@ images = Table(
     Column("gone_since", UTCDateTime),
     Column("removal_held_at", UTCDateTime),
     Column("removed_at", UTCDateTime, index=True),
+    # The search's order over the library (search_query.SEARCH_ORDER; revision 0008): a page of
+    # results reads its ids from this index instead of sorting every image.
+    Index(
+        "ix_images_search_order",
+        "date_obs",
+        "path",
+        "id",
+        sqlite_where=text("removed_at IS NULL"),
+        postgresql_where=text("removed_at IS NULL"),
+    ),
 )
 
 plate_solutions = Table(

@@ -548,6 +548,12 @@ def _reading_with_astropy(path: Path) -> Iterator[None]:
         _warn_non_ascii(path, "non-ASCII bytes")
 
 
+def rows_bottom_up(keywords: dict[str, Any]) -> bool:
+    """Whether a FITS image's row 0 is the bottom of the picture: FITS's convention, unless
+    ROWORDER says TOP-DOWN (as some capture programs write)."""
+    return str(keywords.get("ROWORDER") or "BOTTOM-UP").strip().upper() != "TOP-DOWN"
+
+
 def _image_header(
     fmt: str,
     keywords: dict[str, Any],
@@ -559,7 +565,7 @@ def _image_header(
     bit_depth: int,
     kind: str,
 ) -> ImageHeader:
-    bottom_up = str(keywords.get("ROWORDER") or "BOTTOM-UP").strip().upper() != "TOP-DOWN"
+    bottom_up = rows_bottom_up(keywords)
     bayer = keywords.get("BAYERPAT")
     return ImageHeader(
         format=fmt,

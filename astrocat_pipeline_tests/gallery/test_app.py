@@ -1,0 +1,281 @@
+"""The gallery's pages through Starlette's test client, on a small synthetic catalog: what it
+shows, and how it refuses what it must (bad parameters, unknown ids, paths, writes)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from starlette.testclient import TestClient
+
+from astrocat_pipeline.adapters.catalog import CatalogStore, open_catalog
+from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
+from astrocat_pipeline.cataloging.objects import object_key
+from astrocat_pipeline.core.records import ImageMetadata, InventoryEntry
+from astrocat_pipeline.gallery.app import create_app
+from astrocat_pipeline.settings import Settings
+
+ROOT = "/library"
+
+
+def _add(store: CatalogStore, rel_path: str, **metadata: object) -> str:
+    key = f"lib/{rel_path}"
+    store.upsert_inventory([InventoryEntry(ROOT, rel_path, 100, 1, "fits", key)])
+    store.record_file(key, fingerprint=f"fp-{rel_path}", size_bytes=100, mtime_ns=1)
+    fields = {"path": f"{ROOT}/{rel_path}", "format": "fits", **metadata}
+    # The OBJECT's designation as the metadata step records it (without the whole catalog).
+    name = metadata.get("object")
+    store.record_metadata(
+        key,
+        ImageMetadata(**fields),  # type: ignore[arg-type]
+        {},
+        object_key=object_key(None, str(name)) if name else None,
+    )
+    return key
+
+
+@pytest.fixture
+def gallery(tmp_path: Path) -> Iterator[tuple[TestClient, CatalogStore, ThumbnailStore]]:
+    home = tmp_path / "home"
+    settings = Settings.from_env(
+        environ={"ASTROCAT_HOME": str(home), "ASTROCAT_DAGSTER_URL": "http://dagster.example:3000"}
+    )
+    store = open_catalog(settings.database_url)
+    thumbnails = ThumbnailStore(settings.thumbnail_cache_path)
+    for night in range(1, 4):
+        _add(
+            store,
+            f"M31/M31_Ha_{night}.fits",
+            frame_type="light",
+            object="M31",
+            filter="Ha",
+            exposure_s=300.0,
+            camera="ASI2600MM Pro",
+            date_obs=datetime(2024, 10, night, 22, tzinfo=UTC),
+        )
+    _add(store, "calibration/dark_1.fits", frame_type="dark", exposure_s=300.0)
+    key = _add(store, "M42/M42_L.fits", frame_type="light", object="M42", filter="L")
+    # A thumbnail in the cache for M42, and an error for a dark.
+    picture = Image.new("RGB", (80, 60), (40, 40, 90))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG")
+    path = thumbnails.write(f"{ROOT}/M42/M42_L.fits", buffer.getvalue())
+    store.record_thumbnail(key, str(path))
+    store.record_error("lib/calibration/dark_1.fits", "image_thumbnail", "dark_1.fits: truncated")
+    # A file outside the cache that no request may reach.
+    (tmp_path / "secret.txt").write_text("secret")
+    with TestClient(create_app(settings, store=store)) as client:
+        yield client, store, thumbnails
+    store.close()
+
+
+def _id(store: CatalogStore, rel_path: str) -> int:
+    image = store.get_image(f"lib/{rel_path}")
+    assert image is not None
+    return image.image_id
+
+
+def test_the_search_page_shows_the_cli_search_with_counts_and_paging(gallery):
+    client, _, _ = gallery
+    page = client.get("/", params={"object": "M31", "filter": "ha", "per_page": "50"})
+    assert page.status_code == 200
+    assert page.text.count('class="card') == 3
+    assert "1–3 of 3 images" in page.text
+    assert client.get("/", params={"frame_type": "dark"}).text.count('class="card') == 1
+    dated = client.get("/", params={"date_from": "2024-10-02", "date_to": "2024-10-02"})
+    assert dated.text.count('class="card') == 1
+    exposures = client.get("/", params={"min_exposure": "301"})
+    assert "no images found" in exposures.text
+    everything = client.get("/")
+    assert everything.text.count('class="card') == 5
+
+
+def test_a_search_of_many_pages_links_the_next_one(gallery):
+    client, store, _ = gallery
+    for i in range(60):
+        _add(store, f"many/f{i:03d}.fits", frame_type="light", object="NGC 7000")
+    first = client.get("/", params={"object": "NGC 7000", "per_page": "50"})
+    assert "1–50 of 60 images" in first.text
+    assert 'id="next"' in first.text
+    assert 'id="previous"' not in first.text
+    second = client.get("/", params={"object": "NGC 7000", "per_page": "50", "page": "2"})
+    assert "51–60 of 60 images" in second.text
+    assert second.text.count('class="card') == 10
+    past = client.get("/", params={"object": "NGC 7000", "per_page": "50", "page": "3"})
+    assert past.status_code == 400
+    assert "this search has 2 pages" in past.text
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({"ra": "abc", "dec": "1", "radius": "1"}, "expected a number"),
+        ({"ra": "nan", "dec": "1", "radius": "1"}, "finite"),
+        ({"ra": "10", "dec": "95", "radius": "1"}, "outside [-90, 90]"),
+        ({"ra": "10", "dec": "40"}, "go together"),
+        ({"radius": "0", "ra": "10", "dec": "40"}, "(0, 180]"),
+        ({"date_from": "yesterday"}, "ISO date"),
+        ({"frame_type": "selfie"}, "expected one of"),
+        ({"page": "0"}, "page 0"),
+        ({"page": "-1"}, "page"),
+        ({"page": "99999999999"}, "page"),
+        ({"per_page": "7"}, "per_page"),
+        ({"object": "M" * 201}, "longer than 200"),
+        ({"object": "M31\x00"}, "NUL"),
+        ({"colour": "red"}, "unknown parameter"),
+        ({"min_exposure": "-5"}, "min_exposure"),
+    ],
+)
+def test_a_bad_parameter_gets_a_400_page_saying_why(gallery, params, reason):
+    client, _, _ = gallery
+    page = client.get("/", params=params)
+    assert page.status_code == 400
+    assert reason in page.text
+    assert "Bad request" in page.text
+
+
+def test_a_parameter_given_twice_and_an_oversized_query_are_refused(gallery):
+    client, _, _ = gallery
+    assert client.get("/?object=M31&object=M42").status_code == 400
+    page = client.get("/?object=" + "x" * 5000)
+    assert page.status_code == 400
+    assert "longer than 4096 bytes" in page.text
+
+
+def test_unknown_ids_and_paths_are_404(gallery):
+    client, _, _ = gallery
+    for url in (
+        "/frames/999999",
+        "/frames/99999999999999999999999",
+        "/thumbnails/424242",
+        "/thumbnails/424242/grid",
+        "/annotated/424242",
+        "/frames/abc",
+        "/nowhere",
+        "/frame?partition=lib/not-there.fits",
+    ):
+        page = client.get(url)
+        assert page.status_code == 404, url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/thumbnails/../../secret.txt",
+        "/thumbnails/..%2F..%2Fsecret.txt",
+        "/static/../app.py",
+        "/static/..%2Fapp.py",
+        "/static/%2e%2e/%2e%2e/settings.py",
+        "/thumbnails/%2Fetc%2Fpasswd",
+        "/annotated/1%2F..%2F..%2Fsecret.txt",
+        "/frames/1/../../../secret.txt",
+    ],
+)
+def test_no_path_from_a_request_reaches_a_file(gallery, url):
+    client, _, _ = gallery
+    page = client.get(url)
+    assert page.status_code in (400, 404), url
+    assert "secret" not in page.text
+    assert "import" not in page.text  # no source file either
+
+
+def test_the_gallery_is_read_only(gallery):
+    client, _, _ = gallery
+    for method in ("POST", "PUT", "DELETE", "PATCH"):
+        response = client.request(method, "/")
+        assert response.status_code == 405
+        assert response.headers["allow"] == "GET, HEAD"
+
+
+def test_thumbnails_are_served_by_id_with_validators_and_304(gallery):
+    client, store, thumbnails = gallery
+    image_id = _id(store, "M42/M42_L.fits")
+    first = client.get(f"/thumbnails/{image_id}")
+    assert first.status_code == 200
+    assert first.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(first.content)).size == (80, 60)
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    assert client.get(f"/thumbnails/{image_id}", headers={"If-None-Match": etag}).status_code == 304
+    assert (
+        client.get(f"/thumbnails/{image_id}", headers={"If-Modified-Since": modified}).status_code
+        == 304
+    )
+    assert (
+        client.get(f"/thumbnails/{image_id}", headers={"If-None-Match": '"x"'}).status_code == 200
+    )
+    grid = client.get(f"/thumbnails/{image_id}/grid")
+    assert grid.status_code == 200
+    assert "etag" in grid.headers
+    assert thumbnails.stats().count == 2  # the thumbnail and its grid copy, both counted
+    assert thumbnails.clear() == 2
+
+
+def test_a_file_without_a_thumbnail_gets_a_placeholder_saying_why(gallery):
+    client, store, _ = gallery
+    image_id = _id(store, "calibration/dark_1.fits")
+    response = client.get(f"/thumbnails/{image_id}")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(response.content)).size == (800, 600)
+    frame = client.get(f"/frames/{image_id}")
+    assert "image_thumbnail failed" in frame.text
+    assert "truncated" in frame.text
+
+
+def test_the_frame_page_links_to_its_partition_in_the_dagster_ui(gallery):
+    client, store, _ = gallery
+    image_id = _id(store, "M42/M42_L.fits")
+    redirect = client.get(
+        "/frame", params={"partition": "lib/M42/M42_L.fits"}, follow_redirects=False
+    )
+    assert redirect.status_code == 303
+    assert redirect.headers["location"] == f"/frames/{image_id}"
+    page = client.get(f"/frames/{image_id}")
+    assert (
+        'href="http://dagster.example:3000/assets/image_file?view=partitions&amp;'
+        'partition=lib%2FM42%2FM42_L.fits"'
+    ) in page.text
+    assert "/library/M42/M42_L.fits" in page.text
+
+
+def test_the_problems_page_lists_errors_with_links_to_dagster(gallery):
+    client, _, _ = gallery
+    page = client.get("/problems")
+    assert page.status_code == 200
+    assert "1 file with errors" in page.text
+    assert "dark_1.fits: truncated" in page.text
+    assert "/assets/image_thumbnail?view=partitions&amp;partition=lib%2Fcalibration" in page.text
+
+
+def test_the_targets_page_sums_integration_per_target_and_filter(gallery):
+    client, _, _ = gallery
+    page = client.get("/targets")
+    assert page.status_code == 200
+    assert "0.25 h in 3 frames" in page.text  # M31, Ha: 3 × 300 s
+    assert 'href="/?object=M+31&amp;filter=Ha"' in page.text
+
+
+def test_every_page_says_where_its_parts_may_come_from(gallery):
+    client, _, _ = gallery
+    page = client.get("/")
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_targets_page_counts_as_the_stats_command_does(gallery):
+    from astrocat_pipeline.core.records import CatalogMatch
+    from astrocat_pipeline.core.summary import library_summary
+
+    _, store, _ = gallery
+    match = CatalogMatch("OpenNGC", "NGC 224", "Andromeda Galaxy", "G", 10.7, 41.3, 5, 5, 190.0, 31)
+    store.replace_matches("lib/M31/M31_Ha_1.fits", [match])
+    store.replace_matches("lib/M42/M42_L.fits", [match])  # OBJECT M42, but M31 in the field
+    fast = library_summary(store.summary_documents())
+    full = library_summary([result.to_dict() for result in store.search(None)])
+    assert fast.keys() == full.keys()
+    for name, table in full.items():
+        assert fast[name].to_dict("records") == table.to_dict("records"), name
