@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from astrocat_pipeline.core.records import ImageMetadata, SolveHints
+from astrocat_pipeline.core.records import FieldGeometry, ImageMetadata, SolveHints
 from astrocat_pipeline.core.tuning import (
     DEFAULT_HINT_RADIUS_DEG,
     SOLVER_HINT_RADIUS_FACTOR,
@@ -15,7 +15,13 @@ from astrocat_pipeline.core.tuning import (
     SOLVER_SCALE_TOLERANCE,
 )
 
-__all__ = ["DEFAULT_HINT_RADIUS_DEG", "pixel_scale_arcsec", "solve_hints", "usable_hints"]
+__all__ = [
+    "DEFAULT_HINT_RADIUS_DEG",
+    "hint_disagreements",
+    "pixel_scale_arcsec",
+    "solve_hints",
+    "usable_hints",
+]
 
 # One radian in arcseconds (206264.8) times the µm/mm unit ratio (1e-3).
 _ARCSEC_PER_UM_PER_MM = 206.264806
@@ -138,3 +144,37 @@ def usable_hints(hints: SolveHints | None) -> SolveHints | None:
         dec_deg=dec if position else None,
         radius_deg=radius if position else None,
     )
+
+
+def _separation_deg(ra1_deg: float, dec1_deg: float, ra2_deg: float, dec2_deg: float) -> float:
+    """Great-circle distance in degrees (haversine: accurate at small and large distances)."""
+    p1, p2 = math.radians(dec1_deg), math.radians(dec2_deg)
+    dp, dl = p2 - p1, math.radians(ra2_deg - ra1_deg)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return math.degrees(2 * math.asin(min(1.0, math.sqrt(a))))
+
+
+def hint_disagreements(geometry: FieldGeometry, hints: SolveHints | None) -> list[str]:
+    """How a solved field disagrees with the frame's hints: its pixel scale outside the hinted
+    range, its centre beyond the hinted radius of the hinted position. Empty when it agrees or
+    there is nothing to compare (a solution that disagrees is a possible false solution:
+    DESIGN.md invariant 9 records it as a failure)."""
+    usable = usable_hints(hints)
+    if usable is None:
+        return []
+    problems = []
+    low, high = usable.scale_low_arcsec, usable.scale_high_arcsec
+    if low is not None and high is not None and not low <= geometry.pixel_scale_arcsec <= high:
+        problems.append(
+            f'scale {geometry.pixel_scale_arcsec:.3g}"/px outside the hinted '
+            f'{low:.3g}-{high:.3g}"/px'
+        )
+    if usable.ra_deg is not None and usable.dec_deg is not None and usable.radius_deg:
+        offset = _separation_deg(geometry.ra_deg, geometry.dec_deg, usable.ra_deg, usable.dec_deg)
+        if offset > usable.radius_deg:
+            problems.append(
+                f"centre {offset:.3g}° from the hinted position "
+                f"(RA {usable.ra_deg:.4f}°, Dec {usable.dec_deg:.4f}°), beyond its "
+                f"{usable.radius_deg:.3g}° radius"
+            )
+    return problems

@@ -28,12 +28,20 @@ from astrocat_pipeline.core.tuning import (
     MAD_TO_SIGMA,
     STAR_BACKGROUND_BOX_PX,
     STAR_DETECT_SIGMA,
+    STAR_MAX_ELONGATION_FACTOR,
     STAR_MAX_PEAK_FRACTION,
+    STAR_MIN_SPREAD_FRACTION,
+    STAR_MIN_WIDTH_FRACTION,
+    STAR_PSF_REFERENCE_COUNT,
+    STAR_SEP_DETECT_SIGMA,
+    STAR_SEP_MIN_AREA_PX,
+    STAR_SEP_TARGET_WIDTH_PX,
     STAR_SMOOTH_SIGMA_PX,
     STAR_UNIFORMIZE_CELLS,
 )
 
 __all__ = [
+    "DETECTORS",
     "DetectedStars",
     "detect_stars",
     "mono_image",
@@ -101,13 +109,18 @@ def mono_image(data: np.ndarray) -> np.ndarray:
     return mono
 
 
+DETECTORS: tuple[str, ...] = ("sep", "numpy")
+
+
 def detect_stars(
     image: np.ndarray,
     *,
     bin_factor: int = 1,
-    detect_sigma: float = STAR_DETECT_SIGMA,
+    detect_sigma: float | None = None,
+    cfa: bool = False,
+    method: str = "sep",
 ) -> DetectedStars:
-    """Stars in an image, brightest first.
+    """Stars in an image, brightest first; artefacts that are not stars left out.
 
     Parameters
     ----------
@@ -117,8 +130,21 @@ def detect_stars(
     bin_factor : int
         Detect on ``bin_factor``×``bin_factor`` block means (faster on big frames, which
         oversample their stars); positions are still in the pixels of ``image``.
-    detect_sigma : float
-        Detection threshold in noise sigmas of the filtered image.
+    detect_sigma : float, optional
+        Detection threshold in noise sigmas (of the matched-filtered image for ``"sep"``, of
+        the Gaussian-filtered one for ``"numpy"``); None: ``STAR_SEP_DETECT_SIGMA`` or
+        ``STAR_DETECT_SIGMA``.
+    cfa : bool
+        ``image`` is a one-shot-colour (Bayer) mosaic: it is detected on 2×2 superpixels (the
+        cell's mean, red, two greens and blue, whatever the pattern), so ``bin_factor`` is
+        raised to the next even number of at least 2.
+    method : str
+        ``"sep"`` (default): SExtractor's extraction through ``sep`` (background mesh, matched
+        filter, segmentation and deblending, isophotal shapes), then the shape tests against
+        the frame's PSF (``STAR_MIN_WIDTH_FRACTION``, ``STAR_MAX_ELONGATION_FACTOR``) and the
+        hot-pixel test (``STAR_MAX_PEAK_FRACTION``). ``"numpy"``: the earlier peak finder
+        (background mesh, Gaussian filter, local maxima, hot-pixel test only), kept for
+        comparison in ``bench/solve_bench.py``.
 
     Returns
     -------
@@ -127,6 +153,10 @@ def detect_stars(
     """
     if bin_factor < 1:
         raise ValueError(f"bin_factor must be 1 or more, got {bin_factor}")
+    if method not in DETECTORS:
+        raise ValueError(f"method must be one of {DETECTORS}, got {method!r}")
+    if cfa:
+        bin_factor = max(2, bin_factor + bin_factor % 2)
     mono = mono_image(image)
     if bin_factor > 1:
         mono = _bin(mono, bin_factor)
@@ -134,12 +164,120 @@ def detect_stars(
     margin = _FLUX_HALF_BOX_PX + 1
     if height <= 2 * margin or width <= 2 * margin:
         return _no_stars()
+    if method == "sep":
+        sigma = STAR_SEP_DETECT_SIGMA if detect_sigma is None else detect_sigma
+        x, y, flux, psf_width = _detect_sep(mono, sigma)
+        extra = int(psf_width // STAR_SEP_TARGET_WIDTH_PX)
+        if extra >= 2 and min(height, width) // extra > 2 * margin:
+            # Stars much larger than a pixel (defocused, a long focal length on small pixels):
+            # a donut's ring or a bloated star falls apart into several objects under a 3×3
+            # filter. Detect again on blocks of about the PSF's width, where it is compact.
+            mono = _bin(mono, extra)
+            x, y, flux, _ = _detect_sep(mono, sigma)
+            x, y = x * extra + (extra - 1) / 2.0, y * extra + (extra - 1) / 2.0
+    else:
+        sigma = STAR_DETECT_SIGMA if detect_sigma is None else detect_sigma
+        x, y, flux = _detect_peaks(mono, sigma)
+    x = x * bin_factor + (bin_factor - 1) / 2.0
+    y = y * bin_factor + (bin_factor - 1) / 2.0
+    order = np.argsort(-flux, kind="stable")
+    return DetectedStars(
+        x[order].astype(np.float64), y[order].astype(np.float64), flux[order].astype(np.float64)
+    )
 
+
+def _detect_sep(
+    mono: np.ndarray, detect_sigma: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """sep's extraction and the shape tests: (x, y, flux) in ``mono``'s pixels, any order,
+    and the PSF's minor-axis width (px; 0 when there are too few stars to tell)."""
+    import sep  # imported here: the thumbnail and metadata commands never need it
+
+    data = np.ascontiguousarray(mono, dtype=np.float32)
+    background = sep.Background(
+        data, bw=STAR_BACKGROUND_BOX_PX, bh=STAR_BACKGROUND_BOX_PX, fw=3, fh=3
+    )
+    residual = data - background.back()
+    # One noise level for the frame: a per-pixel noise map costs 3-4× the extraction's time,
+    # and would lower the threshold under clouds and foreground, where the stars are lost anyway.
+    rms = float(background.globalrms)
+    if rms <= _FLAT_NOISE_FRACTION * float(np.max(np.abs(data))):
+        return (*_no_arrays(), 0.0)  # a flat frame: what is left is float32 rounding
+    # sep keeps these limits in C globals; every call sets what it needs. A frame full of
+    # stars or a bright nebula needs more pixels on the stack than the default 300,000.
+    sep.set_extract_pixstack(max(300_000, data.size // 2))
+    sep.set_sub_object_limit(4096)
+    try:
+        objects = sep.extract(
+            residual, detect_sigma, err=rms, minarea=STAR_SEP_MIN_AREA_PX
+        )
+    except Exception as exc:  # sep raises a bare Exception for its internal limits
+        if "limit" not in str(exc) and "pixel stack" not in str(exc):
+            raise
+        # Too many objects to deblend (a dense Milky Way field at a low threshold): once more
+        # at twice the threshold, which keeps the bright stars the solver needs.
+        objects = sep.extract(
+            residual, 2.0 * detect_sigma, err=rms, minarea=STAR_SEP_MIN_AREA_PX
+        )
+    if len(objects) == 0:
+        return (*_no_arrays(), 0.0)
+    shaped, psf_width = _star_shaped(objects, residual)
+    objects = objects[(objects["flux"] > 0) & shaped]
+    return (
+        objects["x"].astype(np.float64),
+        objects["y"].astype(np.float64),
+        objects["flux"].astype(np.float64),
+        psf_width,
+    )
+
+
+def _star_shaped(objects: np.ndarray, residual: np.ndarray) -> tuple[np.ndarray, float]:
+    """True for the objects that could be stars, judged against the frame's own PSF (the
+    median over its brightest unsaturated objects): not sharper than the PSF across their peak,
+    not narrower, not much more elongated, and not a single hot pixel (tuning constants).
+    Also returns the PSF's minor-axis width (sep's ``b``, px; 0 if unknown)."""
+    height, width = residual.shape
+    a = objects["a"].astype(np.float64)
+    b = objects["b"].astype(np.float64)
+    elongation = a / np.maximum(b, 1e-6)
+    xp = np.clip(objects["xpeak"], 1, width - 2)
+    yp = np.clip(objects["ypeak"], 1, height - 2)
+    peak = residual[yp, xp].astype(np.float64)
+    # The peak pixel's share of its 3×3 box.
+    box = sum(residual[yp + dy, xp + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+    single = (box > 0) & (peak >= STAR_MAX_PEAK_FRACTION * box)
+    # Sharpness across the peak: the mean of the two neighbours along a row and along a
+    # column, against the peak; the smaller of the two. The PSF spreads light both ways; a
+    # cosmic ray or a bad column is one pixel wide, so one of the two is about zero.
+    safe_peak = np.where(peak > 0, peak, np.inf)
+    along_row = (residual[yp, xp - 1] + residual[yp, xp + 1]) / (2.0 * safe_peak)
+    along_column = (residual[yp - 1, xp] + residual[yp + 1, xp]) / (2.0 * safe_peak)
+    spread = np.minimum(along_row, along_column)
+    # The PSF: the brightest objects that are neither single pixels nor saturated (a flat top
+    # at the frame's maximum, where the shape says nothing about the optics).
+    ceiling = 0.9 * float(objects["peak"].max())
+    candidates = np.flatnonzero(~single & (objects["peak"] < ceiling) & (b > 0) & (spread > 0))
+    candidates = candidates[np.argsort(-objects["flux"][candidates])][:STAR_PSF_REFERENCE_COUNT]
+    if len(candidates) < 5:
+        return ~single, 0.0
+    psf_b = float(np.median(b[candidates]))
+    psf_elongation = float(np.median(elongation[candidates]))
+    psf_spread = float(np.median(spread[candidates]))
+    sharp = spread < STAR_MIN_SPREAD_FRACTION * psf_spread
+    narrow = b < STAR_MIN_WIDTH_FRACTION * psf_b
+    stretched = elongation > STAR_MAX_ELONGATION_FACTOR * psf_elongation
+    return ~(single | sharp | narrow | stretched), psf_b
+
+
+def _detect_peaks(mono: np.ndarray, detect_sigma: float) -> tuple[np.ndarray, ...]:
+    """The numpy peak finder: (x, y, flux) in ``mono``'s pixels, any order."""
+    height, width = mono.shape
+    margin = _FLUX_HALF_BOX_PX + 1
     residual = mono - _background(mono, STAR_BACKGROUND_BOX_PX)
     smooth = _gaussian_filter(residual, STAR_SMOOTH_SIGMA_PX)
     noise = _noise_sigma(smooth[::_NOISE_STRIDE, ::_NOISE_STRIDE])
     if noise <= _FLAT_NOISE_FRACTION * float(np.max(np.abs(mono))):
-        return _no_stars()  # a flat frame: what is left is float32 rounding
+        return _no_arrays()  # a flat frame: what is left is float32 rounding
 
     # Candidates: interior pixels above the threshold, as flat indices into the full frame.
     interior = smooth[margin:-margin, margin:-margin]
@@ -167,12 +305,7 @@ def detect_stars(
     dx = _parabola_peak(flat_smooth[index - 1], centre, flat_smooth[index + 1])
     dy = _parabola_peak(flat_smooth[index - width], centre, flat_smooth[index + width])
     y_px, x_px = np.divmod(index, width)
-    x = (x_px + dx) * bin_factor + (bin_factor - 1) / 2.0
-    y = (y_px + dy) * bin_factor + (bin_factor - 1) / 2.0
-    order = np.argsort(-flux, kind="stable")
-    return DetectedStars(
-        x[order].astype(np.float64), y[order].astype(np.float64), flux[order].astype(np.float64)
-    )
+    return x_px + dx, y_px + dy, flux
 
 
 def remove_line_artifacts(
@@ -228,8 +361,12 @@ def uniformize(stars: DetectedStars, cells: int = STAR_UNIFORMIZE_CELLS) -> Dete
 
 
 def _no_stars() -> DetectedStars:
+    return DetectedStars(*_no_arrays())
+
+
+def _no_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     empty = np.zeros(0, dtype=np.float64)
-    return DetectedStars(empty, empty.copy(), empty.copy())
+    return empty, empty.copy(), empty.copy()
 
 
 def _bin(image: np.ndarray, factor: int) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 # --- Screen transfer function (PixInsight AutoSTF) -----------------------------------------
 # PixInsight's AutoSTF script: shadows clip at median - 2.8 * MADN, target background 0.25.
 STF_SHADOWS_CLIP_MADN = -2.8
@@ -59,6 +61,23 @@ SOLVER_DOWNSAMPLE_ABOVE_PX = 2000
 # and hinted ones took the same time with any count; 200 leaves room for frames whose brightest
 # detections include nebula knots or artefacts (bench/solve_bench.py, bench/README.md).
 SOLVER_MAX_STARS = 200
+# Fewer stars than this cannot be solved: the engine matches quads of 4 stars and then needs a
+# few more to verify a match (each adds ~ln(field area / match area) ≈ 10 to its log-odds, and
+# SOLVER_MIN_LOG_ODDS takes about two beyond the quad).
+SOLVER_MIN_STARS = 6
+# Wall-clock budget of one whole solve (load, stars, hinted and blind runs together), the
+# default of ASTROCAT_SOLVE_BUDGET_S (issue 19: an unsolvable frame gives up within 10 s of one
+# core). Solvable frames take 0.1-2 s (bench/README.md), so a search still running after 10 s
+# is one that would rarely end in a solution.
+SOLVER_BUDGET_S = 10.0
+# A hinted run that a blind one may follow gets this share of what is left of the budget: a
+# hinted search that succeeds does so in well under a second; the blind search needs the rest.
+SOLVER_HINTED_BUDGET_SHARE = 0.35
+# A match is taken only when the engine's log-odds reach this: ln(1e9), astrometry.net's own
+# default "odds to solve" (solve-field --odds-to-solve), checked here explicitly so that a
+# different engine build or configuration cannot lower it. True matches of the corpus score
+# 50-300 (bench/README.md).
+SOLVER_MIN_LOG_ODDS = math.log(1e9)
 # A search without a scale tries all index files together (`inparallel`), which keeps them all in
 # memory at once; astrometry.net advises it only when they fit in RAM. Debian's Tycho-2 10-19 set
 # is 22 MB, the 4100/4200 series reach tens of GB: above this total they are searched one by one.
@@ -78,6 +97,32 @@ STAR_DETECT_SIGMA = 5.0
 STAR_MAX_PEAK_FRACTION = 0.7
 # astrometry.net's uniformize.py default (solve-field --uniformize 10).
 STAR_UNIFORMIZE_CELLS = 10
+# sep (SExtractor) detection: objects whose matched-filtered S/N exceeds this (SExtractor's
+# DETECT_THRESH is in the same units; 3 keeps the faint stars of short exposures and costs
+# little, since only the brightest SOLVER_MAX_STARS go to the solver), of at least this many
+# pixels (SExtractor's DETECT_MINAREA default is 5; binned, undersampled stars cover 3).
+STAR_SEP_DETECT_SIGMA = 3.0
+STAR_SEP_MIN_AREA_PX = 3
+# A 3×3 detection filter suits stars about a pixel wide (sep's minor axis ``b`` ~1 px, FWHM
+# ~2.4 px). When the frame's PSF is at least twice that (defocus, oversampling), it is detected
+# again on blocks of about this many pixels per PSF width.
+STAR_SEP_TARGET_WIDTH_PX = 1.0
+# Shape tests against the frame's own PSF, measured as the median over its brightest
+# unsaturated objects (a population statistic, so they hold for sharp and soft, round and
+# trailed frames alike). Light that came through the optics is never much narrower than the
+# PSF: an object whose minor axis is below this fraction of the PSF's is a hot pixel, a cosmic
+# ray or a bad column (SExtractor's CLASS_STAR and LA Cosmic use the same contrast).
+STAR_MIN_WIDTH_FRACTION = 0.5
+# DAOFIND's sharpness, across the peak: the peak's neighbours along a row and along a column
+# hold a share of the peak fixed by the PSF (0.33 for a Gaussian of sigma 0.67 px, 0.14 at
+# sigma 0.5 px); a one-pixel-wide cosmic ray or column leaves ~0 on one axis. An object below
+# this fraction of the PSF's share is sharper than the optics allow.
+STAR_MIN_SPREAD_FRACTION = 0.35
+# ... and an object much more elongated than the PSF is a trail, a line or an edge: its axis
+# ratio above this factor times the PSF's (a star's ratio scatters by ~20 % at S/N 20).
+STAR_MAX_ELONGATION_FACTOR = 2.0
+# The PSF's shape is the median over this many of the brightest unsaturated objects.
+STAR_PSF_REFERENCE_COUNT = 100
 
 # --- Stale plate-solve jobs ----------------------------------------------------------------
 # SUBMITTED/PROCESSING rows not updated for 5 minutes are failed so they can retry
