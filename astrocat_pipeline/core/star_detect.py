@@ -198,11 +198,14 @@ def _detect_sep(
         data, bw=STAR_BACKGROUND_BOX_PX, bh=STAR_BACKGROUND_BOX_PX, fw=3, fh=3
     )
     residual = data - background.back()
-    # One noise level for the frame: a per-pixel noise map costs 3-4× the extraction's time,
-    # and would lower the threshold under clouds and foreground, where the stars are lost anyway.
-    rms = float(background.globalrms)
+    # One noise level for the frame, from the background-subtracted pixels (sep's own global
+    # rms is the spread within each mesh cell, which a gradient across the cell inflates); a
+    # per-pixel noise map costs 3-4× the extraction's time and would lower the threshold under
+    # clouds and foreground, where the stars are lost anyway.
+    rms = _noise_sigma(residual[::_NOISE_STRIDE, ::_NOISE_STRIDE])
     if rms <= _FLAT_NOISE_FRACTION * float(np.max(np.abs(data))):
         return (*_no_arrays(), 0.0)  # a flat frame: what is left is float32 rounding
+    _flatten_single_pixels(residual, detect_sigma * rms)
     # sep keeps these limits in C globals; every call sets what it needs. A frame full of
     # stars or a bright nebula needs more pixels on the stack than the default 300,000.
     sep.set_extract_pixstack(max(300_000, data.size // 2))
@@ -223,12 +226,32 @@ def _detect_sep(
         return (*_no_arrays(), 0.0)
     shaped, psf_width = _star_shaped(objects, residual)
     objects = objects[(objects["flux"] > 0) & shaped]
-    return (
-        objects["x"].astype(np.float64),
-        objects["y"].astype(np.float64),
-        objects["flux"].astype(np.float64),
-        psf_width,
-    )
+    x, y = objects["x"].astype(np.float64), objects["y"].astype(np.float64)
+    if len(objects) and psf_width > 0:
+        # Windowed centroids (SExtractor's XWIN_IMAGE): a Gaussian window of the PSF's width
+        # weighs the core, where the isophotal barycentre lets the noisy wings pull it.
+        wx, wy, flag = sep.winpos(residual, x, y, max(psf_width, 0.5))
+        good = (flag == 0) & np.isfinite(wx) & np.isfinite(wy)
+        good &= np.hypot(wx - x, wy - y) < 2.0 * max(psf_width, 0.5)
+        x, y = np.where(good, wx, x), np.where(good, wy, y)
+    return x, y, objects["flux"].astype(np.float64), psf_width
+
+
+def _flatten_single_pixels(residual: np.ndarray, threshold: float) -> None:
+    """Replace, in place, each pixel above ``threshold`` that holds at least
+    ``STAR_MAX_PEAK_FRACTION`` of its 3×3 box (a hot pixel or a one-pixel cosmic-ray hit: no
+    star is that sharp) by the mean of its 8 neighbours, so that one sitting on a star's
+    wing does not take the star with it when the object is judged."""
+    height, width = residual.shape
+    flat = residual.ravel()
+    rows, cols = np.divmod(np.flatnonzero(residual[1:-1, 1:-1] > threshold), width - 2)
+    index = (rows + 1) * width + (cols + 1)
+    if len(index) == 0:
+        return
+    neighbours = flat[index[:, None] + _box_offsets(1, width)[[0, 1, 2, 3, 5, 6, 7, 8]]]
+    box = neighbours.sum(axis=1) + flat[index]
+    single = (box > 0) & (flat[index] >= STAR_MAX_PEAK_FRACTION * box)
+    flat[index[single]] = neighbours[single].mean(axis=1)
 
 
 def _star_shaped(objects: np.ndarray, residual: np.ndarray) -> tuple[np.ndarray, float]:

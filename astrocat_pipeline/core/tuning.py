@@ -97,11 +97,12 @@ STAR_DETECT_SIGMA = 5.0
 STAR_MAX_PEAK_FRACTION = 0.7
 # astrometry.net's uniformize.py default (solve-field --uniformize 10).
 STAR_UNIFORMIZE_CELLS = 10
-# sep (SExtractor) detection: objects whose matched-filtered S/N exceeds this (SExtractor's
-# DETECT_THRESH is in the same units; 3 keeps the faint stars of short exposures and costs
-# little, since only the brightest SOLVER_MAX_STARS go to the solver), of at least this many
-# pixels (SExtractor's DETECT_MINAREA default is 5; binned, undersampled stars cover 3).
-STAR_SEP_DETECT_SIGMA = 3.0
+# sep (SExtractor) detection: objects whose matched-filtered S/N exceeds this (the units of
+# SExtractor's DETECT_THRESH with a filter), of at least this many pixels (SExtractor's
+# DETECT_MINAREA default is 5; binned, undersampled stars cover 3). At 3 sigma, noise peaks
+# pass on a 0.5 Mpx frame; at 5 none do, and the short exposures of the corpus still give
+# 100+ stars (only the brightest SOLVER_MAX_STARS go to the solver).
+STAR_SEP_DETECT_SIGMA = 5.0
 STAR_SEP_MIN_AREA_PX = 3
 # A 3×3 detection filter suits stars about a pixel wide (sep's minor axis ``b`` ~1 px, FWHM
 # ~2.4 px). When the frame's PSF is at least twice that (defocus, oversampling), it is detected

@@ -395,7 +395,7 @@ class LocalSolver:
                 "(scripts/setup with ASTROCAT_NARROW_INDEXES=1) or use nova)"
             )
         if attempt.timed_out:
-            return f"{what}: no match within its {attempt.budget_s:.1f} s of the budget"
+            return f"{what}: timed out after {attempt.budget_s:.3g} s"
         return f"{what}: no match ({attempt.elapsed_s:.1f} s)"
 
     # --- the engine job -------------------------------------------------------------------
