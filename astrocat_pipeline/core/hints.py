@@ -10,6 +10,8 @@ import math
 from astrocat_pipeline.core.records import FieldGeometry, ImageMetadata, SolveHints
 from astrocat_pipeline.core.tuning import (
     DEFAULT_HINT_RADIUS_DEG,
+    NEIGHBOUR_HINT_RADIUS_FRACTION,
+    NEIGHBOUR_HINT_SCALE_TOLERANCE,
     SOLVER_HINT_RADIUS_FACTOR,
     SOLVER_HINT_RADIUS_MIN_DEG,
     SOLVER_SCALE_TOLERANCE,
@@ -18,6 +20,7 @@ from astrocat_pipeline.core.tuning import (
 __all__ = [
     "DEFAULT_HINT_RADIUS_DEG",
     "hint_disagreements",
+    "neighbour_hints",
     "pixel_scale_arcsec",
     "solve_hints",
     "usable_hints",
@@ -177,3 +180,28 @@ def hint_disagreements(geometry: FieldGeometry, hints: SolveHints | None) -> lis
         f"(RA {usable.ra_deg:.4f}°, Dec {usable.dec_deg:.4f}°), beyond its "
         f"{usable.radius_deg:.3g}° radius"
     ]
+
+
+def neighbour_hints(neighbour: FieldGeometry, own: SolveHints | None = None) -> SolveHints:
+    """Tight hints for a frame from the solution of a neighbour: another frame of the same
+    target, optics and binning in the same night (dithered, or after a meridian flip).
+
+    Position: the neighbour's centre, within ``NEIGHBOUR_HINT_RADIUS_FRACTION`` of its field
+    radius (dithers move a frame by a few percent of it; a flip re-centres the target); scale:
+    the neighbour's ± ``NEIGHBOUR_HINT_SCALE_TOLERANCE``. When the frame's own hints place it
+    elsewhere (a different target after all), its own hints are returned unchanged.
+    """
+    radius = max(NEIGHBOUR_HINT_RADIUS_FRACTION * neighbour.radius_deg, 1.0 / 60.0)
+    usable = usable_hints(own)
+    if usable is not None and usable.ra_deg is not None and usable.dec_deg is not None:
+        apart = _separation_deg(neighbour.ra_deg, neighbour.dec_deg, usable.ra_deg, usable.dec_deg)
+        if usable.radius_deg is not None and apart > usable.radius_deg:
+            return usable
+    scale = neighbour.pixel_scale_arcsec
+    return SolveHints(
+        scale_low_arcsec=scale * (1.0 - NEIGHBOUR_HINT_SCALE_TOLERANCE),
+        scale_high_arcsec=scale * (1.0 + NEIGHBOUR_HINT_SCALE_TOLERANCE),
+        ra_deg=neighbour.ra_deg % 360.0,
+        dec_deg=neighbour.dec_deg,
+        radius_deg=radius,
+    )

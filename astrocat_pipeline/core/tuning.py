@@ -65,11 +65,16 @@ SOLVER_MAX_STARS = 200
 # few more to verify a match (each adds ~ln(field area / match area) ≈ 10 to its log-odds, and
 # SOLVER_MIN_LOG_ODDS takes about two beyond the quad).
 SOLVER_MIN_STARS = 6
-# Wall-clock budget of one whole solve (load, stars, hinted and blind runs together), the
+# CPU-time budget of one whole solve (load, stars, hinted and blind runs together), the
 # default of ASTROCAT_SOLVE_BUDGET_S (issue 19: an unsolvable frame gives up within 10 s of one
 # core). Solvable frames take 0.1-2 s (bench/README.md), so a search still running after 10 s
-# is one that would rarely end in a solution.
+# is one that would rarely end in a solution. CPU time, not wall time, so that a busy machine
+# does not fail frames it would solve.
 SOLVER_BUDGET_S = 10.0
+# Each engine run is killed after this many times its CPU share in wall-clock time (plus 1 s):
+# the engine's CPU limit overshoots 2-3× (FACTS.md) and a machine shared by several solves
+# gives each less than a core.
+SOLVER_BUDGET_WALL_SLACK = 3.0
 # A hinted run that a blind one may follow gets this share of what is left of the budget: a
 # hinted search that succeeds does so in well under a second; the blind search needs the rest.
 SOLVER_HINTED_BUDGET_SHARE = 0.35
@@ -78,6 +83,12 @@ SOLVER_HINTED_BUDGET_SHARE = 0.35
 # different engine build or configuration cannot lower it. True matches of the corpus score
 # 50-300 (bench/README.md).
 SOLVER_MIN_LOG_ODDS = math.log(1e9)
+# A neighbour's solution as a hint (core/hints.py neighbour_hints): dithers move a frame by
+# pixels to arcminutes, a few percent of its field, and a meridian flip re-centres the target
+# to within the mount's centring (N.I.N.A. centres to 1'); half the field radius covers both.
+# The scale of the same optics changes by < 1 % with focus and temperature.
+NEIGHBOUR_HINT_RADIUS_FRACTION = 0.5
+NEIGHBOUR_HINT_SCALE_TOLERANCE = 0.02
 # A search without a scale tries all index files together (`inparallel`), which keeps them all in
 # memory at once; astrometry.net advises it only when they fit in RAM. Debian's Tycho-2 10-19 set
 # is 22 MB, the 4100/4200 series reach tens of GB: above this total they are searched one by one.

@@ -505,8 +505,9 @@ def render_frame(spec: FrameSpec, sky: CatalogSky) -> RealisticFrame:
 
 def write_fits(frame: RealisticFrame, path: Path) -> Path:
     """Write the frame as capture software does: unsigned 16-bit (BZERO 32768), no WCS."""
-    hdu = fits.PrimaryHDU(data=frame.data, header=frame.header.copy())
-    hdu.scale("int16", bzero=32768)
+    # astropy stores uint16 as int16 with BZERO = 32768 by itself (on a copy: the frame's
+    # array is left alone).
+    hdu = fits.PrimaryHDU(data=frame.data.copy(), header=frame.header.copy())
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     hdu.writeto(tmp, overwrite=True)

@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import math
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -51,6 +52,7 @@ from astrocat_pipeline.core.star_detect import (
 )
 from astrocat_pipeline.core.tuning import (
     SOLVER_BUDGET_S,
+    SOLVER_BUDGET_WALL_SLACK,
     SOLVER_CPU_LIMIT_S,
     SOLVER_DOWNSAMPLE_ABOVE_PX,
     SOLVER_HINTED_BUDGET_SHARE,
@@ -112,10 +114,11 @@ class LocalSolver:
         When a hinted run finds nothing (or times out), try once more without hints (the
         solver does it itself: ``caller_blind_fallback`` is False).
     budget_s : float
-        Wall-clock budget of one whole solve, loading, star finding, hinted and blind runs
+        CPU-time budget of one whole solve, loading, star finding, hinted and blind runs
         together (``ASTROCAT_SOLVE_BUDGET_S``): a frame that cannot be solved gives up after
-        it. A hinted run that a blind one may follow gets ``SOLVER_HINTED_BUDGET_SHARE`` of
-        what is left, the last run the rest.
+        about this much of one core. A hinted run that a blind one may follow gets
+        ``SOLVER_HINTED_BUDGET_SHARE`` of what is left, the last run the rest; each run is
+        also killed after ``SOLVER_BUDGET_WALL_SLACK`` times its share of wall-clock time.
     """
 
     name = "local"
@@ -265,7 +268,7 @@ class LocalSolver:
         if on_progress is not None:
             on_progress(SolveProgress("processing"))
         started = time.monotonic()
-        deadline = started + self.budget_s
+        cpu = _CpuClock()
         stars = self._stars(image_path, width_px, height_px)
         if len(stars) < SOLVER_MIN_STARS:
             return PlateSolution(
@@ -282,7 +285,7 @@ class LocalSolver:
         with tempfile.TemporaryDirectory(prefix="astrocat-solve-") as tmp:
             work = Path(tmp)
             for number, attempt_hints in enumerate(plan, start=1):
-                remaining = deadline - time.monotonic()
+                remaining = self.budget_s - cpu.spent_s()
                 if remaining <= 0:
                     out_of_time = True
                     break
@@ -451,7 +454,7 @@ class LocalSolver:
         """Write the engine's configuration and job file (``.axy``) into ``out``; returns their
         paths. The job file holds what solve-field's augment-xylist step writes for our
         options; output names are relative to ``out``, the engine's working directory."""
-        cpu_limit = max(1, math.ceil(cpu_limit_s))
+        cpu_limit = max(1, round(cpu_limit_s))  # whole seconds
         config = out / "astrometry.cfg"
         # Without a scale every index is searched, and the engine searches one index after the
         # other, all depths each: whichever comes first costs 1-3 s whenever its quads do not
@@ -529,10 +532,11 @@ class LocalSolver:
             # The engine would load every index, use none and find nothing.
             return _Attempt(hints=hints, header=None, timed_out=False, elapsed_s=0.0, no_index=True)
         out.mkdir(parents=True)
-        wall_s = min(self.timeout_s, allowed_s)
-        config, job = self._write_job(
-            out, selected, stars, size_px, hints, min(self.cpu_limit_s, wall_s)
-        )
+        # The budget is CPU time (the engine's own limit); the wall clock only guards against
+        # the limit's overshoot and a busy machine, with SOLVER_BUDGET_WALL_SLACK to spare.
+        cpu_limit_s = min(self.cpu_limit_s, allowed_s)
+        wall_s = min(self.timeout_s, allowed_s * SOLVER_BUDGET_WALL_SLACK + 1.0)
+        config, job = self._write_job(out, selected, stars, size_px, hints, cpu_limit_s)
         timed_out = False
         with (out / "stdout.log").open("wb") as stdout, (out / "stderr.log").open("wb") as stderr:
             # A session of its own so that a timeout kills whatever the engine started too.
@@ -589,6 +593,23 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):  # the group is already gone
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+
+
+class _CpuClock:
+    """CPU seconds spent since it was made: this process's (loading, star finding) and its
+    finished children's (the engine runs, counted once each has been waited for)."""
+
+    def __init__(self) -> None:
+        self._own = time.process_time()
+        self._children = _children_cpu_s()
+
+    def spent_s(self) -> float:
+        return time.process_time() - self._own + _children_cpu_s() - self._children
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _outcome(attempt: _Attempt) -> str:
