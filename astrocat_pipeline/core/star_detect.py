@@ -31,7 +31,6 @@ from astrocat_pipeline.core.tuning import (
     STAR_MAX_ELONGATION_FACTOR,
     STAR_MAX_PEAK_FRACTION,
     STAR_MIN_SPREAD_FRACTION,
-    STAR_MIN_WIDTH_FRACTION,
     STAR_PSF_REFERENCE_COUNT,
     STAR_SEP_DETECT_SIGMA,
     STAR_SEP_MIN_AREA_PX,
@@ -141,8 +140,9 @@ def detect_stars(
     method : str
         ``"sep"`` (default): SExtractor's extraction through ``sep`` (background mesh, matched
         filter, segmentation and deblending, isophotal shapes), then the shape tests against
-        the frame's PSF (``STAR_MIN_WIDTH_FRACTION``, ``STAR_MAX_ELONGATION_FACTOR``) and the
-        hot-pixel test (``STAR_MAX_PEAK_FRACTION``). ``"numpy"``: the earlier peak finder
+        the frame's PSF (``STAR_MIN_SPREAD_FRACTION``, ``STAR_MAX_ELONGATION_FACTOR``) and the
+        hot-pixel test (``STAR_MAX_PEAK_FRACTION``); pixels sharper than the PSF allows
+        (cosmic rays, bad columns) are flattened and the frame extracted again. ``"numpy"``: the earlier peak finder
         (background mesh, Gaussian filter, local maxima, hot-pixel test only), kept for
         comparison in ``bench/solve_bench.py``.
 
@@ -205,26 +205,24 @@ def _detect_sep(
     rms = _noise_sigma(residual[::_NOISE_STRIDE, ::_NOISE_STRIDE])
     if rms <= _FLAT_NOISE_FRACTION * float(np.max(np.abs(data))):
         return (*_no_arrays(), 0.0)  # a flat frame: what is left is float32 rounding
+    # The outermost rows and columns: no neighbour on one side to tell a hot pixel from a
+    # star, and no centroid worth having there. They read as background.
+    residual[[0, -1], :] = 0.0
+    residual[:, [0, -1]] = 0.0
     _flatten_single_pixels(residual, detect_sigma * rms)
-    # sep keeps these limits in C globals; every call sets what it needs. A frame full of
-    # stars or a bright nebula needs more pixels on the stack than the default 300,000.
-    sep.set_extract_pixstack(max(300_000, data.size // 2))
-    sep.set_sub_object_limit(4096)
-    try:
-        objects = sep.extract(
-            residual, detect_sigma, err=rms, minarea=STAR_SEP_MIN_AREA_PX
-        )
-    except Exception as exc:  # sep raises a bare Exception for its internal limits
-        if "limit" not in str(exc) and "pixel stack" not in str(exc):
-            raise
-        # Too many objects to deblend (a dense Milky Way field at a low threshold): once more
-        # at twice the threshold, which keeps the bright stars the solver needs.
-        objects = sep.extract(
-            residual, 2.0 * detect_sigma, err=rms, minarea=STAR_SEP_MIN_AREA_PX
-        )
+    threshold = detect_sigma * rms
+    objects = _extract(residual, detect_sigma, rms)
     if len(objects) == 0:
         return (*_no_arrays(), 0.0)
-    shaped, psf_width = _star_shaped(objects, residual)
+    shaped, psf_width, psf_spread, sharp = _star_shaped(objects, residual)
+    if sharp and _flatten_sharp_pixels(residual, threshold, STAR_MIN_SPREAD_FRACTION * psf_spread):
+        # Cosmic rays or bad columns: a star beside one merges with it into one object, which
+        # is then judged by the artefact's peak (and lost) or centred between the two. Their
+        # pixels, sharper than the PSF allows, are flattened and the frame extracted again.
+        objects = _extract(residual, detect_sigma, rms)
+        if len(objects) == 0:
+            return (*_no_arrays(), 0.0)
+        shaped, psf_width, _, _ = _star_shaped(objects, residual)
     objects = objects[(objects["flux"] > 0) & shaped]
     x, y = objects["x"].astype(np.float64), objects["y"].astype(np.float64)
     if len(objects) and psf_width > 0:
@@ -235,6 +233,60 @@ def _detect_sep(
         good &= np.hypot(wx - x, wy - y) < 2.0 * max(psf_width, 0.5)
         x, y = np.where(good, wx, x), np.where(good, wy, y)
     return x, y, objects["flux"].astype(np.float64), psf_width
+
+
+def _extract(residual: np.ndarray, detect_sigma: float, rms: float) -> np.ndarray:
+    """sep's objects in a background-subtracted image, ``detect_sigma`` × ``rms`` up."""
+    import sep
+
+    # sep keeps these limits in C globals; every call sets what it needs. A frame full of
+    # stars or a bright nebula needs more pixels on the stack than the default 300,000.
+    sep.set_extract_pixstack(max(300_000, residual.size // 2))
+    sep.set_sub_object_limit(4096)
+    try:
+        return sep.extract(residual, detect_sigma, err=rms, minarea=STAR_SEP_MIN_AREA_PX)
+    except Exception as exc:  # sep raises a bare Exception for its internal limits
+        if "limit" not in str(exc) and "pixel stack" not in str(exc):
+            raise
+        # Too many objects to deblend (a dense Milky Way field at a low threshold): once more
+        # at twice the threshold, which keeps the bright stars the solver needs.
+        return sep.extract(residual, 2.0 * detect_sigma, err=rms, minarea=STAR_SEP_MIN_AREA_PX)
+
+
+def _spreads(residual: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For flat indices of interior pixels: the mean of the two neighbours along the row and
+    along the column, each as a fraction of the pixel (whose value must be positive)."""
+    flat = residual.ravel()
+    width = residual.shape[1]
+    centre = flat[index]
+    safe = np.where(centre > 0, centre, np.inf)
+    along_row = (flat[index - 1] + flat[index + 1]) / (2.0 * safe)
+    along_column = (flat[index - width] + flat[index + width]) / (2.0 * safe)
+    return along_row, along_column
+
+
+def _flatten_sharp_pixels(residual: np.ndarray, threshold: float, min_spread: float) -> bool:
+    """Replace, in place, each pixel above ``threshold`` whose neighbours along a row or a
+    column hold less than ``min_spread`` of it by the mean of those two neighbours. Every pixel
+    of a Gaussian star keeps at least the peak's share on both axes (the profile is separable),
+    so only what is sharper than the PSF goes. True if any pixel was replaced."""
+    height, width = residual.shape
+    rows, cols = np.divmod(np.flatnonzero(residual[1:-1, 1:-1] > threshold), width - 2)
+    index = (rows + 1) * width + (cols + 1)
+    if len(index) == 0:
+        return False
+    along_row, along_column = _spreads(residual, index)
+    flat = residual.ravel()
+    across_row = along_row < min_spread
+    across_column = ~across_row & (along_column < min_spread)
+    if not (across_row.any() or across_column.any()):
+        return False
+    row_index, column_index = index[across_row], index[across_column]
+    row_value = 0.5 * (flat[row_index - 1] + flat[row_index + 1])
+    column_value = 0.5 * (flat[column_index - width] + flat[column_index + width])
+    flat[row_index] = row_value
+    flat[column_index] = column_value
+    return True
 
 
 def _flatten_single_pixels(residual: np.ndarray, threshold: float) -> None:
@@ -254,11 +306,14 @@ def _flatten_single_pixels(residual: np.ndarray, threshold: float) -> None:
     flat[index[single]] = neighbours[single].mean(axis=1)
 
 
-def _star_shaped(objects: np.ndarray, residual: np.ndarray) -> tuple[np.ndarray, float]:
+def _star_shaped(
+    objects: np.ndarray, residual: np.ndarray
+) -> tuple[np.ndarray, float, float, bool]:
     """True for the objects that could be stars, judged against the frame's own PSF (the
     median over its brightest unsaturated objects): not sharper than the PSF across their peak,
-    not narrower, not much more elongated, and not a single hot pixel (tuning constants).
-    Also returns the PSF's minor-axis width (sep's ``b``, px; 0 if unknown)."""
+    not much more elongated, and not a single hot pixel (tuning constants). Also returns the PSF's minor-axis width (sep's ``b``, px; 0 if unknown), its spread (the
+    share of the peak its row and column neighbours hold, the smaller) and whether any object
+    was too sharp."""
     height, width = residual.shape
     a = objects["a"].astype(np.float64)
     b = objects["b"].astype(np.float64)
@@ -269,12 +324,9 @@ def _star_shaped(objects: np.ndarray, residual: np.ndarray) -> tuple[np.ndarray,
     # The peak pixel's share of its 3×3 box.
     box = sum(residual[yp + dy, xp + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1))
     single = (box > 0) & (peak >= STAR_MAX_PEAK_FRACTION * box)
-    # Sharpness across the peak: the mean of the two neighbours along a row and along a
-    # column, against the peak; the smaller of the two. The PSF spreads light both ways; a
-    # cosmic ray or a bad column is one pixel wide, so one of the two is about zero.
-    safe_peak = np.where(peak > 0, peak, np.inf)
-    along_row = (residual[yp, xp - 1] + residual[yp, xp + 1]) / (2.0 * safe_peak)
-    along_column = (residual[yp - 1, xp] + residual[yp + 1, xp]) / (2.0 * safe_peak)
+    # Sharpness across the peak (DAOFIND's idea): the PSF spreads light both ways; a cosmic
+    # ray or a bad column is one pixel wide, so one of the two shares is about zero.
+    along_row, along_column = _spreads(residual, yp * width + xp)
     spread = np.minimum(along_row, along_column)
     # The PSF: the brightest objects that are neither single pixels nor saturated (a flat top
     # at the frame's maximum, where the shape says nothing about the optics).
@@ -282,14 +334,14 @@ def _star_shaped(objects: np.ndarray, residual: np.ndarray) -> tuple[np.ndarray,
     candidates = np.flatnonzero(~single & (objects["peak"] < ceiling) & (b > 0) & (spread > 0))
     candidates = candidates[np.argsort(-objects["flux"][candidates])][:STAR_PSF_REFERENCE_COUNT]
     if len(candidates) < 5:
-        return ~single, 0.0
+        return ~single, 0.0, 0.0, False
     psf_b = float(np.median(b[candidates]))
     psf_elongation = float(np.median(elongation[candidates]))
     psf_spread = float(np.median(spread[candidates]))
     sharp = spread < STAR_MIN_SPREAD_FRACTION * psf_spread
-    narrow = b < STAR_MIN_WIDTH_FRACTION * psf_b
     stretched = elongation > STAR_MAX_ELONGATION_FACTOR * psf_elongation
-    return ~(single | sharp | narrow | stretched), psf_b
+    keep = ~(single | sharp | stretched)
+    return keep, psf_b, psf_spread, bool(sharp.any())
 
 
 def _detect_peaks(mono: np.ndarray, detect_sigma: float) -> tuple[np.ndarray, ...]:

@@ -121,17 +121,14 @@ STAR_SEP_MIN_AREA_PX = 3
 STAR_SEP_TARGET_WIDTH_PX = 1.0
 # Shape tests against the frame's own PSF, measured as the median over its brightest
 # unsaturated objects (a population statistic, so they hold for sharp and soft, round and
-# trailed frames alike). Light that came through the optics is never much narrower than the
-# PSF: an object whose minor axis is below this fraction of the PSF's is a hot pixel, a cosmic
-# ray or a bad column (SExtractor's CLASS_STAR and LA Cosmic use the same contrast).
-STAR_MIN_WIDTH_FRACTION = 0.5
+# trailed frames alike).
 # DAOFIND's sharpness, across the peak: the peak's neighbours along a row and along a column
 # hold a share of the peak fixed by the PSF (0.33 for a Gaussian of sigma 0.67 px, 0.14 at
 # sigma 0.5 px); a one-pixel-wide cosmic ray or column leaves ~0 on one axis. An object below
 # this fraction of the PSF's share is sharper than the optics allow.
 STAR_MIN_SPREAD_FRACTION = 0.35
-# ... and an object much more elongated than the PSF is a trail, a line or an edge: its axis
-# ratio above this factor times the PSF's (a star's ratio scatters by ~20 % at S/N 20).
+# An object much more elongated than the PSF is a trail, a line or an edge: its axis ratio
+# above this factor times the PSF's (a star's ratio scatters by ~20 % at S/N 20).
 STAR_MAX_ELONGATION_FACTOR = 2.0
 # The PSF's shape is the median over this many of the brightest unsaturated objects.
 STAR_PSF_REFERENCE_COUNT = 100
