@@ -118,7 +118,7 @@ def _separation_arcmin(ra1: float, dec1: float, ra2: float, dec2: float) -> floa
 
 
 def _load() -> str:
-    return "load %.2f %.2f %.2f" % os.getloadavg()
+    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def _sky_position(rng: np.random.Generator) -> tuple[float, float]:

@@ -42,7 +42,8 @@ __all__ = [
 HIPPARCOS_EPOCH_JYEAR = 1991.25
 _MAS_TO_RAD = math.radians(1.0 / 3_600_000.0)
 # hip2.dat columns (whitespace-separated; CDS I/311 ReadMe): HIP, Sn, So, Nc, RArad, DErad, Plx,
-# pmRA (mu_alpha*, mas/yr), pmDE (mas/yr), 5 errors, Ntr, F2, F1, var, ic, Hpmag, e_Hpmag, sHp, VA, B-V, ...
+# pmRA (mu_alpha*, mas/yr), pmDE (mas/yr), 5 errors, Ntr, F2, F1, var, ic, Hpmag, e_Hpmag, sHp,
+# VA, B-V, ...
 _HIP, _RA_RAD, _DEC_RAD, _PM_RA, _PM_DEC, _HP_MAG, _B_V = 0, 4, 5, 7, 8, 19, 23
 
 

@@ -142,7 +142,8 @@ def detect_stars(
         filter, segmentation and deblending, isophotal shapes), then the shape tests against
         the frame's PSF (``STAR_MIN_SPREAD_FRACTION``, ``STAR_MAX_ELONGATION_FACTOR``) and the
         hot-pixel test (``STAR_MAX_PEAK_FRACTION``); pixels sharper than the PSF allows
-        (cosmic rays, bad columns) are flattened and the frame extracted again. ``"numpy"``: the earlier peak finder
+        (cosmic rays, bad columns) are flattened and the frame extracted again. ``"numpy"``:
+        the earlier peak finder
         (background mesh, Gaussian filter, local maxima, hot-pixel test only), kept for
         comparison in ``bench/solve_bench.py``.
 
@@ -270,7 +271,7 @@ def _flatten_sharp_pixels(residual: np.ndarray, threshold: float, min_spread: fl
     column hold less than ``min_spread`` of it by the mean of those two neighbours. Every pixel
     of a Gaussian star keeps at least the peak's share on both axes (the profile is separable),
     so only what is sharper than the PSF goes. True if any pixel was replaced."""
-    height, width = residual.shape
+    width = residual.shape[1]
     rows, cols = np.divmod(np.flatnonzero(residual[1:-1, 1:-1] > threshold), width - 2)
     index = (rows + 1) * width + (cols + 1)
     if len(index) == 0:
@@ -294,7 +295,7 @@ def _flatten_single_pixels(residual: np.ndarray, threshold: float) -> None:
     ``STAR_MAX_PEAK_FRACTION`` of its 3×3 box (a hot pixel or a one-pixel cosmic-ray hit: no
     star is that sharp) by the mean of its 8 neighbours, so that one sitting on a star's
     wing does not take the star with it when the object is judged."""
-    height, width = residual.shape
+    width = residual.shape[1]
     flat = residual.ravel()
     rows, cols = np.divmod(np.flatnonzero(residual[1:-1, 1:-1] > threshold), width - 2)
     index = (rows + 1) * width + (cols + 1)
@@ -311,7 +312,8 @@ def _star_shaped(
 ) -> tuple[np.ndarray, float, float, bool]:
     """True for the objects that could be stars, judged against the frame's own PSF (the
     median over its brightest unsaturated objects): not sharper than the PSF across their peak,
-    not much more elongated, and not a single hot pixel (tuning constants). Also returns the PSF's minor-axis width (sep's ``b``, px; 0 if unknown), its spread (the
+    not much more elongated, and not a single hot pixel (tuning constants). Also returns
+    the PSF's minor-axis width (sep's ``b``, px; 0 if unknown), its spread (the
     share of the peak its row and column neighbours hold, the smaller) and whether any object
     was too sharp."""
     height, width = residual.shape
@@ -346,7 +348,7 @@ def _star_shaped(
 
 def _detect_peaks(mono: np.ndarray, detect_sigma: float) -> tuple[np.ndarray, ...]:
     """The numpy peak finder: (x, y, flux) in ``mono``'s pixels, any order."""
-    height, width = mono.shape
+    width = mono.shape[1]
     margin = _FLUX_HALF_BOX_PX + 1
     residual = mono - _background(mono, STAR_BACKGROUND_BOX_PX)
     smooth = _gaussian_filter(residual, STAR_SMOOTH_SIGMA_PX)

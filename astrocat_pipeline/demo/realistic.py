@@ -169,7 +169,9 @@ class CatalogSky:
         centre = _unit(np.array([ra_deg]), np.array([dec_deg]))[0]
         near = self._hip_xyz @ centre >= math.cos(math.radians(_DENSITY_RADIUS_DEG))
         count = int(np.count_nonzero(near & (self._hip[2] < _DENSITY_MAG)))
-        area = 2 * math.pi * (1 - math.cos(math.radians(_DENSITY_RADIUS_DEG))) * (180 / math.pi) ** 2
+        area = (
+            2 * math.pi * (1 - math.cos(math.radians(_DENSITY_RADIUS_DEG))) * (180 / math.pi) ** 2
+        )
         expected = cumulative_count_per_deg2(_DENSITY_MAG) * area
         return float(np.clip(count / expected, *_DENSITY_BOUNDS))
 
@@ -398,7 +400,9 @@ def render_frame(spec: FrameSpec, sky: CatalogSky) -> RealisticFrame:
     sigma = fwhm / 2.3548
     noise_e = math.sqrt(spec.sky_adu + _READ_NOISE_E**2)
     # Flux at the limiting magnitude: S/N 5 with an optimal (PSF-weighted) measure.
-    limit_flux = _LIMIT_SNR * noise_e * math.sqrt(4.0 * math.pi) * sigma * max(1.0, spec.elongation) ** 0.5
+    limit_flux = (
+        _LIMIT_SNR * noise_e * math.sqrt(4.0 * math.pi) * sigma * max(1.0, spec.elongation) ** 0.5
+    )
     if spec.defocus_px > 0:
         limit_flux *= max(1.0, spec.defocus_px / sigma)
     limit_inst = limit + (_HA_DIMMING_MAG if spec.filter_name == "Ha" else 0.0)
@@ -429,10 +433,7 @@ def render_frame(spec: FrameSpec, sky: CatalogSky) -> RealisticFrame:
     if spec.bayer_pattern is not None:
         pattern = normalize_bayer_pattern(spec.bayer_pattern)
         colour = np.stack(
-            [
-                10.0 ** (-0.4 * _CHANNEL_COLOUR_TERMS[c] * (stars.b_v - _SOLAR_B_V))
-                for c in pattern
-            ],
+            [10.0 ** (-0.4 * _CHANNEL_COLOUR_TERMS[c] * (stars.b_v - _SOLAR_B_V)) for c in pattern],
             axis=1,
         ).astype(np.float32)  # (N, 4): weight in each cell position of the 2×2 pattern
     _add_stars(image, x, y, flux, spec, sigma, colour)
@@ -467,7 +468,9 @@ def render_frame(spec: FrameSpec, sky: CatalogSky) -> RealisticFrame:
 
     hot_xy = np.zeros((0, 2))
     if spec.hot_pixels:
-        hot_xy = np.c_[rng.integers(0, width, spec.hot_pixels), rng.integers(0, height, spec.hot_pixels)]
+        hot_xy = np.c_[
+            rng.integers(0, width, spec.hot_pixels), rng.integers(0, height, spec.hot_pixels)
+        ]
         image[hot_xy[:, 1], hot_xy[:, 0]] += rng.uniform(2000, 60000, spec.hot_pixels).astype(
             np.float32
         )
@@ -532,7 +535,7 @@ def _move(ra_deg: float, dec_deg: float, east_deg: float, north_deg: float) -> t
 
 
 def _seed_of(ra_deg: float, dec_deg: float) -> int:
-    return int(round(ra_deg * 1000)) * 200_000 + int(round((dec_deg + 90) * 1000))
+    return round(float(ra_deg * 1000)) * 200_000 + round(float((dec_deg + 90) * 1000))
 
 
 def _with_faint_population(
@@ -583,7 +586,7 @@ def _add_stars(
     """Add each star's PSF (normalized over its stamp) to ``image`` in place."""
     height, width = image.shape
     major = sigma * max(1.0, spec.elongation)
-    half = int(math.ceil(_STAMP_SIGMAS * major + spec.defocus_px)) + 1
+    half = math.ceil(_STAMP_SIGMAS * major + spec.defocus_px) + 1
     steps = np.arange(-half, half + 1, dtype=np.float32)
     dy_grid, dx_grid = np.meshgrid(steps, steps, indexing="ij")
     angle = math.radians(spec.elongation_angle_deg)
@@ -688,7 +691,7 @@ def _add_trail(
     nx, ny = -(y1 - y0) / length, (x1 - x0) / length
     # Peak above the sky: tens of sky levels, flaring (tumbling satellites glint).
     peak = sky_adu * rng.uniform(10, 40)
-    half = int(math.ceil(4 * sigma)) + 1
+    half = math.ceil(4 * sigma) + 1
     along = np.arange(0, length, 0.5)
     glint = 1.0 + 1.5 * np.maximum(np.sin(along / rng.uniform(30, 200)), 0) ** 8
     for offset in np.arange(-half, half + 1):
@@ -749,7 +752,10 @@ def _header(spec: FrameSpec, limit: float) -> fits.Header:
     h["IMAGETYP"] = ("LIGHT", "Type of exposure")
     h["EXPOSURE"] = (spec.exposure_s, "[s] Exposure duration")
     h["EXPTIME"] = (spec.exposure_s, "[s] Exposure duration")
-    h["DATE-LOC"] = (spec.date_obs.isoformat(timespec="milliseconds"), "Time of observation (local)")
+    h["DATE-LOC"] = (
+        spec.date_obs.isoformat(timespec="milliseconds"),
+        "Time of observation (local)",
+    )
     h["DATE-OBS"] = (spec.date_obs.isoformat(timespec="milliseconds"), "Time of observation (UTC)")
     h["XBINNING"] = (spec.binning, "X axis binning factor")
     h["YBINNING"] = (spec.binning, "Y axis binning factor")
@@ -758,7 +764,10 @@ def _header(spec: FrameSpec, limit: float) -> fits.Header:
     h["EGAIN"] = (1.0, "[e-/ADU] Electrons per A/D unit")
     h["XPIXSZ"] = (spec.pixel_size_um * spec.binning, "[um] Pixel X axis size")
     h["YPIXSZ"] = (spec.pixel_size_um * spec.binning, "[um] Pixel Y axis size")
-    h["INSTRUME"] = ("ZWO ASI2600MC Pro" if spec.bayer_pattern else "ZWO ASI2600MM Pro", "Imaging instrument name")
+    h["INSTRUME"] = (
+        "ZWO ASI2600MC Pro" if spec.bayer_pattern else "ZWO ASI2600MM Pro",
+        "Imaging instrument name",
+    )
     h["SET-TEMP"] = (-10.0, "[degC] CCD temperature setpoint")
     h["CCD-TEMP"] = (-10.0, "[degC] CCD temperature")
     if spec.bayer_pattern is not None:

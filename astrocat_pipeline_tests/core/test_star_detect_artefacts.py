@@ -77,7 +77,9 @@ def test_cosmic_rays_are_not_stars(sky):
     stars = _stars(frame)
     hits = _near(stars.x_px, stars.y_px, frame.cosmic_ray_xy[:, 0], frame.cosmic_ray_xy[:, 1], 4)
     assert _not_stars(frame, stars) <= 2
-    assert np.count_nonzero(hits & ~_near(stars.x_px, stars.y_px, frame.star_x, frame.star_y, 2)) <= 2
+    assert (
+        np.count_nonzero(hits & ~_near(stars.x_px, stars.y_px, frame.star_x, frame.star_y, 2)) <= 2
+    )
     assert _completeness(frame, stars) >= 0.9
 
 
@@ -92,7 +94,10 @@ def test_a_hot_column_is_not_stars(sky):
     frame = _hot_column(sky)
     stars = _stars(frame)
     on_column = np.abs(stars.x_px - frame.hot_column_x) < 1.5
-    assert np.count_nonzero(on_column & ~_near(stars.x_px, stars.y_px, frame.star_x, frame.star_y, 2)) == 0
+    assert (
+        np.count_nonzero(on_column & ~_near(stars.x_px, stars.y_px, frame.star_x, frame.star_y, 2))
+        == 0
+    )
 
 
 def test_a_satellite_trail_is_not_stars(sky):

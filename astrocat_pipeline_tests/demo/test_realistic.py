@@ -72,20 +72,23 @@ def test_header_is_what_nina_writes_and_gives_hints_near_the_truth(tmp_path, cle
     assert metadata.filter == "L"
     hints = solve_hints(metadata)
     # The header's pointing is off by the pointing error (2' rms), and its scale is right.
-    assert hints.ra_deg is not None and hints.dec_deg is not None
+    assert hints.ra_deg is not None
+    assert hints.dec_deg is not None
     assert _sep_deg(hints.ra_deg, hints.dec_deg, BASE.ra_deg, BASE.dec_deg) < 10 / 60
     assert hints.scale_low_arcsec < BASE.pixel_scale_arcsec < hints.scale_high_arcsec
     data, _ = load_image(path)
     assert np.array_equal(data, clear.data)
     # The true WCS puts the rendered stars where they are: the brightest star's pixel is hot.
     star = clear.brightest(1)[0]
-    x, y = int(round(clear.star_x[star])), int(round(clear.star_y[star]))
+    x, y = round(float(clear.star_x[star])), round(float(clear.star_y[star]))
     assert clear.data[y, x] > np.median(clear.data) + 1000
 
 
 def test_hint_offset_moves_the_header_pointing(tmp_path, sky):
     frame = render_frame(dataclasses.replace(BASE, hint_offset_deg=(0.0, 10.0)), sky)
-    hints = solve_hints(normalize_metadata("x.fits", read_header(write_fits(frame, tmp_path / "f.fits"))))
+    hints = solve_hints(
+        normalize_metadata("x.fits", read_header(write_fits(frame, tmp_path / "f.fits")))
+    )
     assert _sep_deg(hints.ra_deg, hints.dec_deg, BASE.ra_deg, BASE.dec_deg) == pytest.approx(
         10.0, abs=0.01
     )
@@ -127,7 +130,8 @@ def test_vignetting_darkens_the_corners_and_cloud_dims_the_stars(sky, clear):
 def test_foreground_hides_the_bottom_of_the_picture(sky, clear):
     frame = render_frame(condition_spec(BASE, "foreground"), sky)
     top = frame.foreground_top
-    assert top is not None and top.min() < BASE.height_px
+    assert top is not None
+    assert top.min() < BASE.height_px
     rows = np.arange(BASE.height_px)[:, None]
     below = rows >= top[None, :]
     assert 0.15 < below.mean() < 0.5
@@ -140,7 +144,7 @@ def test_foreground_hides_the_bottom_of_the_picture(sky, clear):
 def test_defocus_makes_donuts(sky):
     frame = render_frame(condition_spec(BASE, "defocused"), sky)
     star = frame.brightest(5)[-1]  # bright, not saturated at its ring
-    x, y = int(round(frame.star_x[star])), int(round(frame.star_y[star]))
+    x, y = round(float(frame.star_x[star])), round(float(frame.star_y[star]))
     ring = frame.data[y, x + 4 : x + 6].astype(float).mean()
     assert frame.data[y, x] < ring  # the obstruction's shadow in the middle
 
@@ -148,7 +152,7 @@ def test_defocus_makes_donuts(sky):
 def test_elongation_stretches_stars_along_its_angle(sky):
     frame = render_frame(dataclasses.replace(BASE, elongation=3.0, elongation_angle_deg=0.0), sky)
     star = frame.brightest(8)[-1]
-    x, y = int(round(frame.star_x[star])), int(round(frame.star_y[star]))
+    x, y = round(float(frame.star_x[star])), round(float(frame.star_y[star]))
     patch = frame.data[y - 6 : y + 7, x - 6 : x + 7].astype(float) - np.median(frame.data)
     along_x = patch[6, [2, 10]].mean()
     along_y = patch[[2, 10], 6].mean()

@@ -316,9 +316,7 @@ class LocalSolver:
                     break
         elapsed_s = time.monotonic() - started
         records = tuple(
-            SolveAttempt(
-                solver="local", hints=a.hints, outcome=_outcome(a), elapsed_s=a.elapsed_s
-            )
+            SolveAttempt(solver="local", hints=a.hints, outcome=_outcome(a), elapsed_s=a.elapsed_s)
             for a in attempts
         )
         if solution is None:
@@ -390,7 +388,8 @@ class LocalSolver:
             return f"{what}: a match was rejected ({attempt.rejected})"
         if attempt.no_index:
             hints = attempt.hints
-            assert hints is not None and hints.scale_high_arcsec is not None
+            assert hints is not None
+            assert hints.scale_high_arcsec is not None
             field_deg = max(width_px, height_px) * hints.scale_high_arcsec / 3600.0
             return (
                 f"{what}: no index for its scale (a field of at most {field_deg:.2g}°; no "
