@@ -63,13 +63,15 @@ from astrocat_pipeline.core.tuning import (
     SOLVER_WALL_TIMEOUT_S,
 )
 
-__all__ = ["DEBIAN_INDEX_DIR", "LocalSolver"]
+__all__ = ["DEBIAN_INDEX_DIR", "NO_INDEX_OUTCOME", "LocalSolver"]
 
 # Where Debian's astrometry-data-* packages install index files, and the config file that
 # Debian's solve-field reads when it is not given --config.
 DEBIAN_INDEX_DIR = Path("/usr/share/astrometry")
 _DEBIAN_CONFIG = Path("/etc/astrometry.cfg")
 _INDEX_GLOB = "index-*.fits"
+# The outcome of an attempt whose hinted scale no installed index file covers.
+NO_INDEX_OUTCOME = "no index for its scale"
 _STDERR_TAIL_CHARS = 2000
 # astrometry-engine searches an index when its quads (SCALE_L..SCALE_U) overlap
 # [0.1 × shorter side × lowest scale, 1.0 × diagonal × highest scale] (DEFAULT_QSF_LO/HI in
@@ -548,10 +550,8 @@ class LocalSolver:
                 start_new_session=True,
             )
             try:
-                returncode = process.wait(timeout=wall_s)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                returncode = None
+                returncode = _wait(process, wall_s, allowed_s)
+                timed_out = returncode is None
             finally:
                 if process.returncode is None:
                     # Still running (timeout, or an exception such as KeyboardInterrupt): the
@@ -560,7 +560,11 @@ class LocalSolver:
         if timed_out:
             elapsed_s = time.monotonic() - started
             return _Attempt(
-                hints=hints, header=None, timed_out=True, elapsed_s=elapsed_s, budget_s=wall_s
+                hints=hints,
+                header=None,
+                timed_out=True,
+                elapsed_s=elapsed_s,
+                budget_s=min(wall_s, allowed_s),
             )
         if returncode != 0:
             tail = (out / "stderr.log").read_text(encoding="utf-8", errors="replace")
@@ -583,8 +587,44 @@ class LocalSolver:
             timed_out=False,
             elapsed_s=elapsed_s,
             log_odds=_log_odds(out / "job.match") if header is not None else None,
-            budget_s=wall_s,
+            budget_s=min(wall_s, allowed_s),
         )
+
+
+# How often a running engine's CPU time is looked at.
+_CPU_POLL_S = 0.05
+_CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _wait(process: subprocess.Popen[bytes], wall_s: float, cpu_s: float) -> int | None:
+    """The engine's exit code, or None once it has used ``cpu_s`` of CPU time (its own limit
+    overshoots 2-3×, and whole seconds only) or ``wall_s`` of wall-clock time."""
+    deadline = time.monotonic() + wall_s
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        try:
+            return process.wait(timeout=min(_CPU_POLL_S, remaining))
+        except subprocess.TimeoutExpired:
+            used = _process_cpu_s(process.pid)
+            if used is not None and used >= cpu_s:
+                return None
+
+
+def _process_cpu_s(pid: int) -> float | None:
+    """User and system CPU seconds of a running process (Linux /proc; None elsewhere)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    # Fields after the command name (which may hold spaces, in parentheses): utime, stime are
+    # the 12th and 13th of them.
+    fields = stat.rsplit(")", 1)[-1].split()
+    try:
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS_PER_S
+    except (IndexError, ValueError):
+        return None
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -617,7 +657,7 @@ def _outcome(attempt: _Attempt) -> str:
     if attempt.header is not None:
         return "solved"
     if attempt.no_index:
-        return "no index for its scale"
+        return NO_INDEX_OUTCOME
     return "timed out" if attempt.timed_out else "no match"
 
 

@@ -189,3 +189,43 @@ def test_a_field_too_narrow_for_the_index_files_fails_fast_and_says_so(tmp_path,
     assert solution.error is not None
     assert "no index for its scale" in solution.error
     assert [a.outcome for a in solution.attempts] == ["no index for its scale"]
+
+
+@needs_solver
+def test_a_field_too_narrow_goes_to_nova_when_a_key_is_set(tmp_path, sky):
+    from astrocat_pipeline.adapters.solvers.narrow import LocalWithNovaForNarrowFields
+    from astrocat_pipeline.adapters.solvers.nova import NovaSolver
+    from astrocat_pipeline_tests.adapters.solvers.nova_double import NovaDouble, wcs_file_bytes
+
+    index_dir = tmp_path / "index 10-19"
+    index_dir.mkdir()
+    for index in sorted(DEBIAN_INDEX_DIR.glob("index-tycho2-1[0-9]*.fits")):
+        (index_dir / index.name).symlink_to(index)
+    spec = dataclasses.replace(BASE, width_deg=0.3)
+    path = write_fits(render_frame(spec, sky), tmp_path / "narrow.fits")
+    wcs = wcs_file_bytes(
+        spec.ra_deg, spec.dec_deg, spec.pixel_scale_arcsec, 30.0, spec.width_px, spec.height_px
+    )
+    with NovaDouble(api_key="novaKEY-narrow", wcs_file=wcs) as double:
+        nova = NovaSolver(double.api_url, "novaKEY-narrow", poll_interval_s=0.05)
+        solver = LocalWithNovaForNarrowFields(LocalSolver(index_dir=index_dir), nova)
+        try:
+            solution = solver.solve(path, spec.width_px, spec.height_px, _hints(path))
+        finally:
+            solver.close()
+        assert double.request_count("upload") == 1
+    assert solution.status == "solved", solution.error
+    assert solution.solver == "nova"
+    assert solution.attempts[0].outcome == "no index for its scale"
+    assert _centre_error_arcmin(solution, spec) < 1.0
+    # A field the local index files do cover never reaches nova.
+    with NovaDouble(api_key="novaKEY-narrow", wcs_file=wcs) as double:
+        nova = NovaSolver(double.api_url, "novaKEY-narrow", poll_interval_s=0.05)
+        solver = LocalWithNovaForNarrowFields(LocalSolver(index_dir=index_dir), nova)
+        wide = write_fits(render_frame(BASE, sky), tmp_path / "wide.fits")
+        try:
+            solution = solver.solve(wide, BASE.width_px, BASE.height_px, _hints(wide))
+        finally:
+            solver.close()
+        assert double.request_count("upload") == 0
+    assert solution.solver == "local"
