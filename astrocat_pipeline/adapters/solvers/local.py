@@ -455,7 +455,7 @@ class LocalSolver:
         """Write the engine's configuration and job file (``.axy``) into ``out``; returns their
         paths. The job file holds what solve-field's augment-xylist step writes for our
         options; output names are relative to ``out``, the engine's working directory."""
-        cpu_limit = max(1, round(cpu_limit_s))  # whole seconds
+        cpu_limit = max(1, math.ceil(cpu_limit_s))
         config = out / "astrometry.cfg"
         # Without a scale every index is searched, and the engine searches one index after the
         # other, all depths each: whichever comes first costs 1-3 s whenever its quads do not
