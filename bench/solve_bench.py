@@ -38,6 +38,7 @@ import argparse
 import dataclasses
 import math
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -49,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from astrocat_pipeline.adapters.solvers.local import DEBIAN_INDEX_DIR, LocalSolver
-from astrocat_pipeline.core.hints import solve_hints
+from astrocat_pipeline.core.hints import neighbour_hints, solve_hints
 from astrocat_pipeline.core.loading import read_header
 from astrocat_pipeline.core.metadata import normalize_metadata
 from astrocat_pipeline.core.records import PlateSolution, SolveHints
@@ -99,7 +100,9 @@ class Run:
     status: str
     error_arcmin: float | None  # None when not solved
     elapsed_s: float
+    cpu_s: float
     reason: str | None
+    index_stars: int = 0  # index stars inside the frame (what the solver can match)
 
     @property
     def correct(self) -> bool:
@@ -145,12 +148,19 @@ def _spec(width_deg: float, condition: str, seed: int, size: tuple[int, int]) ->
     return spec
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process and its finished children (the engine runs)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def _solve(
     solver: LocalSolver, path: Path, frame: RealisticFrame, hints: SolveHints | None
-) -> tuple[PlateSolution, float]:
-    started = time.monotonic()
+) -> tuple[PlateSolution, float, float]:
+    """The solution, its wall-clock time and its CPU time (s)."""
+    started, cpu = time.monotonic(), _cpu_s()
     solution = solver.solve(path, frame.spec.width_px, frame.spec.height_px, hints)
-    return solution, time.monotonic() - started
+    return solution, time.monotonic() - started, _cpu_s() - cpu
 
 
 def _run(
@@ -159,6 +169,7 @@ def _run(
     mode: str,
     solution: PlateSolution,
     elapsed_s: float,
+    cpu_s: float,
 ) -> Run:
     error = None
     if solution.status == "solved" and solution.geometry is not None:
@@ -172,6 +183,7 @@ def _run(
     if solution.error:
         reason = solution.error.split(": ", 1)[-1]
     spec = frame.spec
+    inside = frame.brightest(len(frame.star_x))
     return Run(
         condition,
         spec.width_deg,
@@ -180,7 +192,9 @@ def _run(
         solution.status,
         error,
         elapsed_s,
+        cpu_s,
         reason,
+        int(np.count_nonzero(frame.star_in_index[inside])),
     )
 
 
@@ -252,8 +266,8 @@ def _table(runs: list[Run], key: str) -> None:
     for run in runs:
         groups[getattr(run, key)][run.mode].append(run)
     print(
-        f"  {key:>20}  {'hinted ok':>9} {'false':>5} {'med s':>6} {'max s':>6}   "
-        f"{'blind ok':>8} {'false':>5} {'med s':>6} {'max s':>6}"
+        f"  {key:>20}  {'hinted ok':>9} {'false':>5} {'med s':>6} {'maxcpu':>6}   "
+        f"{'blind ok':>8} {'false':>5} {'med s':>6} {'maxcpu':>6}"
     )
     for name in sorted(groups, key=lambda g: (isinstance(g, str), g)):
         cells = []
@@ -262,7 +276,7 @@ def _table(runs: list[Run], key: str) -> None:
             cells.append(
                 f"{_rate(group):>9} {sum(r.false_solution for r in group):>5} "
                 f"{_median([r.elapsed_s for r in group]):>6} "
-                f"{(max(r.elapsed_s for r in group) if group else 0):>6.2f}"
+                f"{(max(r.cpu_s for r in group) if group else 0):>6.2f}"
             )
         print(f"  {name!s:>20}  {cells[0]}   {cells[1]}")
 
@@ -273,9 +287,12 @@ def _failures(runs: list[Run]) -> None:
         what = (
             f"FALSE ({run.error_arcmin:.1f}')"
             if run.false_solution
-            else f"{run.status} in {run.elapsed_s:.1f} s"
+            else f"{run.status} in {run.elapsed_s:.1f} s ({run.cpu_s:.1f} s CPU)"
         )
-        print(f"    {run.mode:>6} {run.width_deg:>5g}° {run.condition:<20} {what}: {run.reason}")
+        print(
+            f"    {run.mode:>6} {run.width_deg:>5g}° {run.condition:<20} "
+            f"({run.index_stars} index stars) {what}: {run.reason}"
+        )
     if len(failed) > 40:
         print(f"    ... and {len(failed) - 40} more")
 
@@ -315,10 +332,10 @@ def main(argv: list[str] | None = None) -> int:
                     for method in DETECTORS:
                         detector_scores[method][condition].append(score_detector(frame, method))
                     hints = _header_hints(path)
-                    solution, elapsed = _solve(solver, path, frame, hints)
-                    runs.append(_run(condition, frame, "hinted", solution, elapsed))
-                    solution, elapsed = _solve(solver, path, frame, None)
-                    runs.append(_run(condition, frame, "blind", solution, elapsed))
+                    runs.append(
+                        _run(condition, frame, "hinted", *_solve(solver, path, frame, hints))
+                    )
+                    runs.append(_run(condition, frame, "blind", *_solve(solver, path, frame, None)))
                     path.unlink()
             print(f"  width {width:g}° done at {time.monotonic() - started:.0f} s; {_load()}")
 
@@ -362,16 +379,16 @@ def main(argv: list[str] | None = None) -> int:
             path = write_fits(frame, folder / f"big-{number}.fits")
             hints = _header_hints(path)
             for mode, attempt_hints in (("hinted", hints), ("blind", None)):
-                solution, elapsed = _solve(solver, path, frame, attempt_hints)
-                big_runs.append(_run(condition, frame, mode, solution, elapsed))
+                solved = _solve(solver, path, frame, attempt_hints)
+                big_runs.append(_run(condition, frame, mode, *solved))
             path.unlink()
         if not quick:
             spec = _spec(3.0, "clear", 9900, SENSOR_62MP[:2])
             frame = render_frame(spec, sky)
             path = write_fits(frame, folder / "big-62.fits")
             for mode, attempt_hints in (("hinted", _header_hints(path)), ("blind", None)):
-                solution, elapsed = _solve(solver, path, frame, attempt_hints)
-                big_runs.append(_run("clear-62Mpx", frame, mode, solution, elapsed))
+                solved = _solve(solver, path, frame, attempt_hints)
+                big_runs.append(_run("clear-62Mpx", frame, mode, *solved))
             path.unlink()
         print(f"\n3. 26 Mpx frames ({SENSOR_26MP[0]}x{SENSOR_26MP[1]}) and 62 Mpx ({_load()})")
         _table(big_runs, "width_deg")
@@ -382,11 +399,12 @@ def main(argv: list[str] | None = None) -> int:
     blind26 = [r.elapsed_s for r in big_runs if r.mode == "blind" and 20 < r.megapixels < 30]
     hinted26 = [r.elapsed_s for r in big_runs if r.mode == "hinted" and 20 < r.megapixels < 30]
     print(f"\n4. A night of dithered frames with a meridian flip ({_load()})")
-    for mode in ("night-header", "night-neighbour"):
+    for mode in ("night-header", "night-blind", "night-neighbour"):
         group = [r for r in night_runs if r.mode == mode]
         print(
             f"  {mode:>16}: {_rate(group)} correct, median {_median([r.elapsed_s for r in group])}"
-            f" s, total {sum(r.elapsed_s for r in group):.2f} s"
+            f" s (CPU {_median([r.cpu_s for r in group])} s), "
+            f"total {sum(r.elapsed_s for r in group):.2f} s"
         )
 
     print(f"\nGoals ({_load()}; total {time.monotonic() - started:.0f} s)")
@@ -415,19 +433,20 @@ def main(argv: list[str] | None = None) -> int:
             f"{'met' if met else 'NOT met'}"
         )
     failed = [r for r in runs + big_runs if not r.correct]
-    slowest = max((r.elapsed_s for r in failed), default=0.0)
-    met = slowest <= GOAL_GIVE_UP_S + 1.0
+    slowest = max((r.cpu_s for r in failed), default=0.0)
+    slowest_wall = max((r.elapsed_s for r in failed), default=0.0)
+    met = slowest <= GOAL_GIVE_UP_S + 0.5
     ok &= met
     print(
-        f"  slowest failure: {slowest:.1f} s (goal: within {GOAL_GIVE_UP_S:g} s) "
-        f"{'met' if met else 'NOT met'}"
+        f"  slowest failure: {slowest:.1f} s of CPU, {slowest_wall:.1f} s wall (goal: within "
+        f"{GOAL_GIVE_UP_S:g} s of one core) {'met' if met else 'NOT met'}"
     )
     return 0 if ok else 1
 
 
 def _night(solver: LocalSolver, sky: CatalogSky, folder: Path, count: int) -> list[Run]:
     """Frames of one target in one night, solved with the header's hints and with the previous
-    frame's solution as a tight hint (its centre, 1.5 dithers around it; its scale ±2 %)."""
+    frame's solution as a tight hint (core.hints.neighbour_hints), and blind."""
     base = FrameSpec(
         ra_deg=83.82,
         dec_deg=-5.39,
@@ -446,15 +465,13 @@ def _night(solver: LocalSolver, sky: CatalogSky, folder: Path, count: int) -> li
         frame = render_frame(spec, sky)
         path = write_fits(frame, folder / f"night-{number}.fits")
         hints = _header_hints(path)
-        solution, elapsed = _solve(solver, path, frame, hints)
-        runs.append(_run("night", frame, "night-header", solution, elapsed))
+        runs.append(_run("night", frame, "night-header", *_solve(solver, path, frame, hints)))
+        runs.append(_run("night", frame, "night-blind", *_solve(solver, path, frame, None)))
         neighbour = hints
         if previous is not None and previous.geometry is not None:
-            from astrocat_pipeline.core.hints import neighbour_hints
-
             neighbour = neighbour_hints(previous.geometry, hints)
-        solution, elapsed = _solve(solver, path, frame, neighbour)
-        runs.append(_run("night", frame, "night-neighbour", solution, elapsed))
+        solution, elapsed, cpu = _solve(solver, path, frame, neighbour)
+        runs.append(_run("night", frame, "night-neighbour", solution, elapsed, cpu))
         previous = solution if solution.status == "solved" else previous
         path.unlink()
     return runs

@@ -53,8 +53,11 @@ DEFAULT_HINT_RADIUS_DEG = 5.0
 # group after this wall-clock time.
 SOLVER_CPU_LIMIT_S = 30
 SOLVER_WALL_TIMEOUT_S = 90
-# Star extraction on frames wider than this is done on a 2x downsampled image.
+# nova is asked to find stars at 1/2 on frames wider than this (as solve-field --downsample 2).
 SOLVER_DOWNSAMPLE_ABOVE_PX = 2000
+# The local solver finds stars on block means of at most this many pixels: sep's extraction
+# takes ~25 ms per Mpx here, and frames this large oversample their stars (bench/README.md).
+SOLVER_DETECT_MAX_PIXELS = 4_000_000
 # The local solver hands astrometry-engine at most this many stars (brightest first). On the
 # demo frames (3°×2°, ~55 Tycho-2 index stars each) blind searches were fastest with the
 # brightest 100-200 (median 1.2-1.4 s, vs 1.7 s with 300 and 2.1 s with all 300-1500 found)
@@ -132,6 +135,9 @@ STAR_MIN_SPREAD_FRACTION = 0.35
 STAR_MAX_ELONGATION_FACTOR = 2.0
 # The PSF's shape is the median over this many of the brightest unsaturated objects.
 STAR_PSF_REFERENCE_COUNT = 100
+# Windowed centroids for this many of the brightest stars (twice SOLVER_MAX_STARS, so that the
+# solver's list keeps them after line removal and uniformizing); 0.02 ms a star.
+STAR_REFINE_COUNT = 2 * SOLVER_MAX_STARS
 
 # --- Stale plate-solve jobs ----------------------------------------------------------------
 # SUBMITTED/PROCESSING rows not updated for 5 minutes are failed so they can retry

@@ -54,7 +54,7 @@ from astrocat_pipeline.core.tuning import (
     SOLVER_BUDGET_S,
     SOLVER_BUDGET_WALL_SLACK,
     SOLVER_CPU_LIMIT_S,
-    SOLVER_DOWNSAMPLE_ABOVE_PX,
+    SOLVER_DETECT_MAX_PIXELS,
     SOLVER_HINTED_BUDGET_SHARE,
     SOLVER_MAX_STARS,
     SOLVER_MIN_LOG_ODDS,
@@ -378,9 +378,10 @@ class LocalSolver:
                 f"{image_path}: the solver would see a {found[0]}x{found[1]} px image but the "
                 f"frame is {width_px}x{height_px} px (another HDU or a resampled copy?)"
             )
-        # Big frames oversample their stars: detect on 2×2 block means, as solve-field's
-        # --downsample 2 did; positions still refer to the full frame.
-        binning = 2 if max(width_px, height_px) > SOLVER_DOWNSAMPLE_ABOVE_PX else 1
+        # Big frames oversample their stars: detect on block means of at most
+        # SOLVER_DETECT_MAX_PIXELS (2×2 from 4 Mpx, 3×3 from 16, 4×4 from 36); the brightest
+        # are centred again at full resolution, and positions refer to the full frame.
+        binning = max(1, math.ceil(math.sqrt(width_px * height_px / SOLVER_DETECT_MAX_PIXELS)))
         cfa = header.bayer_pattern is not None  # a one-shot-colour mosaic: 2×2 superpixels
         return remove_line_artifacts(detect_stars(data, bin_factor=binning, cfa=cfa))
 

@@ -394,7 +394,7 @@ def test_frame_size_mismatch_is_an_error():
 @needs_solver
 @pytest.mark.samples
 def test_big_frame_is_binned_for_detection_and_solved_in_its_own_pixels(tmp_path):
-    """A frame over SOLVER_DOWNSAMPLE_ABOVE_PX: stars are found on 2×2 block means, yet the
+    """A frame over SOLVER_DETECT_MAX_PIXELS: stars are found on 2×2 block means, yet the
     solution (centre, scale, every corner) refers to the full-size frame."""
     truth = Truth("ra0_3deg")
     data = fits.getdata(truth.path)
