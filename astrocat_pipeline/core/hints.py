@@ -187,7 +187,8 @@ def neighbour_hints(neighbour: FieldGeometry, own: SolveHints | None = None) -> 
     target, optics and binning in the same night (dithered, or after a meridian flip).
 
     Position: the neighbour's centre, within ``NEIGHBOUR_HINT_RADIUS_FRACTION`` of its field
-    radius (dithers move a frame by a few percent of it; a flip re-centres the target); scale:
+    radius (dithers move a frame by a few percent of it; a flip re-centres the target; a
+    smaller radius slowed the engine down); scale:
     the neighbour's ± ``NEIGHBOUR_HINT_SCALE_TOLERANCE``. When the frame's own hints place it
     elsewhere (a different target after all), its own hints are returned unchanged.
     """

@@ -88,9 +88,11 @@ SOLVER_HINTED_BUDGET_SHARE = 0.35
 SOLVER_MIN_LOG_ODDS = math.log(1e9)
 # A neighbour's solution as a hint (core/hints.py neighbour_hints): dithers move a frame by
 # pixels to arcminutes, a few percent of its field, and a meridian flip re-centres the target
-# to within the mount's centring (N.I.N.A. centres to 1'); half the field radius covers both.
+# to within the mount's centring (N.I.N.A. centres to 1'). Yet a radius under the field's own
+# made the engine slower: 2.9 s of CPU at half the field radius against 0.10 s at the field
+# radius (a 2° night, index files 10-19, bench/README.md), so the field radius it is.
 # The scale of the same optics changes by < 1 % with focus and temperature.
-NEIGHBOUR_HINT_RADIUS_FRACTION = 0.5
+NEIGHBOUR_HINT_RADIUS_FRACTION = 1.0
 NEIGHBOUR_HINT_SCALE_TOLERANCE = 0.02
 # A search without a scale tries all index files together (`inparallel`), which keeps them all in
 # memory at once; astrometry.net advises it only when they fit in RAM. Debian's Tycho-2 10-19 set

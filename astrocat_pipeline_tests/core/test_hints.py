@@ -183,7 +183,7 @@ def test_a_neighbours_solution_is_a_tight_hint_unless_the_frame_points_elsewhere
     neighbour = _geometry(83.8, -5.4, scale_arcsec=2.0, radius_deg=1.0)
     own = SolveHints(1.6, 2.4, 83.85, -5.35, 2.0)
     tight = neighbour_hints(neighbour, own)
-    assert tight == SolveHints(1.96, 2.04, 83.8, -5.4, 0.5)
+    assert tight == SolveHints(1.96, 2.04, 83.8, -5.4, 1.0)
     elsewhere = SolveHints(1.6, 2.4, 120.0, 30.0, 2.0)
     assert neighbour_hints(neighbour, elsewhere) == elsewhere
     assert neighbour_hints(neighbour, None) == tight
