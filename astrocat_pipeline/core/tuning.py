@@ -55,8 +55,8 @@ SOLVER_CPU_LIMIT_S = 30
 SOLVER_WALL_TIMEOUT_S = 90
 # nova is asked to find stars at 1/2 on frames wider than this (as solve-field --downsample 2).
 SOLVER_DOWNSAMPLE_ABOVE_PX = 2000
-# The local solver finds stars on block means of at most this many pixels: sep's extraction
-# takes ~25 ms per Mpx here, and frames this large oversample their stars (bench/README.md).
+# The local solver finds stars on 2×2 block means of frames larger than this (sep's extraction
+# takes ~25 ms per Mpx here); coarser blocks lose a wide field's undersampled stars.
 SOLVER_DETECT_MAX_PIXELS = 4_000_000
 # The local solver hands astrometry-engine at most this many stars (brightest first). On the
 # demo frames (3°×2°, ~55 Tycho-2 index stars each) blind searches were fastest with the
