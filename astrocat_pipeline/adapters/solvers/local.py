@@ -25,7 +25,6 @@ import contextlib
 import dataclasses
 import math
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -301,6 +300,7 @@ class LocalSolver:
                     (width_px, height_px),
                     attempt_hints,
                     allowed,
+                    cpu,
                 )
                 if attempt.header is not None:
                     solution, problem = self._verified(
@@ -528,6 +528,7 @@ class LocalSolver:
         size_px: tuple[int, int],
         hints: SolveHints | None,
         allowed_s: float,
+        clock: _CpuClock | None = None,
     ) -> _Attempt:
         started = time.monotonic()
         selected = self._indexes_for(index_files, size_px, hints)
@@ -552,8 +553,10 @@ class LocalSolver:
                 start_new_session=True,
             )
             try:
-                returncode = _wait(process, wall_s, allowed_s)
+                returncode, engine_cpu_s = _wait(process, wall_s, allowed_s)
                 timed_out = returncode is None
+                if clock is not None:
+                    clock.add_engine(engine_cpu_s)
             finally:
                 if process.returncode is None:
                     # Still running (timeout, or an exception such as KeyboardInterrupt): the
@@ -598,20 +601,31 @@ _CPU_POLL_S = 0.05
 _CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _wait(process: subprocess.Popen[bytes], wall_s: float, cpu_s: float) -> int | None:
-    """The engine's exit code, or None once it has used ``cpu_s`` of CPU time (its own limit
-    overshoots 2-3×, and whole seconds only) or ``wall_s`` of wall-clock time."""
+def _wait(
+    process: subprocess.Popen[bytes], wall_s: float, cpu_s: float
+) -> tuple[int | None, float]:
+    """(the engine's exit code, the CPU seconds it used), the code None once it has used
+    ``cpu_s`` of CPU time (its own limit overshoots 2-3×, and whole seconds only) or
+    ``wall_s`` of wall-clock time.
+
+    The CPU time is the engine process's own, read from /proc while it runs and once more when
+    it has exited but is not reaped yet (a zombie keeps its times), so solves running at the
+    same time in other threads of this process do not count against each other's budget."""
     deadline = time.monotonic() + wall_s
+    used = 0.0
     while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
         try:
-            return process.wait(timeout=min(_CPU_POLL_S, remaining))
-        except subprocess.TimeoutExpired:
-            used = _process_cpu_s(process.pid)
-            if used is not None and used >= cpu_s:
-                return None
+            exited = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
+        except ChildProcessError:  # reaped elsewhere
+            exited = True
+        reading = _process_cpu_s(process.pid)
+        if reading is not None:
+            used = reading
+        if exited:
+            return process.wait(), used
+        if used >= cpu_s or time.monotonic() >= deadline:
+            return None, used
+        time.sleep(min(_CPU_POLL_S, max(0.0, deadline - time.monotonic())))
 
 
 def _process_cpu_s(pid: int) -> float | None:
@@ -637,20 +651,19 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 
 
 class _CpuClock:
-    """CPU seconds spent since it was made: this process's (loading, star finding) and its
-    finished children's (the engine runs, counted once each has been waited for)."""
+    """CPU seconds one solve has spent since it was made: its own thread's (loading, star
+    finding) and its engine runs' (each counted by ``add_engine``). Per thread and per engine
+    process, so that files solved at the same time in other threads do not use its budget."""
 
     def __init__(self) -> None:
-        self._own = time.process_time()
-        self._children = _children_cpu_s()
+        self._own = time.thread_time()
+        self._engines = 0.0
+
+    def add_engine(self, cpu_s: float) -> None:
+        self._engines += cpu_s
 
     def spent_s(self) -> float:
-        return time.process_time() - self._own + _children_cpu_s() - self._children
-
-
-def _children_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+        return time.thread_time() - self._own + self._engines
 
 
 def _outcome(attempt: _Attempt) -> str:

@@ -12,6 +12,7 @@ import json
 import math
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -531,3 +532,25 @@ def test_only_usable_hints_reach_solve_field(hints, expected):
     from astrocat_pipeline.core.hints import usable_hints
 
     assert usable_hints(hints) == expected
+
+
+def test_the_solve_budget_counts_only_its_own_thread_and_engine():
+    # Files are solved in worker threads at the same time: another thread's work (its star
+    # finding, its engine) must not use this solve's budget.
+    import threading
+
+    from astrocat_pipeline.adapters.solvers import local
+
+    clock = local._CpuClock()
+
+    def burn() -> None:
+        deadline = time.thread_time() + 0.5
+        while time.thread_time() < deadline:
+            pass
+
+    other = threading.Thread(target=burn)
+    other.start()
+    other.join()
+    assert clock.spent_s() < 0.2
+    clock.add_engine(1.5)
+    assert 1.5 <= clock.spent_s() < 1.7
