@@ -476,7 +476,7 @@ def solve_plate(
         store.set_solution_status(
             fingerprint,
             progress.status,
-            solver_name,
+            progress.solver or solver_name,
             submission_id=progress.submission_id,
             job_id=progress.job_id,
         )

@@ -23,9 +23,9 @@ __all__ = ["LocalWithNovaForNarrowFields"]
 class LocalWithNovaForNarrowFields:
     """:class:`LocalSolver` first; nova for a frame no local index file has the scale of.
 
-    Its ``name`` is the local solver's: progress rows say ``local`` while it works (a nova job
-    started for a narrow frame is therefore uploaded again after a crash, not resumed); the
-    solution names the solver that solved it.
+    Its ``name`` is the local solver's; a nova job it starts is recorded as nova's (its
+    progress carries ``solver="nova"``), so that after a crash the next run resumes that job
+    instead of uploading the frame again. The solution names the solver that solved it.
     """
 
     name = "local"
@@ -48,14 +48,25 @@ class LocalWithNovaForNarrowFields:
         resume: SolveProgress | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> PlateSolution:
-        """The local solution, or nova's when the local solver has no index for the scale."""
+        """The local solution, or nova's when the local solver has no index for the scale;
+        a nova job an earlier run left (``resume``) is waited for, not solved again."""
+
+        def nova_progress(progress: SolveProgress) -> None:
+            if on_progress is not None:
+                on_progress(dataclasses.replace(progress, solver="nova"))
+
+        if resume is not None:
+            with self.nova.input_file(image_path) as source:
+                return self.nova.solve(
+                    source, width_px, height_px, hints, resume=resume, on_progress=nova_progress
+                )
         local = self.local.solve(image_path, width_px, height_px, hints, on_progress=on_progress)
         if local.status == "solved" or not any(
             attempt.outcome == NO_INDEX_OUTCOME for attempt in local.attempts
         ):
             return local
         with self.nova.input_file(image_path) as source:
-            remote = self.nova.solve(source, width_px, height_px, hints, on_progress=on_progress)
+            remote = self.nova.solve(source, width_px, height_px, hints, on_progress=nova_progress)
         elapsed_s = (local.elapsed_s or 0.0) + (remote.elapsed_s or 0.0)
         if remote.status != "solved":
             remote = dataclasses.replace(remote, error=f"{local.error}; then nova: {remote.error}")

@@ -229,3 +229,58 @@ def test_a_field_too_narrow_goes_to_nova_when_a_key_is_set(tmp_path, sky):
             solver.close()
         assert double.request_count("upload") == 0
     assert solution.solver == "local"
+
+
+@needs_solver
+def test_a_narrow_fields_nova_job_is_recorded_as_novas_and_resumed_not_uploaded_again(
+    tmp_path, sky
+):
+    from astrocat_pipeline.adapters.solvers.base import SolveProgress
+    from astrocat_pipeline.adapters.solvers.narrow import LocalWithNovaForNarrowFields
+    from astrocat_pipeline.adapters.solvers.nova import NovaSolver
+    from astrocat_pipeline_tests.adapters.solvers.nova_double import NovaDouble, wcs_file_bytes
+
+    index_dir = tmp_path / "index 10-19"
+    index_dir.mkdir()
+    for index in sorted(DEBIAN_INDEX_DIR.glob("index-tycho2-1[0-9]*.fits")):
+        (index_dir / index.name).symlink_to(index)
+    spec = dataclasses.replace(BASE, width_deg=0.3)
+    path = write_fits(render_frame(spec, sky), tmp_path / "narrow.fits")
+    wcs = wcs_file_bytes(
+        spec.ra_deg, spec.dec_deg, spec.pixel_scale_arcsec, 30.0, spec.width_px, spec.height_px
+    )
+
+    class Crash(Exception):  # noqa: N818 (stands in for a killed run)
+        pass
+
+    recorded: list[SolveProgress] = []
+
+    def crash_once_nova_has_a_job(progress: SolveProgress) -> None:
+        recorded.append(progress)
+        if progress.job_id is not None:
+            raise Crash
+
+    with NovaDouble(api_key="novaKEY-narrow", wcs_file=wcs, solving_polls=2) as double:
+        nova = NovaSolver(double.api_url, "novaKEY-narrow", poll_interval_s=0.05)
+        solver = LocalWithNovaForNarrowFields(LocalSolver(index_dir=index_dir), nova)
+        try:
+            with pytest.raises(Crash):
+                solver.solve(
+                    path,
+                    spec.width_px,
+                    spec.height_px,
+                    _hints(path),
+                    on_progress=crash_once_nova_has_a_job,
+                )
+            waiting = recorded[-1]
+            # What the catalog records is nova's job, under nova's name: resumable.
+            assert waiting.solver == "nova"
+            assert waiting.job_id is not None
+            solution = solver.solve(
+                path, spec.width_px, spec.height_px, _hints(path), resume=waiting
+            )
+        finally:
+            solver.close()
+        assert double.request_count("upload") == 1
+    assert solution.status == "solved", solution.error
+    assert solution.solver == "nova"
