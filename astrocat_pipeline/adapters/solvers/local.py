@@ -615,7 +615,9 @@ def _wait(
     used = 0.0
     while True:
         try:
-            exited = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
+            exited = (
+                os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None
+            )
         except ChildProcessError:  # reaped elsewhere
             exited = True
         reading = _process_cpu_s(process.pid)
