@@ -100,6 +100,12 @@ SOLUTION_COLUMNS = (
     "updated_at",
     "failure_kind",
 )
+# The select lists of the two projections (see Projection): everything, the solution's columns
+# prefixed ps_; and what a grid card shows.
+_FULL_COLUMNS = ", ".join(
+    [f"images.{name}" for name in IMAGE_COLUMNS]
+    + [f"plate_solutions.{name} AS ps_{name}" for name in SOLUTION_COLUMNS]
+)
 # The search's order: by observation time (frames without one last, on both backends), then
 # path. Served by the index ix_images_search_order (revision 0008) on both backends.
 SEARCH_ORDER = "images.date_obs ASC NULLS LAST, images.path, images.id"
@@ -117,6 +123,9 @@ GRID_IMAGE_COLUMNS = (
     "thumbnail_path",
 )
 GRID_OBJECTS = 3
+_GRID_COLUMNS = ", ".join(
+    [f"images.{name}" for name in GRID_IMAGE_COLUMNS] + ["plate_solutions.status AS ps_status"]
+)
 # Image ids per match query: below SQLite's historical limit of 999 bound parameters.
 MATCH_CHUNK = 500
 _MESSIER_KEY = re.compile(r"M (\d+)")
@@ -231,13 +240,6 @@ def _where(
     return " WHERE " + " AND ".join(conditions), params
 
 
-def _full_columns() -> str:
-    return ", ".join(
-        [f"images.{name}" for name in IMAGE_COLUMNS]
-        + [f"plate_solutions.{name} AS ps_{name}" for name in SOLUTION_COLUMNS]
-    )
-
-
 def search_statement(
     object_keys: Collection[str] | None,
     limit: int | None = None,
@@ -245,7 +247,7 @@ def search_statement(
     filters: HeaderFilters = NO_FILTERS,
     offset: int = 0,
     sqlite_times: bool = True,
-    columns: str | None = None,
+    columns: str = _FULL_COLUMNS,
 ) -> tuple[str, dict[str, Any]] | None:
     """The statement that finds the images showing any of ``object_keys`` (normalized
     designations such as "NGC 224" or "M 31"; None: every image) and passing ``filters``,
@@ -253,7 +255,7 @@ def search_statement(
     match (no keys). ``limit`` and ``offset`` page through the results; ``sqlite_times`` says
     how to bind time bounds (SQLite's stored text, or aware datetimes for PostgreSQL);
     ``columns`` is the select list over ``images`` and ``plate_solutions`` (a projection's;
-    None: every column of both, the solution's prefixed ``ps_``).
+    by default every column of both, the solution's prefixed ``ps_``).
 
     An image matches through its catalog matches (designation, or Messier number for an "M n"
     key) or, for frames never solved, through its header's normalized OBJECT.
@@ -262,7 +264,6 @@ def search_statement(
     if where is None:
         return None
     where_sql, params = where
-    columns = columns or _full_columns()
     joined = (
         "images LEFT OUTER JOIN plate_solutions ON plate_solutions.fingerprint = images.fingerprint"
     )
@@ -371,16 +372,10 @@ def _grid_record(row: RowMapping, matches: list[RowMapping]) -> GridCard:
 
 
 # Every column, the plate solution and every match: what ``astrocat search`` shows.
-FULL: Projection[SearchResult] = Projection(_full_columns(), matches_statement, _full_record)
+FULL: Projection[SearchResult] = Projection(_FULL_COLUMNS, matches_statement, _full_record)
 # What a card of the gallery's grid shows, and nothing else: a page of 1,000 cards reads ~5
 # times faster than the full records (bench/gallery_bench.py).
-GRID: Projection[GridCard] = Projection(
-    ", ".join(
-        [f"images.{name}" for name in GRID_IMAGE_COLUMNS] + ["plate_solutions.status AS ps_status"]
-    ),
-    grid_matches_statement,
-    _grid_record,
-)
+GRID: Projection[GridCard] = Projection(_GRID_COLUMNS, grid_matches_statement, _grid_record)
 
 
 def run_search(
