@@ -190,6 +190,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         api_key=settings.api_key,
         blind_fallback=settings.blind_fallback,
         nova_deadline_s=settings.nova_deadline_s,
+        solve_budget_s=settings.solve_budget_s,
     )
     solution, _ = solve_file(path, solver, load_object_catalog())
     document = {"path": str(path), **solution.to_dict()}

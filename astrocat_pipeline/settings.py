@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from astrocat_pipeline.core.errors import ConfigError
-from astrocat_pipeline.core.tuning import NOVA_DEADLINE_S, STALE_SOLVE_AFTER_S
+from astrocat_pipeline.core.tuning import NOVA_DEADLINE_S, SOLVER_BUDGET_S, STALE_SOLVE_AFTER_S
 
 SOLVER_CHOICES = ("auto", "local", "nova", "none")
 DEFAULT_API_URL = "https://nova.astrometry.net/api/"
@@ -43,6 +43,7 @@ SETTING_VARIABLES = {
     "index_dir": "ASTROMETRY_INDEX_DIR",
     "api_url": "ASTROMETRY_API_URL",
     "solver_blind_fallback": "ASTROCAT_SOLVER_BLIND_FALLBACK",
+    "solve_budget_s": "ASTROCAT_SOLVE_BUDGET_S",
     "stale_solve_after_s": "ASTROCAT_STALE_SOLVE_AFTER_S",
     "nova_deadline_s": "ASTROCAT_NOVA_DEADLINE_S",
     "run_retention_days": "ASTROCAT_RUN_RETENTION_DAYS",
@@ -67,6 +68,7 @@ class Settings:
     uses_demo_library: bool = False
     run_retention_days: int = DEFAULT_RUN_RETENTION_DAYS  # ASTROCAT_RUN_RETENTION_DAYS; 0: off
     blind_fallback: bool = True  # ASTROCAT_SOLVER_BLIND_FALLBACK: a blind try after a hinted miss
+    solve_budget_s: float = SOLVER_BUDGET_S  # ASTROCAT_SOLVE_BUDGET_S: one local solve, in all
     stale_solve_after_s: float = STALE_SOLVE_AFTER_S  # ASTROCAT_STALE_SOLVE_AFTER_S
     nova_deadline_s: float = NOVA_DEADLINE_S  # ASTROCAT_NOVA_DEADLINE_S
     tombstone_days: int = DEFAULT_TOMBSTONE_DAYS  # ASTROCAT_TOMBSTONE_DAYS
@@ -85,6 +87,7 @@ class Settings:
             "index_dir": str(self.index_dir),
             "api_url": self.api_url,
             "solver_blind_fallback": self.blind_fallback,
+            "solve_budget_s": self.solve_budget_s,
             "stale_solve_after_s": self.stale_solve_after_s,
             "nova_deadline_s": self.nova_deadline_s,
             "run_retention_days": self.run_retention_days,
@@ -171,6 +174,7 @@ class Settings:
             uses_demo_library=uses_demo,
             run_retention_days=retention_days,
             blind_fallback=_flag("ASTROCAT_SOLVER_BLIND_FALLBACK", get, True),
+            solve_budget_s=_seconds("ASTROCAT_SOLVE_BUDGET_S", get, SOLVER_BUDGET_S),
             stale_solve_after_s=_seconds("ASTROCAT_STALE_SOLVE_AFTER_S", get, STALE_SOLVE_AFTER_S),
             nova_deadline_s=_seconds("ASTROCAT_NOVA_DEADLINE_S", get, NOVA_DEADLINE_S),
             tombstone_days=tombstone_days,

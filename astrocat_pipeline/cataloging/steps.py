@@ -35,7 +35,7 @@ from astrocat_pipeline.cataloging.objects import object_key, object_position
 from astrocat_pipeline.cataloging.thumbnails import render_file_thumbnail
 from astrocat_pipeline.core.errors import AstrocatError, InfrastructureError, InvalidSolutionError
 from astrocat_pipeline.core.fingerprint import content_fingerprint
-from astrocat_pipeline.core.hints import solve_hints, usable_hints
+from astrocat_pipeline.core.hints import hint_disagreements, solve_hints, usable_hints
 from astrocat_pipeline.core.loading import read_header
 from astrocat_pipeline.core.metadata import normalize_metadata
 from astrocat_pipeline.core.records import ImageStatus, PlateSolution, SolveHints, SolveStatus
@@ -375,7 +375,9 @@ def solve_file(
             PlateSolution(status="failed", error=f"{path}: cannot be solved: {problem}"),
             metadata.frame_type,
         )
+    hints = solve_hints(metadata, object_position(catalog, metadata.object))
     wcs = celestial_wcs(header.fits_header) if header.fits_header is not None else None
+    header_problem = None
     if wcs is not None:
         try:
             solution = solution_from_wcs(
@@ -390,8 +392,12 @@ def solve_file(
         except InvalidSolutionError:
             pass  # a header WCS that does not cover the frame's corners: solve instead
         else:
-            return solution, metadata.frame_type
-    hints = solve_hints(metadata, object_position(catalog, metadata.object))
+            assert solution.geometry is not None
+            problems = hint_disagreements(solution.geometry, hints)
+            if not problems:
+                return solution, metadata.frame_type
+            # Never stored as a solution (a false one is worse than none): solved instead.
+            header_problem = "its header WCS disagrees with its hints: " + "; ".join(problems)
     solution = _run_solver(solver, path, header.width, header.height, hints, resume, on_progress)
     if solution.wcs_header and not header.bottom_up:
         # Solvers see the array (row 0 first); rotation and parity describe the picture as its
@@ -399,6 +405,23 @@ def solve_file(
         solved = wcs_from_header_text(solution.wcs_header)
         geometry = field_geometry(solved, header.width, header.height, bottom_up=False)
         solution = dataclasses.replace(solution, geometry=geometry)
+    if solution.status == "solved" and solution.geometry is not None:
+        # Whichever solver it came from, a field that disagrees with the frame's own hints is
+        # a possible false solution: recorded as a failure that says why (invariant 9).
+        problems = hint_disagreements(solution.geometry, hints)
+        if problems:
+            solution = dataclasses.replace(
+                solution,
+                status="failed",
+                geometry=None,
+                wcs_header=None,
+                error=f"{path.name}: the {solution.solver} solution disagrees with the "
+                "header's hints (a possible false solution): " + "; ".join(problems),
+            )
+    if header_problem is not None and solution.status != "solved":
+        solution = dataclasses.replace(
+            solution, error=f"{path.name}: {header_problem}; and {solution.error}"
+        )
     return solution, metadata.frame_type
 
 
@@ -453,7 +476,7 @@ def solve_plate(
         store.set_solution_status(
             fingerprint,
             progress.status,
-            solver_name,
+            progress.solver or solver_name,
             submission_id=progress.submission_id,
             job_id=progress.job_id,
         )

@@ -28,12 +28,20 @@ from astrocat_pipeline.core.tuning import (
     MAD_TO_SIGMA,
     STAR_BACKGROUND_BOX_PX,
     STAR_DETECT_SIGMA,
+    STAR_MAX_ELONGATION_FACTOR,
     STAR_MAX_PEAK_FRACTION,
+    STAR_MIN_SPREAD_FRACTION,
+    STAR_PSF_REFERENCE_COUNT,
+    STAR_REFINE_COUNT,
+    STAR_SEP_DETECT_SIGMA,
+    STAR_SEP_MIN_AREA_PX,
+    STAR_SEP_TARGET_WIDTH_PX,
     STAR_SMOOTH_SIGMA_PX,
     STAR_UNIFORMIZE_CELLS,
 )
 
 __all__ = [
+    "DETECTORS",
     "DetectedStars",
     "detect_stars",
     "mono_image",
@@ -101,13 +109,18 @@ def mono_image(data: np.ndarray) -> np.ndarray:
     return mono
 
 
+DETECTORS: tuple[str, ...] = ("sep", "numpy")
+
+
 def detect_stars(
     image: np.ndarray,
     *,
     bin_factor: int = 1,
-    detect_sigma: float = STAR_DETECT_SIGMA,
+    detect_sigma: float | None = None,
+    cfa: bool = False,
+    method: str = "sep",
 ) -> DetectedStars:
-    """Stars in an image, brightest first.
+    """Stars in an image, brightest first; artefacts that are not stars left out.
 
     Parameters
     ----------
@@ -117,8 +130,23 @@ def detect_stars(
     bin_factor : int
         Detect on ``bin_factor``×``bin_factor`` block means (faster on big frames, which
         oversample their stars); positions are still in the pixels of ``image``.
-    detect_sigma : float
-        Detection threshold in noise sigmas of the filtered image.
+    detect_sigma : float, optional
+        Detection threshold in noise sigmas (of the matched-filtered image for ``"sep"``, of
+        the Gaussian-filtered one for ``"numpy"``); None: ``STAR_SEP_DETECT_SIGMA`` or
+        ``STAR_DETECT_SIGMA``.
+    cfa : bool
+        ``image`` is a one-shot-colour (Bayer) mosaic: it is detected on 2×2 superpixels (the
+        cell's mean, red, two greens and blue, whatever the pattern), so ``bin_factor`` is
+        raised to the next even number of at least 2.
+    method : str
+        ``"sep"`` (default): SExtractor's extraction through ``sep`` (background mesh, matched
+        filter, segmentation and deblending, isophotal shapes), then the shape tests against
+        the frame's PSF (``STAR_MIN_SPREAD_FRACTION``, ``STAR_MAX_ELONGATION_FACTOR``) and the
+        hot-pixel test (``STAR_MAX_PEAK_FRACTION``); pixels sharper than the PSF allows
+        (cosmic rays, bad columns) are flattened and the frame extracted again. ``"numpy"``:
+        the earlier peak finder
+        (background mesh, Gaussian filter, local maxima, hot-pixel test only), kept for
+        comparison in ``bench/solve_bench.py``.
 
     Returns
     -------
@@ -127,19 +155,245 @@ def detect_stars(
     """
     if bin_factor < 1:
         raise ValueError(f"bin_factor must be 1 or more, got {bin_factor}")
-    mono = mono_image(image)
-    if bin_factor > 1:
-        mono = _bin(mono, bin_factor)
+    if method not in DETECTORS:
+        raise ValueError(f"method must be one of {DETECTORS}, got {method!r}")
+    if cfa:
+        bin_factor = max(2, bin_factor + bin_factor % 2)
+    full = mono_image(image)
+    mono = _bin(full, bin_factor) if bin_factor > 1 else full
     height, width = mono.shape
     margin = _FLUX_HALF_BOX_PX + 1
     if height <= 2 * margin or width <= 2 * margin:
         return _no_stars()
+    psf_width = 0.0
+    if method == "sep":
+        sigma = STAR_SEP_DETECT_SIGMA if detect_sigma is None else detect_sigma
+        x, y, flux, psf_width = _detect_sep(mono, sigma)
+        extra = int(psf_width // STAR_SEP_TARGET_WIDTH_PX)
+        if extra >= 2 and min(height, width) // extra > 2 * margin:
+            # Stars much larger than a pixel (defocused, a long focal length on small pixels):
+            # a donut's ring or a bloated star falls apart into several objects under a 3×3
+            # filter. Detect again on blocks of about the PSF's width, where it is compact.
+            x, y, flux, _ = _detect_sep(_bin(mono, extra), sigma)
+            x, y = x * extra + (extra - 1) / 2.0, y * extra + (extra - 1) / 2.0
+    else:
+        sigma = STAR_DETECT_SIGMA if detect_sigma is None else detect_sigma
+        x, y, flux = _detect_peaks(mono, sigma)
+    x = x * bin_factor + (bin_factor - 1) / 2.0
+    y = y * bin_factor + (bin_factor - 1) / 2.0
+    order = np.argsort(-flux, kind="stable")
+    x, y, flux = x[order], y[order], flux[order]
+    finest = 2 if cfa else 1
+    if method == "sep" and bin_factor > finest and psf_width > 0 and len(x):
+        # Detected on blocks for speed; the brightest are centred again on the finest pixels
+        # there are (superpixels of a mosaic), where an undersampled star's centre is known to
+        # a fraction of a pixel rather than of a block.
+        fine = _bin(full, finest) if finest > 1 else full
+        x, y = _refine(fine, finest, x, y, psf_width * bin_factor / finest, bin_factor)
+    return DetectedStars(x.astype(np.float64), y.astype(np.float64), flux.astype(np.float64))
 
+
+def _refine(
+    fine: np.ndarray,
+    finest: int,
+    x: np.ndarray,
+    y: np.ndarray,
+    sigma_px: float,
+    moved_max_px: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Windowed centroids on ``fine`` (the frame binned by ``finest``) for the first
+    ``STAR_REFINE_COUNT`` stars; positions in and out are in the frame's own pixels. A locally
+    flat background does not bias a window centred on the star, so ``fine`` needs none
+    subtracted. A star that would move more than ``moved_max_px`` keeps its position."""
+    import sep
+
+    count = min(len(x), STAR_REFINE_COUNT)
+    to_fine = lambda v: (v - (finest - 1) / 2.0) / finest  # noqa: E731
+    fx, fy = to_fine(x[:count]), to_fine(y[:count])
+    data = np.ascontiguousarray(fine, dtype=np.float32)
+    wx, wy, flag = sep.winpos(data, fx, fy, max(sigma_px, 0.5))
+    wx = wx * finest + (finest - 1) / 2.0
+    wy = wy * finest + (finest - 1) / 2.0
+    good = (flag == 0) & np.isfinite(wx) & np.isfinite(wy)
+    good &= np.hypot(wx - x[:count], wy - y[:count]) < moved_max_px
+    x, y = x.copy(), y.copy()
+    x[:count] = np.where(good, wx, x[:count])
+    y[:count] = np.where(good, wy, y[:count])
+    return x, y
+
+
+def _detect_sep(
+    mono: np.ndarray, detect_sigma: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """sep's extraction and the shape tests: (x, y, flux) in ``mono``'s pixels, any order,
+    and the PSF's minor-axis width (px; 0 when there are too few stars to tell)."""
+    import sep  # imported here: the thumbnail and metadata commands never need it
+
+    data = np.ascontiguousarray(mono, dtype=np.float32)
+    # The background mesh of the numpy detector (cell medians on every other pixel, 3×3
+    # median-filtered, bilinear): the same method as sep.Background, at a third of its cost.
+    residual = data - _background(data, STAR_BACKGROUND_BOX_PX)
+    # One noise level for the frame, from the background-subtracted pixels (sep's own global
+    # rms is the spread within each mesh cell, which a gradient across the cell inflates); a
+    # per-pixel noise map costs 3-4× the extraction's time and would lower the threshold under
+    # clouds and foreground, where the stars are lost anyway.
+    rms = _noise_sigma(residual[::_NOISE_STRIDE, ::_NOISE_STRIDE])
+    if rms <= _FLAT_NOISE_FRACTION * float(np.max(np.abs(data))):
+        return (*_no_arrays(), 0.0)  # a flat frame: what is left is float32 rounding
+    # The outermost rows and columns: no neighbour on one side to tell a hot pixel from a
+    # star, and no centroid worth having there. They read as background.
+    residual[[0, -1], :] = 0.0
+    residual[:, [0, -1]] = 0.0
+    _flatten_single_pixels(residual, detect_sigma * rms)
+    threshold = detect_sigma * rms
+    objects = _extract(residual, detect_sigma, rms)
+    if len(objects) == 0:
+        return (*_no_arrays(), 0.0)
+    shaped, psf_width, psf_spread, sharp = _star_shaped(objects, residual)
+    if sharp and _flatten_sharp_pixels(residual, threshold, STAR_MIN_SPREAD_FRACTION * psf_spread):
+        # Cosmic rays or bad columns: a star beside one merges with it into one object, which
+        # is then judged by the artefact's peak (and lost) or centred between the two. Their
+        # pixels, sharper than the PSF allows, are flattened and the frame extracted again.
+        objects = _extract(residual, detect_sigma, rms)
+        if len(objects) == 0:
+            return (*_no_arrays(), 0.0)
+        shaped, psf_width, _, _ = _star_shaped(objects, residual)
+    objects = objects[(objects["flux"] > 0) & shaped]
+    x, y = objects["x"].astype(np.float64), objects["y"].astype(np.float64)
+    if len(objects) and psf_width > 0:
+        # Windowed centroids (SExtractor's XWIN_IMAGE) for the brightest: a Gaussian window of
+        # the PSF's width weighs the core, where the isophotal barycentre lets the noisy wings
+        # pull it. (0.02 ms a star: the faint rest keeps its isophotal centre.)
+        brightest = np.argsort(-objects["flux"], kind="stable")[:STAR_REFINE_COUNT]
+        wx, wy, flag = sep.winpos(residual, x[brightest], y[brightest], max(psf_width, 0.5))
+        good = (flag == 0) & np.isfinite(wx) & np.isfinite(wy)
+        good &= np.hypot(wx - x[brightest], wy - y[brightest]) < 2.0 * max(psf_width, 0.5)
+        x[brightest] = np.where(good, wx, x[brightest])
+        y[brightest] = np.where(good, wy, y[brightest])
+    return x, y, objects["flux"].astype(np.float64), psf_width
+
+
+def _extract(residual: np.ndarray, detect_sigma: float, rms: float) -> np.ndarray:
+    """sep's objects in a background-subtracted image, ``detect_sigma`` × ``rms`` up."""
+    import sep
+
+    # sep keeps these limits in C globals; every call sets what it needs. A frame full of
+    # stars or a bright nebula needs more pixels on the stack than the default 300,000.
+    sep.set_extract_pixstack(max(300_000, residual.size // 2))
+    sep.set_sub_object_limit(4096)
+    try:
+        return sep.extract(residual, detect_sigma, err=rms, minarea=STAR_SEP_MIN_AREA_PX)
+    except Exception as exc:  # sep raises a bare Exception for its internal limits
+        if "limit" not in str(exc) and "pixel stack" not in str(exc):
+            raise
+        # Too many objects to deblend (a dense Milky Way field at a low threshold): once more
+        # at twice the threshold, which keeps the bright stars the solver needs.
+        return sep.extract(residual, 2.0 * detect_sigma, err=rms, minarea=STAR_SEP_MIN_AREA_PX)
+
+
+def _spreads(residual: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For flat indices of interior pixels: the mean of the two neighbours along the row and
+    along the column, each as a fraction of the pixel (whose value must be positive)."""
+    flat = residual.ravel()
+    width = residual.shape[1]
+    centre = flat[index]
+    safe = np.where(centre > 0, centre, np.inf)
+    along_row = (flat[index - 1] + flat[index + 1]) / (2.0 * safe)
+    along_column = (flat[index - width] + flat[index + width]) / (2.0 * safe)
+    return along_row, along_column
+
+
+def _flatten_sharp_pixels(residual: np.ndarray, threshold: float, min_spread: float) -> bool:
+    """Replace, in place, each pixel above ``threshold`` whose neighbours along a row or a
+    column hold less than ``min_spread`` of it by the mean of those two neighbours. Every pixel
+    of a Gaussian star keeps at least the peak's share on both axes (the profile is separable),
+    so only what is sharper than the PSF goes. True if any pixel was replaced."""
+    width = residual.shape[1]
+    rows, cols = np.divmod(np.flatnonzero(residual[1:-1, 1:-1] > threshold), width - 2)
+    index = (rows + 1) * width + (cols + 1)
+    if len(index) == 0:
+        return False
+    along_row, along_column = _spreads(residual, index)
+    flat = residual.ravel()
+    across_row = along_row < min_spread
+    across_column = ~across_row & (along_column < min_spread)
+    if not (across_row.any() or across_column.any()):
+        return False
+    row_index, column_index = index[across_row], index[across_column]
+    row_value = 0.5 * (flat[row_index - 1] + flat[row_index + 1])
+    column_value = 0.5 * (flat[column_index - width] + flat[column_index + width])
+    flat[row_index] = row_value
+    flat[column_index] = column_value
+    return True
+
+
+def _flatten_single_pixels(residual: np.ndarray, threshold: float) -> None:
+    """Replace, in place, each pixel above ``threshold`` that holds at least
+    ``STAR_MAX_PEAK_FRACTION`` of its 3×3 box (a hot pixel or a one-pixel cosmic-ray hit: no
+    star is that sharp) by the mean of its 8 neighbours, so that one sitting on a star's
+    wing does not take the star with it when the object is judged."""
+    width = residual.shape[1]
+    flat = residual.ravel()
+    rows, cols = np.divmod(np.flatnonzero(residual[1:-1, 1:-1] > threshold), width - 2)
+    index = (rows + 1) * width + (cols + 1)
+    if len(index) == 0:
+        return
+    neighbours = flat[index[:, None] + _box_offsets(1, width)[[0, 1, 2, 3, 5, 6, 7, 8]]]
+    box = neighbours.sum(axis=1) + flat[index]
+    single = (box > 0) & (flat[index] >= STAR_MAX_PEAK_FRACTION * box)
+    flat[index[single]] = neighbours[single].mean(axis=1)
+
+
+def _star_shaped(
+    objects: np.ndarray, residual: np.ndarray
+) -> tuple[np.ndarray, float, float, bool]:
+    """True for the objects that could be stars, judged against the frame's own PSF (the
+    median over its brightest unsaturated objects): not sharper than the PSF across their peak,
+    not much more elongated, and not a single hot pixel (tuning constants). Also returns
+    the PSF's minor-axis width (sep's ``b``, px; 0 if unknown), its spread (the
+    share of the peak its row and column neighbours hold, the smaller) and whether any object
+    was too sharp."""
+    height, width = residual.shape
+    a = objects["a"].astype(np.float64)
+    b = objects["b"].astype(np.float64)
+    elongation = a / np.maximum(b, 1e-6)
+    xp = np.clip(objects["xpeak"], 1, width - 2)
+    yp = np.clip(objects["ypeak"], 1, height - 2)
+    peak = residual[yp, xp].astype(np.float64)
+    # The peak pixel's share of its 3×3 box.
+    box = sum(residual[yp + dy, xp + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+    single = (box > 0) & (peak >= STAR_MAX_PEAK_FRACTION * box)
+    # Sharpness across the peak (DAOFIND's idea): the PSF spreads light both ways; a cosmic
+    # ray or a bad column is one pixel wide, so one of the two shares is about zero.
+    along_row, along_column = _spreads(residual, yp * width + xp)
+    spread = np.minimum(along_row, along_column)
+    # The PSF: the brightest objects that are neither single pixels nor saturated (a flat top
+    # at the frame's maximum, where the shape says nothing about the optics).
+    ceiling = 0.9 * float(objects["peak"].max())
+    candidates = np.flatnonzero(~single & (objects["peak"] < ceiling) & (b > 0) & (spread > 0))
+    candidates = candidates[np.argsort(-objects["flux"][candidates])][:STAR_PSF_REFERENCE_COUNT]
+    if len(candidates) < 5:
+        return ~single, 0.0, 0.0, False
+    psf_b = float(np.median(b[candidates]))
+    psf_elongation = float(np.median(elongation[candidates]))
+    psf_spread = float(np.median(spread[candidates]))
+    sharp = spread < STAR_MIN_SPREAD_FRACTION * psf_spread
+    stretched = elongation > STAR_MAX_ELONGATION_FACTOR * psf_elongation
+    keep = ~(single | sharp | stretched)
+    # Worth extracting again only when an artefact is among the objects the solver will use.
+    bright = np.argsort(-objects["flux"], kind="stable")[:STAR_REFINE_COUNT]
+    return keep, psf_b, psf_spread, bool(sharp[bright].any())
+
+
+def _detect_peaks(mono: np.ndarray, detect_sigma: float) -> tuple[np.ndarray, ...]:
+    """The numpy peak finder: (x, y, flux) in ``mono``'s pixels, any order."""
+    width = mono.shape[1]
+    margin = _FLUX_HALF_BOX_PX + 1
     residual = mono - _background(mono, STAR_BACKGROUND_BOX_PX)
     smooth = _gaussian_filter(residual, STAR_SMOOTH_SIGMA_PX)
     noise = _noise_sigma(smooth[::_NOISE_STRIDE, ::_NOISE_STRIDE])
     if noise <= _FLAT_NOISE_FRACTION * float(np.max(np.abs(mono))):
-        return _no_stars()  # a flat frame: what is left is float32 rounding
+        return _no_arrays()  # a flat frame: what is left is float32 rounding
 
     # Candidates: interior pixels above the threshold, as flat indices into the full frame.
     interior = smooth[margin:-margin, margin:-margin]
@@ -167,12 +421,7 @@ def detect_stars(
     dx = _parabola_peak(flat_smooth[index - 1], centre, flat_smooth[index + 1])
     dy = _parabola_peak(flat_smooth[index - width], centre, flat_smooth[index + width])
     y_px, x_px = np.divmod(index, width)
-    x = (x_px + dx) * bin_factor + (bin_factor - 1) / 2.0
-    y = (y_px + dy) * bin_factor + (bin_factor - 1) / 2.0
-    order = np.argsort(-flux, kind="stable")
-    return DetectedStars(
-        x[order].astype(np.float64), y[order].astype(np.float64), flux[order].astype(np.float64)
-    )
+    return x_px + dx, y_px + dy, flux
 
 
 def remove_line_artifacts(
@@ -228,15 +477,26 @@ def uniformize(stars: DetectedStars, cells: int = STAR_UNIFORMIZE_CELLS) -> Dete
 
 
 def _no_stars() -> DetectedStars:
+    return DetectedStars(*_no_arrays())
+
+
+def _no_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     empty = np.zeros(0, dtype=np.float64)
-    return DetectedStars(empty, empty.copy(), empty.copy())
+    return empty, empty.copy(), empty.copy()
 
 
 def _bin(image: np.ndarray, factor: int) -> np.ndarray:
-    """Block means of ``factor``×``factor`` pixels (a partial last row/column is dropped)."""
+    """Block means of ``factor``×``factor`` pixels (a partial last row/column is dropped).
+
+    Summed from ``factor``² strided slices: 4× faster than a mean over a reshaped view's axes
+    on a 26 Mpx frame."""
     height, width = image.shape[0] // factor, image.shape[1] // factor
-    blocks = image[: height * factor, : width * factor].reshape(height, factor, width, factor)
-    return blocks.mean(axis=(1, 3), dtype=np.float32)
+    total = np.zeros((height, width), dtype=np.float32)
+    for dy in range(factor):
+        for dx in range(factor):
+            total += image[dy : height * factor : factor, dx : width * factor : factor]
+    total *= np.float32(1.0 / (factor * factor))
+    return total
 
 
 def _background(image: np.ndarray, box_px: int) -> np.ndarray:

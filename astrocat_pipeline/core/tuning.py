@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 # --- Screen transfer function (PixInsight AutoSTF) -----------------------------------------
 # PixInsight's AutoSTF script: shadows clip at median - 2.8 * MADN, target background 0.25.
 STF_SHADOWS_CLIP_MADN = -2.8
@@ -51,14 +53,47 @@ DEFAULT_HINT_RADIUS_DEG = 5.0
 # group after this wall-clock time.
 SOLVER_CPU_LIMIT_S = 30
 SOLVER_WALL_TIMEOUT_S = 90
-# Star extraction on frames wider than this is done on a 2x downsampled image.
+# nova is asked to find stars at 1/2 on frames wider than this (as solve-field --downsample 2).
 SOLVER_DOWNSAMPLE_ABOVE_PX = 2000
+# The local solver finds stars on 2×2 block means of frames larger than this (sep's extraction
+# takes ~25 ms per Mpx here); coarser blocks lose a wide field's undersampled stars.
+SOLVER_DETECT_MAX_PIXELS = 4_000_000
 # The local solver hands astrometry-engine at most this many stars (brightest first). On the
 # demo frames (3°×2°, ~55 Tycho-2 index stars each) blind searches were fastest with the
 # brightest 100-200 (median 1.2-1.4 s, vs 1.7 s with 300 and 2.1 s with all 300-1500 found)
 # and hinted ones took the same time with any count; 200 leaves room for frames whose brightest
 # detections include nebula knots or artefacts (bench/solve_bench.py, bench/README.md).
 SOLVER_MAX_STARS = 200
+# Fewer stars than this cannot be solved: the engine matches quads of 4 stars and then needs a
+# few more to verify a match (each adds ~ln(field area / match area) ≈ 10 to its log-odds, and
+# SOLVER_MIN_LOG_ODDS takes about two beyond the quad).
+SOLVER_MIN_STARS = 6
+# CPU-time budget of one whole solve (load, stars, hinted and blind runs together), the
+# default of ASTROCAT_SOLVE_BUDGET_S (issue 19: an unsolvable frame gives up within 10 s of one
+# core). Solvable frames take 0.1-2 s (bench/README.md), so a search still running after 10 s
+# is one that would rarely end in a solution. CPU time, not wall time, so that a busy machine
+# does not fail frames it would solve.
+SOLVER_BUDGET_S = 10.0
+# Each engine run is killed after this many times its CPU share in wall-clock time (plus 1 s):
+# the engine's CPU limit overshoots 2-3× (FACTS.md) and a machine shared by several solves
+# gives each less than a core.
+SOLVER_BUDGET_WALL_SLACK = 3.0
+# A hinted run that a blind one may follow gets this share of what is left of the budget: a
+# hinted search that succeeds does so in well under a second; the blind search needs the rest.
+SOLVER_HINTED_BUDGET_SHARE = 0.35
+# A match is taken only when the engine's log-odds reach this: ln(1e9), astrometry.net's own
+# default "odds to solve" (solve-field --odds-to-solve), checked here explicitly so that a
+# different engine build or configuration cannot lower it. True matches of the corpus score
+# 50-300 (bench/README.md).
+SOLVER_MIN_LOG_ODDS = math.log(1e9)
+# A neighbour's solution as a hint (core/hints.py neighbour_hints): dithers move a frame by
+# pixels to arcminutes, a few percent of its field, and a meridian flip re-centres the target
+# to within the mount's centring (N.I.N.A. centres to 1'). Yet a radius under the field's own
+# made the engine slower: 2.9 s of CPU at half the field radius against 0.10 s at the field
+# radius (a 2° night, index files 10-19, bench/README.md), so the field radius it is.
+# The scale of the same optics changes by < 1 % with focus and temperature.
+NEIGHBOUR_HINT_RADIUS_FRACTION = 1.0
+NEIGHBOUR_HINT_SCALE_TOLERANCE = 0.02
 # A search without a scale tries all index files together (`inparallel`), which keeps them all in
 # memory at once; astrometry.net advises it only when they fit in RAM. Debian's Tycho-2 10-19 set
 # is 22 MB, the 4100/4200 series reach tens of GB: above this total they are searched one by one.
@@ -78,6 +113,33 @@ STAR_DETECT_SIGMA = 5.0
 STAR_MAX_PEAK_FRACTION = 0.7
 # astrometry.net's uniformize.py default (solve-field --uniformize 10).
 STAR_UNIFORMIZE_CELLS = 10
+# sep (SExtractor) detection: objects whose matched-filtered S/N exceeds this (the units of
+# SExtractor's DETECT_THRESH with a filter), of at least this many pixels (SExtractor's
+# DETECT_MINAREA default is 5; binned, undersampled stars cover 3). At 3 sigma, noise peaks
+# pass on a 0.5 Mpx frame; at 5 none do, and the short exposures of the corpus still give
+# 100+ stars (only the brightest SOLVER_MAX_STARS go to the solver).
+STAR_SEP_DETECT_SIGMA = 5.0
+STAR_SEP_MIN_AREA_PX = 3
+# A 3×3 detection filter suits stars about a pixel wide (sep's minor axis ``b`` ~1 px, FWHM
+# ~2.4 px). When the frame's PSF is at least twice that (defocus, oversampling), it is detected
+# again on blocks of about this many pixels per PSF width.
+STAR_SEP_TARGET_WIDTH_PX = 1.0
+# Shape tests against the frame's own PSF, measured as the median over its brightest
+# unsaturated objects (a population statistic, so they hold for sharp and soft, round and
+# trailed frames alike).
+# DAOFIND's sharpness, across the peak: the peak's neighbours along a row and along a column
+# hold a share of the peak fixed by the PSF (0.33 for a Gaussian of sigma 0.67 px, 0.14 at
+# sigma 0.5 px); a one-pixel-wide cosmic ray or column leaves ~0 on one axis. An object below
+# this fraction of the PSF's share is sharper than the optics allow.
+STAR_MIN_SPREAD_FRACTION = 0.35
+# An object much more elongated than the PSF is a trail, a line or an edge: its axis ratio
+# above this factor times the PSF's (a star's ratio scatters by ~20 % at S/N 20).
+STAR_MAX_ELONGATION_FACTOR = 2.0
+# The PSF's shape is the median over this many of the brightest unsaturated objects.
+STAR_PSF_REFERENCE_COUNT = 100
+# Windowed centroids for this many of the brightest stars (twice SOLVER_MAX_STARS, so that the
+# solver's list keeps them after line removal and uniformizing); 0.02 ms a star.
+STAR_REFINE_COUNT = 2 * SOLVER_MAX_STARS
 
 # --- Stale plate-solve jobs ----------------------------------------------------------------
 # SUBMITTED/PROCESSING rows not updated for 5 minutes are failed so they can retry

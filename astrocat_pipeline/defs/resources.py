@@ -26,6 +26,7 @@ class AstrocatResource(dg.ConfigurableResource):
     index_dir: str | None = None  # ASTROMETRY_INDEX_DIR
     api_url: str | None = None  # ASTROMETRY_API_URL
     solver_blind_fallback: bool | None = None  # ASTROCAT_SOLVER_BLIND_FALLBACK
+    solve_budget_s: float | None = None  # ASTROCAT_SOLVE_BUDGET_S
     stale_solve_after_s: float | None = None  # ASTROCAT_STALE_SOLVE_AFTER_S
     nova_deadline_s: float | None = None  # ASTROCAT_NOVA_DEADLINE_S
     run_retention_days: int | None = None  # ASTROCAT_RUN_RETENTION_DAYS
@@ -65,6 +66,7 @@ class AstrocatResource(dg.ConfigurableResource):
             api_key=settings.api_key,
             blind_fallback=settings.blind_fallback,
             nova_deadline_s=settings.nova_deadline_s,
+            solve_budget_s=settings.solve_budget_s,
         )
 
     def object_catalog(self) -> ObjectCatalog:

@@ -6,8 +6,14 @@ import math
 
 import pytest
 
-from astrocat_pipeline.core.hints import DEFAULT_HINT_RADIUS_DEG, pixel_scale_arcsec, solve_hints
-from astrocat_pipeline.core.records import ImageMetadata
+from astrocat_pipeline.core.hints import (
+    DEFAULT_HINT_RADIUS_DEG,
+    hint_disagreements,
+    neighbour_hints,
+    pixel_scale_arcsec,
+    solve_hints,
+)
+from astrocat_pipeline.core.records import FieldGeometry, ImageMetadata, SolveHints
 from astrocat_pipeline.core.tuning import (
     SOLVER_HINT_RADIUS_FACTOR,
     SOLVER_HINT_RADIUS_MIN_DEG,
@@ -145,3 +151,39 @@ def test_ra_is_wrapped_into_range():
 def test_poles_are_valid_positions():
     assert solve_hints(metadata(ra_deg=0.0, dec_deg=90.0)).has_position
     assert solve_hints(metadata(ra_deg=0.0, dec_deg=-90.0)).has_position
+
+
+# --- cross-checks and neighbours (issue 19) ------------------------------------------------
+
+
+def _geometry(ra_deg: float, dec_deg: float, scale_arcsec: float = 2.0, radius_deg: float = 1.0):
+    return FieldGeometry(
+        ra_deg=ra_deg,
+        dec_deg=dec_deg,
+        pixel_scale_arcsec=scale_arcsec,
+        rotation_deg=0.0,
+        parity="normal",
+        width_deg=1.6,
+        height_deg=1.2,
+        radius_deg=radius_deg,
+        corners_deg=((0.0, 0.0),) * 4,
+    )
+
+
+def test_a_solution_beyond_the_hinted_radius_disagrees_and_the_scale_is_not_judged():
+    hints = SolveHints(1.0, 1.5, 10.0, 20.0, 2.0)
+    assert hint_disagreements(_geometry(11.0, 20.5, scale_arcsec=9.0), hints) == []
+    (problem,) = hint_disagreements(_geometry(10.0, 23.0), hints)
+    assert problem.startswith("centre 3° from the hinted position")
+    assert hint_disagreements(_geometry(10.0, 23.0), SolveHints(1.0, 1.5)) == []
+    assert hint_disagreements(_geometry(10.0, 23.0), None) == []
+
+
+def test_a_neighbours_solution_is_a_tight_hint_unless_the_frame_points_elsewhere():
+    neighbour = _geometry(83.8, -5.4, scale_arcsec=2.0, radius_deg=1.0)
+    own = SolveHints(1.6, 2.4, 83.85, -5.35, 2.0)
+    tight = neighbour_hints(neighbour, own)
+    assert tight == SolveHints(1.96, 2.04, 83.8, -5.4, 1.0)
+    elsewhere = SolveHints(1.6, 2.4, 120.0, 30.0, 2.0)
+    assert neighbour_hints(neighbour, elsewhere) == elsewhere
+    assert neighbour_hints(neighbour, None) == tight

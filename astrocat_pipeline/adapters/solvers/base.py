@@ -37,11 +37,14 @@ class SolveProgress:
     upload) or ``"submitted"`` (nova has the upload but no job yet). ``submission_id`` and
     ``job_id`` are nova's ids, None until known and always None for the local solver. Handed back
     to a solver as ``resume``, it says which job to wait for instead of solving again.
+    ``solver`` names the solver doing the work when it is not the caller's (a local solver that
+    hands a frame to nova records nova's job as nova's, so that it is resumed after a crash).
     """
 
     status: str
     submission_id: int | None = None
     job_id: int | None = None
+    solver: str | None = None
 
 
 ProgressCallback = Callable[[SolveProgress], None]

@@ -39,7 +39,7 @@ from astropy.utils.exceptions import AstropyWarning
 
 from astrocat_pipeline.adapters.solvers.base import ProgressCallback, SolveProgress
 from astrocat_pipeline.core.errors import SolverError
-from astrocat_pipeline.core.hints import usable_hints
+from astrocat_pipeline.core.hints import hint_disagreements, usable_hints
 from astrocat_pipeline.core.loading import load_image
 from astrocat_pipeline.core.records import PlateSolution, SolveAttempt, SolveHints
 from astrocat_pipeline.core.solution import solution_from_wcs
@@ -50,20 +50,27 @@ from astrocat_pipeline.core.star_detect import (
     uniformize,
 )
 from astrocat_pipeline.core.tuning import (
+    SOLVER_BUDGET_S,
+    SOLVER_BUDGET_WALL_SLACK,
     SOLVER_CPU_LIMIT_S,
-    SOLVER_DOWNSAMPLE_ABOVE_PX,
+    SOLVER_DETECT_MAX_PIXELS,
+    SOLVER_HINTED_BUDGET_SHARE,
     SOLVER_MAX_STARS,
+    SOLVER_MIN_LOG_ODDS,
+    SOLVER_MIN_STARS,
     SOLVER_PARALLEL_INDEX_MAX_BYTES,
     SOLVER_WALL_TIMEOUT_S,
 )
 
-__all__ = ["DEBIAN_INDEX_DIR", "LocalSolver"]
+__all__ = ["DEBIAN_INDEX_DIR", "NO_INDEX_OUTCOME", "LocalSolver"]
 
 # Where Debian's astrometry-data-* packages install index files, and the config file that
 # Debian's solve-field reads when it is not given --config.
 DEBIAN_INDEX_DIR = Path("/usr/share/astrometry")
 _DEBIAN_CONFIG = Path("/etc/astrometry.cfg")
 _INDEX_GLOB = "index-*.fits"
+# The outcome of an attempt whose hinted scale no installed index file covers.
+NO_INDEX_OUTCOME = "no index for its scale"
 _STDERR_TAIL_CHARS = 2000
 # astrometry-engine searches an index when its quads (SCALE_L..SCALE_U) overlap
 # [0.1 × shorter side × lowest scale, 1.0 × diagonal × highest scale] (DEFAULT_QSF_LO/HI in
@@ -82,6 +89,9 @@ class _Attempt:
     timed_out: bool
     elapsed_s: float
     no_index: bool = False  # not run: no index file has quads of the hinted scale
+    log_odds: float | None = None  # the engine's confidence in its match (natural log)
+    rejected: str | None = None  # why a match the engine found is not taken as the solution
+    budget_s: float = 0.0  # the wall-clock time this run was allowed
 
 
 class LocalSolver:
@@ -104,6 +114,12 @@ class LocalSolver:
     blind_fallback : bool
         When a hinted run finds nothing (or times out), try once more without hints (the
         solver does it itself: ``caller_blind_fallback`` is False).
+    budget_s : float
+        CPU-time budget of one whole solve, loading, star finding, hinted and blind runs
+        together (``ASTROCAT_SOLVE_BUDGET_S``): a frame that cannot be solved gives up after
+        about this much of one core. A hinted run that a blind one may follow gets
+        ``SOLVER_HINTED_BUDGET_SHARE`` of what is left, the last run the rest; each run is
+        also killed after ``SOLVER_BUDGET_WALL_SLACK`` times its share of wall-clock time.
     """
 
     name = "local"
@@ -116,8 +132,12 @@ class LocalSolver:
         cpu_limit_s: float = SOLVER_CPU_LIMIT_S,
         timeout_s: float = SOLVER_WALL_TIMEOUT_S,
         blind_fallback: bool = True,
+        budget_s: float = SOLVER_BUDGET_S,
     ) -> None:
+        if not budget_s > 0:
+            raise ValueError(f"budget_s must be positive, got {budget_s}")
         self.index_dir = Path(index_dir) if index_dir is not None else None
+        self.budget_s = budget_s
         self.executable = executable
         self.cpu_limit_s = cpu_limit_s
         self.timeout_s = timeout_s
@@ -129,7 +149,7 @@ class LocalSolver:
         return (
             f"LocalSolver(index_dir={self.index_dir!r}, executable={self.executable!r}, "
             f"cpu_limit_s={self.cpu_limit_s}, timeout_s={self.timeout_s}, "
-            f"blind_fallback={self.blind_fallback})"
+            f"blind_fallback={self.blind_fallback}, budget_s={self.budget_s})"
         )
 
     # --- availability ---------------------------------------------------------------------
@@ -249,11 +269,29 @@ class LocalSolver:
         if on_progress is not None:
             on_progress(SolveProgress("processing"))
         started = time.monotonic()
+        cpu = _CpuClock()
         stars = self._stars(image_path, width_px, height_px)
+        if len(stars) < SOLVER_MIN_STARS:
+            return PlateSolution(
+                status="failed",
+                solver="local",
+                hints_used=usable,
+                elapsed_s=time.monotonic() - started,
+                error=f"no solution for {image_path.name}: too few stars ({len(stars)} found, "
+                f"at least {SOLVER_MIN_STARS} needed)",
+            )
         attempts: list[_Attempt] = []
+        solution: PlateSolution | None = None
+        out_of_time = False
         with tempfile.TemporaryDirectory(prefix="astrocat-solve-") as tmp:
             work = Path(tmp)
             for number, attempt_hints in enumerate(plan, start=1):
+                remaining = self.budget_s - cpu.spent_s()
+                if remaining <= 0:
+                    out_of_time = True
+                    break
+                last = number == len(plan)
+                allowed = remaining if last else remaining * SOLVER_HINTED_BUDGET_SHARE
                 attempt = self._run(
                     executable,
                     index_files,
@@ -261,70 +299,109 @@ class LocalSolver:
                     work / f"attempt{number}",
                     (width_px, height_px),
                     attempt_hints,
+                    allowed,
+                    cpu,
                 )
-                attempts.append(attempt)
                 if attempt.header is not None:
+                    solution, problem = self._verified(
+                        attempt, image_path, width_px, height_px, usable
+                    )
+                    if problem is not None:
+                        attempt = dataclasses.replace(attempt, rejected=problem)
+                        solution = None
+                attempts.append(attempt)
+                if solution is not None:
+                    break
+                if attempt.no_index and attempt_hints is not None and attempt_hints.has_scale:
+                    # The frame's scale is known and no index file has quads that fit it: a
+                    # blind search would search the wrong indexes until the budget runs out.
                     break
         elapsed_s = time.monotonic() - started
         records = tuple(
-            SolveAttempt(
-                solver="local",
-                hints=a.hints,
-                outcome="solved"
-                if a.header is not None
-                else "timed out"
-                if a.timed_out
-                else "no match",
-                elapsed_s=a.elapsed_s,
-            )
+            SolveAttempt(solver="local", hints=a.hints, outcome=_outcome(a), elapsed_s=a.elapsed_s)
             for a in attempts
         )
-        last = attempts[-1]
-        if last.header is None:
+        if solution is None:
+            reasons = [self._describe(a, width_px, height_px) for a in attempts]
+            if out_of_time:
+                reasons.append(f"gave up: the {self.budget_s:g} s budget was spent")
             return PlateSolution(
                 status="failed",
                 solver="local",
                 hints_used=usable,
                 elapsed_s=elapsed_s,
-                error=f"no solution for {image_path.name}: "
-                + "; ".join(self._describe(a) for a in attempts),
+                error=f"no solution for {image_path.name}: " + "; ".join(reasons),
                 attempts=records,
             )
+        return dataclasses.replace(solution, elapsed_s=elapsed_s, attempts=records)
+
+    def _verified(
+        self,
+        attempt: _Attempt,
+        image_path: Path,
+        width_px: int,
+        height_px: int,
+        frame_hints: SolveHints | None,
+    ) -> tuple[PlateSolution, str | None]:
+        """The attempt's solution, and why it must not be taken (None when it may): the
+        engine's log-odds below ``SOLVER_MIN_LOG_ODDS``, or a field that disagrees with the
+        frame's own hints (a blind run may match anywhere on the sky)."""
+        assert attempt.header is not None
         solution = solution_from_wcs(
-            last.header,
+            attempt.header,
             width_px,
             height_px,
             solver="local",
             image=image_path,
             source="astrometry-engine",
-            solved_size_px=(last.header.get("IMAGEW"), last.header.get("IMAGEH")),
-            hints=last.hints,
-            elapsed_s=elapsed_s,
+            solved_size_px=(attempt.header.get("IMAGEW"), attempt.header.get("IMAGEH")),
+            hints=attempt.hints,
+            elapsed_s=attempt.elapsed_s,
         )
-        return dataclasses.replace(solution, attempts=records)
+        if attempt.log_odds is None or attempt.log_odds < SOLVER_MIN_LOG_ODDS:
+            odds = "unknown" if attempt.log_odds is None else f"{attempt.log_odds:.1f}"
+            return solution, f"log-odds {odds} below {SOLVER_MIN_LOG_ODDS:.1f}"
+        assert solution.geometry is not None
+        problems = hint_disagreements(solution.geometry, frame_hints)
+        if problems:
+            return solution, "disagrees with the header's hints: " + "; ".join(problems)
+        return solution, None
 
     @staticmethod
     def _stars(image_path: Path, width_px: int, height_px: int) -> DetectedStars:
         """The frame's stars, brightest first, without the lines of artefacts solve-field's
         removelines step would cut; in the frame's own 0-based pixels."""
-        data, _ = load_image(image_path)
+        data, header = load_image(image_path)
         found = (data.shape[1], data.shape[0])
         if found != (width_px, height_px):
             raise SolverError(
                 f"{image_path}: the solver would see a {found[0]}x{found[1]} px image but the "
                 f"frame is {width_px}x{height_px} px (another HDU or a resampled copy?)"
             )
-        # Big frames oversample their stars: detect on 2×2 block means, as solve-field's
-        # --downsample 2 did; positions still refer to the full frame.
-        binning = 2 if max(width_px, height_px) > SOLVER_DOWNSAMPLE_ABOVE_PX else 1
-        return remove_line_artifacts(detect_stars(data, bin_factor=binning))
+        # Big frames: detect on 2×2 block means, the brightest centred again at full
+        # resolution; positions refer to the full frame. Not coarser: on a wide field's
+        # undersampled stars (FWHM 1.6 px) 3×3 blocks lost 62 % of the 100 brightest (a
+        # block-sized star reads as a hot pixel), 2×2 blocks 2 % (bench/README.md).
+        binning = 2 if width_px * height_px > SOLVER_DETECT_MAX_PIXELS else 1
+        cfa = header.bayer_pattern is not None  # a one-shot-colour mosaic: 2×2 superpixels
+        return remove_line_artifacts(detect_stars(data, bin_factor=binning, cfa=cfa))
 
-    def _describe(self, attempt: _Attempt) -> str:
+    def _describe(self, attempt: _Attempt, width_px: int, height_px: int) -> str:
         what = "blind" if attempt.hints is None else f"hinted ({_describe_hints(attempt.hints)})"
-        if attempt.timed_out:
-            return f"{what}: timed out after {self.timeout_s:g} s"
+        if attempt.rejected is not None:
+            return f"{what}: a match was rejected ({attempt.rejected})"
         if attempt.no_index:
-            return f"{what}: no match (no index file has quads of that scale)"
+            hints = attempt.hints
+            assert hints is not None
+            assert hints.scale_high_arcsec is not None
+            field_deg = max(width_px, height_px) * hints.scale_high_arcsec / 3600.0
+            return (
+                f"{what}: no index for its scale (a field of at most {field_deg:.2g}°; no "
+                "installed index file has quads that fit it: install narrower ones "
+                "(scripts/setup with ASTROCAT_NARROW_INDEXES=1) or use nova)"
+            )
+        if attempt.timed_out:
+            return f"{what}: timed out after {attempt.budget_s:.3g} s"
         return f"{what}: no match ({attempt.elapsed_s:.1f} s)"
 
     # --- the engine job -------------------------------------------------------------------
@@ -375,11 +452,12 @@ class LocalSolver:
         stars: DetectedStars,
         size_px: tuple[int, int],
         hints: SolveHints | None,
+        cpu_limit_s: float,
     ) -> tuple[Path, Path]:
         """Write the engine's configuration and job file (``.axy``) into ``out``; returns their
         paths. The job file holds what solve-field's augment-xylist step writes for our
         options; output names are relative to ``out``, the engine's working directory."""
-        cpu_limit = max(1, math.ceil(self.cpu_limit_s))
+        cpu_limit = max(1, math.ceil(cpu_limit_s))
         config = out / "astrometry.cfg"
         # Without a scale every index is searched, and the engine searches one index after the
         # other, all depths each: whichever comes first costs 1-3 s whenever its quads do not
@@ -420,6 +498,8 @@ class LocalSolver:
         header["ANTWEAK"] = (False, "Tweak: no, thanks")
         header["ANSOLVED"] = ("job.solved", "solved output file")
         header["ANWCS"] = ("job.wcs", "WCS header output filename")
+        # The match file carries the engine's log-odds, which the solution is checked against.
+        header["ANMATCH"] = ("job.match", "match output file")
         if hints is not None and hints.has_scale:
             header["ANAPPL1"] = (hints.scale_low_arcsec, "scale: arcsec/pixel min")
             header["ANAPPU1"] = (hints.scale_high_arcsec, "scale: arcsec/pixel max")
@@ -447,6 +527,8 @@ class LocalSolver:
         out: Path,
         size_px: tuple[int, int],
         hints: SolveHints | None,
+        allowed_s: float,
+        clock: _CpuClock | None = None,
     ) -> _Attempt:
         started = time.monotonic()
         selected = self._indexes_for(index_files, size_px, hints)
@@ -454,7 +536,11 @@ class LocalSolver:
             # The engine would load every index, use none and find nothing.
             return _Attempt(hints=hints, header=None, timed_out=False, elapsed_s=0.0, no_index=True)
         out.mkdir(parents=True)
-        config, job = self._write_job(out, selected, stars, size_px, hints)
+        # The budget is CPU time (the engine's own limit); the wall clock only guards against
+        # the limit's overshoot and a busy machine, with SOLVER_BUDGET_WALL_SLACK to spare.
+        cpu_limit_s = min(self.cpu_limit_s, allowed_s)
+        wall_s = min(self.timeout_s, allowed_s * SOLVER_BUDGET_WALL_SLACK + 1.0)
+        config, job = self._write_job(out, selected, stars, size_px, hints, cpu_limit_s)
         timed_out = False
         with (out / "stdout.log").open("wb") as stdout, (out / "stderr.log").open("wb") as stderr:
             # A session of its own so that a timeout kills whatever the engine started too.
@@ -467,10 +553,10 @@ class LocalSolver:
                 start_new_session=True,
             )
             try:
-                returncode = process.wait(timeout=self.timeout_s)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                returncode = None
+                returncode, engine_cpu_s = _wait(process, wall_s, allowed_s)
+                timed_out = returncode is None
+                if clock is not None:
+                    clock.add_engine(engine_cpu_s)
             finally:
                 if process.returncode is None:
                     # Still running (timeout, or an exception such as KeyboardInterrupt): the
@@ -478,7 +564,13 @@ class LocalSolver:
                     _kill_group(process)
         if timed_out:
             elapsed_s = time.monotonic() - started
-            return _Attempt(hints=hints, header=None, timed_out=True, elapsed_s=elapsed_s)
+            return _Attempt(
+                hints=hints,
+                header=None,
+                timed_out=True,
+                elapsed_s=elapsed_s,
+                budget_s=min(wall_s, allowed_s),
+            )
         if returncode != 0:
             tail = (out / "stderr.log").read_text(encoding="utf-8", errors="replace")
             tail = tail[-_STDERR_TAIL_CHARS:].strip()
@@ -494,7 +586,61 @@ class LocalSolver:
                 warnings.simplefilter("ignore", AstropyWarning)
                 header = fits.getheader(wcs_path)
         elapsed_s = time.monotonic() - started
-        return _Attempt(hints=hints, header=header, timed_out=False, elapsed_s=elapsed_s)
+        return _Attempt(
+            hints=hints,
+            header=header,
+            timed_out=False,
+            elapsed_s=elapsed_s,
+            log_odds=_log_odds(out / "job.match") if header is not None else None,
+            budget_s=min(wall_s, allowed_s),
+        )
+
+
+# How often a running engine's CPU time is looked at.
+_CPU_POLL_S = 0.05
+_CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _wait(
+    process: subprocess.Popen[bytes], wall_s: float, cpu_s: float
+) -> tuple[int | None, float]:
+    """(the engine's exit code, the CPU seconds it used), the code None once it has used
+    ``cpu_s`` of CPU time (its own limit overshoots 2-3×, and whole seconds only) or
+    ``wall_s`` of wall-clock time.
+
+    The CPU time is the engine process's own, read from /proc while it runs and once more when
+    it has exited but is not reaped yet (a zombie keeps its times), so solves running at the
+    same time in other threads of this process do not count against each other's budget."""
+    deadline = time.monotonic() + wall_s
+    used = 0.0
+    while True:
+        try:
+            exited = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
+        except ChildProcessError:  # reaped elsewhere
+            exited = True
+        reading = _process_cpu_s(process.pid)
+        if reading is not None:
+            used = reading
+        if exited:
+            return process.wait(), used
+        if used >= cpu_s or time.monotonic() >= deadline:
+            return None, used
+        time.sleep(min(_CPU_POLL_S, max(0.0, deadline - time.monotonic())))
+
+
+def _process_cpu_s(pid: int) -> float | None:
+    """User and system CPU seconds of a running process (Linux /proc; None elsewhere)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    # Fields after the command name (which may hold spaces, in parentheses): utime, stime are
+    # the 12th and 13th of them.
+    fields = stat.rsplit(")", 1)[-1].split()
+    try:
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS_PER_S
+    except (IndexError, ValueError):
+        return None
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -502,6 +648,47 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):  # the group is already gone
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+
+
+class _CpuClock:
+    """CPU seconds one solve has spent since it was made: its own thread's (loading, star
+    finding) and its engine runs' (each counted by ``add_engine``). Per thread and per engine
+    process, so that files solved at the same time in other threads do not use its budget."""
+
+    def __init__(self) -> None:
+        self._own = time.thread_time()
+        self._engines = 0.0
+
+    def add_engine(self, cpu_s: float) -> None:
+        self._engines += cpu_s
+
+    def spent_s(self) -> float:
+        return time.thread_time() - self._own + self._engines
+
+
+def _outcome(attempt: _Attempt) -> str:
+    if attempt.rejected is not None:
+        return f"rejected: {attempt.rejected}"
+    if attempt.header is not None:
+        return "solved"
+    if attempt.no_index:
+        return NO_INDEX_OUTCOME
+    return "timed out" if attempt.timed_out else "no match"
+
+
+def _log_odds(match_file: Path) -> float | None:
+    """The best log-odds in the engine's match file (None if it is missing or unreadable)."""
+    if not match_file.is_file():
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyWarning)
+        try:
+            table = fits.getdata(match_file, 1)
+        except (OSError, KeyError, IndexError, TypeError):
+            return None
+    if table is None or "LOGODDS" not in table.columns.names or len(table) == 0:
+        return None
+    return float(max(table["LOGODDS"]))
 
 
 def _describe_hints(hints: SolveHints) -> str:

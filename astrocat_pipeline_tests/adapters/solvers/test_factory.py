@@ -8,6 +8,7 @@ import pytest
 
 from astrocat_pipeline.adapters.solvers import build_solver
 from astrocat_pipeline.adapters.solvers.local import LocalSolver
+from astrocat_pipeline.adapters.solvers.narrow import LocalWithNovaForNarrowFields
 from astrocat_pipeline.adapters.solvers.none import NO_SOLVER_MESSAGE, NoSolver
 from astrocat_pipeline.adapters.solvers.nova import NovaSolver
 from astrocat_pipeline.core.errors import ConfigError
@@ -42,7 +43,8 @@ def test_nova_leaves_the_blind_upload_to_its_caller(blind_fallback: bool):
 
 def test_the_settings_choice_builds_its_solver(tmp_path: Path):
     environ = {"ASTROCAT_HOME": str(tmp_path), "ASTROMETRY_API_KEY": KEY}
-    for choice, kind in (("local", LocalSolver), ("nova", NovaSolver), ("none", NoSolver)):
+    kinds = (("local", LocalWithNovaForNarrowFields), ("nova", NovaSolver), ("none", NoSolver))
+    for choice, kind in kinds:
         settings = Settings.from_env({**environ, "ASTROCAT_SOLVER": choice})
         solver = build_solver(
             settings.solver,
@@ -81,3 +83,12 @@ def test_an_unresolved_or_unknown_choice_is_a_config_error(choice: str):
 def test_nova_without_a_url_is_a_config_error():
     with pytest.raises(ConfigError, match="nova API URL"):
         build_solver("nova", api_key=KEY)
+
+
+def test_local_with_a_nova_key_sends_only_narrow_fields_to_nova(tmp_path: Path):
+    solver = build_solver("local", index_dir=tmp_path, api_url=URL, api_key=KEY, solve_budget_s=4.0)
+    assert isinstance(solver, LocalWithNovaForNarrowFields)
+    assert (solver.name, solver.caller_blind_fallback) == ("local", False)
+    assert (solver.local.index_dir, solver.local.budget_s) == (tmp_path, 4.0)
+    assert KEY not in repr(solver.local)
+    solver.close()

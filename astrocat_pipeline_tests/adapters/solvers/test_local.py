@@ -12,6 +12,7 @@ import json
 import math
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -200,11 +201,49 @@ WRONG_HINTS = SolveHints(
 
 @needs_solver
 @pytest.mark.samples
-def test_wrong_hint_falls_back_to_blind():
+def test_wrong_hint_is_never_a_solution():
+    # The hinted scale fits no index (a quick miss) and no blind search follows: the frame's
+    # scale is known. Had a blind run solved it, 200°/-30° would reject the match anyway.
     truth = Truth("ra0_3deg")
     solution = LocalSolver().solve(truth.path, truth.width_px, truth.height_px, WRONG_HINTS)
+    assert solution.status == "failed"
+    assert solution.geometry is None
+    assert solution.wcs_header is None
+    assert solution.error is not None
+    assert "no index for its scale" in solution.error
+    assert [a.outcome for a in solution.attempts] == ["no index for its scale"]
+
+
+@needs_solver
+@pytest.mark.samples
+def test_wrong_scale_falls_back_to_blind_and_the_right_position_keeps_it():
+    truth = Truth("ra0_3deg")
+    hints = dataclasses.replace(
+        truth.hints(),
+        scale_low_arcsec=truth.scale_arcsec * 2.5,
+        scale_high_arcsec=truth.scale_arcsec * 3.0,
+    )
+    solution = LocalSolver().solve(truth.path, truth.width_px, truth.height_px, hints)
     assert_matches_truth(solution, truth)
     assert solution.hints_used is None  # the blind attempt is the one that solved
+    assert [a.outcome for a in solution.attempts][-1] == "solved"
+
+
+@needs_solver
+@pytest.mark.samples
+def test_a_blind_match_far_from_the_hinted_position_is_rejected():
+    # A mount that says 200°/-30° while the frame is at RA 0: the hinted search finds nothing
+    # there, the blind one finds the real field, and it disagrees with the header: a failure.
+    truth = Truth("ra0_3deg")
+    hints = dataclasses.replace(truth.hints(), ra_deg=200.0, dec_deg=-30.0, radius_deg=2.0)
+    solution = LocalSolver(budget_s=20.0).solve(truth.path, truth.width_px, truth.height_px, hints)
+    assert solution.status == "failed"
+    assert solution.geometry is None
+    assert solution.wcs_header is None
+    assert solution.error is not None
+    assert "a match was rejected (disagrees with the header's hints: centre" in solution.error
+    assert solution.attempts[-1].hints is None
+    assert solution.attempts[-1].outcome.startswith("rejected: disagrees")
 
 
 @needs_solver
@@ -219,7 +258,9 @@ def test_wrong_hint_without_fallback_fails_and_says_what_was_tried():
     assert solution.hints_used == WRONG_HINTS
     assert solution.error is not None
     assert "ra0_3deg.fits.gz" in solution.error
-    assert 'hinted (scale 0.1–0.2"/px, 2.0° around 200.00 -30.00): no match' in solution.error
+    assert 'hinted (scale 0.1–0.2"/px, 2.0° around 200.00 -30.00): no index for its scale' in (
+        solution.error
+    )
     assert "blind" not in solution.error
 
 
@@ -354,7 +395,7 @@ def test_frame_size_mismatch_is_an_error():
 @needs_solver
 @pytest.mark.samples
 def test_big_frame_is_binned_for_detection_and_solved_in_its_own_pixels(tmp_path):
-    """A frame over SOLVER_DOWNSAMPLE_ABOVE_PX: stars are found on 2×2 block means, yet the
+    """A frame over SOLVER_DETECT_MAX_PIXELS: stars are found on 2×2 block means, yet the
     solution (centre, scale, every corner) refers to the full-size frame."""
     truth = Truth("ra0_3deg")
     data = fits.getdata(truth.path)
@@ -404,6 +445,7 @@ def test_job_file_says_what_solve_field_would(tmp_path, monkeypatch):
         stars,
         (1000, 667),
         hints,
+        solver.cpu_limit_s,
     )
 
     lines = config.read_text(encoding="utf-8").splitlines()
@@ -418,6 +460,7 @@ def test_job_file_says_what_solve_field_would(tmp_path, monkeypatch):
             "IMAGEW": 1000, "IMAGEH": 667, "ANRUN": True, "ANCLIM": 13, "ANCRPIXC": True,
             "ANTWEAK": False, "ANAPPL1": 10.0, "ANAPPU1": 15.0, "ANERA": 10.68,
             "ANEDEC": -41.27, "ANERAD": 3.6, "ANWCS": "job.wcs", "ANSOLVED": "job.solved",
+            "ANMATCH": "job.match",
         }.items():  # fmt: skip
             assert header[key] == value, key
         table = hdus[1].data
@@ -433,6 +476,7 @@ def test_job_file_says_what_solve_field_would(tmp_path, monkeypatch):
         stars,
         (1000, 667),
         None,
+        solver.cpu_limit_s,
     )
     lines = config.read_text(encoding="utf-8").splitlines()
     assert lines[:2] == ["cpulimit 13", "inparallel"]
@@ -450,7 +494,12 @@ def test_job_file_says_what_solve_field_would(tmp_path, monkeypatch):
     big = tmp_path / "big"
     big.mkdir()
     config, _ = solver._write_job(
-        big, solver._indexes_for(solver.index_files(), (1000, 667), None), stars, (1000, 667), None
+        big,
+        solver._indexes_for(solver.index_files(), (1000, 667), None),
+        stars,
+        (1000, 667),
+        None,
+        solver.cpu_limit_s,
     )
     assert "inparallel" not in config.read_text(encoding="utf-8").splitlines()
 
@@ -483,3 +532,25 @@ def test_only_usable_hints_reach_solve_field(hints, expected):
     from astrocat_pipeline.core.hints import usable_hints
 
     assert usable_hints(hints) == expected
+
+
+def test_the_solve_budget_counts_only_its_own_thread_and_engine():
+    # Files are solved in worker threads at the same time: another thread's work (its star
+    # finding, its engine) must not use this solve's budget.
+    import threading
+
+    from astrocat_pipeline.adapters.solvers import local
+
+    clock = local._CpuClock()
+
+    def burn() -> None:
+        deadline = time.thread_time() + 0.5
+        while time.thread_time() < deadline:
+            pass
+
+    other = threading.Thread(target=burn)
+    other.start()
+    other.join()
+    assert clock.spent_s() < 0.2
+    clock.add_engine(1.5)
+    assert 1.5 <= clock.spent_s() < 1.7
