@@ -5,6 +5,8 @@ The object name becomes designations (:func:`~.objects.object_search_keys`), the
 filters become SQL (:class:`~astrocat_pipeline.adapters.catalog.search_query.HeaderFilters`),
 and a cone (``near`` and ``radius_deg``) is answered by the sky index, nearest frames first.
 Without a cone a current SQLite catalog is read without SQLAlchemy (the command's quick path).
+The gallery's grid reads the same search through its grid projection (``search_query.GRID``):
+the same images in the same order, only what a card shows of each.
 """
 
 from __future__ import annotations
@@ -12,10 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from astrocat_pipeline.adapters.catalog.rows import SearchResult
-from astrocat_pipeline.adapters.catalog.search_query import NO_FILTERS, HeaderFilters
+from astrocat_pipeline.adapters.catalog.rows import GridCard, SearchResult
+from astrocat_pipeline.adapters.catalog.search_query import (
+    FULL,
+    NO_FILTERS,
+    HeaderFilters,
+    Projection,
+)
 from astrocat_pipeline.core.errors import AstrocatError
 from astrocat_pipeline.core.frame_types import FrameType
 
@@ -26,6 +33,7 @@ if TYPE_CHECKING:
 # bound keeps a request from building huge statements.
 MAX_TEXT_LENGTH = 200
 FRAME_TYPES = tuple(t.value for t in FrameType)
+R = TypeVar("R", SearchResult, GridCard)
 
 
 class SearchQueryError(AstrocatError, ValueError):
@@ -47,10 +55,11 @@ class SearchQuery:
 
 
 @dataclass(frozen=True)
-class SearchPage:
-    """One page of a search: the results at ``offset`` and how many there are in all."""
+class SearchPage(Generic[R]):
+    """One page of a search: the results at ``offset`` (full results or grid cards, as the
+    projection asked) and how many there are in all."""
 
-    results: tuple[SearchResult, ...]
+    results: tuple[R, ...]
     total: int
     offset: int = 0
 
@@ -141,6 +150,7 @@ def _object_keys(query: SearchQuery) -> set[str] | None:
     return object_search_keys(query.object) if query.object else None
 
 
+@overload
 def search_store(
     store: CatalogStore,
     query: SearchQuery,
@@ -148,13 +158,35 @@ def search_store(
     limit: int | None = None,
     offset: int = 0,
     object_keys: Callable[[SearchQuery], set[str] | None] = _object_keys,
-) -> SearchPage:
-    """One page of the images ``query`` finds in ``store`` (all of them without ``limit``)."""
+) -> SearchPage[SearchResult]: ...
+@overload
+def search_store(
+    store: CatalogStore,
+    query: SearchQuery,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+    object_keys: Callable[[SearchQuery], set[str] | None] = _object_keys,
+    projection: Projection[R],
+) -> SearchPage[R]: ...
+def search_store(
+    store: CatalogStore,
+    query: SearchQuery,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+    object_keys: Callable[[SearchQuery], set[str] | None] = _object_keys,
+    projection: Projection[Any] = FULL,
+) -> SearchPage[Any]:
+    """One page of the images ``query`` finds in ``store`` (all of them without ``limit``), as
+    ``projection``'s records (full results by default; ``GRID``: the gallery's cards)."""
     if offset < 0 or (limit is not None and limit < 1):
         raise SearchQueryError(f"page: offset {offset} and limit {limit} cannot work")
     keys = object_keys(query)
     if query.near is None:
-        found = store.search(keys, limit=limit, offset=offset, filters=query.filters)
+        found = store.search(
+            keys, limit=limit, offset=offset, filters=query.filters, projection=projection
+        )
         if limit is None or (offset == 0 and len(found) < limit):
             total = offset + len(found)
         else:
@@ -165,7 +197,11 @@ def search_store(
     inside = store.cone_search(ra, dec, query.radius_deg)
     order = {key: i for i, key in enumerate(inside)}
     matching = sorted(
-        (r for r in store.search(keys, filters=query.filters) if r.partition_key in order),
+        (
+            r
+            for r in store.search(keys, filters=query.filters, projection=projection)
+            if r.partition_key in order
+        ),
         key=lambda r: order[r.partition_key],
     )
     end = None if limit is None else offset + limit
@@ -178,9 +214,6 @@ def search_catalog(database_url: str, query: SearchQuery) -> list[SearchResult]:
     Without a cone a current SQLite catalog is read through ``sqlite3`` (the same statement),
     so the command does not pay for importing SQLAlchemy.
     """
-    if query.near is None:
-        from astrocat_pipeline.adapters.catalog.quick_read import quick_search
-
     keys = _object_keys(query)
     if query.near is None:
         from astrocat_pipeline.adapters.catalog.quick_read import quick_search

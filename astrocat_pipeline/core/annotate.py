@@ -19,7 +19,7 @@ import numpy as np
 from astropy.wcs import WCS
 from PIL import Image, ImageDraw, ImageFont
 
-from astrocat_pipeline.core.records import CatalogMatch
+from astrocat_pipeline.core.records import CatalogMatch, object_label
 from astrocat_pipeline.core.wcs_geometry import offset_by
 
 # Points on each ellipse's outline: smooth at thumbnail sizes.
@@ -59,11 +59,8 @@ class Annotation:
 
 
 def match_label(match: CatalogMatch) -> str:
-    """How an object is named on the picture: "M 31", else its common name, else its
-    designation."""
-    if match.messier:
-        return f"M {match.messier}"
-    return match.name or match.designation
+    """How an object is named on the picture (``records.object_label``)."""
+    return object_label(match.messier, match.name, match.designation)
 
 
 def _to_thumbnail(

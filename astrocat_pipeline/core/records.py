@@ -214,6 +214,14 @@ class CatalogObject:
     magnitude: float | None = None  # visual (or Hipparcos Hp for stars), when known
 
 
+def object_label(messier: int | None, name: str | None, designation: str) -> str:
+    """How an object is named to a user (on a picture, on a grid card): "M 31", else its common
+    name, else its designation."""
+    if messier:
+        return f"M {messier}"
+    return name or designation
+
+
 @dataclass(frozen=True)
 class CatalogMatch:
     """A catalog object inside a solved frame, at 0-based pixel coordinates of the frame."""

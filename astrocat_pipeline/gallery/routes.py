@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from astrocat_pipeline.adapters.catalog import CatalogStore, ImageRow
+from astrocat_pipeline.adapters.catalog.search_query import GRID
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
 from astrocat_pipeline.cataloging.annotations import (
     annotated_frame,
@@ -231,7 +232,11 @@ def search_page(request: Request) -> Response:
     try:
         wanted = parse_search(_params(request))
         found = search_store(
-            _store(request), wanted.query, limit=wanted.per_page, offset=wanted.offset
+            _store(request),
+            wanted.query,
+            limit=wanted.per_page,
+            offset=wanted.offset,
+            projection=GRID,
         )
     except BadRequestError as exc:
         return error_page(request, 400, str(exc))
@@ -262,7 +267,6 @@ def search_page(request: Request) -> Response:
             "next": _page_link(wanted.values, wanted.page + 1, wanted.per_page)
             if wanted.page < pages
             else None,
-            "match_label": match_label,
             "searched": bool(wanted.values),
         },
     )

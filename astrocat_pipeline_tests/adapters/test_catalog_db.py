@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import threading
 import time
@@ -22,6 +23,7 @@ from astrocat_pipeline.adapters.catalog import (
     METADATA,
     CatalogStore,
     FailureKind,
+    GridCard,
     ImageNotFoundError,
     create_catalog_engine,
     migrate,
@@ -30,6 +32,9 @@ from astrocat_pipeline.adapters.catalog import (
 )
 from astrocat_pipeline.adapters.catalog import engine as engine_module
 from astrocat_pipeline.adapters.catalog.engine import MIGRATIONS_DIR
+from astrocat_pipeline.adapters.catalog.rows import SearchResult
+from astrocat_pipeline.adapters.catalog.search_query import GRID, GRID_OBJECTS, HeaderFilters
+from astrocat_pipeline.core.annotate import match_label
 from astrocat_pipeline.core.errors import ConfigError
 from astrocat_pipeline.core.records import (
     CatalogMatch,
@@ -787,6 +792,52 @@ def test_search_does_not_query_per_image(
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
     assert len(statements) == 2  # images with solutions, then all their matches
+
+
+def _card_fields(result: SearchResult) -> dict[str, Any]:
+    """What a grid card shows of a full search result, field by field of GridCard."""
+    shown = {
+        name: getattr(result.image, name)
+        for name in GridCard.__dataclass_fields__
+        if name not in ("has_thumbnail", "objects")
+    }
+    shown["has_thumbnail"] = result.image.thumbnail_path is not None
+    shown["objects"] = tuple(match_label(m) for m in result.matches[:GRID_OBJECTS])
+    return shown
+
+
+def test_the_grid_projection_reads_what_the_full_search_shows(searchable: CatalogStore) -> None:
+    """The gallery's grid reads the search's grid projection: the same images in the same order,
+    and each card's fields equal the full read's, on both backends."""
+    store = searchable
+    # More matches than a card names, in a stored order that is not alphabetical, one with a
+    # common name; a thumbnail; an error; a filter.
+    many = [match("NGC 224", messier=31), match("NGC 221"), match("NGC 205"), match("IC 10")]
+    many[2] = dataclasses.replace(many[2], name="Edward Young Star", messier=None)
+    store.replace_matches("M31/late.fits", many)
+    store.record_thumbnail("M31/early.fits", "/cache/early_thumb.jpg")
+    store.record_error("M31/undated.fits", "image_metadata", "undated.fits: truncated")
+    searches: list[tuple[Any, dict[str, Any]]] = [
+        (None, {}),
+        (["M 31", "M 33"], {}),
+        (["NGC 221"], {"limit": 1, "offset": 1}),
+        (None, {"limit": 2, "offset": 2}),
+        (None, {"filters": HeaderFilters(frame_type="light", min_exposure_s=60.0)}),
+        (None, {"filters": HeaderFilters(date_from=T0 + timedelta(minutes=30))}),
+        ([], {}),
+    ]
+    for keys, options in searches:
+        full = store.search(keys, **options)
+        cards = store.search(keys, **options, projection=GRID)
+        assert [dataclasses.asdict(card) for card in cards] == [_card_fields(r) for r in full]
+        assert all(type(card) is GridCard for card in cards)
+    late = next(c for c in store.search(["M 31"], projection=GRID) if "late" in c.rel_path)
+    assert late.objects == ("M 31", "NGC 221", "Edward Young Star")  # the first three, in order
+    everything = {card.rel_path: card for card in store.search(projection=GRID)}
+    assert everything["M31/early.fits"].has_thumbnail
+    assert not everything["M31/late.fits"].has_thumbnail
+    assert everything["M31/undated.fits"].status is ImageStatus.ERROR
+    assert everything["M31/header.fits"].solution_status is SolveStatus.FAILED
 
 
 # --- several processes at once --------------------------------------------------------------

@@ -4,6 +4,7 @@ shows, and how it refuses what it must (bad parameters, unknown ids, paths, writ
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from starlette.testclient import TestClient
 from astrocat_pipeline.adapters.catalog import CatalogStore, open_catalog
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
 from astrocat_pipeline.cataloging.objects import object_key
+from astrocat_pipeline.cataloging.search import build_query, search_catalog
 from astrocat_pipeline.core.records import ImageMetadata, InventoryEntry
 from astrocat_pipeline.gallery.app import create_app
 from astrocat_pipeline.settings import Settings
@@ -108,6 +110,28 @@ def test_a_search_of_many_pages_links_the_next_one(gallery):
     past = client.get("/", params={"object": "NGC 7000", "per_page": "50", "page": "3"})
     assert past.status_code == 400
     assert "this search has 2 pages" in past.text
+
+
+def test_the_grid_shows_the_cli_search_in_its_order(gallery):
+    """The page reads the search's grid projection; its cards are the command's results, in the
+    command's order (the command reads the full results through its own quick path)."""
+    client, store, _ = gallery
+    for i in range(30):
+        _add(
+            store,
+            f"many/f{i:03d}.fits",
+            frame_type="light",
+            object="M31" if i % 3 else "NGC 7000",
+            filter="Ha" if i % 2 else "OIII",
+            date_obs=datetime(2024, 9, 1 + i % 7, tzinfo=UTC) if i % 5 else None,
+        )
+    url = store.engine.url.render_as_string(hide_password=False)
+    for criteria in ({}, {"object": "M31"}, {"filter": "ha"}, {"date_to": "2024-09-04"}):
+        page = client.get("/", params={**criteria, "per_page": "1000"})
+        shown = [int(i) for i in re.findall(r'data-image-id="(\d+)"', page.text)]
+        expected = [r.image.image_id for r in search_catalog(url, build_query(**criteria))]
+        assert shown == expected
+        assert len(shown) > 3
 
 
 @pytest.mark.parametrize(

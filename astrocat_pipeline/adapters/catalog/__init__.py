@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     )
     from astrocat_pipeline.adapters.catalog.rows import (
         FailureKind,
+        GridCard,
         ImageRow,
         SearchResult,
         SolutionRow,
@@ -58,6 +59,7 @@ _HOMES = {
     "RecordedPass": "health",
     "StateCount": "health",
     "FailureKind": "rows",
+    "GridCard": "rows",
     "ImageRow": "rows",
     "SearchResult": "rows",
     "SolutionRow": "rows",
@@ -78,6 +80,7 @@ __all__ = [
     "METADATA",
     "CatalogStore",
     "FailureKind",
+    "GridCard",
     "ImageFailure",
     "ImageNotFoundError",
     "ImageRow",

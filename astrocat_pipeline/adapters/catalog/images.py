@@ -14,7 +14,7 @@ import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from sqlalchemy import Connection, and_, delete, func, or_, select, text, update
 
@@ -34,8 +34,10 @@ from astrocat_pipeline.adapters.catalog.schema import (
     sky_footprints,
 )
 from astrocat_pipeline.adapters.catalog.search_query import (
+    FULL,
     NO_FILTERS,
     HeaderFilters,
+    Projection,
     run_count,
     run_search,
 )
@@ -51,6 +53,7 @@ _MESSIER_KEY = re.compile(r"M (\d+)")
 _IMAGE_COLUMNS = [c for c in images.c if c.name not in ("raw_header", "thumbnail_stretch")]
 _SOLUTION_STATUS = plate_solutions.c.status.label("solution_status")
 _LIVE = images.c.removed_at.is_(None)
+_R = TypeVar("_R")  # the record a search projection makes
 # Columns a returning file takes over from its tombstone found by content (the inventory and
 # the identity stay the new file's).
 _ADOPTED_COLUMNS = (
@@ -335,6 +338,7 @@ class ImagesPart(StoreBase):
 
     # -- plate solutions --
 
+    @overload
     def search(
         self,
         object_keys: Collection[str] | None = None,
@@ -342,10 +346,30 @@ class ImagesPart(StoreBase):
         limit: int | None = None,
         offset: int = 0,
         filters: HeaderFilters = NO_FILTERS,
-    ) -> list[SearchResult]:
+    ) -> list[SearchResult]: ...
+    @overload
+    def search(
+        self,
+        object_keys: Collection[str] | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        filters: HeaderFilters = NO_FILTERS,
+        projection: Projection[_R],
+    ) -> list[_R]: ...
+    def search(
+        self,
+        object_keys: Collection[str] | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        filters: HeaderFilters = NO_FILTERS,
+        projection: Projection[Any] = FULL,
+    ) -> list[Any]:
         """Images showing any of ``object_keys`` (normalized designations such as "NGC 224" or
         "M 31") and passing ``filters``, ordered by observation time then path; None means every
-        image. ``limit`` and ``offset`` page through them.
+        image. ``limit`` and ``offset`` page through them; ``projection`` says what is read of
+        each (the full :class:`SearchResult` by default, or ``search_query.GRID``'s cards).
 
         An image matches through its catalog matches (designation, or Messier number for an
         "M n" key) or, for frames never solved, through its header's normalized OBJECT. The
@@ -354,7 +378,7 @@ class ImagesPart(StoreBase):
         with self._reader.connect() as conn:
 
             def execute(sql: str, params: dict[str, Any]) -> list[Any]:
-                return [row._mapping for row in conn.execute(text(sql), params)]
+                return list(conn.execute(text(sql), params).mappings())
 
             return run_search(
                 execute,
@@ -363,6 +387,7 @@ class ImagesPart(StoreBase):
                 filters=filters,
                 offset=offset,
                 sqlite_times=self._engine.dialect.name == "sqlite",
+                projection=projection,
             )
 
     def count_search(

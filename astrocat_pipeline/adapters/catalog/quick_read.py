@@ -18,7 +18,12 @@ from urllib.parse import unquote
 
 from astrocat_pipeline.adapters.catalog.revision import SCHEMA_HEAD
 from astrocat_pipeline.adapters.catalog.rows import SearchResult
-from astrocat_pipeline.adapters.catalog.search_query import NO_FILTERS, HeaderFilters, run_search
+from astrocat_pipeline.adapters.catalog.search_query import (
+    FULL,
+    NO_FILTERS,
+    HeaderFilters,
+    run_search,
+)
 
 # How long a read waits for a writer's lock (SQLite's busy timeout), as the store's engine does.
 _BUSY_TIMEOUT_S = 30.0
@@ -65,6 +70,6 @@ def quick_search(
         def execute(sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
             return connection.execute(sql, params).fetchall()
 
-        return run_search(execute, object_keys, filters=filters)
+        return run_search(execute, object_keys, filters=filters, projection=FULL)
     finally:
         connection.close()

@@ -37,7 +37,7 @@ GEOMETRY_COLUMNS = tuple(
     f.name for f in dataclasses.fields(FieldGeometry) if f.name != "corners_deg"
 )
 
-__all__ = ["FailureKind", "ImageRow", "SearchResult", "SolutionRow"]
+__all__ = ["FailureKind", "GridCard", "ImageRow", "SearchResult", "SolutionRow"]
 
 
 class FailureKind(StrEnum):
@@ -170,6 +170,27 @@ class SearchResult:
         result["plate_solution"] = self.plate_solution.to_dict() if self.plate_solution else None
         result["matches"] = [match.to_dict() for match in self.matches]
         return result
+
+
+@dataclass(frozen=True)
+class GridCard:
+    """What the gallery's grid shows of one image a search found: the search's grid projection
+    (:data:`~.search_query.GRID`), read without the rest of :class:`SearchResult` (no solution,
+    no raw metadata, at most a few matches). Each field equals the full read's
+    (``SearchResult.image``'s, ``objects`` the labels of its first matches)."""
+
+    image_id: int
+    partition_key: str
+    rel_path: str
+    status: ImageStatus
+    object: str | None
+    filter: str | None
+    exposure_s: float | None
+    date_obs: datetime | None
+    frame_type: str | None
+    has_thumbnail: bool  # a thumbnail was made (the cache may still have lost it)
+    solution_status: SolveStatus | None
+    objects: tuple[str, ...]  # labels of its first catalog matches, in stored order
 
 
 # --- from the database ----------------------------------------------------------------------
