@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from astrocat_pipeline.core.debayer import bayer_pattern_from_keywords
-from astrocat_pipeline.core.loading import load_image
+from astrocat_pipeline.core.loading import ImageHeader, load_image
 from astrocat_pipeline.core.metadata import normalize_metadata
 from astrocat_pipeline.core.stretch import choose_stretch
 from astrocat_pipeline.core.thumbnail import render_thumbnail
@@ -24,6 +24,13 @@ def render_file_thumbnail(path: Path, max_size_px: int = THUMBNAIL_MAX_SIZE_PX) 
     16/32-bit images, none for 8-bit pictures; a one-shot-colour mosaic is debayered.
     """
     data, header = load_image(path, draft=True)
+    return render_loaded_thumbnail(path, data, header, max_size_px)
+
+
+def render_loaded_thumbnail(
+    path: Path, data: Any, header: ImageHeader, max_size_px: int = THUMBNAIL_MAX_SIZE_PX
+) -> tuple[Any, dict]:
+    """:func:`render_file_thumbnail` of a file already loaded (``load_image``'s pair)."""
     metadata = normalize_metadata(str(path), header)
     pattern = None
     if data.ndim == 2:

@@ -154,3 +154,13 @@ SKY_INDEX_CLASS_RADIUS_DEG = 128.0
 # ranges per class. On the same footprints and cones, 0.25 needs 60% more ranges for 9% fewer
 # rows, 1.0 40% fewer ranges for 60% more rows. Query-only: no migration needed.
 SKY_INDEX_QUERY_CELL_FRACTION = 0.5
+
+# --- Indexing throughput (cataloging/file_pass.py) -----------------------------------------
+# Files read (hashed, decoded, thumbnailed, star-detected) at once per batch step: one per core
+# the process may use, at most this many. Each file in flight holds about 1.6x its size (a
+# 16-bit FITS frame: its content, the binned planes of thumbnail and star detection).
+FILE_PASS_MAX_WORKERS = 4
+# Stars stored per frame for the solver (brightest first): the local solver hands the engine at
+# most SOLVER_MAX_STARS of them; the rest leave room for a retry that wants more. 1,000 stars
+# are 24 kB in the catalog.
+STAR_LIST_MAX_STARS = 1000

@@ -25,6 +25,7 @@ from typing import Any
 import dagster as dg
 
 from astrocat_pipeline.cataloging import checks, steps
+from astrocat_pipeline.cataloging.file_pass import FilePass, file_passes
 from astrocat_pipeline.core.errors import InfrastructureError
 from astrocat_pipeline.defs import dagster_internals
 from astrocat_pipeline.defs.partitions import batch_policy, images_partitions
@@ -190,26 +191,61 @@ def _object_catalog(astrocat: AstrocatResource, selected: set[dg.AssetKey]) -> A
     return astrocat.object_catalog() if needs_objects else None
 
 
+StepFunction = Callable[[str, FilePass | None], steps.StepOutcome]
+
+
 def _step_functions(
     astrocat: AstrocatResource, selected: set[dg.AssetKey]
-) -> dict[dg.AssetKey, Callable[[str], steps.StepOutcome]]:
-    """The step of each selected asset, with only the resources the selection needs."""
+) -> dict[dg.AssetKey, StepFunction]:
+    """The step of each selected asset, with only the resources the selection needs; each
+    takes the file's one-pass read when the step reads the file (None: it reads it itself)."""
     store = astrocat.store()
     catalog = _object_catalog(astrocat, selected)
-    functions: dict[dg.AssetKey, Callable[[str], steps.StepOutcome]] = {}
+    functions: dict[dg.AssetKey, StepFunction] = {}
     if IMAGE_FILE in selected:
-        functions[IMAGE_FILE] = lambda key: steps.record_file(store, key)
+        functions[IMAGE_FILE] = lambda key, read: steps.record_file(store, key, read)
     if IMAGE_METADATA in selected:
-        functions[IMAGE_METADATA] = lambda key: steps.extract_metadata(store, key, catalog)
+        functions[IMAGE_METADATA] = lambda key, read: steps.extract_metadata(
+            store, key, catalog, read
+        )
     if IMAGE_THUMBNAIL in selected:
         thumbnails = astrocat.thumbnails()
-        functions[IMAGE_THUMBNAIL] = lambda key: steps.make_thumbnail(store, thumbnails, key)
+        functions[IMAGE_THUMBNAIL] = lambda key, read: steps.make_thumbnail(
+            store, thumbnails, key, file_pass=read
+        )
     if PLATE_SOLUTION in selected:
         solver = astrocat.plate_solver()
-        functions[PLATE_SOLUTION] = lambda key: steps.solve_plate(store, solver, key, catalog)
+        functions[PLATE_SOLUTION] = lambda key, read: steps.solve_plate(
+            store, solver, key, catalog, file_pass=read
+        )
     if CATALOG_MATCHES in selected:
-        functions[CATALOG_MATCHES] = lambda key: steps.match_catalog(store, catalog, key)
+        functions[CATALOG_MATCHES] = lambda key, _read: steps.match_catalog(store, catalog, key)
     return functions
+
+
+def _file_reads(
+    store: Any, keys: list[str], selected: set[dg.AssetKey], log: Any
+) -> Iterator[tuple[str, FilePass | None]]:
+    """Each file of the run with its one-pass read (invariant 8: each byte read once), read
+    ahead in parallel (cataloging/file_pass.py), when the run records the files (image_file)
+    and a selected asset needs their pixels; else each with None (a step run alone reads its
+    file itself)."""
+    needs_pixels = bool(selected & {IMAGE_THUMBNAIL, PLATE_SOLUTION})
+    if IMAGE_FILE not in selected or not needs_pixels:
+        yield from ((key, None) for key in keys)
+        return
+
+    def paths() -> Iterator[tuple[str, str | None]]:
+        for key in keys:
+            row = store.get_image(key)
+            yield key, row.path if row is not None else None
+
+    yield from file_passes(
+        paths(),
+        thumbnail=IMAGE_THUMBNAIL in selected,
+        stars=PLATE_SOLUTION in selected,
+        log=log,
+    )
 
 
 def _materialization(
@@ -284,7 +320,7 @@ def image_assets(
     counts: dict[str, dict[str, int]] = {key.to_user_string(): {} for key in order}
     failures: list[FileFailure] = []
     keys = context.partition_keys
-    for partition_key in keys:
+    for partition_key, file_read in _file_reads(store, keys, selected, context.log):
         failed_here: dict[dg.AssetKey, str] = {}
         to_check: list[str] = []
         for asset_key in order:
@@ -302,7 +338,7 @@ def image_assets(
                         store,
                         partition_key,
                         name,
-                        functools.partial(functions[asset_key], partition_key),
+                        functools.partial(functions[asset_key], partition_key, file_read),
                         log=context.log,
                     )
                 except InfrastructureError as exc:

@@ -39,19 +39,14 @@ from astropy.utils.exceptions import AstropyWarning
 
 from astrocat_pipeline.adapters.solvers.base import ProgressCallback, SolveProgress
 from astrocat_pipeline.core.errors import SolverError
+from astrocat_pipeline.core.frame_stars import frame_stars
 from astrocat_pipeline.core.hints import usable_hints
 from astrocat_pipeline.core.loading import load_image
 from astrocat_pipeline.core.records import PlateSolution, SolveAttempt, SolveHints
 from astrocat_pipeline.core.solution import solution_from_wcs
-from astrocat_pipeline.core.star_detect import (
-    DetectedStars,
-    detect_stars,
-    remove_line_artifacts,
-    uniformize,
-)
+from astrocat_pipeline.core.star_detect import DetectedStars, uniformize
 from astrocat_pipeline.core.tuning import (
     SOLVER_CPU_LIMIT_S,
-    SOLVER_DOWNSAMPLE_ABOVE_PX,
     SOLVER_MAX_STARS,
     SOLVER_PARALLEL_INDEX_MAX_BYTES,
     SOLVER_WALL_TIMEOUT_S,
@@ -192,6 +187,7 @@ class LocalSolver:
         *,
         resume: SolveProgress | None = None,
         on_progress: ProgressCallback | None = None,
+        stars: DetectedStars | None = None,
     ) -> PlateSolution:
         """Plate-solve one image file.
 
@@ -211,6 +207,10 @@ class LocalSolver:
         on_progress : callable, optional
             Called once with ``SolveProgress("processing")`` when the work starts; what it
             raises propagates.
+        stars : DetectedStars, optional
+            The frame's stars, found already in the ``width_px`` x ``height_px`` frame
+            (brightest first, 0-based array pixels; the catalog stores them from the one read
+            of the file): the image is then not read at all. None: they are found here.
 
         Returns
         -------
@@ -249,7 +249,8 @@ class LocalSolver:
         if on_progress is not None:
             on_progress(SolveProgress("processing"))
         started = time.monotonic()
-        stars = self._stars(image_path, width_px, height_px)
+        if stars is None:
+            stars = self._stars(image_path, width_px, height_px)
         attempts: list[_Attempt] = []
         with tempfile.TemporaryDirectory(prefix="astrocat-solve-") as tmp:
             work = Path(tmp)
@@ -314,10 +315,10 @@ class LocalSolver:
                 f"{image_path}: the solver would see a {found[0]}x{found[1]} px image but the "
                 f"frame is {width_px}x{height_px} px (another HDU or a resampled copy?)"
             )
-        # Big frames oversample their stars: detect on 2×2 block means, as solve-field's
-        # --downsample 2 did; positions still refer to the full frame.
-        binning = 2 if max(width_px, height_px) > SOLVER_DOWNSAMPLE_ABOVE_PX else 1
-        return remove_line_artifacts(detect_stars(data, bin_factor=binning))
+        # Big frames oversample their stars: detected on 2×2 block means, as solve-field's
+        # --downsample 2 did; positions still refer to the full frame. The same list as the
+        # one the indexing stores (core/frame_stars.py).
+        return frame_stars(data)
 
     def _describe(self, attempt: _Attempt) -> str:
         what = "blind" if attempt.hints is None else f"hinted ({_describe_hints(attempt.hints)})"
