@@ -1,4 +1,4 @@
-"""One pass over a file's bytes for all of its indexing (invariant 8), and files in parallel.
+"""One pass over a file's bytes for all of its indexing (invariant 8).
 
 :func:`read_file_pass` reads a file once and gives every per-file step what it needs: the
 inventory's fingerprint, size and mtime, the header the metadata comes from, the thumbnail
@@ -6,22 +6,15 @@ inventory's fingerprint, size and mtime, the header the metadata comes from, the
 instead of reading the file (``steps.record_file`` ... ``steps.solve_plate``); a step run alone
 reads the file itself, as before.
 
-:func:`file_passes` reads the files of a batch ahead of the steps, ``workers`` at a time in
-threads: hashing, numpy and Pillow release the GIL, so two files use two cores while the
-caller records the results and runs the solver (a process of its own). Memory: a pass holds
-its file's content (one copy: the pixels are a view of it) and the binned planes of the
-thumbnail and the star detection, about 1.6× the file for a 16-bit FITS frame; what it keeps
-once done is small (the thumbnail, the header, at most ``STAR_LIST_MAX_STARS`` stars), so the
-files in flight are at most ``workers`` + the window of finished ones.
+Memory: a pass holds its file's content (one copy: the pixels are a view of it) until its
+thumbnail is rendered and its pixels binned for the star detection, then only the binned plane
+and the detection's working planes; what it keeps once done is small (the thumbnail, the
+header, at most ``STAR_LIST_MAX_STARS`` stars). ``batch.run_batch`` runs passes in parallel.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +22,7 @@ from typing import Any
 from astrocat_pipeline.cataloging.thumbnails import render_loaded_thumbnail
 from astrocat_pipeline.core.fingerprint import content_fingerprint
 from astrocat_pipeline.core.formats import image_format
-from astrocat_pipeline.core.frame_stars import frame_stars
+from astrocat_pipeline.core.frame_stars import star_plane, stars_in_plane
 from astrocat_pipeline.core.loading import ImageHeader, load_image, load_image_once
 from astrocat_pipeline.core.metadata import normalize_metadata
 from astrocat_pipeline.core.star_detect import DetectedStars
@@ -41,9 +34,7 @@ from astrocat_pipeline.core.tuning import (
     THUMBNAIL_MAX_SIZE_PX,
 )
 
-__all__ = ["FilePass", "default_workers", "file_passes", "read_file_pass"]
-
-_LOG = logging.getLogger(__name__)
+__all__ = ["FilePass", "default_workers", "read_file_pass"]
 
 
 @dataclass(frozen=True)
@@ -113,8 +104,10 @@ def read_file_pass(
     found = None
     metadata = normalize_metadata(str(path), header)
     if stars and metadata.frame_type.shows_sky and not metadata.has_wcs and not draft:
-        found = frame_stars(data).head(STAR_LIST_MAX_STARS)
-    # The pixels (the file's content) are not kept: they go when this function returns.
+        plane, factor = star_plane(data)
+        # The file's content goes before the detection's working planes come.
+        del data, loaded
+        found = stars_in_plane(plane, factor).head(STAR_LIST_MAX_STARS)
     return FilePass(
         path=str(path),
         fingerprint=fingerprint,
@@ -128,63 +121,3 @@ def read_file_pass(
         stars=found,
         reads=reads,
     )
-
-
-def file_passes(
-    files: Iterable[tuple[str, str | None]],
-    workers: int | None = None,
-    max_size_px: int = THUMBNAIL_MAX_SIZE_PX,
-    *,
-    thumbnail: bool = True,
-    stars: bool = True,
-    log: logging.Logger = _LOG,
-) -> Iterator[tuple[str, FilePass | None]]:
-    """``(key, pass)`` for each ``(key, path)`` of ``files``, in their order, the passes read
-    ``workers`` at a time (default :func:`default_workers`) ahead of the caller.
-
-    A file whose pass fails (or that has no path) comes with None and a warning in ``log``:
-    its steps then read it themselves and record their own errors, as when run alone.
-    """
-    workers = workers or default_workers()
-    window = 2 * workers  # finished passes waiting for the caller are small
-    pending: deque[tuple[str, Future[FilePass] | None]] = deque()
-    items = iter(files)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="file-pass") as pool:
-
-        def submit_next() -> bool:
-            item = next(items, None)
-            if item is None:
-                return False
-            key, path = item
-            future = (
-                pool.submit(
-                    read_file_pass, Path(path), max_size_px, thumbnail=thumbnail, stars=stars
-                )
-                if path
-                else None
-            )
-            pending.append((key, future))
-            return True
-
-        while len(pending) < window and submit_next():
-            pass
-        try:
-            while pending:
-                key, future = pending.popleft()
-                submit_next()
-                if future is None:
-                    yield key, None
-                    continue
-                try:
-                    result: FilePass | None = future.result()
-                except Exception as exc:  # the steps read the file and record the error
-                    log.warning(
-                        f"{key}: the one-pass read failed ({type(exc).__name__}: {exc}); "
-                        "its steps read the file themselves"
-                    )
-                    result = None
-                yield key, result
-        finally:
-            for _, future in pending:
-                if future is not None:
-                    future.cancel()

@@ -19,7 +19,7 @@ from astrocat_pipeline.core.star_detect import DetectedStars, detect_stars, remo
 from astrocat_pipeline.core.thumbnail import block_mean
 from astrocat_pipeline.core.tuning import SOLVER_DOWNSAMPLE_ABOVE_PX
 
-__all__ = ["frame_stars", "solver_binning"]
+__all__ = ["frame_stars", "solver_binning", "star_plane", "stars_in_plane"]
 
 
 def solver_binning(width_px: int, height_px: int) -> int:
@@ -37,17 +37,31 @@ def frame_stars(data: np.ndarray) -> DetectedStars:
         (H, W) or (H, W, C) as :func:`~astrocat_pipeline.core.loading.load_image` returns it
         (a one-shot-colour mosaic as stored); not modified.
     """
+    return stars_in_plane(*star_plane(data))
+
+
+def star_plane(data: np.ndarray) -> tuple[np.ndarray, int]:
+    """The plane stars are detected on and its block size: ``data`` itself (block 1), or for
+    a big frame its float32 2×2 block means, colour averaged, made without a full-size
+    temporary; the frame's own array is not needed after this."""
     height, width = data.shape[:2]
     factor = solver_binning(width, height)
     if factor == 1:
-        return remove_line_artifacts(detect_stars(data))
+        return data, 1
     planes = [data] if data.ndim == 2 else [data[..., c] for c in range(data.shape[2])]
     binned = block_mean(planes[0], factor)
     for plane in planes[1:]:
         binned += block_mean(plane, factor)
     if len(planes) > 1:
         binned /= np.float32(len(planes))
-    found = detect_stars(binned)
+    return binned, factor
+
+
+def stars_in_plane(plane: np.ndarray, factor: int) -> DetectedStars:
+    """The stars of :func:`star_plane`'s plane, in the frame's full pixels."""
+    found = detect_stars(plane)
+    if factor == 1:
+        return remove_line_artifacts(found)
     # Block (i, j) covers pixels factor*i .. factor*i + factor - 1: its centre, in full pixels,
     # is factor*i + (factor - 1)/2 (what detect_stars's own bin_factor gives).
     offset = (factor - 1) / 2.0

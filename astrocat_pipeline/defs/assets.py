@@ -17,16 +17,13 @@ for that file, right after its materializations: partitioned check specs and one
 "Asset checks").
 """
 
-import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 
-from astrocat_pipeline.cataloging import checks, steps
-from astrocat_pipeline.cataloging.file_pass import FilePass, file_passes
-from astrocat_pipeline.core.errors import InfrastructureError
+from astrocat_pipeline.cataloging import batch, checks, steps
 from astrocat_pipeline.defs import dagster_internals
 from astrocat_pipeline.defs.partitions import batch_policy, images_partitions
 from astrocat_pipeline.defs.resources import AstrocatResource
@@ -85,7 +82,6 @@ IMAGE_SPECS = [
         [PLATE_SOLUTION],
     ),
 ]
-_UPSTREAM = {spec.key: {dep.asset_key for dep in spec.deps} for spec in IMAGE_SPECS}
 
 _CHECK_DESCRIPTIONS = {
     checks.THUMBNAIL_NOT_BLANK: "The thumbnail is in the cache and is not blank.",
@@ -191,61 +187,32 @@ def _object_catalog(astrocat: AstrocatResource, selected: set[dg.AssetKey]) -> A
     return astrocat.object_catalog() if needs_objects else None
 
 
-StepFunction = Callable[[str, FilePass | None], steps.StepOutcome]
-
-
 def _step_functions(
-    astrocat: AstrocatResource, selected: set[dg.AssetKey]
-) -> dict[dg.AssetKey, StepFunction]:
-    """The step of each selected asset, with only the resources the selection needs; each
-    takes the file's one-pass read when the step reads the file (None: it reads it itself)."""
+    astrocat: AstrocatResource, selected: set[dg.AssetKey], catalog: Any
+) -> dict[str, batch.StepFunction]:
+    """The step of each selected asset, by asset name, with only the resources the selection
+    needs; each takes the file's one-pass read (None: it reads the file itself)."""
     store = astrocat.store()
-    catalog = _object_catalog(astrocat, selected)
-    functions: dict[dg.AssetKey, StepFunction] = {}
+    functions: dict[str, batch.StepFunction] = {}
     if IMAGE_FILE in selected:
-        functions[IMAGE_FILE] = lambda key, read: steps.record_file(store, key, read)
+        functions["image_file"] = lambda key, read: steps.record_file(store, key, read)
     if IMAGE_METADATA in selected:
-        functions[IMAGE_METADATA] = lambda key, read: steps.extract_metadata(
+        functions["image_metadata"] = lambda key, read: steps.extract_metadata(
             store, key, catalog, read
         )
     if IMAGE_THUMBNAIL in selected:
         thumbnails = astrocat.thumbnails()
-        functions[IMAGE_THUMBNAIL] = lambda key, read: steps.make_thumbnail(
+        functions["image_thumbnail"] = lambda key, read: steps.make_thumbnail(
             store, thumbnails, key, file_pass=read
         )
     if PLATE_SOLUTION in selected:
         solver = astrocat.plate_solver()
-        functions[PLATE_SOLUTION] = lambda key, read: steps.solve_plate(
+        functions["plate_solution"] = lambda key, read: steps.solve_plate(
             store, solver, key, catalog, file_pass=read
         )
     if CATALOG_MATCHES in selected:
-        functions[CATALOG_MATCHES] = lambda key, _read: steps.match_catalog(store, catalog, key)
+        functions["catalog_matches"] = lambda key, _read: steps.match_catalog(store, catalog, key)
     return functions
-
-
-def _file_reads(
-    store: Any, keys: list[str], selected: set[dg.AssetKey], log: Any
-) -> Iterator[tuple[str, FilePass | None]]:
-    """Each file of the run with its one-pass read (invariant 8: each byte read once), read
-    ahead in parallel (cataloging/file_pass.py), when the run records the files (image_file)
-    and a selected asset needs their pixels; else each with None (a step run alone reads its
-    file itself)."""
-    needs_pixels = bool(selected & {IMAGE_THUMBNAIL, PLATE_SOLUTION})
-    if IMAGE_FILE not in selected or not needs_pixels:
-        yield from ((key, None) for key in keys)
-        return
-
-    def paths() -> Iterator[tuple[str, str | None]]:
-        for key in keys:
-            row = store.get_image(key)
-            yield key, row.path if row is not None else None
-
-    yield from file_passes(
-        paths(),
-        thumbnail=IMAGE_THUMBNAIL in selected,
-        stars=PLATE_SOLUTION in selected,
-        log=log,
-    )
 
 
 def _materialization(
@@ -291,6 +258,21 @@ def _check_evaluations(
         )
 
 
+def _file_events(
+    context: dg.AssetExecutionContext, work: batch.FileWork, counts: dict[str, dict[str, int]]
+) -> Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation]:
+    """One file's work as Dagster events: its log lines, a materialization per step that gave
+    a result, its check evaluations."""
+    for line in work.log:
+        context.log.log(line.level, line.message)
+    for name, outcome in work.outcomes:
+        counts[name][outcome.status] = counts[name].get(outcome.status, 0) + 1
+        if not outcome.failed:
+            yield _materialization(dg.AssetKey(name), work.key, outcome)
+    if work.verdicts:
+        yield from _check_evaluations(context, work.verdicts, work.key)
+
+
 @dg.multi_asset(
     name="image_assets",
     specs=IMAGE_SPECS,
@@ -308,61 +290,27 @@ def image_assets(
     """Every selected per-file asset for every file of the run; one bad file never stops the
     rest, and fails only its own assets and those downstream of them."""
     selected = set(context.selected_asset_keys)
-    functions = _step_functions(astrocat, selected)
     store = astrocat.store()
     catalog = _object_catalog(astrocat, selected)
+    functions = _step_functions(astrocat, selected, catalog)
     # The selected checks, by the asset they are on: a file's check is evaluated only when this
     # step materialized that asset for it.
-    checks_on: dict[dg.AssetKey, list[str]] = {}
+    checks_on: dict[str, list[str]] = {}
     for check_key in context.selected_asset_check_keys:
-        checks_on.setdefault(check_key.asset_key, []).append(check_key.name)
-    order = [spec.key for spec in IMAGE_SPECS if spec.key in functions]
-    counts: dict[str, dict[str, int]] = {key.to_user_string(): {} for key in order}
+        checks_on.setdefault(check_key.asset_key.to_user_string(), []).append(check_key.name)
+    counts: dict[str, dict[str, int]] = {name: {} for name in batch.STAGES if name in functions}
     failures: list[FileFailure] = []
     keys = context.partition_keys
-    for partition_key, file_read in _file_reads(store, keys, selected, context.log):
-        failed_here: dict[dg.AssetKey, str] = {}
-        to_check: list[str] = []
-        for asset_key in order:
-            name = asset_key.to_user_string()
-            upstream_failure = next(
-                (failed_here[up] for up in _UPSTREAM[asset_key] if up in failed_here), None
-            )
-            if upstream_failure is not None:
-                outcome = steps.StepOutcome("blocked", f"not processed: {upstream_failure}")
-            else:
-                # The per-file boundary: any exception is this file's error, except a failure
-                # of shared infrastructure, retried and then failing the run.
-                try:
-                    outcome = steps.run_file_step(
-                        store,
-                        partition_key,
-                        name,
-                        functools.partial(functions[asset_key], partition_key, file_read),
-                        log=context.log,
-                    )
-                except InfrastructureError as exc:
-                    raise dg.Failure(
-                        description=f"{exc}\n{INFRASTRUCTURE_HINT}", allow_retries=False
-                    ) from exc
-            counts[name][outcome.status] = counts[name].get(outcome.status, 0) + 1
-            if outcome.failed:
-                reason = outcome.message or outcome.status
-                # What a downstream asset of this file reports: the first failure's cause.
-                if upstream_failure is not None:
-                    failed_here[asset_key] = upstream_failure
-                elif outcome.status == "blocked":
-                    failed_here[asset_key] = reason.removeprefix("not processed: ")
-                else:
-                    failed_here[asset_key] = f"{name} failed: {reason}"
-                failures.append(FileFailure(partition_key, name, reason))
-                context.log.warning(f"{partition_key}: {name}: {reason}")
-                continue
-            yield _materialization(asset_key, partition_key, outcome)
-            to_check.extend(checks_on.get(asset_key, ()))
-        if to_check:
-            verdicts = checks.check_file(store, catalog, partition_key, to_check)
-            yield from _check_evaluations(context, verdicts, partition_key)
+    # The files are worked on in parallel threads (cataloging/batch.py); this thread turns each
+    # file's results, in the batch's order, into Dagster events.
+    try:
+        for work in batch.run_batch(store, catalog, keys, functions, checks_on):
+            yield from _file_events(context, work, counts)
+            failures += [FileFailure(work.key, name, reason) for name, reason in work.failures]
+    except batch.BatchStoppedError as exc:
+        # What the stopped file's steps finished stays done.
+        yield from _file_events(context, exc.work, counts)
+        raise dg.Failure(description=f"{exc}\n{INFRASTRUCTURE_HINT}", allow_retries=False) from exc
     for name, by_status in counts.items():
         context.log.info(f"{name}: {len(keys)} files {by_status}")
     if failures:

@@ -43,11 +43,13 @@ def before_thumbnail_of(
     real = steps.make_thumbnail
     done: list[bool] = []
 
-    def make_thumbnail(store: Any, thumbnails: Any, key: str, *args: Any) -> steps.StepOutcome:
+    def make_thumbnail(
+        store: Any, thumbnails: Any, key: str, *args: Any, **kwargs: Any
+    ) -> steps.StepOutcome:
         if key.endswith(name) and not done:
             done.append(True)
             action()
-        return real(store, thumbnails, key, *args)
+        return real(store, thumbnails, key, *args, **kwargs)
 
     monkeypatch.setattr(steps, "make_thumbnail", make_thumbnail)
 
@@ -100,8 +102,13 @@ def test_a_catalog_restart_mid_batch_is_retried_and_the_batch_completes(
     for asset in ASSETS:
         assert set(statuses(instance, asset).values()) == {"MATERIALIZED"}, asset
     assert catalog_errors() == []
-    (warning,) = retry_warnings(instance)
-    assert "b.fits: image_thumbnail: shared infrastructure unavailable (OperationalError" in warning
+    # The files are worked on two at a time: the other file's connection may be killed too.
+    warnings = retry_warnings(instance)
+    assert 1 <= len(warnings) <= 2
+    assert any(
+        "b.fits: image_thumbnail: shared infrastructure unavailable (OperationalError" in warning
+        for warning in warnings
+    )
 
 
 def test_a_catalog_that_stays_down_fails_the_run_and_blames_no_file(
