@@ -82,6 +82,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         overrides["ASTROCAT_LIBRARY_ROOTS"] = os.pathsep.join(
             str(Path(r).absolute()) for r in args.roots
         )
+    if args.runs < 1:
+        raise CliError(f"--runs {args.runs}: expected 1 or more")
     settings = Settings.from_env(overrides=overrides)
     # The runs are recorded in a Dagster instance: $DAGSTER_HOME's, else the one beside the
     # catalog that scripts/run also uses, so the UI shows these runs later.
@@ -98,7 +100,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
     import dagster as dg
 
-    from astrocat_pipeline.definitions import defs
+    from astrocat_pipeline import definitions
     from astrocat_pipeline.defs.indexing import index_library
 
     # Dagster's console log of the runs goes to a file; every event is also in the instance.
@@ -118,8 +120,11 @@ def cmd_index(args: argparse.Namespace) -> int:
         summary = index_library(
             settings,
             instance,
-            defs.resolve_job_def("index_images"),
+            definitions.defs.resolve_job_def("index_images"),
             progress=progress if show_progress else None,
+            # With ASTROCAT_CELERY_BROKER_URL: the job the Celery workers load by its origin.
+            celery_job=dg.reconstructable(definitions.index_images_celery),
+            runs_at_once=args.runs,
         )
     document = {
         "files": summary.files,
@@ -344,6 +349,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="run the whole pipeline over the library, through Dagster")
     p.add_argument("roots", nargs="*", help="library roots (default: ASTROCAT_LIBRARY_ROOTS)")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="batches run at once (with Celery workers: as many as there are workers)",
+    )
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("inspect", help="normalized metadata of one file (catalog untouched)")

@@ -26,6 +26,9 @@ DEFAULT_RUN_RETENTION_DAYS = 30
 # Removed files stay in the catalog as tombstones this long, so that a file back from an
 # unplugged disk or a folder moved back gets its rows, thumbnail and matches unprocessed.
 DEFAULT_TOMBSTONE_DAYS = 30
+# Where Celery workers send a step's result back: dagster-celery's default, RabbitMQ's reply
+# queues (no store of its own needed).
+DEFAULT_CELERY_BACKEND_URL = "rpc://"
 
 
 # The resource's config fields (settable in the Dagster launchpad) and the environment variable
@@ -64,6 +67,11 @@ class Settings:
     stale_solve_after_s: float = STALE_SOLVE_AFTER_S  # ASTROCAT_STALE_SOLVE_AFTER_S
     nova_deadline_s: float = NOVA_DEADLINE_S  # ASTROCAT_NOVA_DEADLINE_S
     tombstone_days: int = DEFAULT_TOMBSTONE_DAYS  # ASTROCAT_TOMBSTONE_DAYS
+    # ASTROCAT_CELERY_BROKER_URL: when set, the per-file work of each batch runs on Celery
+    # workers listening on this broker (dagster-celery); environment-only, as a deployment's
+    # choice (it may hold a password).
+    celery_broker_url: str | None = field(default=None, repr=False)
+    celery_backend_url: str = DEFAULT_CELERY_BACKEND_URL  # ASTROCAT_CELERY_BACKEND_URL
 
     def resource_config(self) -> dict[str, Any]:
         """These settings as the ``astrocat`` resource's config (its field names, the values a
@@ -164,6 +172,8 @@ class Settings:
             stale_solve_after_s=_seconds("ASTROCAT_STALE_SOLVE_AFTER_S", get, STALE_SOLVE_AFTER_S),
             nova_deadline_s=_seconds("ASTROCAT_NOVA_DEADLINE_S", get, NOVA_DEADLINE_S),
             tombstone_days=tombstone_days,
+            celery_broker_url=get("ASTROCAT_CELERY_BROKER_URL"),
+            celery_backend_url=get("ASTROCAT_CELERY_BACKEND_URL") or DEFAULT_CELERY_BACKEND_URL,
         )
 
 

@@ -207,12 +207,14 @@ def child_index(root: str) -> dict[str, float]:
 
 
 def child_plain(root: str) -> dict[str, float]:
-    """The same files through the step functions in a plain loop, on a catalog of its own."""
+    """The same files through the same per-file work in a plain loop (cataloging/batch.py: the
+    one-pass reads, the five steps, the check verdicts, as many files at once), without
+    Dagster, on a catalog of its own."""
     from astrocat_pipeline.adapters.catalog import open_catalog
     from astrocat_pipeline.adapters.solvers import build_solver
     from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
-    from astrocat_pipeline.cataloging import steps
-    from astrocat_pipeline.cataloging.file_pass import default_workers, file_passes
+    from astrocat_pipeline.cataloging import batch, checks, steps
+    from astrocat_pipeline.cataloging.file_pass import default_workers
     from astrocat_pipeline.cataloging.objects import load_object_catalog
     from astrocat_pipeline.core.inventory import scan_root
     from astrocat_pipeline.settings import Settings
@@ -222,20 +224,28 @@ def child_plain(root: str) -> dict[str, float]:
     thumbnails = ThumbnailStore(settings.thumbnail_cache_path)
     solver = build_solver(settings.solver, index_dir=settings.index_dir)
     objects = load_object_catalog()
+    functions: dict[str, batch.StepFunction] = {
+        "image_file": lambda key, read: steps.record_file(store, key, read),
+        "image_metadata": lambda key, read: steps.extract_metadata(store, key, objects, read),
+        "image_thumbnail": lambda key, read: steps.make_thumbnail(
+            store, thumbnails, key, file_pass=read
+        ),
+        "plate_solution": lambda key, read: steps.solve_plate(
+            store, solver, key, objects, file_pass=read
+        ),
+        "catalog_matches": lambda key, _read: steps.match_catalog(store, objects, key),
+    }
+    checks_on: dict[str, list[str]] = {}
+    for name, stage in checks.CHECKED_ASSET.items():
+        checks_on.setdefault(stage, []).append(name)
     base_rss = _rss_mb()
     before, began = _io(), time.perf_counter()
     entries = scan_root(root).entries
     store.upsert_inventory(entries)
     statuses: dict[str, int] = {}
-    files = [(entry.partition_key, str(Path(root) / entry.rel_path)) for entry in entries]
-    for key, read in file_passes(files):
-        for outcome in (
-            steps.record_file(store, key, read),
-            steps.extract_metadata(store, key, objects, read),
-            steps.make_thumbnail(store, thumbnails, key, file_pass=read),
-            steps.solve_plate(store, solver, key, objects, file_pass=read),
-            steps.match_catalog(store, objects, key),
-        ):
+    keys = [entry.partition_key for entry in entries]
+    for work in batch.run_batch(store, objects, keys, functions, checks_on):
+        for _, outcome in work.outcomes:
             statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
     elapsed = time.perf_counter() - began
     after = _io()

@@ -194,3 +194,24 @@ def test_check_target_materialization_makes_a_partition_check_current(instance):
         "b": ("FAILED", True),
         "c": ("SUCCEEDED", True),
     }, "revisit dagster_internals.check_target_materialization: checks no longer current"
+
+
+def test_a_pool_limit_is_created_before_its_first_claim(tmp_path):
+    require(
+        dg.DagsterInstance,
+        "global_op_concurrency_default_limit",
+        "DagsterInstance.global_op_concurrency_default_limit",
+        "initialize_pool_limit",
+    )
+    overrides = {"concurrency": {"pools": {"default_limit": 3}}}
+    with dg.instance_for_test(temp_dir=str(tmp_path), overrides=overrides) as instance:
+        require(
+            instance.event_log_storage,
+            "initialize_concurrency_limit_to_default",
+            "EventLogStorage.initialize_concurrency_limit_to_default",
+            "initialize_pool_limit",
+        )
+        assert "plate_solver" not in instance.event_log_storage.get_concurrency_keys()
+        dagster_internals.initialize_pool_limit(instance, "plate_solver")
+        assert "plate_solver" in instance.event_log_storage.get_concurrency_keys()
+        assert instance.event_log_storage.get_concurrency_info("plate_solver").slot_count == 3
