@@ -156,7 +156,7 @@ def write_night(root: Path, count: int) -> list[Path]:
         )
         frame = base.astype(np.float32)
         for sx, sy, mag in zip(x[inside], y[inside], mag_all[inside], strict=True):
-            ix, iy = int(round(sx)), int(round(sy))
+            ix, iy = round(sx), round(sy)
             flux = 10 ** (-0.4 * (mag - MAG_ZERO_POINT))
             stamp = np.exp(-((xx - (sx - ix)) ** 2 + (yy - (sy - iy)) ** 2) / (2 * PSF_SIGMA_PX**2))
             stamp *= flux / (2 * np.pi * PSF_SIGMA_PX**2)

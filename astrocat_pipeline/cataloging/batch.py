@@ -16,6 +16,7 @@ files are in flight, and finished ones waiting for the caller hold only their re
 
 from __future__ import annotations
 
+import functools
 import logging
 import traceback
 from collections import deque
@@ -156,7 +157,7 @@ def _run_steps(
                 store,
                 key,
                 stage,
-                lambda stage=stage: functions[stage](key, file_read),
+                functools.partial(functions[stage], key, file_read),
                 log=log,  # type: ignore[arg-type]
             )
         work.outcomes.append((stage, outcome))

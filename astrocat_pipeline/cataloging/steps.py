@@ -307,7 +307,12 @@ def make_thumbnail(
     if (problem := _upstream_problem(row, "image_thumbnail")) is not None:
         return problem
     file_pass = _pass_for(row, file_pass)
-    if file_pass is not None and file_pass.jpeg is not None and file_pass.stretch is not None:
+    if (
+        file_pass is not None
+        and file_pass.thumbnail is not None
+        and file_pass.jpeg is not None
+        and file_pass.stretch is not None
+    ):
         image, stretch, jpeg = file_pass.thumbnail, file_pass.stretch, file_pass.jpeg
     else:
         try:
