@@ -84,6 +84,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         )
     if args.runs < 1:
         raise CliError(f"--runs {args.runs}: expected 1 or more")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise CliError(f"--batch-size {args.batch_size}: expected 1 or more")
     settings = Settings.from_env(overrides=overrides)
     # The runs are recorded in a Dagster instance: $DAGSTER_HOME's, else the one beside the
     # catalog that scripts/run also uses, so the UI shows these runs later.
@@ -125,6 +127,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             # With ASTROCAT_CELERY_BROKER_URL: the job the Celery workers load by its origin.
             celery_job=dg.reconstructable(definitions.index_images_celery),
             runs_at_once=args.runs,
+            **({"batch_size": args.batch_size} if args.batch_size else {}),
         )
     document = {
         "files": summary.files,
@@ -355,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="batches run at once (with Celery workers: as many as there are workers)",
+    )
+    p.add_argument(
+        "--batch-size", type=int, metavar="N", help="files per run (default 100)", default=None
     )
     p.set_defaults(func=cmd_index)
 
