@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -71,6 +71,20 @@ def _progress_bar(done: int, total: int, out: TextIO) -> None:
     out.flush()
 
 
+@contextlib.contextmanager
+def _stderr_descriptor_to(log: Any) -> Iterator[None]:
+    """Point file descriptor 2 at ``log`` meanwhile (``redirect_stderr`` moves Python's
+    ``sys.stderr`` only; processes started meanwhile write to the descriptor)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        os.dup2(log.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     from astrocat_pipeline.settings import Settings
 
@@ -110,6 +124,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     terminal = sys.stderr
     show_progress = not args.json and terminal.isatty()
+    on_celery = settings.celery_broker_url is not None
+    if on_celery:  # descriptor 2 goes to the log below; the progress bar keeps the terminal
+        terminal = os.fdopen(os.dup(sys.stderr.fileno()), "w", encoding="utf-8")
 
     def progress(done: int, total: int) -> None:
         _progress_bar(done, total, terminal)
@@ -118,6 +135,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         dg.DagsterInstance.from_config(str(dagster_home)) as instance,
         log_path.open("a", encoding="utf-8") as log,
         contextlib.redirect_stderr(log),
+        # The runner processes of Celery runs log to descriptor 2.
+        _stderr_descriptor_to(log) if on_celery else contextlib.nullcontext(),
     ):
         summary = index_library(
             settings,
