@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,6 +101,10 @@ class _LineLog:
         self._add(logging.ERROR, message, exc_info)
 
 
+class _NotStartedError(Exception):
+    """A file's work not started: the batch had stopped before its turn."""
+
+
 def _file_work(
     store: CatalogStore,
     catalog: ObjectCatalog | None,
@@ -108,7 +113,10 @@ def _file_work(
     functions: Mapping[str, StepFunction],
     checks_on: Mapping[str, Sequence[str]],
     read_pass: bool,
+    stop: threading.Event,
 ) -> FileWork:
+    if stop.is_set():
+        raise _NotStartedError(key)
     work = FileWork(key)
     log = _LineLog(work.log)
     file_read = None
@@ -128,6 +136,7 @@ def _file_work(
     try:
         _run_steps(store, catalog, work, file_read, functions, checks_on, log)
     except InfrastructureError as exc:
+        stop.set()  # the files whose turn has not come are not started
         raise BatchStoppedError(exc, work) from exc
     return work
 
@@ -178,6 +187,22 @@ def _run_steps(
         work.verdicts = checks.check_file(store, catalog, key, to_check)
 
 
+def _paths(store: CatalogStore, keys: Sequence[str]) -> dict[str, str]:
+    """The files' paths, read before any file's work starts (a catalog that goes down later is
+    met by the steps, which retry); a catalog down already stops the batch at its first file."""
+    try:
+        rows = [store.get_image(key) for key in keys]
+    except Exception as exc:
+        if not steps.is_infrastructure(exc):
+            raise
+        cause = InfrastructureError(
+            f"shared infrastructure unavailable before the batch started, no file blamed: "
+            f"{type(exc).__name__}: {exc}"
+        )
+        raise BatchStoppedError(cause, FileWork(keys[0])) from exc
+    return {row.partition_key: row.path for row in rows if row is not None}
+
+
 def run_batch(
     store: CatalogStore,
     catalog: ObjectCatalog | None,
@@ -195,9 +220,9 @@ def run_batch(
     a result. A file is read in one pass when the batch records the files (``image_file``) and
     a selected step needs its pixels; a step run alone reads its file itself.
 
-    Raises :class:`BatchStoppedError` (for the first file, in order, whose work it stopped, with
-    what that file's steps finished) when shared infrastructure stayed unavailable; the files
-    after it are not started or their results not given.
+    When shared infrastructure stays unavailable, the files not started yet are not started,
+    the ones in progress are finished (or stopped too), each is given with what its steps
+    finished, and then the first :class:`BatchStoppedError` (in order) is raised.
     """
     unknown = set(functions) - set(STAGES)
     if unknown:
@@ -206,28 +231,46 @@ def run_batch(
     read_pass = "image_file" in functions and bool(_READS_PIXELS & set(functions))
     workers = workers or default_workers()
     window = 2 * workers  # finished files waiting for the caller hold only their results
+    keys = list(keys)
+    paths = _paths(store, keys) if read_pass else {}
     pending: deque[Future[FileWork]] = deque()
     items = iter(keys)
+    stop = threading.Event()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="astrocat-file") as pool:
 
         def submit_next() -> bool:
             key = next(items, None)
             if key is None:
                 return False
-            row = store.get_image(key) if read_pass else None
-            path = row.path if row is not None else None
+            path = paths.get(key)
             pending.append(
-                pool.submit(_file_work, store, catalog, key, path, functions, checks_on, read_pass)
+                pool.submit(
+                    _file_work, store, catalog, key, path, functions, checks_on, read_pass, stop
+                )
             )
             return True
 
         while len(pending) < window and submit_next():
             pass
+        stopped: BatchStoppedError | None = None
         try:
             while pending:
-                work = pending.popleft().result()
-                submit_next()
+                future = pending.popleft()
+                try:
+                    work = future.result()
+                except (CancelledError, _NotStartedError):
+                    continue
+                except BatchStoppedError as exc:
+                    if stopped is None:
+                        stopped = exc
+                        for waiting in pending:  # files not started yet are not started
+                            waiting.cancel()
+                    work = exc.work  # what its steps finished stands
+                if stopped is None:
+                    submit_next()
                 yield work
         finally:
             for future in pending:
                 future.cancel()
+        if stopped is not None:
+            raise stopped

@@ -334,8 +334,7 @@ def image_assets(
             yield from _file_events(context, work, counts, pending_checks)
             failures += [FileFailure(work.key, name, reason) for name, reason in work.failures]
     except batch.BatchStoppedError as exc:
-        # What the stopped file's steps finished stays done.
-        yield from _file_events(context, exc.work, counts, pending_checks)
+        # What the files' steps finished stays done (run_batch gave it before it raised).
         if pending_checks:
             yield from _check_evaluations(context, pending_checks)
         raise dg.Failure(description=f"{exc}\n{INFRASTRUCTURE_HINT}", allow_retries=False) from exc
