@@ -16,10 +16,12 @@ files are in flight, and finished ones waiting for the caller hold only their re
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
 import traceback
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
@@ -187,6 +189,28 @@ def _run_steps(
         work.verdicts = checks.check_file(store, catalog, key, to_check)
 
 
+@contextlib.contextmanager
+def _known_warnings_ignored() -> Iterator[None]:
+    """The warnings the readers and the solvers ignore where they arise (astropy's about
+    non-standard FITS cards and WCS, Pillow's decompression bomb: the project bounds sizes
+    itself), ignored for the whole batch.
+
+    Python's warning filters are one list per process and ``warnings.catch_warnings`` is not
+    thread-safe: a thread leaving its block puts back the list it saw on entering, which can
+    undo another thread's "ignore" in the middle of its block. Such a warning then went
+    through (raised as an error where warnings are errors: a demo frame's solve failed with
+    FITSFixedWarning in the test suite). Set before the threads start, these filters are in
+    every list a thread puts back.
+    """
+    from astropy.utils.exceptions import AstropyWarning
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyWarning)
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
+
+
 def _paths(store: CatalogStore, keys: Sequence[str]) -> dict[str, str]:
     """The files' paths, read before any file's work starts (a catalog that goes down later is
     met by the steps, which retry); a catalog down already stops the batch at its first file."""
@@ -236,7 +260,10 @@ def run_batch(
     pending: deque[Future[FileWork]] = deque()
     items = iter(keys)
     stop = threading.Event()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="astrocat-file") as pool:
+    with (
+        _known_warnings_ignored(),
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="astrocat-file") as pool,
+    ):
 
         def submit_next() -> bool:
             key = next(items, None)
