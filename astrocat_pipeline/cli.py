@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -70,6 +70,20 @@ def _progress_bar(done: int, total: int, out: TextIO) -> None:
     out.flush()
 
 
+@contextlib.contextmanager
+def _stderr_descriptor_to(log: Any) -> Iterator[None]:
+    """Point file descriptor 2 at ``log`` meanwhile (``redirect_stderr`` moves Python's
+    ``sys.stderr`` only; processes started meanwhile write to the descriptor)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        os.dup2(log.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     from astrocat_pipeline.settings import Settings
 
@@ -81,6 +95,10 @@ def cmd_index(args: argparse.Namespace) -> int:
         overrides["ASTROCAT_LIBRARY_ROOTS"] = os.pathsep.join(
             str(Path(r).absolute()) for r in args.roots
         )
+    if args.runs < 1:
+        raise CliError(f"--runs {args.runs}: expected 1 or more")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise CliError(f"--batch-size {args.batch_size}: expected 1 or more")
     settings = Settings.from_env(overrides=overrides)
     # The runs are recorded in a Dagster instance: $DAGSTER_HOME's, else the one beside the
     # catalog that scripts/run also uses, so the UI shows these runs later.
@@ -97,7 +115,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
     import dagster as dg
 
-    from astrocat_pipeline.definitions import defs
+    from astrocat_pipeline import definitions
     from astrocat_pipeline.defs.indexing import index_library
 
     # Dagster's console log of the runs goes to a file; every event is also in the instance.
@@ -105,6 +123,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     terminal = sys.stderr
     show_progress = not args.json and terminal.isatty()
+    on_celery = settings.celery_broker_url is not None
+    if on_celery:  # descriptor 2 goes to the log below; the progress bar keeps the terminal
+        terminal = os.fdopen(os.dup(sys.stderr.fileno()), "w", encoding="utf-8")
 
     def progress(done: int, total: int) -> None:
         _progress_bar(done, total, terminal)
@@ -113,12 +134,18 @@ def cmd_index(args: argparse.Namespace) -> int:
         dg.DagsterInstance.from_config(str(dagster_home)) as instance,
         log_path.open("a", encoding="utf-8") as log,
         contextlib.redirect_stderr(log),
+        # The runner processes of Celery runs log to descriptor 2.
+        _stderr_descriptor_to(log) if on_celery else contextlib.nullcontext(),
     ):
         summary = index_library(
             settings,
             instance,
-            defs.resolve_job_def("index_images"),
+            definitions.defs.resolve_job_def("index_images"),
             progress=progress if show_progress else None,
+            # With ASTROCAT_CELERY_BROKER_URL: the job the Celery workers load by its origin.
+            celery_job=dg.reconstructable(definitions.index_images_celery),
+            runs_at_once=args.runs,
+            **({"batch_size": args.batch_size} if args.batch_size else {}),
         )
     document = {
         "files": summary.files,
@@ -316,6 +343,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="run the whole pipeline over the library, through Dagster")
     p.add_argument("roots", nargs="*", help="library roots (default: ASTROCAT_LIBRARY_ROOTS)")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="batches run at once (with Celery workers: as many as there are workers)",
+    )
+    p.add_argument(
+        "--batch-size", type=int, metavar="N", help="files per run (default 100)", default=None
+    )
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("inspect", help="normalized metadata of one file (catalog untouched)")

@@ -6,7 +6,11 @@ import dagster as dg
 
 from astrocat_pipeline.defs.assets import IMAGE_ASSETS
 from astrocat_pipeline.defs.health import library_health
-from astrocat_pipeline.defs.jobs import index_images_job, stale_plate_solves_job
+from astrocat_pipeline.defs.jobs import (
+    index_images_celery_job,
+    index_images_job,
+    stale_plate_solves_job,
+)
 from astrocat_pipeline.defs.operations import OPERATION_JOBS, thumbnail_cache_stats
 from astrocat_pipeline.defs.removals import (
     confirm_removals,
@@ -27,6 +31,7 @@ defs = dg.Definitions(
     assets=[*IMAGE_ASSETS, thumbnail_cache_stats, library_summary, library_health],
     jobs=[
         index_images_job,
+        index_images_celery_job,
         stale_plate_solves_job,
         refresh_library_summaries_job,
         prune_old_runs_job,
@@ -47,3 +52,9 @@ defs = dg.Definitions(
     # index_images says the same for itself.
     executor=dg.in_process_executor,
 )
+
+
+def index_images_celery() -> dg.JobDefinition:
+    """The Celery indexing job, resolved: what ``dg.reconstructable`` hands Celery workers, which
+    load it again by this module and name (``astrocat index`` with ASTROCAT_CELERY_BROKER_URL)."""
+    return defs.resolve_job_def("index_images_celery")

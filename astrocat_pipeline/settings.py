@@ -30,6 +30,9 @@ DEFAULT_TOMBSTONE_DAYS = 30
 # two link to each other through these base URLs.
 DEFAULT_GALLERY_URL = "http://127.0.0.1:3001"
 DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
+# Where Celery workers send a step's result back: dagster-celery's default, RabbitMQ's reply
+# queues (no store of its own needed).
+DEFAULT_CELERY_BACKEND_URL = "rpc://"
 
 
 # The resource's config fields (settable in the Dagster launchpad) and the environment variable
@@ -74,6 +77,11 @@ class Settings:
     tombstone_days: int = DEFAULT_TOMBSTONE_DAYS  # ASTROCAT_TOMBSTONE_DAYS
     gallery_url: str = DEFAULT_GALLERY_URL  # ASTROCAT_GALLERY_URL: the gallery, as users reach it
     dagster_url: str = DEFAULT_DAGSTER_URL  # ASTROCAT_DAGSTER_URL: the Dagster UI, likewise
+    # ASTROCAT_CELERY_BROKER_URL: when set, the per-file work of each batch runs on Celery
+    # workers listening on this broker (dagster-celery); environment-only, as a deployment's
+    # choice (it may hold a password).
+    celery_broker_url: str | None = field(default=None, repr=False)
+    celery_backend_url: str = DEFAULT_CELERY_BACKEND_URL  # ASTROCAT_CELERY_BACKEND_URL
 
     def resource_config(self) -> dict[str, Any]:
         """These settings as the ``astrocat`` resource's config (its field names, the values a
@@ -180,6 +188,8 @@ class Settings:
             tombstone_days=tombstone_days,
             gallery_url=_base_url("ASTROCAT_GALLERY_URL", get, DEFAULT_GALLERY_URL),
             dagster_url=_base_url("ASTROCAT_DAGSTER_URL", get, DEFAULT_DAGSTER_URL),
+            celery_broker_url=get("ASTROCAT_CELERY_BROKER_URL"),
+            celery_backend_url=get("ASTROCAT_CELERY_BACKEND_URL") or DEFAULT_CELERY_BACKEND_URL,
         )
 
 

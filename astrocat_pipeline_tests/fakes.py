@@ -20,6 +20,7 @@ from astrocat_pipeline.adapters.solvers.base import ProgressCallback, SolveProgr
 from astrocat_pipeline.core.hints import usable_hints
 from astrocat_pipeline.core.records import PlateSolution, SolveAttempt, SolveHints
 from astrocat_pipeline.core.solution import solution_from_wcs
+from astrocat_pipeline.core.star_detect import DetectedStars
 
 FAKE_ELAPSED_S = 0.25  # what each fake run says it took
 
@@ -77,6 +78,7 @@ class FakeSolver:
         self.during_solve = during_solve
         self.calls: list[SolveCall] = []
         self.inputs: list[Path] = []  # every image given to input_file
+        self.star_lists: list[DetectedStars | None] = []  # the stars given to each call
 
     def input_file(self, image_path: Path) -> contextlib.nullcontext[Path]:
         self.inputs.append(image_path)
@@ -91,8 +93,10 @@ class FakeSolver:
         *,
         resume: SolveProgress | None = None,
         on_progress: ProgressCallback | None = None,
+        stars: DetectedStars | None = None,
     ) -> PlateSolution:
         self.calls.append(SolveCall(Path(image_path), width_px, height_px, hints, resume))
+        self.star_lists.append(stars)
         for step in self.progress:
             if on_progress is not None:
                 on_progress(step)

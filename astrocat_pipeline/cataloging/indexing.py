@@ -5,6 +5,8 @@ partitions the plan names and runs each batch (``defs/indexing.py``)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from astrocat_pipeline.adapters.catalog import CatalogStore
@@ -58,17 +60,23 @@ def run_index(
     plan: IndexPlan,
     run_batch: Callable[[Sequence[str]], bool],
     progress: Callable[[int, int], None] | None = None,
+    runs_at_once: int = 1,
 ) -> IndexSummary:
-    """Run every batch of ``plan`` through ``run_batch`` (True: the run succeeded), reporting
-    files done out of the total after each."""
+    """Run every batch of ``plan`` through ``run_batch`` (True: the run succeeded),
+    ``runs_at_once`` at a time, reporting files done out of the total after each."""
     done = failed = 0
     if progress:
         progress(0, plan.files)
-    for batch in plan.batches:
-        failed += 0 if run_batch(batch) else 1
-        done += len(batch)
-        if progress:
-            progress(done, plan.files)
+    with (
+        ThreadPoolExecutor(max_workers=runs_at_once) if runs_at_once > 1 else nullcontext() as pool
+    ):
+        # One at a time in this thread (a run in-process wants the main thread's signals).
+        results = pool.map(run_batch, plan.batches) if pool else map(run_batch, plan.batches)
+        for batch, succeeded in zip(plan.batches, results, strict=True):
+            failed += 0 if succeeded else 1
+            done += len(batch)
+            if progress:
+                progress(done, plan.files)
     return IndexSummary(
         files=plan.files,
         new_partitions=len(plan.new_keys),

@@ -31,16 +31,18 @@ from astrocat_pipeline.adapters.catalog import (
 )
 from astrocat_pipeline.adapters.solvers import PlateSolver, ProgressCallback, SolveProgress
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
+from astrocat_pipeline.cataloging.file_pass import FilePass
 from astrocat_pipeline.cataloging.objects import object_key, object_position
 from astrocat_pipeline.cataloging.thumbnails import render_file_thumbnail
 from astrocat_pipeline.core.errors import AstrocatError, InfrastructureError, InvalidSolutionError
 from astrocat_pipeline.core.fingerprint import content_fingerprint
 from astrocat_pipeline.core.hints import hint_disagreements, solve_hints, usable_hints
-from astrocat_pipeline.core.loading import read_header
+from astrocat_pipeline.core.loading import ImageHeader, read_header
 from astrocat_pipeline.core.metadata import normalize_metadata
 from astrocat_pipeline.core.records import ImageStatus, PlateSolution, SolveHints, SolveStatus
 from astrocat_pipeline.core.sky_catalog import ObjectCatalog, match_field
 from astrocat_pipeline.core.solution import solution_from_wcs
+from astrocat_pipeline.core.star_detect import DetectedStars
 from astrocat_pipeline.core.thumbnail import encode_jpeg
 from astrocat_pipeline.core.tuning import (
     INFRA_RETRY_ATTEMPTS,
@@ -205,24 +207,46 @@ def _upstream_problem(row: ImageRow, stage: str) -> StepOutcome | None:
     return None
 
 
-def record_file(store: CatalogStore, key: str) -> StepOutcome:
-    """Inventory: size, mtime and the content fingerprint (the data version downstream)."""
+def _pass_for(row: ImageRow, file_pass: FilePass | None) -> FilePass | None:
+    """``file_pass`` if it is a read of this row's file (and, once inventoried, of the content
+    the catalog recorded), else None."""
+    if file_pass is None or file_pass.path != row.path:
+        return None
+    if row.fingerprint is not None and file_pass.fingerprint != row.fingerprint:
+        return None
+    return file_pass
+
+
+def record_file(store: CatalogStore, key: str, file_pass: FilePass | None = None) -> StepOutcome:
+    """Inventory: size, mtime and the content fingerprint (the data version downstream).
+
+    With ``file_pass`` (the file read once for all its steps), its fingerprint, and the star
+    list found in the same read is stored for the solver."""
     row = _image_row(store, key)
     path = Path(row.path)
-    try:
-        stat = path.stat()
-        fingerprint = content_fingerprint(path)
-    except OSError as exc:
-        message = f"{path}: cannot read file ({exc.strerror or exc})"
-        store.record_error(key, "image_file", message)
-        return StepOutcome("error", message, {"path": str(path)})
+    file_pass = file_pass if file_pass is not None and file_pass.path == row.path else None
+    if file_pass is not None:
+        fingerprint, size_bytes, mtime_ns = (
+            file_pass.fingerprint,
+            file_pass.size_bytes,
+            file_pass.mtime_ns,
+        )
+    else:
+        try:
+            stat = path.stat()
+            fingerprint = content_fingerprint(path)
+        except OSError as exc:
+            message = f"{path}: cannot read file ({exc.strerror or exc})"
+            store.record_error(key, "image_file", message)
+            return StepOutcome("error", message, {"path": str(path)})
+        size_bytes, mtime_ns = stat.st_size, stat.st_mtime_ns
     # A new file with the content of a removed one (moved or renamed while it was gone) takes
     # over its tombstone's metadata, matches and thumbnail, in the same transaction.
     restored_from = store.record_file(
         key,
         fingerprint=fingerprint,
-        size_bytes=stat.st_size,
-        mtime_ns=stat.st_mtime_ns,
+        size_bytes=size_bytes,
+        mtime_ns=mtime_ns,
         adopt_tombstone=row.status == ImageStatus.DISCOVERED,
     )
     metadata: dict[str, Any] = {
@@ -230,21 +254,34 @@ def record_file(store: CatalogStore, key: str) -> StepOutcome:
         "root": row.root,
         "rel_path": row.rel_path,
         "format": row.format,
-        "size_bytes": stat.st_size,
+        "size_bytes": size_bytes,
         "fingerprint": fingerprint,
     }
+    if file_pass is not None:
+        header = file_pass.header
+        if file_pass.stars is not None and header.width and header.height:
+            store.save_star_list(fingerprint, header.width, header.height, file_pass.stars)
+            metadata["stars_found"] = len(file_pass.stars)
+        metadata["file_reads"] = file_pass.reads
     if restored_from is not None:
         metadata["restored_from"] = restored_from
     return StepOutcome("ok", metadata=metadata, data_version=fingerprint)
 
 
-def extract_metadata(store: CatalogStore, key: str, catalog: ObjectCatalog | None) -> StepOutcome:
-    """Normalized metadata and the raw header, from the header only."""
+def extract_metadata(
+    store: CatalogStore,
+    key: str,
+    catalog: ObjectCatalog | None,
+    file_pass: FilePass | None = None,
+) -> StepOutcome:
+    """Normalized metadata and the raw header, from the header only (the one ``file_pass``
+    read, when given)."""
     row = _image_row(store, key)
     if (problem := _upstream_problem(row, "image_metadata")) is not None:
         return problem
+    file_pass = _pass_for(row, file_pass)
     try:
-        header = read_header(Path(row.path))
+        header = file_pass.header if file_pass is not None else read_header(Path(row.path))
     except AstrocatError as exc:
         store.record_error(key, "image_metadata", str(exc))
         return StepOutcome("error", str(exc), {"path": row.path})
@@ -262,22 +299,35 @@ def make_thumbnail(
     thumbnails: ThumbnailStore,
     key: str,
     max_size_px: int = THUMBNAIL_MAX_SIZE_PX,
+    file_pass: FilePass | None = None,
 ) -> StepOutcome:
-    """The auto-stretched JPEG preview in the thumbnail cache."""
+    """The auto-stretched JPEG preview in the thumbnail cache (rendered by ``file_pass``'s read
+    when given, at the default size)."""
     row = _image_row(store, key)
     if (problem := _upstream_problem(row, "image_thumbnail")) is not None:
         return problem
-    # The stretch of the content's last thumbnail (any size): applied again, not recomputed.
-    kept = store.get_thumbnail_stretch(key)
-    if kept is None or kept.get("fingerprint") != row.fingerprint:
-        kept = None
+    file_pass = _pass_for(row, file_pass)
+    if (
+        file_pass is not None
+        and file_pass.thumbnail is not None
+        and file_pass.jpeg is not None
+        and file_pass.stretch is not None
+    ):
+        # The one-pass read rendered it (a new content: no stretch was kept for it).
+        image, stretch, jpeg = file_pass.thumbnail, file_pass.stretch, file_pass.jpeg
+    else:
+        # The stretch of the content's last thumbnail (any size): applied again, not recomputed.
+        kept = store.get_thumbnail_stretch(key)
+        if kept is None or kept.get("fingerprint") != row.fingerprint:
+            kept = None
+        try:
+            image, stretch = render_file_thumbnail(Path(row.path), max_size_px, kept)
+        except AstrocatError as exc:
+            store.record_error(key, "image_thumbnail", str(exc))
+            return StepOutcome("error", str(exc), {"path": row.path})
+        jpeg = encode_jpeg(image, THUMBNAIL_JPEG_QUALITY)
     try:
-        image, stretch = render_file_thumbnail(Path(row.path), max_size_px, kept)
-    except AstrocatError as exc:
-        store.record_error(key, "image_thumbnail", str(exc))
-        return StepOutcome("error", str(exc), {"path": row.path})
-    try:
-        target = thumbnails.write(row.path, encode_jpeg(image, THUMBNAIL_JPEG_QUALITY))
+        target = thumbnails.write(row.path, jpeg)
     except OSError as exc:
         if exc.errno in CACHE_UNAVAILABLE_ERRNOS:
             raise InfrastructureError(
@@ -321,6 +371,7 @@ def _run_solver(
     hints: SolveHints,
     resume: SolveProgress | None,
     on_progress: ProgressCallback | None,
+    stars: DetectedStars | None = None,
 ) -> PlateSolution:
     """The solver on the file, hinted and then, when the solver leaves it to its caller, blind
     (not after resuming a job: that job already was the hinted or the blind one)."""
@@ -331,7 +382,13 @@ def _run_solver(
     with solver.input_file(path) as source:
         for attempt_hints in plan:
             solution = solver.solve(
-                source, width, height, attempt_hints, resume=resume, on_progress=on_progress
+                source,
+                width,
+                height,
+                attempt_hints,
+                resume=resume,
+                on_progress=on_progress,
+                stars=stars,
             )
             resume = None
             solutions.append(solution)
@@ -355,14 +412,18 @@ def solve_file(
     *,
     resume: SolveProgress | None = None,
     on_progress: ProgressCallback | None = None,
+    header: ImageHeader | None = None,
+    stars: DetectedStars | None = None,
 ) -> tuple[PlateSolution, str]:
     """Plate-solve one file: its own header WCS if it has one, else the configured solver.
 
     ``resume`` is an earlier, unfinished solve of this file to wait for (see
     :class:`~astrocat_pipeline.adapters.solvers.base.SolveProgress`); ``on_progress`` gets the
-    solver's progress. Returns the solution and the frame type read from the header.
+    solver's progress. ``header`` (read from the file when None) and ``stars`` (the frame's
+    star list, found by the solver when None) come from an earlier read of the file. Returns
+    the solution and the frame type read from the header.
     """
-    header = read_header(path)
+    header = header if header is not None else read_header(path)
     metadata = normalize_metadata(str(path), header)
     if not metadata.frame_type.shows_sky:  # calibration frames have no stars to solve
         return (
@@ -398,7 +459,9 @@ def solve_file(
                 return solution, metadata.frame_type
             # Never stored as a solution (a false one is worse than none): solved instead.
             header_problem = "its header WCS disagrees with its hints: " + "; ".join(problems)
-    solution = _run_solver(solver, path, header.width, header.height, hints, resume, on_progress)
+    solution = _run_solver(
+        solver, path, header.width, header.height, hints, resume, on_progress, stars
+    )
     if solution.wcs_header and not header.bottom_up:
         # Solvers see the array (row 0 first); rotation and parity describe the picture as its
         # format shows it, row 0 at the top.
@@ -448,8 +511,13 @@ def solve_plate(
     catalog: ObjectCatalog | None = None,
     *,
     force: bool = False,
+    file_pass: FilePass | None = None,
 ) -> StepOutcome:
     """The frame's plate solution, reused when its content was solved before (unless forced).
+
+    The solver works from the frame's star list (found by the one read of the file, stored
+    with the catalog) and its header (``file_pass``'s, else read again: a few kB); only a frame
+    without a stored list is read by the solver.
 
     Progress is recorded as it happens: ``pending``, then ``processing`` while solve-field runs,
     or ``submitted``/``processing`` with nova's submission and job ids while nova works (each
@@ -481,10 +549,19 @@ def solve_plate(
             job_id=progress.job_id,
         )
 
+    file_pass = _pass_for(row, file_pass)
     crashed = True  # the file or the solver failed, rather than the solver finding nothing
     try:
+        header = file_pass.header if file_pass is not None else read_header(Path(row.path))
+        stars = _stored_stars(store, fingerprint, header, file_pass)
         solution, _ = solve_file(
-            Path(row.path), solver, catalog, resume=resume, on_progress=on_progress
+            Path(row.path),
+            solver,
+            catalog,
+            resume=resume,
+            on_progress=on_progress,
+            header=header,
+            stars=stars,
         )
         # A solver's own "failed" (no solution, or one it was not sure of) is a result; one
         # without a solver is a frame that could not be handed to it (its size is unreadable).
@@ -506,6 +583,19 @@ def solve_plate(
     else:  # a nova job still submitted or processing when its deadline passed
         status = "error"
     return StepOutcome(status, solution.error, _solution_metadata(solution, reused=False))
+
+
+def _stored_stars(
+    store: CatalogStore, fingerprint: str, header: ImageHeader, file_pass: FilePass | None
+) -> DetectedStars | None:
+    """The frame's star list: the one-pass read's, else the catalog's for its content; None
+    when neither has one for a frame of this size (the solver then finds the stars itself)."""
+    if file_pass is not None and file_pass.stars is not None:
+        return file_pass.stars
+    stored = store.get_star_list(fingerprint)
+    if stored is None or (stored.width_px, stored.height_px) != (header.width, header.height):
+        return None
+    return stored.stars
 
 
 def _solution_from_row_dict(store: CatalogStore, fingerprint: str) -> PlateSolution:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from astrocat_pipeline.core.debayer import bayer_pattern_from_keywords
-from astrocat_pipeline.core.loading import load_image
+from astrocat_pipeline.core.loading import ImageHeader, load_image
 from astrocat_pipeline.core.metadata import normalize_metadata
 from astrocat_pipeline.core.stretch import choose_stretch
 from astrocat_pipeline.core.thumbnail import render_thumbnail
@@ -31,6 +31,17 @@ def render_file_thumbnail(
     computing statistics (see :func:`~astrocat_pipeline.core.thumbnail.render_thumbnail`).
     """
     data, header = load_image(path, draft=True)
+    return render_loaded_thumbnail(path, data, header, max_size_px, kept)
+
+
+def render_loaded_thumbnail(
+    path: Path,
+    data: Any,
+    header: ImageHeader,
+    max_size_px: int = THUMBNAIL_MAX_SIZE_PX,
+    kept: Mapping[str, Any] | None = None,
+) -> tuple[Any, dict]:
+    """:func:`render_file_thumbnail` of a file already loaded (``load_image``'s pair)."""
     metadata = normalize_metadata(str(path), header)
     pattern = None
     if data.ndim == 2:

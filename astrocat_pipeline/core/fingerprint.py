@@ -20,3 +20,8 @@ def content_fingerprint(path: Path) -> str:
         while chunk := handle.read(_CHUNK_BYTES):
             digest.update(chunk)
     return f"sha256:{digest.hexdigest()}"
+
+
+def bytes_fingerprint(content: bytes | bytearray | memoryview) -> str:
+    """:func:`content_fingerprint` of a file's whole content already in memory."""
+    return f"sha256:{hashlib.sha256(content).hexdigest()}"

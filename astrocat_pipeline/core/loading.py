@@ -12,17 +12,27 @@ The reader is chosen by file type (:mod:`~astrocat_pipeline.core.formats`), neve
 from __future__ import annotations
 
 import importlib
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 
 from astrocat_pipeline.core.errors import ImageReadError, UnsupportedFormatError
+from astrocat_pipeline.core.fingerprint import bytes_fingerprint
 from astrocat_pipeline.core.formats import image_format
 from astrocat_pipeline.core.readers.base import ImageHeader
-from astrocat_pipeline.core.tuning import MAX_IMAGE_BYTES
+from astrocat_pipeline.core.tuning import MAX_HEADER_BYTES, MAX_IMAGE_BYTES
 
-__all__ = ["MAX_IMAGE_BYTES", "ImageHeader", "load_image", "read_header"]
+__all__ = [
+    "MAX_IMAGE_BYTES",
+    "ImageHeader",
+    "LoadedFile",
+    "load_image",
+    "load_image_once",
+    "read_header",
+]
 
 
 _READER_MODULES = {
@@ -116,3 +126,70 @@ def load_image(
             f"{header.width}x{header.height}"
         )
     return array, header
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    """One image file read once: its content fingerprint, its size and mtime when read, its
+    header and its pixels (as :func:`load_image` returns them)."""
+
+    fingerprint: str  # as core.fingerprint.content_fingerprint gives it
+    size_bytes: int
+    mtime_ns: int
+    header: ImageHeader
+    data: np.ndarray
+
+
+def load_image_once(path: Path, *, max_bytes: int = MAX_IMAGE_BYTES) -> LoadedFile | None:
+    """Fingerprint, header and pixels of an image file from one read of its bytes.
+
+    For plain FITS files (what capture programs write): the file is read into memory once,
+    hashed there, its header parsed from it and its pixels are a view of the same memory, so
+    the file costs one read and about its own size in memory. None for any other file (another
+    format, compressed or scaled FITS, a header the fast parser leaves to astropy, a file
+    larger than any image the limit allows): the caller then fingerprints and loads it as
+    usual, which reads it twice.
+
+    Raises
+    ------
+    ImageReadError
+        The file cannot be read, or is a truncated FITS file.
+    ImageTooLargeError
+        Its header declares more than ``max_bytes`` of pixel data.
+    """
+    path = Path(path)
+    if image_format(path) != "fits":
+        return None
+    from astrocat_pipeline.core.readers import fits_reader
+
+    try:
+        with path.open("rb") as handle:
+            stat = os.fstat(handle.fileno())
+            if stat.st_size == 0 or stat.st_size > max_bytes + MAX_HEADER_BYTES:
+                return None  # the usual way reports what is wrong with it
+            content = bytearray(stat.st_size)
+            view = memoryview(content)
+            filled = 0
+            while filled < stat.st_size:
+                count = handle.readinto(view[filled:])
+                if not count:
+                    break
+                filled += count
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    if filled != stat.st_size:  # shrunk while being read: the usual way gives its message
+        return None
+    fingerprint = bytes_fingerprint(content)
+    header = fits_reader.header_from_bytes(path, "fits", content, max_bytes)
+    if header is None:
+        return None
+    data = fits_reader.pixels_from_bytes(path, header, content)
+    if data is None:
+        return None
+    return LoadedFile(
+        fingerprint=fingerprint,
+        size_bytes=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+        header=header,
+        data=data,
+    )

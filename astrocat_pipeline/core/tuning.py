@@ -53,11 +53,10 @@ DEFAULT_HINT_RADIUS_DEG = 5.0
 # group after this wall-clock time.
 SOLVER_CPU_LIMIT_S = 30
 SOLVER_WALL_TIMEOUT_S = 90
-# nova is asked to find stars at 1/2 on frames wider than this (as solve-field --downsample 2).
+# nova is asked to find stars at 1/2 on frames wider than this (as solve-field --downsample 2);
+# the local solver's star list is found on 2×2 block means of such frames (core/frame_stars.py;
+# coarser blocks lose a wide field's undersampled stars).
 SOLVER_DOWNSAMPLE_ABOVE_PX = 2000
-# The local solver finds stars on 2×2 block means of frames larger than this (sep's extraction
-# takes ~25 ms per Mpx here); coarser blocks lose a wide field's undersampled stars.
-SOLVER_DETECT_MAX_PIXELS = 4_000_000
 # The local solver hands astrometry-engine at most this many stars (brightest first). On the
 # demo frames (3°×2°, ~55 Tycho-2 index stars each) blind searches were fastest with the
 # brightest 100-200 (median 1.2-1.4 s, vs 1.7 s with 300 and 2.1 s with all 300-1500 found)
@@ -216,3 +215,13 @@ SKY_INDEX_CLASS_RADIUS_DEG = 128.0
 # ranges per class. On the same footprints and cones, 0.25 needs 60% more ranges for 9% fewer
 # rows, 1.0 40% fewer ranges for 60% more rows. Query-only: no migration needed.
 SKY_INDEX_QUERY_CELL_FRACTION = 0.5
+
+# --- Indexing throughput (cataloging/file_pass.py) -----------------------------------------
+# Files read (hashed, decoded, thumbnailed, star-detected) at once per batch step: one per core
+# the process may use, at most this many. Each file in flight holds about 1.6x its size (a
+# 16-bit FITS frame: its content, the binned planes of thumbnail and star detection).
+FILE_PASS_MAX_WORKERS = 4
+# Stars stored per frame for the solver (brightest first): the local solver hands the engine at
+# most SOLVER_MAX_STARS of them; the rest leave room for a retry that wants more. 1,000 stars
+# are 24 kB in the catalog.
+STAR_LIST_MAX_STARS = 1000

@@ -17,15 +17,13 @@ for that file, right after its materializations: partitioned check specs and one
 "Asset checks").
 """
 
-import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 
-from astrocat_pipeline.cataloging import checks, steps
-from astrocat_pipeline.core.errors import InfrastructureError
+from astrocat_pipeline.cataloging import batch, checks, steps
 from astrocat_pipeline.core.links import gallery_frame_url
 from astrocat_pipeline.defs import dagster_internals
 from astrocat_pipeline.defs.partitions import batch_policy, images_partitions
@@ -36,6 +34,9 @@ GROUP_NAME = "images"
 # The failures a failed step's description lists; the rest are counted (all are in its
 # metadata and in the run's log).
 FAILURES_IN_DESCRIPTION = 10
+# A batch's check evaluations are linked to their materializations with one lookup per asset
+# for this many files at a time, instead of one per check and file.
+FILES_PER_CHECK_LOOKUP = 20
 
 IMAGE_FILE = dg.AssetKey("image_file")
 IMAGE_METADATA = dg.AssetKey("image_metadata")
@@ -85,7 +86,6 @@ IMAGE_SPECS = [
         [PLATE_SOLUTION],
     ),
 ]
-_UPSTREAM = {spec.key: {dep.asset_key for dep in spec.deps} for spec in IMAGE_SPECS}
 
 _CHECK_DESCRIPTIONS = {
     checks.THUMBNAIL_NOT_BLANK: "The thumbnail is in the cache and is not blank.",
@@ -195,25 +195,33 @@ def _object_catalog(astrocat: AstrocatResource, selected: set[dg.AssetKey]) -> A
 
 
 def _step_functions(
-    astrocat: AstrocatResource, selected: set[dg.AssetKey]
-) -> dict[dg.AssetKey, Callable[[str], steps.StepOutcome]]:
-    """The step of each selected asset, with only the resources the selection needs."""
+    astrocat: AstrocatResource, selected: set[dg.AssetKey], catalog: Any
+) -> dict[str, batch.StepFunction]:
+    """The step of each selected asset, by asset name, with only the resources the selection
+    needs; each takes the file's one-pass read (None: it reads the file itself)."""
     store = astrocat.store()
-    catalog = _object_catalog(astrocat, selected)
-    functions: dict[dg.AssetKey, Callable[[str], steps.StepOutcome]] = {}
+    functions: dict[str, batch.StepFunction] = {}
     if IMAGE_FILE in selected:
-        functions[IMAGE_FILE] = lambda key: steps.record_file(store, key)
+        functions["image_file"] = lambda key, read: steps.record_file(store, key, read)
     if IMAGE_METADATA in selected:
-        functions[IMAGE_METADATA] = lambda key: steps.extract_metadata(store, key, catalog)
+        functions["image_metadata"] = lambda key, read: steps.extract_metadata(
+            store, key, catalog, read
+        )
     if IMAGE_THUMBNAIL in selected:
         thumbnails = astrocat.thumbnails()
-        functions[IMAGE_THUMBNAIL] = lambda key: steps.make_thumbnail(store, thumbnails, key)
+        functions["image_thumbnail"] = lambda key, read: steps.make_thumbnail(
+            store, thumbnails, key, file_pass=read
+        )
     if PLATE_SOLUTION in selected:
         solver = astrocat.plate_solver()
-        functions[PLATE_SOLUTION] = lambda key: steps.solve_plate(store, solver, key, catalog)
+        functions["plate_solution"] = lambda key, read: steps.solve_plate(
+            store, solver, key, catalog, file_pass=read
+        )
     if CATALOG_MATCHES in selected:
         annotated = astrocat.thumbnails()
-        functions[CATALOG_MATCHES] = lambda key: steps.match_catalog(store, catalog, key, annotated)
+        functions["catalog_matches"] = lambda key, _read: steps.match_catalog(
+            store, catalog, key, annotated
+        )
     return functions
 
 
@@ -236,32 +244,70 @@ def _materialization(
 
 
 def _check_evaluations(
-    context: dg.AssetExecutionContext,
-    verdicts: dict[str, checks.CheckVerdict],
-    partition_key: str,
+    context: dg.AssetExecutionContext, files: list[tuple[str, dict[str, checks.CheckVerdict]]]
 ) -> Iterator[dg.AssetCheckEvaluation]:
-    """One evaluation per verdict, linked to the materialization of its asset and file that
-    this run just wrote (which is what makes it the check's current result for that file)."""
-    for name, verdict in verdicts.items():
-        asset_key = dg.AssetKey(checks.CHECKED_ASSET[name])
+    """One evaluation per verdict of each ``(partition key, verdicts)``, linked to the
+    materialization of its asset and file that this run wrote (which is what makes it the
+    check's current result for that file). The materializations are looked up with one query
+    per asset for all of ``files`` (a query per check and file cost Dagster ~10 ms each)."""
+    targets: dict[tuple[str, str], Any] = {}
+    for asset_name in {checks.CHECKED_ASSET[name] for _, verdicts in files for name in verdicts}:
+        keys = [
+            key
+            for key, verdicts in files
+            if any(checks.CHECKED_ASSET[name] == asset_name for name in verdicts)
+        ]
+        # Newest first: this run's materialization of each key comes before any older one.
         records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition_key]), limit=1
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset_name), asset_partitions=keys),
+            limit=2 * len(keys),
         ).records
-        target = None
-        if records and records[0].event_log_entry.run_id == context.run.run_id:
-            target = dagster_internals.check_target_materialization(records[0])
-        else:  # never expected: the materialization was yielded (and written) just before
-            context.log.warning(f"{partition_key}: {name}: its materialization is not stored yet")
-        yield dg.AssetCheckEvaluation(
-            asset_key=asset_key,
-            check_name=name,
-            passed=verdict.passed,
-            severity=dg.AssetCheckSeverity(verdict.severity.value),
-            description=verdict.description,
-            metadata=dict(verdict.metadata),
-            partition=partition_key,
-            target_materialization_data=target,
-        )
+        for record in records:
+            key = record.partition_key
+            if key is not None and record.event_log_entry.run_id == context.run.run_id:
+                targets.setdefault((asset_name, key), record)
+    for partition_key, verdicts in files:
+        for name, verdict in verdicts.items():
+            asset_name = checks.CHECKED_ASSET[name]
+            record = targets.get((asset_name, partition_key))
+            target = None
+            if record is not None:
+                target = dagster_internals.check_target_materialization(record)
+            else:  # never expected: the materialization was yielded (and written) before
+                context.log.warning(f"{partition_key}: {name}: its materialization is not stored")
+            yield dg.AssetCheckEvaluation(
+                asset_key=dg.AssetKey(asset_name),
+                check_name=name,
+                passed=verdict.passed,
+                severity=dg.AssetCheckSeverity(verdict.severity.value),
+                description=verdict.description,
+                metadata=dict(verdict.metadata),
+                partition=partition_key,
+                target_materialization_data=target,
+            )
+
+
+def _file_events(
+    context: dg.AssetExecutionContext,
+    work: batch.FileWork,
+    counts: dict[str, dict[str, int]],
+    pending_checks: list[tuple[str, dict[str, checks.CheckVerdict]]],
+    gallery_url: str,
+) -> Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation]:
+    """One file's work as Dagster events: its log lines, a materialization per step that gave
+    a result; its check verdicts wait in ``pending_checks`` and are evaluated every
+    ``FILES_PER_CHECK_LOOKUP`` files (and at the end)."""
+    for line in work.log:
+        context.log.log(line.level, line.message)
+    for name, outcome in work.outcomes:
+        counts[name][outcome.status] = counts[name].get(outcome.status, 0) + 1
+        if not outcome.failed:
+            yield _materialization(dg.AssetKey(name), work.key, outcome, gallery_url)
+    if work.verdicts:
+        pending_checks.append((work.key, work.verdicts))
+    if len(pending_checks) >= FILES_PER_CHECK_LOOKUP:
+        yield from _check_evaluations(context, pending_checks)
+        pending_checks.clear()
 
 
 @dg.multi_asset(
@@ -281,62 +327,32 @@ def image_assets(
     """Every selected per-file asset for every file of the run; one bad file never stops the
     rest, and fails only its own assets and those downstream of them."""
     selected = set(context.selected_asset_keys)
-    functions = _step_functions(astrocat, selected)
     store = astrocat.store()
     catalog = _object_catalog(astrocat, selected)
     gallery_url = astrocat.settings().gallery_url
+    functions = _step_functions(astrocat, selected, catalog)
     # The selected checks, by the asset they are on: a file's check is evaluated only when this
     # step materialized that asset for it.
-    checks_on: dict[dg.AssetKey, list[str]] = {}
+    checks_on: dict[str, list[str]] = {}
     for check_key in context.selected_asset_check_keys:
-        checks_on.setdefault(check_key.asset_key, []).append(check_key.name)
-    order = [spec.key for spec in IMAGE_SPECS if spec.key in functions]
-    counts: dict[str, dict[str, int]] = {key.to_user_string(): {} for key in order}
+        checks_on.setdefault(check_key.asset_key.to_user_string(), []).append(check_key.name)
+    counts: dict[str, dict[str, int]] = {name: {} for name in batch.STAGES if name in functions}
     failures: list[FileFailure] = []
     keys = context.partition_keys
-    for partition_key in keys:
-        failed_here: dict[dg.AssetKey, str] = {}
-        to_check: list[str] = []
-        for asset_key in order:
-            name = asset_key.to_user_string()
-            upstream_failure = next(
-                (failed_here[up] for up in _UPSTREAM[asset_key] if up in failed_here), None
-            )
-            if upstream_failure is not None:
-                outcome = steps.StepOutcome("blocked", f"not processed: {upstream_failure}")
-            else:
-                # The per-file boundary: any exception is this file's error, except a failure
-                # of shared infrastructure, retried and then failing the run.
-                try:
-                    outcome = steps.run_file_step(
-                        store,
-                        partition_key,
-                        name,
-                        functools.partial(functions[asset_key], partition_key),
-                        log=context.log,
-                    )
-                except InfrastructureError as exc:
-                    raise dg.Failure(
-                        description=f"{exc}\n{INFRASTRUCTURE_HINT}", allow_retries=False
-                    ) from exc
-            counts[name][outcome.status] = counts[name].get(outcome.status, 0) + 1
-            if outcome.failed:
-                reason = outcome.message or outcome.status
-                # What a downstream asset of this file reports: the first failure's cause.
-                if upstream_failure is not None:
-                    failed_here[asset_key] = upstream_failure
-                elif outcome.status == "blocked":
-                    failed_here[asset_key] = reason.removeprefix("not processed: ")
-                else:
-                    failed_here[asset_key] = f"{name} failed: {reason}"
-                failures.append(FileFailure(partition_key, name, reason))
-                context.log.warning(f"{partition_key}: {name}: {reason}")
-                continue
-            yield _materialization(asset_key, partition_key, outcome, gallery_url)
-            to_check.extend(checks_on.get(asset_key, ()))
-        if to_check:
-            verdicts = checks.check_file(store, catalog, partition_key, to_check)
-            yield from _check_evaluations(context, verdicts, partition_key)
+    # The files are worked on in parallel threads (cataloging/batch.py); this thread turns each
+    # file's results, in the batch's order, into Dagster events.
+    pending_checks: list[tuple[str, dict[str, checks.CheckVerdict]]] = []
+    try:
+        for work in batch.run_batch(store, catalog, keys, functions, checks_on):
+            yield from _file_events(context, work, counts, pending_checks, gallery_url)
+            failures += [FileFailure(work.key, name, reason) for name, reason in work.failures]
+    except batch.BatchStoppedError as exc:
+        # What the files' steps finished stays done (run_batch gave it before it raised).
+        if pending_checks:
+            yield from _check_evaluations(context, pending_checks)
+        raise dg.Failure(description=f"{exc}\n{INFRASTRUCTURE_HINT}", allow_retries=False) from exc
+    if pending_checks:
+        yield from _check_evaluations(context, pending_checks)
     for name, by_status in counts.items():
         context.log.info(f"{name}: {len(keys)} files {by_status}")
     if failures:

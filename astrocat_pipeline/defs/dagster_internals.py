@@ -154,3 +154,20 @@ def launcher_instance(launcher: Any) -> dg.DagsterInstance:
     Private: ``MayHaveInstanceWeakref._instance``, the weak reference every run launcher keeps.
     """
     return launcher._instance
+
+
+def initialize_pool_limit(instance: dg.DagsterInstance, pool: str) -> None:
+    """Create ``pool``'s row of concurrency limits (the instance's default limit) now, before
+    runs that claim it go in parallel.
+
+    Dagster 1.13 creates the row on a pool's first claim and, when a concurrent run created it
+    first, catches the unique violation and goes on in the same transaction: PostgreSQL has
+    aborted that transaction, so one of two runs claiming a new pool at once fails ("current
+    transaction is aborted"; met with two Celery runs, test_celery.py). Created beforehand,
+    no claim creates it. Nothing to do without a default pool limit.
+
+    Private: ``EventLogStorage.initialize_concurrency_limit_to_default`` (not public API).
+    """
+    if instance.global_op_concurrency_default_limit is None:
+        return
+    instance.event_log_storage.initialize_concurrency_limit_to_default(pool)

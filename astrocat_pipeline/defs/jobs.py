@@ -1,12 +1,15 @@
 """Jobs: the per-file pipeline over a batch of partitions, and the stale-solve cleanup."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import dagster as dg
+from dagster_celery import celery_executor
 
 from astrocat_pipeline.cataloging.steps import stale_solve_message
 from astrocat_pipeline.defs.assets import IMAGE_ASSETS
 from astrocat_pipeline.defs.resources import AstrocatResource
+from astrocat_pipeline.settings import Settings
 
 # All five assets in one run per batch, in one process: the steps are light next to the
 # ~100 MB and seconds that each extra step process would cost.
@@ -17,6 +20,35 @@ index_images_job = dg.define_asset_job(
     description="Inventory, metadata, thumbnail, plate solution and catalog matches of a batch "
     "of image files.",
 )
+
+
+# The same work with the batch's step on a Celery worker (dagster-celery), for a deployment that
+# scales out: the run's own process only hands the step to the broker and waits. Chosen when
+# ASTROCAT_CELERY_BROKER_URL is set (celery_run_config); see README, "Scaling out".
+index_images_celery_job = dg.define_asset_job(
+    name="index_images_celery",
+    selection=dg.AssetSelection.assets(*IMAGE_ASSETS),
+    executor_def=celery_executor,
+    description="index_images with its step run by a Celery worker (dagster-celery).",
+)
+
+
+def index_job_name(settings: Settings) -> str:
+    """The job that indexes batches in this deployment: on Celery workers when a broker is
+    configured, else in the run's own process."""
+    return index_images_celery_job.name if settings.celery_broker_url else index_images_job.name
+
+
+def celery_run_config(settings: Settings) -> dict[str, Any]:
+    """The run config :func:`index_job_name`'s runs add: on Celery, the broker and the result
+    backend (the workers must be started with the same ones); else nothing."""
+    if not settings.celery_broker_url:
+        return {}
+    return {
+        "execution": {
+            "config": {"broker": settings.celery_broker_url, "backend": settings.celery_backend_url}
+        }
+    }
 
 
 class StaleSolveConfig(dg.Config):

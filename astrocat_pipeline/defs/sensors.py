@@ -21,13 +21,19 @@ from astrocat_pipeline.cataloging import library_sync
 from astrocat_pipeline.cataloging.library_sync import PartitionState, RunBatch
 from astrocat_pipeline.core.inventory import ScanCursor
 from astrocat_pipeline.core.tuning import LOOK_INTERVAL_S
-from astrocat_pipeline.defs.jobs import index_images_job
+from astrocat_pipeline.defs.jobs import (
+    celery_run_config,
+    index_images_celery_job,
+    index_images_job,
+    index_job_name,
+)
 from astrocat_pipeline.defs.partitions import (
     IMAGES_PARTITIONS_NAME,
     PARTITIONS_PER_RUN,
     images_partitions,
 )
 from astrocat_pipeline.defs.resources import AstrocatResource
+from astrocat_pipeline.settings import Settings
 
 SENSOR_NAME = "new_image_files"
 SENSOR_INTERVAL_S = LOOK_INTERVAL_S
@@ -54,11 +60,14 @@ _STATES = {
 }
 
 
-def batch_run_request(batch: RunBatch) -> dg.RunRequest:
-    """One run over a contiguous batch of partitions, deduplicated by the batch's run key."""
+def batch_run_request(batch: RunBatch, settings: Settings | None = None) -> dg.RunRequest:
+    """One run over a contiguous batch of partitions, deduplicated by the batch's run key; of
+    the Celery job when ``settings`` configure a broker (ASTROCAT_CELERY_BROKER_URL)."""
     return dg.RunRequest(
         run_key=batch.run_key,
         tags={RANGE_START_TAG: batch.keys[0], RANGE_END_TAG: batch.keys[-1]},
+        job_name=index_job_name(settings) if settings else index_images_job.name,
+        run_config=celery_run_config(settings) if settings else {},
     )
 
 
@@ -132,7 +141,7 @@ def evaluate_library(
     store.record_library_pass(plan.library_pass(inventory, len(settings.library_roots), elapsed_s))
     if plan.runs:
         return dg.SensorResult(
-            run_requests=[batch_run_request(batch) for batch in plan.runs],
+            run_requests=[batch_run_request(batch, settings) for batch in plan.runs],
             cursor=plan.cursor.to_json(),
         )
     return dg.SensorResult(skip_reason=summary, cursor=plan.cursor.to_json())
@@ -140,7 +149,7 @@ def evaluate_library(
 
 @dg.sensor(
     name=SENSOR_NAME,
-    job=index_images_job,
+    jobs=[index_images_job, index_images_celery_job],
     minimum_interval_seconds=SENSOR_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Keeps one partition per image file under the library roots: adds new files "

@@ -43,11 +43,13 @@ def before_thumbnail_of(
     real = steps.make_thumbnail
     done: list[bool] = []
 
-    def make_thumbnail(store: Any, thumbnails: Any, key: str, *args: Any) -> steps.StepOutcome:
+    def make_thumbnail(
+        store: Any, thumbnails: Any, key: str, *args: Any, **kwargs: Any
+    ) -> steps.StepOutcome:
         if key.endswith(name) and not done:
             done.append(True)
             action()
-        return real(store, thumbnails, key, *args)
+        return real(store, thumbnails, key, *args, **kwargs)
 
     monkeypatch.setattr(steps, "make_thumbnail", make_thumbnail)
 
@@ -100,8 +102,12 @@ def test_a_catalog_restart_mid_batch_is_retried_and_the_batch_completes(
     for asset in ASSETS:
         assert set(statuses(instance, asset).values()) == {"MATERIALIZED"}, asset
     assert catalog_errors() == []
-    (warning,) = retry_warnings(instance)
-    assert "b.fits: image_thumbnail: shared infrastructure unavailable (OperationalError" in warning
+    # The files are worked on two at a time: the connection killed is b.fits's, the other
+    # file's, or both.
+    warnings = retry_warnings(instance)
+    assert 1 <= len(warnings) <= 2
+    for warning in warnings:
+        assert ": shared infrastructure unavailable (OperationalError" in warning
 
 
 def test_a_catalog_that_stays_down_fails_the_run_and_blames_no_file(
@@ -131,17 +137,17 @@ def test_a_catalog_that_stays_down_fails_the_run_and_blames_no_file(
     assert "no file blamed" in message
     assert "files failed" not in message  # not the failure that lists failed files
     assert "once the catalog database or the thumbnail cache is back" in message
-    assert len(retry_warnings(instance)) == 4
+    # Four retries for each file the outage met: b.fits, and whichever was worked on beside it.
+    warnings = retry_warnings(instance)
+    assert len([w for w in warnings if "b.fits: image_thumbnail: " in w]) == 4
+    assert len(warnings) in (4, 8)
     assert catalog_errors() == []  # nothing recorded as any file's error
-    # What the step finished stays done (a.fits, b.fits up to its thumbnail); what it had not
-    # reached shows failed in Dagster, to be re-run.
-    assert statuses(instance, "image_metadata") == {
-        "a.fits": "MATERIALIZED",
-        "b.fits": "MATERIALIZED",
-        "c.fits": "FAILED",
-    }
-    assert statuses(instance, "image_thumbnail") == {
-        "a.fits": "MATERIALIZED",
-        "b.fits": "FAILED",
-        "c.fits": "FAILED",
-    }
+    # What the step finished stays done (a.fits, worked on beside b.fits; b.fits up to its
+    # thumbnail); what it had not reached shows failed in Dagster, to be re-run. c.fits waits
+    # for a free thread: started (after a.fits) or not, nothing of it finished after the outage.
+    metadata = statuses(instance, "image_metadata")
+    assert (metadata["a.fits"], metadata["b.fits"]) == ("MATERIALIZED", "MATERIALIZED")
+    thumbnails = statuses(instance, "image_thumbnail")
+    assert thumbnails["b.fits"] == "FAILED"
+    assert thumbnails["c.fits"] == "FAILED"
+    assert {metadata["c.fits"], thumbnails["a.fits"]} <= {"MATERIALIZED", "FAILED"}

@@ -236,3 +236,24 @@ def test_worker_health_answers_as_run_monitoring_reads_it():
     # Cannot tell: reported as running, so run monitoring never fails a run on a guess.
     assert dagster_internals.worker_health(None, "?").status.value == "RUNNING"
     assert dagster_internals.worker_health(False, "gone").msg == "gone"
+
+
+def test_a_pool_limit_is_created_before_its_first_claim(tmp_path):
+    require(
+        dg.DagsterInstance,
+        "global_op_concurrency_default_limit",
+        "DagsterInstance.global_op_concurrency_default_limit",
+        "initialize_pool_limit",
+    )
+    overrides = {"concurrency": {"pools": {"default_limit": 3}}}
+    with dg.instance_for_test(temp_dir=str(tmp_path), overrides=overrides) as instance:
+        require(
+            instance.event_log_storage,
+            "initialize_concurrency_limit_to_default",
+            "EventLogStorage.initialize_concurrency_limit_to_default",
+            "initialize_pool_limit",
+        )
+        assert "plate_solver" not in instance.event_log_storage.get_concurrency_keys()
+        dagster_internals.initialize_pool_limit(instance, "plate_solver")
+        assert "plate_solver" in instance.event_log_storage.get_concurrency_keys()
+        assert instance.event_log_storage.get_concurrency_info("plate_solver").slot_count == 3

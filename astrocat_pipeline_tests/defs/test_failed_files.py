@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 
 from astrocat_pipeline.adapters.catalog import open_catalog
-from astrocat_pipeline.cataloging import steps
+from astrocat_pipeline.cataloging import batch, file_pass, steps
 from astrocat_pipeline.defs.assets import outcome_metadata
 from astrocat_pipeline.defs.partitions import IMAGES_PARTITIONS_NAME, images_partitions
 from astrocat_pipeline.defs.sensors import RANGE_END_TAG, RANGE_START_TAG
@@ -158,6 +158,16 @@ def test_an_unreadable_file_fails_from_image_file_on(library, instance, monkeypa
             raise PermissionError(13, "Permission denied")
         return real(path)
 
+    real_pass = batch.read_file_pass
+
+    def read_pass(path: Path, *args, **kwargs):
+        if path.name == "c.fits":
+            raise PermissionError(13, "Permission denied")
+        return real_pass(path, *args, **kwargs)
+
+    # Both reads of the file fail, as they would on a file that cannot be opened: the batch's
+    # one-pass read, then the inventory step's own fingerprint.
+    monkeypatch.setattr(batch, "read_file_pass", read_pass)
     monkeypatch.setattr(steps, "content_fingerprint", fingerprint)
     index_library(Settings.from_env(), instance, batch_size=10)
 
@@ -214,6 +224,16 @@ def test_an_unexpected_exception_fails_only_that_files_asset(library, instance, 
             raise error
         return real(path, *args)
 
+    real_loaded = file_pass.render_loaded_thumbnail
+
+    def render_loaded_thumbnail(path: Path, *args: Any) -> Any:
+        if path.name == "c.fits":
+            raise error
+        return real_loaded(path, *args)
+
+    # The thumbnail is rendered by the batch's one-pass read; when that fails the step renders
+    # it again from the file, and fails the same way.
+    monkeypatch.setattr(file_pass, "render_loaded_thumbnail", render_loaded_thumbnail)
     monkeypatch.setattr(steps, "render_file_thumbnail", render_file_thumbnail)
     summary = index_library(Settings.from_env(), instance, batch_size=10)
 

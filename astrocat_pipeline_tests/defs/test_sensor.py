@@ -26,9 +26,11 @@ from astrocat_pipeline.defs.sensors import (
     RANGE_START_TAG,
     SENSOR_NAME,
     SENSOR_NAME_TAG,
+    batch_run_request,
     evaluate_library,
     new_image_files,
 )
+from astrocat_pipeline.settings import Settings
 from astrocat_pipeline_tests.defs.conftest import M42_HEADER_WCS, write_tiny_fits
 
 
@@ -106,7 +108,24 @@ def test_the_sensor_is_a_sensor_over_the_index_job(tmp_path, astrocat_env, insta
         result = new_image_files(context)
     assert isinstance(result, dg.SensorResult)
     assert "1 recorded for a second look" in str(result.skip_reason)
-    assert new_image_files.job_name == "index_images"
+    # Its runs are of index_images, or of index_images_celery when a broker is configured.
+    assert {job.name for job in new_image_files.jobs} == {
+        "index_images",
+        "index_images_celery",
+    }
+
+
+def test_with_a_celery_broker_the_sensor_launches_the_celery_job():
+    batch = library_sync.RunBatch(keys=("a", "b"), state="1:2,3:4")
+    settings = Settings.from_env({"ASTROCAT_CELERY_BROKER_URL": "pyamqp://guest@broker//"})
+    request = batch_run_request(batch, settings)
+    assert request.job_name == "index_images_celery"
+    assert request.run_config["execution"]["config"] == {
+        "broker": "pyamqp://guest@broker//",
+        "backend": "rpc://",
+    }
+    plain = batch_run_request(batch, Settings.from_env({}))
+    assert (plain.job_name, plain.run_config) == ("index_images", {})
 
 
 def test_new_files_wait_for_a_second_look_then_go_in_batches(

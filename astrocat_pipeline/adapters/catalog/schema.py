@@ -44,6 +44,7 @@ __all__ = [
     "library_passes",
     "plate_solutions",
     "sky_footprints",
+    "star_lists",
 ]
 
 
@@ -305,6 +306,23 @@ library_passes = Table(
     Column("removed", Integer, nullable=False),
     Column("removals_left", Integer, nullable=False),
     Column("runs_launched", Integer, nullable=False),
+)
+
+# The stars found in a frame (issue 17): the solver's input, found in the same read of the file
+# as its fingerprint and thumbnail, so that solving never reads the image again. Keyed by
+# content fingerprint like the plate solutions (a moved file keeps it), with the frame's size
+# the positions refer to. ``stars`` packs x_px, y_px, flux as little-endian float64 triples,
+# brightest first (core.star_detect.DetectedStars; 24 bytes a star, at most
+# STAR_LIST_MAX_STARS).
+star_lists = Table(
+    "star_lists",
+    METADATA,
+    Column("fingerprint", SafeText, primary_key=True),
+    Column("width_px", Integer, nullable=False),
+    Column("height_px", Integer, nullable=False),
+    Column("star_count", Integer, nullable=False),
+    Column("stars", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 # Written by record_metadata; path and format belong to the inventory.

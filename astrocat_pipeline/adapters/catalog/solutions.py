@@ -5,9 +5,11 @@ objects each solved image shows."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import delete, func, select, update
 
 from astrocat_pipeline.adapters.catalog.base import StoreBase, chunks, clear_stage_error, dumps
@@ -18,11 +20,26 @@ from astrocat_pipeline.adapters.catalog.schema import (
     catalog_matches,
     images,
     plate_solutions,
+    star_lists,
 )
 from astrocat_pipeline.adapters.catalog.sky_index import write_footprints
 from astrocat_pipeline.core.records import CatalogMatch, PlateSolution, SolveStatus
+from astrocat_pipeline.core.star_detect import DetectedStars
 
-__all__ = ["SolutionsPart"]
+__all__ = ["SolutionsPart", "StoredStars"]
+
+# How star lists are packed: (x_px, y_px, flux) triples of little-endian float64.
+_STAR_DTYPE = np.dtype("<f8")
+
+
+@dataclass(frozen=True)
+class StoredStars:
+    """A frame's star list as the catalog holds it, with the frame size its pixels refer to."""
+
+    width_px: int
+    height_px: int
+    stars: DetectedStars
+
 
 # The stages (asset names) whose errors a saved solution and saved matches replace.
 SOLUTION_STAGE = "plate_solution"
@@ -39,6 +56,46 @@ def _solve_status(status: str) -> SolveStatus:
 
 class SolutionsPart(StoreBase):
     """The store's plate solutions and catalog matches."""
+
+    # -- star lists --
+
+    def save_star_list(
+        self, fingerprint: str, width_px: int, height_px: int, stars: DetectedStars
+    ) -> None:
+        """Keep the stars found in ``fingerprint``'s content (a ``width_px`` x ``height_px``
+        frame), replacing an earlier list."""
+        packed = np.column_stack([stars.x_px, stars.y_px, stars.flux]).astype(_STAR_DTYPE)
+        values = {
+            "width_px": int(width_px),
+            "height_px": int(height_px),
+            "star_count": len(stars),
+            "stars": packed.tobytes(),
+            "created_at": self._clock(),
+        }
+        stmt = self._insert(star_lists).values(fingerprint=fingerprint, **values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[star_lists.c.fingerprint],
+            set_={name: stmt.excluded[name] for name in values},
+        )
+        with self._engine.begin() as conn:
+            conn.execute(stmt)
+
+    def get_star_list(self, fingerprint: str) -> StoredStars | None:
+        """The stars stored for ``fingerprint``'s content, or None."""
+        with self._reader.connect() as conn:
+            row = conn.execute(
+                select(
+                    star_lists.c.width_px,
+                    star_lists.c.height_px,
+                    star_lists.c.star_count,
+                    star_lists.c.stars,
+                ).where(star_lists.c.fingerprint == fingerprint)
+            ).first()
+        if row is None:
+            return None
+        packed = np.frombuffer(bytes(row.stars), dtype=_STAR_DTYPE).reshape(row.star_count, 3)
+        columns = [np.ascontiguousarray(packed[:, i], dtype=np.float64) for i in range(3)]
+        return StoredStars(row.width_px, row.height_px, DetectedStars(*columns))
 
     # -- plate solutions --
 

@@ -14,6 +14,8 @@ Three solvers implement :class:`PlateSolver`: the local astrometry.net engine
 - ``caller_blind_fallback``: whether the caller, not the solver, tries once more without hints
   after a hinted miss (nova: each call is one upload and one recorded attempt).
 - ``input_file``: the file the solver is given for an image (nova: a FITS it can read).
+- ``stars``: the frame's star list, when the caller has it (the catalog stores it from the one
+  read of the file); the local solver then never reads the image (invariant 8).
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from astrocat_pipeline.core.records import PlateSolution, SolveHints
+
+if TYPE_CHECKING:
+    from astrocat_pipeline.core.star_detect import DetectedStars
 
 __all__ = ["PlateSolver", "ProgressCallback", "SolveProgress"]
 
@@ -79,6 +84,7 @@ class PlateSolver(Protocol):
         *,
         resume: SolveProgress | None = None,
         on_progress: ProgressCallback | None = None,
+        stars: DetectedStars | None = None,
     ) -> PlateSolution:
         """Plate-solve one image (the file :meth:`input_file` gave) of ``width_px`` x
         ``height_px`` pixels.

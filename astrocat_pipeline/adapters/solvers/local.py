@@ -39,21 +39,16 @@ from astropy.utils.exceptions import AstropyWarning
 
 from astrocat_pipeline.adapters.solvers.base import ProgressCallback, SolveProgress
 from astrocat_pipeline.core.errors import SolverError
+from astrocat_pipeline.core.frame_stars import frame_stars
 from astrocat_pipeline.core.hints import hint_disagreements, usable_hints
 from astrocat_pipeline.core.loading import load_image
 from astrocat_pipeline.core.records import PlateSolution, SolveAttempt, SolveHints
 from astrocat_pipeline.core.solution import solution_from_wcs
-from astrocat_pipeline.core.star_detect import (
-    DetectedStars,
-    detect_stars,
-    remove_line_artifacts,
-    uniformize,
-)
+from astrocat_pipeline.core.star_detect import DetectedStars, uniformize
 from astrocat_pipeline.core.tuning import (
     SOLVER_BUDGET_S,
     SOLVER_BUDGET_WALL_SLACK,
     SOLVER_CPU_LIMIT_S,
-    SOLVER_DETECT_MAX_PIXELS,
     SOLVER_HINTED_BUDGET_SHARE,
     SOLVER_MAX_STARS,
     SOLVER_MIN_LOG_ODDS,
@@ -212,6 +207,7 @@ class LocalSolver:
         *,
         resume: SolveProgress | None = None,
         on_progress: ProgressCallback | None = None,
+        stars: DetectedStars | None = None,
     ) -> PlateSolution:
         """Plate-solve one image file.
 
@@ -231,6 +227,10 @@ class LocalSolver:
         on_progress : callable, optional
             Called once with ``SolveProgress("processing")`` when the work starts; what it
             raises propagates.
+        stars : DetectedStars, optional
+            The frame's stars, found already in the ``width_px`` x ``height_px`` frame
+            (brightest first, 0-based array pixels; the catalog stores them from the one read
+            of the file): the image is then not read at all. None: they are found here.
 
         Returns
         -------
@@ -270,7 +270,8 @@ class LocalSolver:
             on_progress(SolveProgress("processing"))
         started = time.monotonic()
         cpu = _CpuClock()
-        stars = self._stars(image_path, width_px, height_px)
+        if stars is None:
+            stars = self._stars(image_path, width_px, height_px)
         if len(stars) < SOLVER_MIN_STARS:
             return PlateSolution(
                 status="failed",
@@ -378,13 +379,11 @@ class LocalSolver:
                 f"{image_path}: the solver would see a {found[0]}x{found[1]} px image but the "
                 f"frame is {width_px}x{height_px} px (another HDU or a resampled copy?)"
             )
-        # Big frames: detect on 2×2 block means, the brightest centred again at full
-        # resolution; positions refer to the full frame. Not coarser: on a wide field's
-        # undersampled stars (FWHM 1.6 px) 3×3 blocks lost 62 % of the 100 brightest (a
-        # block-sized star reads as a hot pixel), 2×2 blocks 2 % (bench/README.md).
-        binning = 2 if width_px * height_px > SOLVER_DETECT_MAX_PIXELS else 1
-        cfa = header.bayer_pattern is not None  # a one-shot-colour mosaic: 2×2 superpixels
-        return remove_line_artifacts(detect_stars(data, bin_factor=binning, cfa=cfa))
+        # Big frames oversample their stars: detected on 2×2 block means, as solve-field's
+        # --downsample 2 did, and a one-shot-colour mosaic on 2×2 superpixels; positions still
+        # refer to the full frame. The same list as the one the indexing stores
+        # (core/frame_stars.py).
+        return frame_stars(data, cfa=header.bayer_pattern is not None)
 
     def _describe(self, attempt: _Attempt, width_px: int, height_px: int) -> str:
         what = "blind" if attempt.hints is None else f"hinted ({_describe_hints(attempt.hints)})"

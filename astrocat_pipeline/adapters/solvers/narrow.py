@@ -16,6 +16,7 @@ from astrocat_pipeline.adapters.solvers.base import ProgressCallback, SolveProgr
 from astrocat_pipeline.adapters.solvers.local import NO_INDEX_OUTCOME, LocalSolver
 from astrocat_pipeline.adapters.solvers.nova import NovaSolver
 from astrocat_pipeline.core.records import PlateSolution, SolveHints
+from astrocat_pipeline.core.star_detect import DetectedStars
 
 __all__ = ["LocalWithNovaForNarrowFields"]
 
@@ -47,6 +48,7 @@ class LocalWithNovaForNarrowFields:
         *,
         resume: SolveProgress | None = None,
         on_progress: ProgressCallback | None = None,
+        stars: DetectedStars | None = None,
     ) -> PlateSolution:
         """The local solution, or nova's when the local solver has no index for the scale;
         a nova job an earlier run left (``resume``) is waited for, not solved again."""
@@ -60,7 +62,9 @@ class LocalWithNovaForNarrowFields:
                 return self.nova.solve(
                     source, width_px, height_px, hints, resume=resume, on_progress=nova_progress
                 )
-        local = self.local.solve(image_path, width_px, height_px, hints, on_progress=on_progress)
+        local = self.local.solve(
+            image_path, width_px, height_px, hints, on_progress=on_progress, stars=stars
+        )
         if local.status == "solved" or not any(
             attempt.outcome == NO_INDEX_OUTCOME for attempt in local.attempts
         ):

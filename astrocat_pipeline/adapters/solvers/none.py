@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from astrocat_pipeline.adapters.solvers.base import ProgressCallback, SolveProgress
 from astrocat_pipeline.core.records import PlateSolution, SolveHints
+
+if TYPE_CHECKING:
+    from astrocat_pipeline.core.star_detect import DetectedStars
 
 __all__ = ["NO_SOLVER_MESSAGE", "NoSolver"]
 
@@ -40,6 +44,7 @@ class NoSolver:
         *,
         resume: SolveProgress | None = None,
         on_progress: ProgressCallback | None = None,
+        stars: DetectedStars | None = None,
     ) -> PlateSolution:
         """``skipped``, saying that no solver is configured."""
         return PlateSolution(status="skipped", error=NO_SOLVER_MESSAGE)

@@ -40,7 +40,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
 import requests
@@ -63,6 +63,9 @@ from astrocat_pipeline.core.tuning import (
     NOVA_REQUEST_TIMEOUT_S,
     SOLVER_DOWNSAMPLE_ABOVE_PX,
 )
+
+if TYPE_CHECKING:
+    from astrocat_pipeline.core.star_detect import DetectedStars
 
 __all__ = ["NovaSolver"]
 
@@ -218,6 +221,7 @@ class NovaSolver:
         *,
         resume: SolveProgress | None = None,
         on_progress: ProgressCallback | None = None,
+        stars: DetectedStars | None = None,
     ) -> PlateSolution:
         """Plate-solve one image file online, or resume waiting for an earlier upload.
 

@@ -477,7 +477,28 @@ def _parse_primary(handle: io.BufferedIOBase) -> tuple[dict[str, Any], str, int]
 
 
 def _read_fast(path: Path, fmt: str, file_size: int, max_bytes: int) -> ImageHeader | None:
-    parsed = _fast_primary(path)
+    return _header_from_parsed(path, fmt, _fast_primary(path), file_size, max_bytes)
+
+
+def header_from_bytes(
+    path: Path, fmt: str, content: bytes | bytearray | memoryview, max_bytes: int = MAX_IMAGE_BYTES
+) -> ImageHeader | None:
+    """The header of a plain FITS file whose whole content is already in memory, as
+    :func:`read_header` would read it from ``path``; None when the file needs astropy (the
+    caller then reads it from the file)."""
+    if path.name.lower().endswith((".gz", ".fz")):
+        return None
+    head = io.BytesIO(bytes(memoryview(content)[: _FAST_MAX_BLOCKS * _BLOCK]))
+    return _header_from_parsed(path, fmt, _parse_primary(head), len(content), max_bytes)
+
+
+def _header_from_parsed(
+    path: Path,
+    fmt: str,
+    parsed: tuple[dict[str, Any], str, int] | None,
+    file_size: int,
+    max_bytes: int,
+) -> ImageHeader | None:
     if parsed is None:
         return None
     keywords, text, replaced = parsed
@@ -635,10 +656,15 @@ def _unsigned_in_place(array: np.ndarray) -> np.ndarray:
 _DTYPES = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 
 
-def _read_plain(path: Path, header: ImageHeader, unsigned: bool) -> np.ndarray | None:
+def _read_plain(
+    path: Path, header: ImageHeader, unsigned: bool, content: bytearray | None = None
+) -> np.ndarray | None:
     """The pixels of a plain primary image read straight from the file (the header parser
     gave their offset), with the values astropy would give; None when astropy must read them
-    (scaled integers: BSCALE != 1, or a BZERO other than the unsigned convention)."""
+    (scaled integers: BSCALE != 1, or a BZERO other than the unsigned convention).
+
+    With ``content`` (the whole file, already read), the pixels are a view of it, converted
+    in place: no second read and no copy."""
     keywords = header.keywords
     bitpix = int(keywords["BITPIX"])
     if header.data_offset is None or bitpix not in _DTYPES or keywords.get("BSCALE", 1) != 1:
@@ -648,7 +674,16 @@ def _read_plain(path: Path, header: ImageHeader, unsigned: bool) -> np.ndarray |
     shape = [int(keywords[f"NAXIS{i}"]) for i in range(int(keywords["NAXIS"]), 0, -1)]
     count = math.prod(shape)
     try:
-        array = np.fromfile(path, dtype=_DTYPES[bitpix], count=count, offset=header.data_offset)
+        if content is None:
+            array = np.fromfile(path, dtype=_DTYPES[bitpix], count=count, offset=header.data_offset)
+        else:
+            available = (len(content) - header.data_offset) // abs(bitpix // 8)
+            array = np.frombuffer(
+                content,
+                dtype=_DTYPES[bitpix],
+                count=min(count, max(0, available)),
+                offset=header.data_offset,
+            )
     except OSError as exc:
         raise ImageReadError(f"{path}: pixel data cannot be read ({exc})") from exc
     if array.size != count:
@@ -659,14 +694,27 @@ def _read_plain(path: Path, header: ImageHeader, unsigned: bool) -> np.ndarray |
     return _unsigned_in_place(array) if unsigned else array
 
 
-def load(path: Path, header: ImageHeader, max_bytes: int = MAX_IMAGE_BYTES) -> np.ndarray:
-    """The pixels of the HDU read_header chose, whose declared size it checked against
-    ``max_bytes``; a gzip file's stream is bounded by it again here."""
-    unsigned = (
+def _is_unsigned(header: ImageHeader) -> bool:
+    return (
         header.sample_kind == "uint"
         and header.bit_depth in (16, 32)
         and header.keywords.get("BSCALE", 1) == 1
     )
+
+
+def pixels_from_bytes(path: Path, header: ImageHeader, content: bytearray) -> np.ndarray | None:
+    """The pixels of a plain primary image from the file's whole content already in memory
+    (``header`` from :func:`header_from_bytes`), as :func:`load` would return them, sharing
+    ``content``'s memory (which they modify: unsigned samples are converted in place); None
+    when astropy must read them (scaled integers)."""
+    plain = _read_plain(path, header, _is_unsigned(header), content)
+    return None if plain is None else _as_image(plain)
+
+
+def load(path: Path, header: ImageHeader, max_bytes: int = MAX_IMAGE_BYTES) -> np.ndarray:
+    """The pixels of the HDU read_header chose, whose declared size it checked against
+    ``max_bytes``; a gzip file's stream is bounded by it again here."""
+    unsigned = _is_unsigned(header)
     plain = _read_plain(path, header, unsigned)
     if plain is not None:
         return _as_image(plain)

@@ -26,6 +26,8 @@ from astropy.wcs import WCS
 from astrocat_pipeline.adapters.solvers import local
 from astrocat_pipeline.adapters.solvers.local import DEBIAN_INDEX_DIR, LocalSolver
 from astrocat_pipeline.core.errors import ImageReadError, SolverError
+from astrocat_pipeline.core.frame_stars import frame_stars
+from astrocat_pipeline.core.loading import load_image
 from astrocat_pipeline.core.records import PlateSolution, SolveHints
 from astrocat_pipeline.core.star_detect import DetectedStars
 from astrocat_pipeline.core.wcs_geometry import field_geometry, wcs_from_header_text
@@ -554,3 +556,26 @@ def test_the_solve_budget_counts_only_its_own_thread_and_engine():
     assert clock.spent_s() < 0.2
     clock.add_engine(1.5)
     assert 1.5 <= clock.spent_s() < 1.7
+
+
+@needs_solver
+@pytest.mark.samples
+@pytest.mark.usefixtures("shared_synthetic_unchanged")
+def test_a_given_star_list_is_solved_without_reading_the_image(tmp_path):
+    # The stars the indexing found in the frame (one read, stored with the catalog), handed to
+    # the solver with a copy of the frame whose pixels are blank: solved from the list alone.
+    truth = Truth("m31_3deg")
+    data, _ = load_image(truth.path)
+    stars = frame_stars(data)
+    blank = tmp_path / "blank.fits"
+    fits.PrimaryHDU(np.zeros_like(data)).writeto(blank)
+
+    solution = LocalSolver().solve(
+        blank, truth.width_px, truth.height_px, truth.hints(), stars=stars
+    )
+
+    assert_matches_truth(solution, truth)
+    without = LocalSolver(blind_fallback=False).solve(
+        blank, truth.width_px, truth.height_px, truth.hints()
+    )
+    assert without.status == "failed"  # the blank pixels alone hold no stars

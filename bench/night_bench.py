@@ -1,0 +1,428 @@
+"""A night of full-size frames through `astrocat index`: frames/s, bytes read, peak memory, against
+the same step functions in a plain loop, `sha256sum` and `cat`, all in one run (issue 17).
+
+The frames: N light frames of 6248×4176 16-bit (an ASI2600-class sensor, 52 MB each) of one
+target through a 400 mm refractor (1.94"/px, 3.4°×2.2°), dithered by a few pixels from frame
+to frame, with the real stars of the installed Tycho-2 index files (the ones the solver
+matches) and the headers N.I.N.A. writes. Every frame plate-solves.
+
+Measured, in this order, each in a fresh process:
+
+1. ``sha256sum`` over the files (one process), and ``cat`` of the files to /dev/null;
+2. ``astrocat index ROOT`` (the real orchestration path: Dagster runs in a fresh
+   ``DAGSTER_HOME``, SQLite catalog, all five assets, the local solver), with its process's
+   ``/proc/self/io`` read counts and peak RSS;
+3. the same frames through the step functions in a plain loop (the same one-pass reads, as
+   many at once as the asset step reads), on a catalog of its own;
+4. with ``--cold`` (needs root: ``/proc/sys/vm/drop_caches``), the page cache dropped before
+   ``cat`` and again before ``astrocat index`` on a fresh home.
+
+Goals: bytes read ≤ 1.1× the library; ≥ 3 frames/s warm; ≤ 3× the time of ``sha256sum``;
+cold ≤ 1.2× ``cat``.
+
+Run from the project root: ``.venv/bin/python -m bench.night_bench [N] [--cold] [--keep DIR]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+FRAMES = 24
+WIDTH_PX, HEIGHT_PX = 6248, 4176
+PIXEL_SIZE_UM = 3.76
+FOCAL_LENGTH_MM = 400.0
+TARGET = ("NGC 7000", 314.75, 44.33)  # North America Nebula: name, RA, Dec (deg)
+BIAS_ADU = 500.0
+SKY_ADU = 1200.0
+READ_NOISE_ADU = 9.0
+MAG_ZERO_POINT = 21.5  # magnitude giving 1 ADU summed over a star in the exposure
+PSF_SIGMA_PX = 1.6
+STAMP_HALF_PX = 7
+DITHER_PX = 12
+
+GOAL_BYTES_RATIO = 1.1
+GOAL_FRAMES_PER_S = 3.0
+GOAL_SHA256_RATIO = 3.0
+GOAL_COLD_RATIO = 1.2
+
+
+def _scale_arcsec() -> float:
+    return 206.265 * PIXEL_SIZE_UM / FOCAL_LENGTH_MM
+
+
+def _index_stars() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from astrocat_pipeline.adapters.solvers.local import DEBIAN_INDEX_DIR
+    from astrocat_pipeline.adapters.star_index import list_index_stars
+
+    radius = np.hypot(WIDTH_PX, HEIGHT_PX) / 2 * _scale_arcsec() / 3600 + 0.2
+    return list_index_stars(TARGET[1], TARGET[2], radius, DEBIAN_INDEX_DIR)
+
+
+def _header(number: int, ra_deg: float, dec_deg: float) -> dict[str, object]:
+    """The cards N.I.N.A. 3 writes for a mono light frame (in its order)."""
+    from astrocat_pipeline.demo.library import format_dec_dms, format_ra_hms
+
+    minute = 5 * number
+    date_obs = f"2024-08-14T21:{minute // 60 % 60:02d}:{minute % 60:02d}.123"
+    return {
+        "EXTEND": True,
+        "IMAGETYP": "LIGHT",
+        "EXPOSURE": 300.0,
+        "EXPTIME": 300.0,
+        "DATE-LOC": date_obs.replace("T21", "T23"),
+        "DATE-OBS": date_obs,
+        "XBINNING": 1,
+        "YBINNING": 1,
+        "GAIN": 100,
+        "OFFSET": 50,
+        "EGAIN": 0.25,
+        "XPIXSZ": PIXEL_SIZE_UM,
+        "YPIXSZ": PIXEL_SIZE_UM,
+        "INSTRUME": "ZWO ASI2600MM Pro",
+        "SET-TEMP": -10.0,
+        "CCD-TEMP": -10.0,
+        "TELESCOP": "Askar FRA400",
+        "FOCALLEN": FOCAL_LENGTH_MM,
+        "FOCRATIO": 5.6,
+        "RA": ra_deg,
+        "DEC": dec_deg,
+        "CENTALT": 61.2,
+        "CENTAZ": 97.4,
+        "AIRMASS": 1.14,
+        "PIERSIDE": "WEST",
+        "SITEELEV": 408.0,
+        "SITELAT": 47.3769,
+        "SITELONG": 8.5417,
+        "FWHEEL": "ZWO EFW",
+        "FILTER": "Ha",
+        "OBJECT": TARGET[0],
+        "OBJCTRA": format_ra_hms(ra_deg),
+        "OBJCTDEC": format_dec_dms(dec_deg),
+        "OBJCTROT": 0.0,
+        "FOCNAME": "ZWO EAF",
+        "FOCPOS": 10234,
+        "FOCUSPOS": 10234,
+        "FOCUSSZ": 1.0,
+        "FOCTEMP": 14.2,
+        "FOCUSTEM": 14.2,
+        "ROWORDER": "TOP-DOWN",
+        "EQUINOX": 2000.0,
+        "SWCREATE": "N.I.N.A. 3.1.2.9001",
+    }
+
+
+def write_night(root: Path, count: int) -> list[Path]:
+    """``count`` frames under ``root/NGC 7000/Ha``; returns their paths."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    ra_all, dec_all, mag_all = _index_stars()
+    rng = np.random.default_rng(17)
+    # One sensor noise pattern (bias, sky and read noise) for the night; each frame adds its
+    # own shot noise on the stars and a different dither, so every file differs.
+    base = rng.normal(
+        BIAS_ADU + SKY_ADU, np.sqrt(SKY_ADU / 0.25 + READ_NOISE_ADU**2), (HEIGHT_PX, WIDTH_PX)
+    )
+    base = np.clip(base, 0, 65535).astype(np.uint16)
+    yy, xx = np.mgrid[-STAMP_HALF_PX : STAMP_HALF_PX + 1, -STAMP_HALF_PX : STAMP_HALF_PX + 1]
+    folder = root / TARGET[0] / "Ha"
+    folder.mkdir(parents=True)
+    paths = []
+    for number in range(count):
+        dx, dy = rng.uniform(-DITHER_PX, DITHER_PX, 2)
+        wcs = WCS(naxis=2)
+        wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+        wcs.wcs.crval = [TARGET[1], TARGET[2]]
+        wcs.wcs.crpix = [WIDTH_PX / 2 + 0.5 + dx, HEIGHT_PX / 2 + 0.5 + dy]
+        scale_deg = _scale_arcsec() / 3600
+        # Array row 0 is the top (ROWORDER = TOP-DOWN): north up, east left.
+        wcs.wcs.cd = [[-scale_deg, 0.0], [0.0, -scale_deg]]
+        x, y = wcs.all_world2pix(ra_all, dec_all, 0)
+        inside = (
+            (x > STAMP_HALF_PX)
+            & (x < WIDTH_PX - STAMP_HALF_PX - 1)
+            & (y > STAMP_HALF_PX)
+            & (y < HEIGHT_PX - STAMP_HALF_PX - 1)
+        )
+        frame = base.astype(np.float32)
+        for sx, sy, mag in zip(x[inside], y[inside], mag_all[inside], strict=True):
+            ix, iy = round(sx), round(sy)
+            flux = 10 ** (-0.4 * (mag - MAG_ZERO_POINT))
+            stamp = np.exp(-((xx - (sx - ix)) ** 2 + (yy - (sy - iy)) ** 2) / (2 * PSF_SIGMA_PX**2))
+            stamp *= flux / (2 * np.pi * PSF_SIGMA_PX**2)
+            frame[
+                iy - STAMP_HALF_PX : iy + STAMP_HALF_PX + 1,
+                ix - STAMP_HALF_PX : ix + STAMP_HALF_PX + 1,
+            ] += rng.poisson(np.maximum(stamp, 0)).astype(np.float32)
+        hdu = fits.PrimaryHDU(np.clip(frame, 0, 65535).astype(np.uint16))
+        ra_deg, dec_deg = wcs.all_pix2world([[WIDTH_PX / 2, HEIGHT_PX / 2]], 0)[0]
+        for key, value in _header(number, float(ra_deg), float(dec_deg)).items():
+            hdu.header[key] = value
+        path = folder / f"{TARGET[0].replace(' ', '')}_Ha_300.00s_{number:04d}.fits"
+        hdu.writeto(path)
+        paths.append(path)
+    return paths
+
+
+# --- measured children ------------------------------------------------------------------------
+
+
+def _io() -> dict[str, int]:
+    fields = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+    return {name: int(fields[name]) for name in ("rchar", "read_bytes")}
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def child_index(root: str) -> dict[str, float]:
+    """``astrocat index ROOT`` in this process (the environment says where), measured."""
+    import re
+
+    from astrocat_pipeline.cli import main
+
+    before, began = _io(), time.perf_counter()
+    code = main(["index", root, "--json"])  # its JSON summary goes to stdout
+    elapsed = time.perf_counter() - began
+    after = _io()
+    log = (Path(os.environ["ASTROCAT_HOME"]) / "index.log").read_text(errors="replace")
+    steps = re.findall(r'Finished execution of step "image_assets" in ([0-9.]+)(m?s)', log)
+    step_s = sum(float(v) / (1000 if unit == "ms" else 1) for v, unit in steps)
+    return {
+        "code": code,
+        "step_s": step_s,
+        "elapsed_s": elapsed,
+        "rchar": after["rchar"] - before["rchar"],
+        "read_bytes": after["read_bytes"] - before["read_bytes"],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def child_plain(root: str) -> dict[str, float]:
+    """The same files through the same per-file work in a plain loop (cataloging/batch.py: the
+    one-pass reads, the five steps, the check verdicts, as many files at once), without
+    Dagster, on a catalog of its own."""
+    from astrocat_pipeline.adapters.catalog import open_catalog
+    from astrocat_pipeline.adapters.solvers import build_solver
+    from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
+    from astrocat_pipeline.cataloging import batch, checks, steps
+    from astrocat_pipeline.cataloging.file_pass import default_workers
+    from astrocat_pipeline.cataloging.objects import load_object_catalog
+    from astrocat_pipeline.core.inventory import scan_root
+    from astrocat_pipeline.settings import Settings
+
+    settings = Settings.from_env()
+    store = open_catalog(settings.database_url)
+    thumbnails = ThumbnailStore(settings.thumbnail_cache_path)
+    solver = build_solver(settings.solver, index_dir=settings.index_dir)
+    objects = load_object_catalog()
+    functions: dict[str, batch.StepFunction] = {
+        "image_file": lambda key, read: steps.record_file(store, key, read),
+        "image_metadata": lambda key, read: steps.extract_metadata(store, key, objects, read),
+        "image_thumbnail": lambda key, read: steps.make_thumbnail(
+            store, thumbnails, key, file_pass=read
+        ),
+        "plate_solution": lambda key, read: steps.solve_plate(
+            store, solver, key, objects, file_pass=read
+        ),
+        "catalog_matches": lambda key, _read: steps.match_catalog(store, objects, key),
+    }
+    checks_on: dict[str, list[str]] = {}
+    for name, stage in checks.CHECKED_ASSET.items():
+        checks_on.setdefault(stage, []).append(name)
+    base_rss = _rss_mb()
+    before, began = _io(), time.perf_counter()
+    entries = scan_root(root).entries
+    store.upsert_inventory(entries)
+    statuses: dict[str, int] = {}
+    keys = [entry.partition_key for entry in entries]
+    for work in batch.run_batch(store, objects, keys, functions, checks_on):
+        for _, outcome in work.outcomes:
+            statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
+    elapsed = time.perf_counter() - began
+    after = _io()
+    store.close()
+    return {
+        "elapsed_s": elapsed,
+        "rchar": after["rchar"] - before["rchar"],
+        "read_bytes": after["read_bytes"] - before["read_bytes"],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "base_rss_mb": base_rss,
+        "workers": default_workers(),
+        "statuses": statuses,  # type: ignore[dict-item]
+    }
+
+
+def _run_child(kind: str, root: Path, home: Path) -> dict:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("ASTROCAT_", "DAGSTER_", "THUMBNAIL_"))
+    }
+    env.update({"ASTROCAT_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home")})
+    (home / "dagster_home").mkdir(parents=True)
+    (home / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    out = home / "result.json"
+    subprocess.run(
+        [sys.executable, "-m", "bench.night_bench", f"--child-{kind}", str(root), str(out)],
+        env=env,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    return json.loads(out.read_text())
+
+
+def _timed(command: list[str]) -> float:
+    began = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - began
+
+
+def _drop_caches() -> None:
+    subprocess.run(["sync"], check=True)
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+def _solved(home: Path) -> int:
+    from astrocat_pipeline.adapters.catalog import open_catalog
+
+    with open_catalog(f"sqlite:///{home / 'catalog.db'}") as store:
+        return sum(
+            1
+            for r in store.search(None)
+            if r.plate_solution is not None and r.plate_solution.status == "solved"
+        )
+
+
+def main(argv: list[str]) -> int:
+    for kind, function in (("index", child_index), ("plain", child_plain)):
+        if f"--child-{kind}" in argv:
+            position = argv.index(f"--child-{kind}")
+            result = function(argv[position + 1])
+            Path(argv[position + 2]).write_text(json.dumps(result))
+            return 0
+    args = [arg for arg in argv[1:] if not arg.startswith("--")]
+    count = int(args[0]) if args else FRAMES
+    cold = "--cold" in argv
+    tmp_parent = None
+    if "--keep" in argv:
+        tmp_parent = argv[argv.index("--keep") + 1]
+    tmp = Path(tempfile.mkdtemp(prefix="night_bench_", dir=tmp_parent))
+    try:
+        root = tmp / "library"
+        began = time.perf_counter()
+        paths = write_night(root, count)
+        library_bytes = sum(p.stat().st_size for p in paths)
+        print(
+            f"wrote {count} frames of {WIDTH_PX}x{HEIGHT_PX} 16-bit ({library_bytes / 1e9:.2f} GB) "
+            f"in {time.perf_counter() - began:.0f} s; load {os.getloadavg()[0]:.2f}",
+            flush=True,
+        )
+        files = [str(p) for p in paths]
+        _timed(["cat", *files])  # warm the page cache
+        sha_s = _timed(["sha256sum", *files])
+        cat_s = _timed(["cat", *files])
+        print(
+            f"sha256sum {sha_s:.2f} s, cat {cat_s:.2f} s; load {os.getloadavg()[0]:.2f}", flush=True
+        )
+        (tmp / "empty").mkdir()
+        empty = _run_child("index", tmp / "empty", tmp / "home_empty")
+        index = _run_child("index", root, tmp / "home_index")
+        solved_index = _solved(tmp / "home_index")
+        print(
+            f"astrocat index {index['elapsed_s']:.2f} s; load {os.getloadavg()[0]:.2f}", flush=True
+        )
+        plain = _run_child("plain", root, tmp / "home_plain")
+        solved_plain = _solved(tmp / "home_plain")
+        print(f"plain loop {plain['elapsed_s']:.2f} s; load {os.getloadavg()[0]:.2f}", flush=True)
+        cold_rows = []
+        if cold:
+            _drop_caches()
+            cat_cold_s = _timed(["cat", *files])
+            _drop_caches()
+            index_cold = _run_child("index", root, tmp / "home_cold")
+            cold_ratio = index_cold["elapsed_s"] / cat_cold_s
+            cold_rows = [
+                ("cold: cat to /dev/null", f"{cat_cold_s:.2f} s", ""),
+                ("cold: astrocat index", f"{index_cold['elapsed_s']:.2f} s", ""),
+                ("cold: index / cat", f"{cold_ratio:.2f}", f"<= {GOAL_COLD_RATIO}"),
+                (
+                    "cold: bytes from disk / library",
+                    f"{index_cold['read_bytes'] / library_bytes:.2f}",
+                    "",
+                ),
+            ]
+    finally:
+        if "--keep" not in argv:
+            shutil.rmtree(tmp, ignore_errors=True)
+    frames_per_s = count / index["elapsed_s"]
+    bytes_ratio = index["rchar"] / library_bytes
+    sha_ratio = index["elapsed_s"] / sha_s
+    frame_mb = WIDTH_PX * HEIGHT_PX * 2 / 1e6
+    per_file_mb = (plain["peak_rss_mb"] - plain["base_rss_mb"]) / plain["workers"]
+    rows = [
+        ("frames", f"{count} x {WIDTH_PX}x{HEIGHT_PX} u16", ""),
+        ("library", f"{library_bytes / 1e9:.2f} GB", ""),
+        ("sha256sum (one process)", f"{sha_s:.2f} s", ""),
+        ("cat to /dev/null (warm)", f"{cat_s:.2f} s", ""),
+        ("astrocat index (warm)", f"{index['elapsed_s']:.2f} s", ""),
+        ("  frames/s", f"{frames_per_s:.2f}", f">= {GOAL_FRAMES_PER_S}"),
+        ("  index / sha256sum", f"{sha_ratio:.2f}", f"<= {GOAL_SHA256_RATIO}"),
+        ("  bytes read (rchar) / library", f"{bytes_ratio:.3f}", f"<= {GOAL_BYTES_RATIO}"),
+        (
+            "  ... less an empty library's reads",
+            f"{(index['rchar'] - empty['rchar']) / library_bytes:.3f}",
+            "",
+        ),
+        ("  the batch step's own time", f"{index['step_s']:.2f} s", ""),
+        ("  an empty library's astrocat index", f"{empty['elapsed_s']:.2f} s", ""),
+        (
+            "  frames/s less the empty library's time",
+            f"{count / (index['elapsed_s'] - empty['elapsed_s']):.2f}",
+            "",
+        ),
+        ("  peak RSS of the process", f"{index['peak_rss_mb']:.0f} MB", ""),
+        ("  frames solved", f"{solved_index} of {count}", ""),
+        ("plain loop of the steps", f"{plain['elapsed_s']:.2f} s", ""),
+        ("  frames/s", f"{count / plain['elapsed_s']:.2f}", ""),
+        ("  bytes read (rchar) / library", f"{plain['rchar'] / library_bytes:.3f}", ""),
+        ("  peak RSS above start / files in flight", f"{per_file_mb:.0f} MB", ""),
+        ("  ... / frame size", f"{per_file_mb / frame_mb:.2f}", "<= 3"),
+        ("  files read at once", f"{plain['workers']}", ""),
+        ("  frames solved", f"{solved_plain} of {count}", ""),
+        ("orchestrated / plain", f"{index['elapsed_s'] / plain['elapsed_s']:.2f}", ""),
+        *cold_rows,
+    ]
+    print()
+    print(f"{'measure':<44} {'value':>22}  {'goal':<8}")
+    print("-" * 78)
+    for name, value, goal in rows:
+        print(f"{name:<44} {value:>22}  {goal:<8}")
+    print()
+    print(f"load average {Path('/proc/loadavg').read_text().strip()}")
+    met = (
+        frames_per_s >= GOAL_FRAMES_PER_S
+        and bytes_ratio <= GOAL_BYTES_RATIO
+        and sha_ratio <= GOAL_SHA256_RATIO
+        and (not cold or cold_ratio <= GOAL_COLD_RATIO)
+    )
+    print("goals met" if met else "GOALS NOT MET")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
