@@ -46,9 +46,14 @@ def library(tmp_path: Path, astrocat_env, monkeypatch: pytest.MonkeyPatch) -> Pa
     hdu.header["OBJECT"] = "M 42"
     hdu.header["DATE-OBS"] = "2026-12-01T22:00:00"
     hdu.writeto(blank)
-    # Its mount said M31, its WCS says M42: a possible false solution.
+    # Pointing where its WCS says, but its optics give 20 times the WCS's resolution: kept
+    # (a missing focal reducer, a resampled image), and flagged by the check.
     write_tiny_fits(
-        root / "false.fits", seed=2, OBJCTRA="00 42 44", OBJCTDEC="+41 16 09", **M42_WCS
+        root / "false.fits",
+        seed=2,
+        OBJCTRA="05 35 17",
+        OBJCTDEC="-05 23 24",
+        **{**M42_WCS, "FOCALLEN": 430.8},
     )
     # A calibration frame: no solution, so neither solution nor matches are checked.
     write_tiny_fits(
@@ -134,7 +139,7 @@ def test_each_file_gets_the_checks_that_apply_to_it(library, instance):
     false = latest_evaluation(instance, checks.SOLUTION_MATCHES_HINTS, "false.fits")
     assert false.severity == dg.AssetCheckSeverity.ERROR
     assert false.description is not None
-    assert false.description.startswith("possible false solution: centre ")
+    assert false.description.startswith("possible false solution: scale ")
     blank = latest_evaluation(instance, checks.THUMBNAIL_NOT_BLANK, "blank.fits")
     assert "blank thumbnail" in (blank.description or "")
     missing = latest_evaluation(instance, checks.METADATA_COMPLETE, "blank.fits")
@@ -192,3 +197,27 @@ def test_a_check_that_raises_fails_that_files_checks_and_the_batch_goes_on(
     )
     # The same file's other checks are evaluated as usual.
     assert check_states(instance, checks.METADATA_COMPLETE)["good.fits"] == "SUCCEEDED"
+
+
+def test_a_header_wcs_elsewhere_than_the_mount_pointed_is_never_stored(
+    tmp_path, astrocat_env, monkeypatch, instance
+):
+    # Its mount said M31, its WCS says M42: not stored as a solution (invariant 9); with no
+    # solver configured the frame is left unsolved, saying why.
+    root = tmp_path / "library"
+    write_tiny_fits(
+        root / "wrong.fits", seed=2, OBJCTRA="00 42 44", OBJCTDEC="+41 16 09", **M42_WCS
+    )
+    monkeypatch.setenv("ASTROCAT_LIBRARY_ROOTS", str(root))
+    monkeypatch.setenv("ASTROCAT_SOLVER", "none")
+    settings = Settings.from_env()
+    index_library(settings, instance, batch_size=10)
+    from astrocat_pipeline.adapters.catalog import open_catalog
+
+    with open_catalog(settings.database_url) as store:
+        (row,) = store.images_under(None)
+        solution = store.get_solution_row(row.fingerprint)
+    assert solution is not None
+    assert solution.status != "solved"
+    assert "header WCS disagrees with its hints" in (solution.error or "")
+    assert check_states(instance, checks.SOLUTION_MATCHES_HINTS) == {"wrong.fits": "SKIPPED"}
