@@ -93,8 +93,20 @@ def error_page(request: Request, status: int, message: str) -> Response:
     )
 
 
+def _no_params(request: Request) -> Response | None:
+    """The 400 page for a page that takes no query parameters and got some, else None."""
+    try:
+        parse_none(_params(request))
+    except BadRequestError as exc:
+        return error_page(request, 400, str(exc))
+    return None
+
+
 def _image(request: Request) -> ImageRow | Response:
-    """The image the path names, or the 404 page."""
+    """The image the path names (its pages take no query parameters), or the 404 or 400
+    page."""
+    if (bad := _no_params(request)) is not None:
+        return bad
     text = str(request.path_params["image_id"])
     try:
         image_id = parse_image_id(text)
@@ -168,10 +180,6 @@ def thumbnail(request: Request) -> Response:
     image = _image(request)
     if isinstance(image, Response):
         return image
-    try:
-        parse_none(_params(request))
-    except BadRequestError as exc:
-        return error_page(request, 400, str(exc))
     path = cached_thumbnail(_thumbnails(request), image)
     if path is None:
         return _placeholder(request, image, (800, 600))
@@ -184,10 +192,6 @@ def grid_thumbnail(request: Request) -> Response:
     image = _image(request)
     if isinstance(image, Response):
         return image
-    try:
-        parse_none(_params(request))
-    except BadRequestError as exc:
-        return error_page(request, 400, str(exc))
     thumbnails = _thumbnails(request)
     source = cached_thumbnail(thumbnails, image)
     size_px, image_format = request.app.state.grid_size_px, request.app.state.grid_format
@@ -210,10 +214,6 @@ def annotated(request: Request) -> Response:
     image = _image(request)
     if isinstance(image, Response):
         return image
-    try:
-        parse_none(_params(request))
-    except BadRequestError as exc:
-        return error_page(request, 400, str(exc))
     path = annotated_frame(_store(request), _thumbnails(request), image)
     if path is None:
         return error_page(request, 404, f"image {image.image_id} has no annotated copy")
@@ -301,10 +301,6 @@ def frame_page(request: Request) -> Response:
     image = _image(request)
     if isinstance(image, Response):
         return image
-    try:
-        parse_none(_params(request))
-    except BadRequestError as exc:
-        return error_page(request, 400, str(exc))
     store, thumbnails = _store(request), _thumbnails(request)
     solution = store.get_solution(image.fingerprint) if image.fingerprint else None
     matches = store.get_matches(image.partition_key)
@@ -361,10 +357,8 @@ def targets_page(request: Request) -> Response:
     representative thumbnail and a link to its frames."""
     from astrocat_pipeline.core.summary import library_summary, target_of
 
-    try:
-        parse_none(_params(request))
-    except BadRequestError as exc:
-        return error_page(request, 400, str(exc))
+    if (bad := _no_params(request)) is not None:
+        return bad
     documents = _store(request).summary_documents()
     table = library_summary(documents)["integration"]
     # The representative of a target and filter: its longest exposure with a thumbnail.
@@ -399,10 +393,8 @@ def targets_page(request: Request) -> Response:
 def problems_page(request: Request) -> Response:
     """Files whose work failed and frames that did not solve, with the reason, each linking to
     its frame here and to its partition in the Dagster UI, where it is retried."""
-    try:
-        parse_none(_params(request))
-    except BadRequestError as exc:
-        return error_page(request, 400, str(exc))
+    if (bad := _no_params(request)) is not None:
+        return bad
     store = _store(request)
     settings = request.app.state.settings
     failures = store.latest_failures(PROBLEMS_SHOWN)

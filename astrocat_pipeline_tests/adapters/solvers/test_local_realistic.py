@@ -158,6 +158,16 @@ def test_the_default_budget_is_ten_seconds_of_one_core():
     assert Settings.from_env(environ={"ASTROCAT_SOLVE_BUDGET_S": "4.5"}).solve_budget_s == 4.5
 
 
+def index_files_10_to_19(tmp_path: Path) -> Path:
+    """A folder with Debian's Tycho-2 index files 10-19 only (what scripts/setup installs
+    without the narrow-field option), whatever else the machine has."""
+    index_dir = tmp_path / "index 10-19"
+    index_dir.mkdir()
+    for index in sorted(DEBIAN_INDEX_DIR.glob("index-tycho2-1[0-9]*.fits")):
+        (index_dir / index.name).symlink_to(index)
+    return index_dir
+
+
 @needs_solver
 def test_too_few_stars_fails_at_once(tmp_path):
     spec = dataclasses.replace(
@@ -174,10 +184,7 @@ def test_too_few_stars_fails_at_once(tmp_path):
 @needs_solver
 def test_a_field_too_narrow_for_the_index_files_fails_fast_and_says_so(tmp_path, sky):
     # 0.3° is narrower than any Tycho-2 index solves; with 10-19 only, anything under ~1°.
-    index_dir = tmp_path / "index 10-19"
-    index_dir.mkdir()
-    for index in sorted(DEBIAN_INDEX_DIR.glob("index-tycho2-1[0-9]*.fits")):
-        (index_dir / index.name).symlink_to(index)
+    index_dir = index_files_10_to_19(tmp_path)
     spec = dataclasses.replace(BASE, width_deg=0.3)
     path = write_fits(render_frame(spec, sky), tmp_path / "narrow.fits")
     started = time.monotonic()
@@ -197,10 +204,7 @@ def test_a_field_too_narrow_goes_to_nova_when_a_key_is_set(tmp_path, sky):
     from astrocat_pipeline.adapters.solvers.nova import NovaSolver
     from astrocat_pipeline_tests.adapters.solvers.nova_double import NovaDouble, wcs_file_bytes
 
-    index_dir = tmp_path / "index 10-19"
-    index_dir.mkdir()
-    for index in sorted(DEBIAN_INDEX_DIR.glob("index-tycho2-1[0-9]*.fits")):
-        (index_dir / index.name).symlink_to(index)
+    index_dir = index_files_10_to_19(tmp_path)
     spec = dataclasses.replace(BASE, width_deg=0.3)
     path = write_fits(render_frame(spec, sky), tmp_path / "narrow.fits")
     wcs = wcs_file_bytes(
@@ -240,10 +244,7 @@ def test_a_narrow_fields_nova_job_is_recorded_as_novas_and_resumed_not_uploaded_
     from astrocat_pipeline.adapters.solvers.nova import NovaSolver
     from astrocat_pipeline_tests.adapters.solvers.nova_double import NovaDouble, wcs_file_bytes
 
-    index_dir = tmp_path / "index 10-19"
-    index_dir.mkdir()
-    for index in sorted(DEBIAN_INDEX_DIR.glob("index-tycho2-1[0-9]*.fits")):
-        (index_dir / index.name).symlink_to(index)
+    index_dir = index_files_10_to_19(tmp_path)
     spec = dataclasses.replace(BASE, width_deg=0.3)
     path = write_fits(render_frame(spec, sky), tmp_path / "narrow.fits")
     wcs = wcs_file_bytes(
