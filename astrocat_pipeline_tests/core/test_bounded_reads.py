@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import imagecodecs
 import numpy as np
 import pytest
 import tifffile
@@ -476,7 +477,13 @@ def packbits(raw: bytes) -> bytes:
     )
 
 
-_TIFF_CODECS = {8: zlib.compress, 34925: lzma.compress, 32773: packbits, 1: bytes}
+_TIFF_CODECS = {
+    8: zlib.compress,
+    5: imagecodecs.lzw_encode,
+    34925: lzma.compress,
+    32773: packbits,
+    1: bytes,
+}
 
 
 def test_honest_compressed_tiff_reads_as_tifffile_reads_it(tmp_path):
@@ -493,10 +500,12 @@ def test_honest_compressed_tiff_reads_as_tifffile_reads_it(tmp_path):
         "tiled": {"tile": (32, 32)},
         "planar": {"planarconfig": "separate", "rowsperstrip": 16},
         "predictor": {"predictor": True, "rowsperstrip": 16},
+        "lzw": {"compression": "lzw", "predictor": True, "rowsperstrip": 16},
     }.items():
         pixels = np.moveaxis(colour, -1, 0) if name == "planar" else colour
         path = tmp_path / f"{name}.tif"
-        tifffile.imwrite(path, pixels, compression="zlib", photometric="rgb", **options)
+        options.setdefault("compression", "zlib")
+        tifffile.imwrite(path, pixels, photometric="rgb", **options)
         np.testing.assert_array_equal(load_image(path)[0], colour)
 
 
@@ -507,8 +516,9 @@ def test_honest_compressed_tiff_reads_as_tifffile_reads_it(tmp_path):
         # 256 xz streams of 1 MiB of zeros back to back (lzma.decompress reads them all)
         (34925, lzma.compress(bytes(MIB), preset=0) * 256),
         (32773, b"\x81\x00" * (2 * MIB)),  # 4 MiB that decode to 256 MiB
+        (5, imagecodecs.lzw_encode(bytes(256 * MIB))),  # 200 KiB that decode to 256 MiB
     ],
-    ids=["deflate", "lzma", "packbits"],
+    ids=["deflate", "lzma", "packbits", "lzw"],
 )
 def test_tiff_strip_decoding_beyond_its_declared_size_is_refused(tmp_path, code, bomb):
     rows = [bytes(64 * 16 * 2)] * 4
@@ -532,9 +542,18 @@ def test_tiff_strip_that_cannot_be_decompressed_is_a_read_error(tmp_path):
     assert not isinstance(caught.value, ImageTooLargeError)
 
 
+def test_tiff_lzw_strip_that_cannot_be_decoded_is_a_read_error(tmp_path):
+    strips = [imagecodecs.lzw_encode(bytes(64 * 16 * 2))] * 2
+    strips[1] = b"\xff" * 40  # not a code stream
+    path = hand_made_tiff(tmp_path / "broken.tif", 64, 16, 5, strips)
+    with pytest.raises(ImageReadError, match="TIFF strip 2 cannot be decompressed") as caught:
+        load_image(path)
+    assert not isinstance(caught.value, ImageTooLargeError)
+
+
 def test_tiff_compression_without_a_bounded_decoder_is_refused(tmp_path):
-    path = hand_made_tiff(tmp_path / "lzw.tif", 64, 16, 5, [b"\x80" * 64])
-    with pytest.raises(ImageReadError, match="TIFF compression LZW is not read"):
+    path = hand_made_tiff(tmp_path / "jpeg.tif", 64, 16, 7, [b"\xff\xd8" * 32])
+    with pytest.raises(ImageReadError, match="TIFF compression JPEG is not read"):
         load_image(path)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 from astropy.io import fits
 
 from astrocat_pipeline.core.errors import ImageReadError
@@ -367,6 +368,20 @@ def test_real_tiffs(relative, dtype):
     assert array.dtype == dtype
     assert array.ndim == 2
     assert (header.width, header.height) == (array.shape[1], array.shape[0])
+
+
+@needs_samples
+@pytest.mark.parametrize("predictor", [False, True])
+def test_real_frame_saved_as_lzw_tiff_reads_the_same(tmp_path, predictor):
+    # What Photoshop, PixInsight and GIMP write when asked for compression.
+    original, _ = load_image(sample("tiff/M13_blue_0001_uint16.tif"))
+    path = tmp_path / "M13_lzw.tif"
+    tifffile.imwrite(path, original, compression="lzw", predictor=predictor, rowsperstrip=64)
+    with tifffile.TiffFile(path) as tif:
+        assert tif.pages.first.compression == tifffile.COMPRESSION.LZW
+    array, header = load_image(path)
+    np.testing.assert_array_equal(array, original)
+    assert header.bit_depth == 16
 
 
 @needs_samples

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import imagecodecs
 import numpy as np
 import tifffile
 
@@ -27,15 +28,15 @@ from astrocat_pipeline.core.tuning import MAX_IMAGE_BYTES
 _TAGS = ("ImageDescription", "Make", "Model", "Software", "DateTime", "Artist", "Copyright")
 
 
-# Strip and tile compressions tifffile decodes here (without the imagecodecs package, which is
-# not installed): its decoders return whatever the data inflate to, so each strip is checked
-# against its declared size first. The rest (LZW, JPEG, zstd on Python < 3.14 ...) tifffile
-# cannot decode without imagecodecs; they are refused here before any decoder runs, so that
-# installing imagecodecs cannot bring in a decoder nothing bounds.
+# Strip and tile compressions read here. tifffile's decoders return whatever the data decode
+# to, so each strip is checked against the size it may hold before tifffile decodes any. The
+# rest (JPEG, zstd, JPEG 2000 ...) are refused before any decoder runs: an allowlist, so that a
+# decoder imagecodecs brings in is never used unbounded.
 _ZLIB = (8, 32946, 50013)  # Adobe deflate, old-style deflate, Pixtiff deflate
+_LZW = 5  # what Photoshop, PixInsight and GIMP write when asked for compression
 _LZMA = 34925
 _PACKBITS = 32773
-_CHECKED_COMPRESSIONS = (1, *_ZLIB, _LZMA, _PACKBITS)
+_CHECKED_COMPRESSIONS = (1, *_ZLIB, _LZW, _LZMA, _PACKBITS)
 # Output of one decompress call while a strip is checked: memory stays at this much.
 _CHUNK = 1 << 20
 
@@ -99,9 +100,17 @@ def _packbits_within(data: bytes, allowed: int) -> bool:
     return True
 
 
+def _lzw_within(data: bytes, allowed: int) -> bool:
+    """Whether TIFF LZW data decode to at most ``allowed`` bytes. imagecodecs decodes into the
+    buffer it is given and stops when it is full, so memory and time stay bounded by
+    ``allowed``, though a 12-bit code may stand for 4,000 bytes (a strip can hold a thousand
+    times its size)."""
+    return len(imagecodecs.lzw_decode(data, out=bytearray(allowed + 1))) <= allowed
+
+
 def _check_strips(path: Path, tif: tifffile.TiffFile, page: Any) -> None:
     """Every strip or tile of ``page`` decodes to no more than a strip or tile holds, checked
-    before tifffile decodes any (its zlib, lzma and PackBits decoders have no output bound)."""
+    before tifffile decodes any (its decoders have no output bound)."""
     compression = int(page.compression)
     if compression not in _CHECKED_COMPRESSIONS:
         try:
@@ -110,7 +119,7 @@ def _check_strips(path: Path, tif: tifffile.TiffFile, page: Any) -> None:
             name = str(compression)
         raise ImageReadError(
             f"{path}: TIFF compression {name} is not read "
-            "(uncompressed, deflate, LZMA and PackBits are)"
+            "(uncompressed, deflate, LZW, LZMA and PackBits are)"
         )
     if compression == 1:
         return
@@ -128,11 +137,13 @@ def _check_strips(path: Path, tif: tifffile.TiffFile, page: Any) -> None:
         try:
             if compression == _PACKBITS:
                 within = _packbits_within(data, allowed)
+            elif compression == _LZW:
+                within = _lzw_within(data, allowed)
             elif compression == _LZMA:
                 within = _inflated_size_within(lzma.LZMADecompressor, data, allowed, several=True)
             else:
                 within = _inflated_size_within(zlib.decompressobj, data, allowed)
-        except (zlib.error, lzma.LZMAError, _CutShortError) as exc:
+        except (zlib.error, lzma.LZMAError, imagecodecs.LzwError, _CutShortError) as exc:
             raise ImageReadError(
                 f"{path}: TIFF {'tile' if page.is_tiled else 'strip'} {number} cannot be "
                 f"decompressed ({exc})"
@@ -220,6 +231,7 @@ def load(path: Path, header: ImageHeader, max_bytes: int = MAX_IMAGE_BYTES) -> n
         tifffile.TiffFileError,
         zlib.error,
         lzma.LZMAError,
+        imagecodecs.LzwError,
     ) as exc:
         raise ImageReadError(f"{path}: pixel data cannot be read ({exc})") from exc
     if array.ndim == 3 and separate:
