@@ -38,6 +38,12 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
 from astrocat_pipeline.adapters.solvers.base import ProgressCallback, SolveProgress
+from astrocat_pipeline.adapters.solvers.blind_plan import (
+    QUAD_SIZE_FRACTION_HI,
+    QUAD_SIZE_FRACTION_LO,
+    BlindPass,
+    blind_passes,
+)
 from astrocat_pipeline.core.errors import SolverError
 from astrocat_pipeline.core.frame_stars import frame_stars
 from astrocat_pipeline.core.hints import hint_disagreements, usable_hints
@@ -67,11 +73,6 @@ _INDEX_GLOB = "index-*.fits"
 # The outcome of an attempt whose hinted scale no installed index file covers.
 NO_INDEX_OUTCOME = "no index for its scale"
 _STDERR_TAIL_CHARS = 2000
-# astrometry-engine searches an index when its quads (SCALE_L..SCALE_U) overlap
-# [0.1 × shorter side × lowest scale, 1.0 × diagonal × highest scale] (DEFAULT_QSF_LO/HI in
-# onefield.c, used in engine.c); the adapter selects index files with the same rule.
-_QUAD_SIZE_FRACTION_LO = 0.1
-_QUAD_SIZE_FRACTION_HI = 1.0
 _RADIAN_ARCSEC = 180.0 / math.pi * 3600.0
 
 
@@ -435,8 +436,8 @@ class LocalSolver:
         if low is None or high is None:
             return by_scale  # every index may hold the frame's quads
         width_px, height_px = size_px
-        quad_low = _QUAD_SIZE_FRACTION_LO * min(width_px, height_px) * low
-        quad_high = _QUAD_SIZE_FRACTION_HI * math.hypot(width_px, height_px) * high
+        quad_low = QUAD_SIZE_FRACTION_LO * min(width_px, height_px) * low
+        quad_high = QUAD_SIZE_FRACTION_HI * math.hypot(width_px, height_px) * high
         return [
             index_file
             for index_file in by_scale
@@ -452,6 +453,7 @@ class LocalSolver:
         size_px: tuple[int, int],
         hints: SolveHints | None,
         cpu_limit_s: float,
+        blind_pass: BlindPass | None = None,
     ) -> tuple[Path, Path]:
         """Write the engine's configuration and job file (``.axy``) into ``out``; returns their
         paths. The job file holds what solve-field's augment-xylist step writes for our
@@ -502,6 +504,14 @@ class LocalSolver:
         if hints is not None and hints.has_scale:
             header["ANAPPL1"] = (hints.scale_low_arcsec, "scale: arcsec/pixel min")
             header["ANAPPU1"] = (hints.scale_high_arcsec, "scale: arcsec/pixel max")
+        if blind_pass is not None:
+            # Scale bands and depth steps of one pass of a blind search (blind_plan.py).
+            for number, (low, high) in enumerate(blind_pass.scales_arcsec, start=1):
+                header[f"ANAPPL{number}"] = (low, "scale band: arcsec/pixel min")
+                header[f"ANAPPU{number}"] = (high, "scale band: arcsec/pixel max")
+            for number, (first, last) in enumerate(blind_pass.depth_ranges(), start=1):
+                header[f"ANDPL{number}"] = (first, "depth range: first star")
+                header[f"ANDPU{number}"] = (last, "depth range: last star")
         if hints is not None and hints.has_position:
             header["ANERA"] = (hints.ra_deg, "RA center estimate (deg)")
             header["ANEDEC"] = (hints.dec_deg, "Dec center estimate (deg)")
@@ -518,6 +528,50 @@ class LocalSolver:
         fits.HDUList([fits.PrimaryHDU(header=header), table]).writeto(job)
         return config, job
 
+    def _run_blind(
+        self,
+        executable: str,
+        index_files: list[Path],
+        stars: DetectedStars,
+        out: Path,
+        size_px: tuple[int, int],
+        allowed_s: float,
+        clock: _CpuClock | None,
+    ) -> _Attempt:
+        """A blind search in the passes of :func:`blind_passes`, each given its share of what
+        is left of ``allowed_s``; the first pass that finds a match ends it."""
+        started = time.monotonic()
+        clock = clock if clock is not None else _CpuClock()
+        spent_before = clock.spent_s()
+        passes = blind_passes(
+            size_px,
+            [self._index_scale(index_file) for index_file in index_files],
+            max(1, min(len(stars), SOLVER_MAX_STARS)),
+        )
+        attempt: _Attempt | None = None
+        budget_s = 0.0  # the time the passes were allowed, together
+        for number, blind_pass in enumerate(passes, start=1):
+            left = allowed_s - (clock.spent_s() - spent_before)
+            if left <= 0:
+                break
+            attempt = self._run(
+                executable,
+                index_files,
+                stars,
+                out / f"pass{number}",
+                size_px,
+                None,
+                left * blind_pass.share,
+                clock,
+                blind_pass,
+            )
+            budget_s += attempt.budget_s
+            if attempt.header is not None or attempt.no_index:
+                break
+        if attempt is None:
+            return _Attempt(hints=None, header=None, timed_out=True, elapsed_s=0.0)
+        return dataclasses.replace(attempt, elapsed_s=time.monotonic() - started, budget_s=budget_s)
+
     def _run(
         self,
         executable: str,
@@ -528,7 +582,10 @@ class LocalSolver:
         hints: SolveHints | None,
         allowed_s: float,
         clock: _CpuClock | None = None,
+        blind_pass: BlindPass | None = None,
     ) -> _Attempt:
+        if hints is None and blind_pass is None:
+            return self._run_blind(executable, index_files, stars, out, size_px, allowed_s, clock)
         started = time.monotonic()
         selected = self._indexes_for(index_files, size_px, hints)
         if not selected:
@@ -539,7 +596,7 @@ class LocalSolver:
         # the limit's overshoot and a busy machine, with SOLVER_BUDGET_WALL_SLACK to spare.
         cpu_limit_s = min(self.cpu_limit_s, allowed_s)
         wall_s = min(self.timeout_s, allowed_s * SOLVER_BUDGET_WALL_SLACK + 1.0)
-        config, job = self._write_job(out, selected, stars, size_px, hints, cpu_limit_s)
+        config, job = self._write_job(out, selected, stars, size_px, hints, cpu_limit_s, blind_pass)
         timed_out = False
         with (out / "stdout.log").open("wb") as stdout, (out / "stderr.log").open("wb") as stderr:
             # A session of its own so that a timeout kills whatever the engine started too.

@@ -24,6 +24,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from astrocat_pipeline.adapters.solvers import local
+from astrocat_pipeline.adapters.solvers.blind_plan import BlindPass
 from astrocat_pipeline.adapters.solvers.local import DEBIAN_INDEX_DIR, LocalSolver
 from astrocat_pipeline.core.errors import ImageReadError, SolverError
 from astrocat_pipeline.core.frame_stars import frame_stars
@@ -341,7 +342,9 @@ def test_hinted_timeout_then_blind_timeout_are_both_reported():
     assert solution.status == "failed"
     assert solution.error is not None
     assert "hinted (scale" in solution.error
-    assert solution.error.count("timed out after 0.01 s") == 2
+    assert "-30.00): timed out after 0.01 s" in solution.error
+    # The blind search's two passes (blind_plan.py) were each killed after 0.01 s.
+    assert "blind: timed out after 0.02 s" in solution.error
     assert [a.outcome for a in solution.attempts] == ["timed out", "timed out"]
 
 
@@ -504,6 +507,22 @@ def test_job_file_says_what_solve_field_would(tmp_path, monkeypatch):
         solver.cpu_limit_s,
     )
     assert "inparallel" not in config.read_text(encoding="utf-8").splitlines()
+
+
+def test_a_blind_pass_writes_its_scale_bands_and_depth_steps(tmp_path):
+    """The second pass of a blind search (blind_plan.py): scale bands in order, and depth
+    ranges that the engine takes each over every band."""
+    solver = LocalSolver(index_dir=tmp_path)
+    stars = DetectedStars(np.arange(25.0), np.arange(25.0), np.arange(25.0, 0.0, -1.0))
+    blind_pass = BlindPass(((1.0, 2.0), (2.0, 4.0)), 10, 25, 1.0)
+    _, job = solver._write_job(tmp_path, [], stars, (1000, 667), None, 5.0, blind_pass)
+    header = fits.getheader(job)
+    assert (header["ANAPPL1"], header["ANAPPU1"]) == (1.0, 2.0)
+    assert (header["ANAPPL2"], header["ANAPPU2"]) == (2.0, 4.0)
+    assert "ANAPPL3" not in header
+    depths = [(header[f"ANDPL{n}"], header[f"ANDPU{n}"]) for n in (1, 2, 3)]
+    assert depths == [(1, 10), (11, 20), (21, 25)]
+    assert "ANDPL4" not in header
 
 
 def test_a_scale_no_index_covers_is_a_quick_no_match(tmp_path):
