@@ -315,6 +315,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a subset (~3 min)")
     parser.add_argument("--index-dir", type=Path, default=DEBIAN_INDEX_DIR)
     parser.add_argument("--seeds", type=int, default=None, help="frames per width × condition")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=1,
+        help="seeds of the small frames start after this one (other values: other sky "
+        "positions, rotations and pixels than the default run)",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     widths = QUICK_WIDTHS_DEG if quick else WIDTHS_DEG
@@ -334,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="astrocat-solve-bench-") as tmp:
         folder = Path(tmp)
         # 1 and 2: the small frames.
-        seed = 1
+        seed = args.first_seed
         for width in widths:
             for condition in conditions if width > NARROW_WIDTH_DEG else NARROW_CONDITIONS:
                 for _ in range(seeds):

@@ -97,16 +97,15 @@ NEIGHBOUR_HINT_SCALE_TOLERANCE = 0.02
 # memory at once; astrometry.net advises it only when they fit in RAM. Debian's Tycho-2 10-19 set
 # is 22 MB, the 4100/4200 series reach tens of GB: above this total they are searched one by one.
 SOLVER_PARALLEL_INDEX_MAX_BYTES = 2 * 1024**3
-# A blind search runs in passes (adapters/solvers/blind_plan.py). The first searches every scale
-# at once and gets this share of the blind budget: wide fields, whose few small index files are
-# cheap to search, solve in it (median 0.1 s CPU on 5°-40° fields; bench/README.md).
-SOLVER_BLIND_FIRST_PASS_SHARE = 0.3
-# The second cuts the field widths 0.1°-180° into bands of this factor (astrometry.net's index
-# files step by sqrt(2) in quad size, so a band holds about two of them)...
-SOLVER_BLIND_BAND_FACTOR = 2.0
-# ... searched this many stars at a time, every band at one depth before the next (solve-field's
-# own --depth examples step by 10 stars).
-SOLVER_BLIND_DEPTH_STEP = 10
+# A blind search runs in passes (adapters/solvers/blind_plan.py). The first matches quads within
+# this code tolerance, half of astrometry.net's default 0.01: ~16x fewer candidates to verify
+# (the code is 4-D), 4x less CPU on the realistic corpus; centroids good to 0.1 px move the code
+# of the smallest quads by ~0.002 ...
+SOLVER_BLIND_TIGHT_CODE_TOLERANCE = 0.005
+# ... and gets this share of the blind budget; the second pass, at the default tolerance (for
+# poorer positions: donuts, trails, lens distortion), the rest. Tight-tolerance searches of the
+# corpus solved in at most 4.5 s of CPU (bench/README.md).
+SOLVER_BLIND_FIRST_PASS_SHARE = 0.6
 
 # --- Star detection for plate solving (core/star_detect.py) --------------------------------
 # Background mesh cell: SExtractor's default BACK_SIZE; larger than a star, smaller than the

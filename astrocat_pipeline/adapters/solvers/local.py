@@ -38,12 +38,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
 from astrocat_pipeline.adapters.solvers.base import ProgressCallback, SolveProgress
-from astrocat_pipeline.adapters.solvers.blind_plan import (
-    QUAD_SIZE_FRACTION_HI,
-    QUAD_SIZE_FRACTION_LO,
-    BlindPass,
-    blind_passes,
-)
+from astrocat_pipeline.adapters.solvers.blind_plan import BlindPass, blind_passes
 from astrocat_pipeline.core.errors import SolverError
 from astrocat_pipeline.core.frame_stars import frame_stars
 from astrocat_pipeline.core.hints import hint_disagreements, usable_hints
@@ -73,6 +68,11 @@ _INDEX_GLOB = "index-*.fits"
 # The outcome of an attempt whose hinted scale no installed index file covers.
 NO_INDEX_OUTCOME = "no index for its scale"
 _STDERR_TAIL_CHARS = 2000
+# astrometry-engine searches an index when its quads (SCALE_L..SCALE_U) overlap
+# [0.1 × shorter side × lowest scale, 1.0 × diagonal × highest scale] (DEFAULT_QSF_LO/HI in
+# onefield.c, used in engine.c); the adapter selects index files with the same rule.
+_QUAD_SIZE_FRACTION_LO = 0.1
+_QUAD_SIZE_FRACTION_HI = 1.0
 _RADIAN_ARCSEC = 180.0 / math.pi * 3600.0
 
 
@@ -436,8 +436,8 @@ class LocalSolver:
         if low is None or high is None:
             return by_scale  # every index may hold the frame's quads
         width_px, height_px = size_px
-        quad_low = QUAD_SIZE_FRACTION_LO * min(width_px, height_px) * low
-        quad_high = QUAD_SIZE_FRACTION_HI * math.hypot(width_px, height_px) * high
+        quad_low = _QUAD_SIZE_FRACTION_LO * min(width_px, height_px) * low
+        quad_high = _QUAD_SIZE_FRACTION_HI * math.hypot(width_px, height_px) * high
         return [
             index_file
             for index_file in by_scale
@@ -504,14 +504,9 @@ class LocalSolver:
         if hints is not None and hints.has_scale:
             header["ANAPPL1"] = (hints.scale_low_arcsec, "scale: arcsec/pixel min")
             header["ANAPPU1"] = (hints.scale_high_arcsec, "scale: arcsec/pixel max")
-        if blind_pass is not None:
-            # Scale bands and depth steps of one pass of a blind search (blind_plan.py).
-            for number, (low, high) in enumerate(blind_pass.scales_arcsec, start=1):
-                header[f"ANAPPL{number}"] = (low, "scale band: arcsec/pixel min")
-                header[f"ANAPPU{number}"] = (high, "scale band: arcsec/pixel max")
-            for number, (first, last) in enumerate(blind_pass.depth_ranges(), start=1):
-                header[f"ANDPL{number}"] = (first, "depth range: first star")
-                header[f"ANDPU{number}"] = (last, "depth range: last star")
+        if blind_pass is not None and blind_pass.code_tolerance is not None:
+            # One pass of a blind search (blind_plan.py): solve-field's --code-tolerance.
+            header["ANCTOL"] = (blind_pass.code_tolerance, "code tolerance")
         if hints is not None and hints.has_position:
             header["ANERA"] = (hints.ra_deg, "RA center estimate (deg)")
             header["ANEDEC"] = (hints.dec_deg, "Dec center estimate (deg)")
@@ -543,11 +538,7 @@ class LocalSolver:
         started = time.monotonic()
         clock = clock if clock is not None else _CpuClock()
         spent_before = clock.spent_s()
-        passes = blind_passes(
-            size_px,
-            [self._index_scale(index_file) for index_file in index_files],
-            max(1, min(len(stars), SOLVER_MAX_STARS)),
-        )
+        passes = blind_passes()
         attempt: _Attempt | None = None
         budget_s = 0.0  # the time the passes were allowed, together
         for number, blind_pass in enumerate(passes, start=1):

@@ -509,20 +509,18 @@ def test_job_file_says_what_solve_field_would(tmp_path, monkeypatch):
     assert "inparallel" not in config.read_text(encoding="utf-8").splitlines()
 
 
-def test_a_blind_pass_writes_its_scale_bands_and_depth_steps(tmp_path):
-    """The second pass of a blind search (blind_plan.py): scale bands in order, and depth
-    ranges that the engine takes each over every band."""
+def test_a_blind_pass_writes_its_code_tolerance(tmp_path):
+    """A pass of a blind search (blind_plan.py) with a code tolerance of its own hands it to
+    the engine (ANCTOL, solve-field's --code-tolerance); the default pass writes none."""
     solver = LocalSolver(index_dir=tmp_path)
     stars = DetectedStars(np.arange(25.0), np.arange(25.0), np.arange(25.0, 0.0, -1.0))
-    blind_pass = BlindPass(((1.0, 2.0), (2.0, 4.0)), 10, 25, 1.0)
-    _, job = solver._write_job(tmp_path, [], stars, (1000, 667), None, 5.0, blind_pass)
-    header = fits.getheader(job)
-    assert (header["ANAPPL1"], header["ANAPPU1"]) == (1.0, 2.0)
-    assert (header["ANAPPL2"], header["ANAPPU2"]) == (2.0, 4.0)
-    assert "ANAPPL3" not in header
-    depths = [(header[f"ANDPL{n}"], header[f"ANDPU{n}"]) for n in (1, 2, 3)]
-    assert depths == [(1, 10), (11, 20), (21, 25)]
-    assert "ANDPL4" not in header
+    tight, default = tmp_path / "tight", tmp_path / "default"
+    tight.mkdir()
+    default.mkdir()
+    _, job = solver._write_job(tight, [], stars, (1000, 667), None, 5.0, BlindPass(0.004, 0.5))
+    assert fits.getheader(job)["ANCTOL"] == 0.004
+    _, job = solver._write_job(default, [], stars, (1000, 667), None, 5.0, BlindPass(None, 1.0))
+    assert "ANCTOL" not in fits.getheader(job)
 
 
 def test_a_scale_no_index_covers_is_a_quick_no_match(tmp_path):
