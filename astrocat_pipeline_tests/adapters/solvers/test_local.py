@@ -596,3 +596,40 @@ def test_a_given_star_list_is_solved_without_reading_the_image(tmp_path):
         blank, truth.width_px, truth.height_px, truth.hints()
     )
     assert without.status == "failed"  # the blank pixels alone hold no stars
+
+
+def test_a_blind_search_runs_its_passes_with_their_shares_until_one_matches(tmp_path, monkeypatch):
+    """Blind: the tight-tolerance pass with its share of the budget, then the default pass with
+    what is left; a pass that matches ends the search (blind_plan.py)."""
+    solver = LocalSolver(index_dir=tmp_path)
+    calls: list[tuple[float | None, float]] = []
+    matched_on = {"pass": 2}
+    run = LocalSolver._run
+
+    def fake_run(self, executable, index_files, stars, out, size_px, hints, allowed_s, clock=None,
+                 blind_pass=None):  # fmt: skip
+        if blind_pass is None:
+            return run(self, executable, index_files, stars, out, size_px, hints, allowed_s, clock)
+        calls.append((blind_pass.code_tolerance, allowed_s))
+        clock.add_engine(allowed_s)  # spends its whole share
+        header = fits.Header() if len(calls) == matched_on["pass"] else None
+        return local._Attempt(hints=None, header=header, timed_out=header is None,
+                              elapsed_s=allowed_s, budget_s=allowed_s)  # fmt: skip
+
+    monkeypatch.setattr(LocalSolver, "_run", fake_run)
+    stars = DetectedStars(np.arange(25.0), np.arange(25.0), np.arange(25.0, 0.0, -1.0))
+    (tight, share), (default, _) = [(p.code_tolerance, p.share) for p in local.blind_passes()]
+
+    clock = local._CpuClock()
+    attempt = solver._run("engine", [], stars, tmp_path / "a", (1000, 667), None, 10.0, clock)
+    assert attempt.header is not None
+    assert [c[0] for c in calls] == [tight, default]
+    assert calls[0][1] == pytest.approx(10.0 * share, abs=0.05)
+    assert calls[1][1] == pytest.approx(10.0 * (1 - share), abs=0.05)
+    assert attempt.budget_s == pytest.approx(10.0, abs=0.1)
+
+    calls.clear()
+    matched_on["pass"] = 1
+    attempt = solver._run("engine", [], stars, tmp_path / "b", (1000, 667), None, 10.0)
+    assert attempt.header is not None
+    assert [c[0] for c in calls] == [tight]  # the default pass never ran
