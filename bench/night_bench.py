@@ -9,9 +9,10 @@ matches) and the headers N.I.N.A. writes. Every frame plate-solves.
 Measured, in this order, each in a fresh process:
 
 1. ``sha256sum`` over the files (one process), and ``cat`` of the files to /dev/null;
-2. ``astrocat index ROOT`` (the real orchestration path: Dagster runs in a fresh
-   ``DAGSTER_HOME``, SQLite catalog, all five assets, the local solver), with its process's
-   ``/proc/self/io`` read counts and peak RSS;
+2. ``astrocat index ROOT`` (the real orchestration path: Dagster runs in a fresh home, the
+   instance ``astrocat index`` creates beside the catalog with its own dagster.yaml, SQLite
+   catalog, all five assets, the local solver), with its process's ``/proc/self/io`` read
+   counts, CPU time and peak RSS;
 3. the same frames through the step functions in a plain loop (the same one-pass reads, as
    many at once as the asset step reads), on a catalog of its own;
 4. with ``--cold`` (needs root: ``/proc/sys/vm/drop_caches``), the page cache dropped before
@@ -473,9 +474,10 @@ def _run_child(kind: str, root: Path, home: Path) -> dict:
         for key, value in os.environ.items()
         if not key.startswith(("ASTROCAT_", "DAGSTER_", "THUMBNAIL_"))
     }
-    env.update({"ASTROCAT_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home")})
-    (home / "dagster_home").mkdir(parents=True)
-    (home / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # No DAGSTER_HOME: `astrocat index` makes its instance beside the catalog, with the
+    # dagster.yaml it writes itself (what a user gets without scripts/run).
+    env.update({"ASTROCAT_HOME": str(home)})
+    home.mkdir(parents=True)
     out = home / "result.json"
     subprocess.run(
         [sys.executable, "-m", "bench.night_bench", f"--child-{kind}", str(root), str(out)],

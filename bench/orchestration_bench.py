@@ -6,7 +6,10 @@ Orchestrated: the ``index_images`` job executed in-process, one run per batch of
 runs, selecting ``image_file``, ``image_metadata`` and ``image_thumbnail``, on two Dagster
 instances in turn:
 
-- the embedded default: SQLite under a temporary ``DAGSTER_HOME``;
+- the embedded one: SQLite under a temporary ``DAGSTER_HOME`` with the project's storage
+  (dagster.yaml: Dagster's SQLite storages with their connections kept open,
+  astrocat_pipeline/defs/sqlite_storage.py); ``--compare-dagster-sqlite`` also runs Dagster's
+  default SQLite storage (a connection per operation);
 - the production one, deploy/dagster.postgres.yaml's storage in deploy/production.env's
   environment (event batching): dagster-postgres on a fresh database of the server at
   ``$ASTROCAT_BENCH_POSTGRES_URL`` (default the local one). ``--no-postgres`` skips it;
@@ -27,7 +30,7 @@ Goals: small frames (issue 7) orchestrated / plain at most 1.3; full-size frames
 ``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1`` (one planned event per asset and run).
 
 Run from the project root: ``.venv/bin/python -m bench.orchestration_bench [FRAMES]
-[--full] [--no-postgres] [--compare-unpooled] [--emit-subset]``.
+[--full] [--no-postgres] [--compare-unpooled] [--emit-subset] [--compare-dagster-sqlite]``.
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
+import yaml
 from astropy.io import fits
 
+from astrocat_pipeline.defs.sqlite_storage import storage_yaml
 from bench.scratch_postgres import POSTGRES_URL_DEFAULT, POSTGRES_URL_ENV, scratch_database
 
 FRAMES = 1000
@@ -217,17 +222,24 @@ def main(argv: list[str]) -> int:
         print(f"plain loop: {plain_s:.1f} s {statuses}", flush=True)
 
         results: list[tuple[str, float, int, int]] = []
-        # --- orchestrated, embedded SQLite instance ---
-        store, _ = catalog(tmp / "sqlite")
-        (tmp / "dagster_sqlite").mkdir()
-        instance = dg.DagsterInstance.local_temp(
-            tempdir=str(tmp / "dagster_sqlite"), overrides={"telemetry": {"enabled": False}}
-        )
-        seconds, runs, events = run_orchestrated(instance, keys)
-        instance.dispose()
-        assert thumbnails_made(store) == frames
-        print(f"orchestrated, SQLite instance: {seconds:.1f} s in {runs} runs", flush=True)
-        results.append(("SQLite instance (embedded default)", seconds, runs, events))
+        # --- orchestrated, embedded SQLite instance: the project's storage (dagster.yaml,
+        # connections kept); with --compare-dagster-sqlite also Dagster's default storage ---
+        sqlite_variants = [("SQLite instance (dagster.yaml, kept connections)", True)]
+        if "--compare-dagster-sqlite" in argv:
+            sqlite_variants.append(("SQLite instance (Dagster's default storage)", False))
+        for number, (label, kept) in enumerate(sqlite_variants):
+            store, _ = catalog(tmp / f"sqlite{number}")
+            home = tmp / f"dagster_sqlite{number}"
+            home.mkdir()
+            overrides: dict = {"telemetry": {"enabled": False}}
+            if kept:
+                overrides["storage"] = yaml.safe_load(storage_yaml(str(home)))["storage"]
+            instance = dg.DagsterInstance.local_temp(tempdir=str(home), overrides=overrides)
+            seconds, runs, events = run_orchestrated(instance, keys)
+            instance.dispose()
+            assert thumbnails_made(store) == frames
+            print(f"orchestrated, {label}: {seconds:.1f} s in {runs} runs", flush=True)
+            results.append((label, seconds, runs, events))
 
         # --- orchestrated, PostgreSQL instance with event batching ---
         variants = []
