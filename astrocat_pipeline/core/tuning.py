@@ -119,6 +119,11 @@ STAR_UNIFORMIZE_CELLS = 10
 # 100+ stars (only the brightest SOLVER_MAX_STARS go to the solver).
 STAR_SEP_DETECT_SIGMA = 5.0
 STAR_SEP_MIN_AREA_PX = 3
+# sep's pixel stack (the pixels of the objects open at once during its scan) is first sized for
+# this fraction of the plane's pixels: a 26-Mpx frame's stars hold a few thousand, a bright
+# nebula can hold more, and a frame that fills it is extracted again with room for half the
+# plane (core/star_detect.py). 1/16: 18 MB for a 26-Mpx frame's binned plane.
+STAR_SEP_PIXSTACK_FRACTION = 1 / 16
 # A 3×3 detection filter suits stars about a pixel wide (sep's minor axis ``b`` ~1 px, FWHM
 # ~2.4 px). When the frame's PSF is at least twice that (defocus, oversampling), it is detected
 # again on blocks of about this many pixels per PSF width.
