@@ -108,6 +108,8 @@ def _rows(n: int, rng: np.random.Generator) -> Iterator[tuple[list[dict], list[d
                     "telescope": "Esprit 100",
                     "filter": FILTERS[i % len(FILTERS)],
                     "thumbnail_path": f"/cache/frame_{i:06d}_0000abcd_thumb.jpg",
+                    # As the store writes it with the header and the matches (revision 0010).
+                    "target": target,
                     "created_at": NOW,
                     "updated_at": NOW,
                 }
@@ -177,9 +179,11 @@ def load(store: CatalogStore, n: int) -> float:
                 conn.execute(plate_solutions.insert(), solution_rows)
             if match_rows:
                 conn.execute(catalog_matches.insert(), match_rows)
-    with store.engine.begin() as conn:
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         if store.engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("ANALYZE")
+            # What autovacuum does to a table after a load: statistics, and the visibility map
+            # that lets index-only scans skip the table (a freshly loaded table has none).
+            conn.exec_driver_sql("VACUUM ANALYZE")
             # The ids were given; move the sequence past them as a real load would.
             conn.exec_driver_sql(
                 "SELECT setval(pg_get_serial_sequence('images', 'id'), max(id)) FROM images"

@@ -10,8 +10,10 @@ from typing import Any
 
 import pandas as pd
 
-from astrocat_pipeline.core.designations import normalize_designation
 from astrocat_pipeline.core.frame_types import FrameType
+from astrocat_pipeline.core.targets import target_of
+
+__all__ = ["INTEGRATION_FRAME_TYPES", "library_summary", "markdown_table", "target_of"]
 
 # A night runs from noon to noon: frames after midnight belong to the evening before. Times are
 # UTC (the catalog does not know the site), which is right to within the site's zone offset.
@@ -22,32 +24,6 @@ NIGHT_STARTS_AT_UTC_HOUR = 12
 INTEGRATION_FRAME_TYPES = frozenset(
     t for t in FrameType if t.shows_sky and t.is_linear and not t.is_master
 )
-
-
-def _match_name(match: Mapping[str, Any]) -> str:
-    messier = match.get("messier")
-    return f"M {messier}" if messier else str(match["designation"])
-
-
-def target_of(image: Mapping[str, Any]) -> str:
-    """The target a frame shows: the OBJECT header when the solved field contains it, else the
-    most relevant object in the field (matches come Messier first), else the OBJECT header as
-    written, else "unknown"."""
-    matches = image.get("matches") or []
-    header = image.get("object")
-    wanted = normalize_designation(header) if header else None
-    if matches:
-        for match in matches:
-            names = {str(match["designation"]), _match_name(match)}
-            if match.get("name"):
-                names.add(str(match["name"]))
-            folded = {n.casefold() for n in names}
-            if (wanted is not None and wanted in names) or str(header).strip().casefold() in folded:
-                return _match_name(match)
-        return _match_name(matches[0])
-    if header and str(header).strip():
-        return wanted or " ".join(str(header).split())
-    return "unknown"
 
 
 def _night(date_obs: Any) -> str | None:

@@ -18,7 +18,13 @@ from typing import Any, TypeVar, overload
 
 from sqlalchemy import Connection, and_, delete, func, or_, select, text, update
 
-from astrocat_pipeline.adapters.catalog.base import StoreBase, chunks, clear_stage_error, dumps
+from astrocat_pipeline.adapters.catalog.base import (
+    StoreBase,
+    chunks,
+    clear_stage_error,
+    dumps,
+    stored_match_names,
+)
 from astrocat_pipeline.adapters.catalog.rows import (
     ImageRow,
     SearchResult,
@@ -44,6 +50,7 @@ from astrocat_pipeline.adapters.catalog.search_query import (
 from astrocat_pipeline.adapters.catalog.sky_index import solved_corners, write_footprints
 from astrocat_pipeline.core.inventory import FileState
 from astrocat_pipeline.core.records import ImageMetadata, ImageStatus, InventoryEntry
+from astrocat_pipeline.core.targets import target_from
 
 __all__ = ["ImagesPart", "RemovalFacts"]
 
@@ -63,6 +70,7 @@ _ADOPTED_COLUMNS = (
     "status",
     "thumbnail_path",
     "thumbnail_stretch",
+    "target",
 )
 
 
@@ -199,7 +207,8 @@ class ImagesPart(StoreBase):
         raw_header: dict[str, Any],
         object_key: str | None,
     ) -> None:
-        """Store normalized metadata and the raw header; the image becomes ``indexed``."""
+        """Store normalized metadata and the raw header; the image becomes ``indexed``. Its
+        target (``images.target``) follows the new OBJECT header with the matches it has."""
         values: dict[str, Any] = {name: getattr(metadata, name) for name in METADATA_COLUMNS}
         values.update(
             raw_header=dumps(raw_header),
@@ -207,8 +216,12 @@ class ImagesPart(StoreBase):
             status=ImageStatus.INDEXED,
             error_stage=None,
             error=None,
+            updated_at=self._clock(),
         )
-        self._update_image(partition_key, values)
+        with self._engine.begin() as conn:
+            image_id = self._lock_image(conn, partition_key).id
+            values["target"] = target_from(metadata.object, stored_match_names(conn, image_id))
+            conn.execute(update(images).where(images.c.id == image_id).values(**values))
 
     def record_error(self, partition_key: str, stage: str, message: str) -> None:
         """Mark an image as failed at ``stage`` (e.g. "metadata") with a message for the user."""
