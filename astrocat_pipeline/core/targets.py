@@ -11,9 +11,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from astrocat_pipeline.core.designations import normalize_designation
+from astrocat_pipeline.core.frame_types import FrameType
 
 # The target of a frame with neither matches nor an OBJECT header.
 UNKNOWN_TARGET = "unknown"
+# Frames that add to a target's integration time: linear subframes of the sky (lights). Masters
+# would count their subframes twice; unlabelled frames count when they were solved (they show the
+# sky).
+INTEGRATION_FRAME_TYPES = frozenset(
+    t for t in FrameType if t.shows_sky and t.is_linear and not t.is_master
+)
 
 
 def _match_name(match: Mapping[str, Any]) -> str:

@@ -200,7 +200,7 @@ def _filter_conditions(
     return conditions
 
 
-def _names(prefix: str, count: int) -> tuple[list[str], str]:
+def bind_names(prefix: str, count: int) -> tuple[list[str], str]:
     names = [f"{prefix}{i}" for i in range(count)]
     return names, ", ".join(f":{name}" for name in names)
 
@@ -222,11 +222,11 @@ def _where(
         messier = sorted(
             {int(m.group(1)) for k in keys if (m := _MESSIER_KEY.fullmatch(k)) is not None}
         )
-        key_names, key_marks = _names("key_", len(keys))
+        key_names, key_marks = bind_names("key_", len(keys))
         params.update(zip(key_names, keys, strict=True))
         matched = f"catalog_matches.designation IN ({key_marks})"
         if messier:
-            messier_names, messier_marks = _names("messier_", len(messier))
+            messier_names, messier_marks = bind_names("messier_", len(messier))
             params.update(zip(messier_names, messier, strict=True))
             matched += f" OR catalog_matches.messier IN ({messier_marks})"
         # One IN over both sources (not an OR of two): the planners then estimate it from the
