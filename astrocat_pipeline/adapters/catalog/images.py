@@ -381,6 +381,15 @@ class ImagesPart(StoreBase):
         with self._reader.connect() as conn:
             return {int(i) for i in conn.scalars(select(images.c.id).where(_LIVE))}
 
+    def live_image_ids_of(self, partition_keys: Collection[str]) -> set[int]:
+        """The row ids of those of ``partition_keys`` that are in the library."""
+        found: set[int] = set()
+        with self._reader.connect() as conn:
+            for chunk in chunks(sorted(set(partition_keys))):
+                query = select(images.c.id).where(images.c.partition_key.in_(chunk), _LIVE)
+                found.update(int(i) for i in conn.scalars(query))
+        return found
+
     def count_images(self) -> int:
         with self._reader.connect() as conn:
             return int(conn.scalar(select(func.count()).select_from(images).where(_LIVE)) or 0)
