@@ -19,8 +19,8 @@ One run:
    warm-up request each: the library's first page, its 50th page, a search by object (NGC 7000,
    1,000 images), and by filter and date range; prints median and 95th percentile of the
    wall-clock time and of this process's CPU time per page, and the machine's load average
-   while it ran; and times the targets page once (it reads every
-   image: no goal, shown for what it costs);
+   while it ran; and times the targets page (it aggregates the whole library and shows its
+   first 200 target and filter pairs: no goal, shown for what it costs);
 3. times the read alone of the first page (``search_store``, no request, no template) in the
    search's two projections: the full records ``astrocat search`` shows, and the grid cards the
    page reads.
@@ -190,6 +190,11 @@ def load(store: CatalogStore, n: int) -> float:
             )
         else:
             conn.exec_driver_sql("ANALYZE")
+            # The load is one transaction of ~0.5 GB: without a checkpoint every later read
+            # goes through that write-ahead log (page 50 then cost 355 ms of CPU instead of
+            # ~60). The pipeline writes in small transactions, which SQLite's automatic
+            # checkpoints keep folded into the database file.
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     return time.perf_counter() - started
 
 
@@ -259,18 +264,17 @@ def time_pages(store: CatalogStore, home: Path, repeats: int) -> dict[str, dict[
                 assert client.get("/", params=params).status_code == 200
 
             out[name] = {"cards": cards} | _timed(page, repeats)
-        # The targets page reads the whole library (no goal; shown for what it costs).
-        started, started_cpu = time.perf_counter(), time.process_time()
-        assert client.get("/targets").status_code == 200
-        wall_ms = (time.perf_counter() - started) * 1000
-        cpu_ms = (time.process_time() - started_cpu) * 1000
-        out["targets page (whole library), once"] = {
-            "cards": 0,
-            "median": wall_ms,
-            "p95": wall_ms,
-            "cpu_median": cpu_ms,
-            "cpu_p95": cpu_ms,
-        }
+        # The targets page aggregates the whole library (no goal; shown for what it costs).
+        response = client.get("/targets")
+        assert response.status_code == 200, response.text[:500]
+        shown = response.text.count('class="target"')
+
+        def targets() -> None:
+            assert client.get("/targets").status_code == 200
+
+        out["targets page (aggregates all)"] = {"cards": shown} | _timed(
+            targets, max(3, repeats // 4)
+        )
     return out
 
 
@@ -290,7 +294,7 @@ def run(backend: str, url: str, home: Path, n: int, repeats: int) -> None:
         f"{'CPU median':>11} {'CPU p95':>9}"
     )
     for name, f in figures.items():
-        page = f["cards"] and not name.startswith("read only")
+        page = f["cards"] and not name.startswith(("read only", "targets"))
         verdict = "" if not page else ("ok" if f["p95"] <= GOAL_MS else "over (wall)")
         print(
             f"{name:36} {f['cards']:6.0f} {f['median']:7.1f} ms {f['p95']:7.1f} ms "

@@ -298,57 +298,72 @@ class ImagesPart(StoreBase):
           running from ``night_starts_at_utc_hour`` UTC to the same hour the next day.
 
         What :func:`astrocat_pipeline.core.summary.library_summary` computes from every image,
-        without reading the images or their matches into Python.
+        in three statements, without reading the images or their matches into Python: the
+        integration from the index ``ix_images_target_filter`` (revision 0010) in its order,
+        the counts from one pass over the images with their solutions' status, the nights
+        from one more.
         """
         sqlite = self._engine.dialect.name == "sqlite"
-        target = "COALESCE(images.target, 'unknown')"
-        filter_ = "COALESCE(NULLIF(images.filter, ''), 'none')"
-        exposure = "COALESCE(images.exposure_s, 0.0)"
+        hours = int(night_starts_at_utc_hour)
         if sqlite:
-            night = f"date(images.date_obs, '-{int(night_starts_at_utc_hour)} hours')"
+            night = f"date(images.date_obs, '-{hours} hours')"
         else:
             night = (
                 "to_char((images.date_obs AT TIME ZONE 'UTC') - "
-                f"make_interval(hours => {int(night_starts_at_utc_hour)}), 'YYYY-MM-DD')"
+                f"make_interval(hours => {hours}), 'YYYY-MM-DD')"
             )
-        joined = (
-            "FROM images LEFT OUTER JOIN plate_solutions "
-            "ON plate_solutions.fingerprint = images.fingerprint WHERE images.removed_at IS NULL"
-        )
         sky_names, sky_marks = bind_names("sky_", len(sky_frame_types))
         params: dict[str, Any] = dict(zip(sky_names, sorted(sky_frame_types), strict=True))
-        sky = (
-            f"(images.frame_type IN ({sky_marks}) OR (images.frame_type = :unknown_type "
-            "AND plate_solutions.status = :solved))"
-        )
         params.update(unknown_type="unknown", solved="solved")
-        statements = {
-            "integration": (
-                f"SELECT {target}, {filter_}, COUNT(*), SUM({exposure}) {joined} AND {sky} "
-                f"GROUP BY {target}, {filter_}"
-            ),
-            "frame_types": self._count_sql("images.frame_type", "'unknown'", joined),
-            "cameras": self._count_sql("images.camera", "'unknown'", joined),
-            "formats": self._count_sql("images.format", "'unknown'", joined),
-            "statuses": self._count_sql("images.status", "'unknown'", joined),
-            "solutions": self._count_sql(
-                "NULLIF(plate_solutions.status, '')", "'not tried'", joined
-            ),
-            "nights": (
-                f"SELECT {night}, COUNT(*), SUM({exposure}) {joined} "
-                f"AND images.date_obs IS NOT NULL GROUP BY {night}"
-            ),
-        }
+        # Grouped by the stored values, merged below ("unknown", "none"): the GROUP BY then
+        # follows the index instead of sorting expressions. The solution is looked up only for
+        # unlabelled frames.
+        integration = (
+            "SELECT images.target, images.filter, COUNT(*), SUM(COALESCE(images.exposure_s, 0.0)) "
+            "FROM images WHERE images.removed_at IS NULL "
+            f"AND (images.frame_type IN ({sky_marks}) OR (images.frame_type = :unknown_type "
+            "AND EXISTS (SELECT 1 FROM plate_solutions WHERE plate_solutions.fingerprint = "
+            "images.fingerprint AND plate_solutions.status = :solved))) "
+            "GROUP BY images.target, images.filter"
+        )
+        counts = (
+            "SELECT images.frame_type, images.camera, images.format, images.status, "
+            "plate_solutions.status, COUNT(*) FROM images LEFT OUTER JOIN plate_solutions "
+            "ON plate_solutions.fingerprint = images.fingerprint "
+            "WHERE images.removed_at IS NULL GROUP BY images.frame_type, images.camera, "
+            "images.format, images.status, plate_solutions.status"
+        )
+        nights = (
+            f"SELECT {night}, COUNT(*), SUM(COALESCE(images.exposure_s, 0.0)) FROM images "
+            f"WHERE images.removed_at IS NULL AND images.date_obs IS NOT NULL GROUP BY {night}"
+        )
         with self._reader.connect() as conn:
-            return {
-                name: [tuple(row) for row in conn.execute(text(sql), params)]
-                for name, sql in statements.items()
-            }
-
-    @staticmethod
-    def _count_sql(column: str, missing: str, joined: str) -> str:
-        value = f"COALESCE({column}, {missing})"
-        return f"SELECT {value}, COUNT(*) {joined} GROUP BY {value}"
+            integration_rows = conn.execute(text(integration), params).all()
+            count_rows = conn.execute(text(counts)).all()
+            night_rows = [tuple(row) for row in conn.execute(text(nights))]
+        merged: dict[tuple[str, str], list[float]] = {}
+        for target, filter_name, frames, exposure_s in integration_rows:
+            key = (target if target is not None else "unknown", filter_name or "none")
+            total = merged.setdefault(key, [0, 0.0])
+            total[0] += int(frames)
+            total[1] += float(exposure_s)
+        tables: dict[str, dict[Any, int]] = {
+            name: {} for name in ("frame_types", "cameras", "formats", "statuses", "solutions")
+        }
+        for frame_type, camera, fmt, status, solution, frames in count_rows:
+            for name, value in (
+                ("frame_types", frame_type if frame_type is not None else "unknown"),
+                ("cameras", camera if camera is not None else "unknown"),
+                ("formats", fmt if fmt is not None else "unknown"),
+                ("statuses", status if status is not None else "unknown"),
+                ("solutions", solution or "not tried"),
+            ):
+                tables[name][value] = tables[name].get(value, 0) + int(frames)
+        return {
+            "integration": [(t, f, int(n), e) for (t, f), (n, e) in merged.items()],
+            **{name: list(values.items()) for name, values in tables.items()},
+            "nights": night_rows,
+        }
 
     def target_representatives(self, targets: Collection[str]) -> dict[tuple[str, str], int]:
         """(target, filter) -> the image id of its longest exposure with a thumbnail (the
@@ -357,19 +372,21 @@ class ImagesPart(StoreBase):
         wanted = sorted(set(targets))
         if not wanted:
             return {}
-        target = "COALESCE(images.target, 'unknown')"
         filter_ = "COALESCE(NULLIF(images.filter, ''), 'none')"
         found: dict[tuple[str, str], int] = {}
         with self._reader.connect() as conn:
             for chunk in chunks(wanted):
                 names, marks = bind_names("target_", len(chunk))
+                among = f"images.target IN ({marks})"
+                if "unknown" in chunk:  # NULL is "unknown" too
+                    among = f"({among} OR images.target IS NULL)"
                 sql = (
-                    f"SELECT target, filter, id FROM (SELECT {target} AS target, "
-                    f"{filter_} AS filter, images.id AS id, ROW_NUMBER() OVER (PARTITION BY "
-                    f"{target}, {filter_} ORDER BY COALESCE(images.exposure_s, 0.0) DESC, "
-                    "images.id) AS n FROM images WHERE images.removed_at IS NULL "
-                    f"AND images.thumbnail_path IS NOT NULL AND {target} IN ({marks})) "
-                    "AS ranked WHERE n = 1"
+                    f"SELECT target, filter, id FROM (SELECT COALESCE(images.target, 'unknown') "
+                    f"AS target, {filter_} AS filter, images.id AS id, ROW_NUMBER() OVER "
+                    f"(PARTITION BY COALESCE(images.target, 'unknown'), {filter_} ORDER BY "
+                    "COALESCE(images.exposure_s, 0.0) DESC, images.id) AS n FROM images "
+                    "WHERE images.removed_at IS NULL AND images.thumbnail_path IS NOT NULL "
+                    f"AND {among}) AS ranked WHERE n = 1"
                 )
                 params = dict(zip(names, chunk, strict=True))
                 for target_name, filter_name, image_id in conn.execute(text(sql), params):

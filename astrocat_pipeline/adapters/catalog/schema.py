@@ -188,6 +188,20 @@ images = Table(
         "exposure_s",
         "camera",
         "telescope",
+        "removed_at",  # SQLite reads a partial index alone only if it holds its condition's
+        sqlite_where=text("removed_at IS NULL"),
+        postgresql_where=text("removed_at IS NULL"),
+    ),
+    # Integration per target and filter (revision 0010): everything its aggregation reads, in
+    # its grouping order.
+    Index(
+        "ix_images_target_filter",
+        "target",
+        "filter",
+        "frame_type",
+        "exposure_s",
+        "fingerprint",
+        "removed_at",
         sqlite_where=text("removed_at IS NULL"),
         postgresql_where=text("removed_at IS NULL"),
     ),
@@ -222,6 +236,8 @@ plate_solutions = Table(
     # resumes the nova job instead of uploading again.
     Column("failure_kind", SafeText),
     Index("ix_plate_solutions_status_updated_at", "status", "updated_at"),
+    # A solution's status without its row (which holds the WCS header; revision 0010).
+    Index("ix_plate_solutions_fingerprint_status", "fingerprint", "status"),
 )
 
 catalog_matches = Table(
