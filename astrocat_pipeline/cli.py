@@ -286,13 +286,12 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     from astrocat_pipeline.adapters.catalog import open_catalog
-    from astrocat_pipeline.core.summary import library_summary
+    from astrocat_pipeline.cataloging.summary import library_tables
     from astrocat_pipeline.settings import Settings
 
     settings = Settings.from_env()
     with open_catalog(settings.database_url) as store:
-        found = store.search(None)
-    tables = library_summary([result.to_dict() for result in found])
+        tables = library_tables(store)
     if args.json:
         _print_json({name: table.to_dict("records") for name, table in tables.items()})
         return 0

@@ -25,6 +25,7 @@ from astrocat_pipeline.adapters.catalog.schema import (
 from astrocat_pipeline.adapters.catalog.sky_index import write_footprints
 from astrocat_pipeline.core.records import CatalogMatch, PlateSolution, SolveStatus
 from astrocat_pipeline.core.star_detect import DetectedStars
+from astrocat_pipeline.core.targets import target_from
 
 __all__ = ["SolutionsPart", "StoredStars"]
 
@@ -235,7 +236,8 @@ class SolutionsPart(StoreBase):
     # -- catalog matches --
 
     def replace_matches(self, partition_key: str, matches: Sequence[CatalogMatch]) -> None:
-        """Make ``matches`` the image's catalog matches (previous ones are removed)."""
+        """Make ``matches`` the image's catalog matches (previous ones are removed); the image's
+        target (``images.target``) follows them."""
         with self._engine.begin() as conn:
             image_id = self._lock_image(conn, partition_key).id
             conn.execute(delete(catalog_matches).where(catalog_matches.c.image_id == image_id))
@@ -244,6 +246,16 @@ class SolutionsPart(StoreBase):
                     catalog_matches.insert(),
                     [{"image_id": image_id, **match.to_dict()} for match in matches],
                 )
+            header = conn.scalar(select(images.c.object).where(images.c.id == image_id))
+            names = [
+                {"designation": m.designation, "messier": m.messier, "name": m.name}
+                for m in matches
+            ]
+            conn.execute(
+                update(images)
+                .where(images.c.id == image_id)
+                .values(target=target_from(header, names))
+            )
             clear_stage_error(conn, images.c.id == image_id, MATCHES_STAGE)
 
     def get_matches(self, partition_key: str) -> list[CatalogMatch]:
