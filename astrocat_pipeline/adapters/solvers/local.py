@@ -37,7 +37,11 @@ from pathlib import Path
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
-from astrocat_pipeline.adapters.solvers.base import ProgressCallback, SolveProgress
+from astrocat_pipeline.adapters.solvers.base import (
+    ProgressCallback,
+    SolutionVerifier,
+    SolveProgress,
+)
 from astrocat_pipeline.core.errors import SolverError
 from astrocat_pipeline.core.frame_stars import frame_stars
 from astrocat_pipeline.core.hints import hint_disagreements, usable_hints
@@ -56,6 +60,7 @@ from astrocat_pipeline.core.tuning import (
     SOLVER_PARALLEL_INDEX_MAX_BYTES,
     SOLVER_WALL_TIMEOUT_S,
 )
+from astrocat_pipeline.core.wcs_geometry import celestial_wcs
 
 __all__ = ["DEBIAN_INDEX_DIR", "NO_INDEX_OUTCOME", "LocalSolver"]
 
@@ -208,6 +213,8 @@ class LocalSolver:
         resume: SolveProgress | None = None,
         on_progress: ProgressCallback | None = None,
         stars: DetectedStars | None = None,
+        verify: SolutionVerifier | None = None,
+        neighbour: SolveHints | None = None,
     ) -> PlateSolution:
         """Plate-solve one image file.
 
@@ -231,6 +238,14 @@ class LocalSolver:
             The frame's stars, found already in the ``width_px`` x ``height_px`` frame
             (brightest first, 0-based array pixels; the catalog stores them from the one read
             of the file): the image is then not read at all. None: they are found here.
+        neighbour : SolveHints, optional
+            Tight hints from a solved frame of the same night (same optics and target), tried
+            before ``hints``; the frame's own hints and the blind search follow if it finds
+            nothing, all within the one budget.
+        verify : callable, optional
+            The caller's independent check of each match the engine finds (given the match's
+            WCS and the star list used here): a rejected match is not taken and the next
+            search (blind, after a hinted one) goes on within the same budget.
 
         Returns
         -------
@@ -263,6 +278,11 @@ class LocalSolver:
 
         usable = usable_hints(hints)
         plan: list[SolveHints | None] = [usable] if usable is not None else []
+        from_neighbour = usable_hints(neighbour)
+        if from_neighbour is not None and from_neighbour != usable:
+            # Tried first; the frame's own hints and the blind search follow if it fails (a
+            # wrong neighbour costs its share of the budget, never the solution).
+            plan.insert(0, from_neighbour)
         if usable is None or self.blind_fallback:
             plan.append(None)
 
@@ -305,7 +325,7 @@ class LocalSolver:
                 )
                 if attempt.header is not None:
                     solution, problem = self._verified(
-                        attempt, image_path, width_px, height_px, usable
+                        attempt, image_path, width_px, height_px, usable, stars, verify
                     )
                     if problem is not None:
                         attempt = dataclasses.replace(attempt, rejected=problem)
@@ -343,13 +363,17 @@ class LocalSolver:
         width_px: int,
         height_px: int,
         frame_hints: SolveHints | None,
+        stars: DetectedStars,
+        verify: SolutionVerifier | None,
     ) -> tuple[PlateSolution, str | None]:
         """The attempt's solution, and why it must not be taken (None when it may): the
-        engine's log-odds below ``SOLVER_MIN_LOG_ODDS``, or a field that disagrees with the
-        frame's own hints (a blind run may match anywhere on the sky)."""
+        engine's log-odds below ``SOLVER_MIN_LOG_ODDS``, a field that disagrees with the
+        frame's own hints (a blind run may match anywhere on the sky), or the caller's
+        ``verify`` rejecting it (reference stars that do not land on the frame's stars)."""
         assert attempt.header is not None
+        celestial = celestial_wcs(attempt.header)
         solution = solution_from_wcs(
-            attempt.header,
+            celestial if celestial is not None else attempt.header,
             width_px,
             height_px,
             solver="local",
@@ -366,6 +390,10 @@ class LocalSolver:
         problems = hint_disagreements(solution.geometry, frame_hints)
         if problems:
             return solution, "disagrees with the header's hints: " + "; ".join(problems)
+        if verify is not None:
+            verdict = verify(celestial, stars)
+            if verdict.rejected:
+                return solution, verdict.reason
         return solution, None
 
     @staticmethod
