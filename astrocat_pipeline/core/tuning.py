@@ -73,6 +73,10 @@ SOLVER_MIN_STARS = 6
 # is one that would rarely end in a solution. CPU time, not wall time, so that a busy machine
 # does not fail frames it would solve.
 SOLVER_BUDGET_S = 10.0
+# Of the budget, this much is kept for what follows the last run's share: the last 50 ms poll,
+# the kill, reading the answer (unsolvable frames used 10.13-10.22 s of CPU with a 10 s budget
+# before it was kept; bench/README.md).
+SOLVER_BUDGET_MARGIN_S = 0.3
 # Each engine run is killed after this many times its CPU share in wall-clock time (plus 1 s):
 # the engine's CPU limit overshoots 2-3× (FACTS.md) and a machine shared by several solves
 # gives each less than a core.

@@ -50,6 +50,7 @@ from astrocat_pipeline.core.records import PlateSolution, SolveAttempt, SolveHin
 from astrocat_pipeline.core.solution import solution_from_wcs
 from astrocat_pipeline.core.star_detect import DetectedStars, uniformize
 from astrocat_pipeline.core.tuning import (
+    SOLVER_BUDGET_MARGIN_S,
     SOLVER_BUDGET_S,
     SOLVER_BUDGET_WALL_SLACK,
     SOLVER_CPU_LIMIT_S,
@@ -92,6 +93,7 @@ class _Attempt:
     log_odds: float | None = None  # the engine's confidence in its match (natural log)
     rejected: str | None = None  # why a match the engine found is not taken as the solution
     budget_s: float = 0.0  # the wall-clock time this run was allowed
+    cpu_share_s: float | None = None  # set when the run was stopped at its share of the budget
 
 
 class LocalSolver:
@@ -307,7 +309,9 @@ class LocalSolver:
         with tempfile.TemporaryDirectory(prefix="astrocat-solve-") as tmp:
             work = Path(tmp)
             for number, attempt_hints in enumerate(plan, start=1):
-                remaining = self.budget_s - cpu.spent_s()
+                # SOLVER_BUDGET_MARGIN_S is kept for what a run costs after its share is spent
+                # (the last poll, the kill, reading its answer), so the whole stays within.
+                remaining = self.budget_s - SOLVER_BUDGET_MARGIN_S - cpu.spent_s()
                 if remaining <= 0:
                     out_of_time = True
                     break
@@ -426,6 +430,11 @@ class LocalSolver:
                 f"{what}: no index for its scale (a field of at most {field_deg:.2g}°; no "
                 "installed index file has quads that fit it: install narrower ones "
                 "(scripts/setup with ASTROCAT_NARROW_INDEXES=1) or use nova)"
+            )
+        if attempt.cpu_share_s is not None:
+            return (
+                f"{what}: no match within its {attempt.cpu_share_s:.2g} s of the "
+                f"{self.budget_s:g} s CPU budget"
             )
         if attempt.timed_out:
             return f"{what}: timed out after {attempt.budget_s:.3g} s"
@@ -597,6 +606,7 @@ class LocalSolver:
                 timed_out=True,
                 elapsed_s=elapsed_s,
                 budget_s=min(wall_s, allowed_s),
+                cpu_share_s=allowed_s if engine_cpu_s >= allowed_s else None,
             )
         if returncode != 0:
             tail = (out / "stderr.log").read_text(encoding="utf-8", errors="replace")
