@@ -14,7 +14,8 @@ solved before it.
 Times per frame: wall and CPU (this process and the engine runs), with the load average.
 
 Run from the project root: ``.venv/bin/python -m bench.neighbour_bench [--frames N]
-[--width-deg W]``.
+[--width-deg W] [--no-scale]`` (``--no-scale``: no FOCALLEN/XPIXSZ either, so the frames'
+own path is a blind search).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from astrocat_pipeline.demo.realistic import (
 )
 
 POINTING_CARDS = ("RA", "DEC", "OBJCTRA", "OBJCTDEC")
+SCALE_CARDS = ("FOCALLEN", "XPIXSZ", "YPIXSZ")
 
 
 def _load() -> str:
@@ -61,9 +63,9 @@ def _cpu_s() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
-def _without_pointing(frame: RealisticFrame) -> RealisticFrame:
+def _without_pointing(frame: RealisticFrame, *, scale: bool) -> RealisticFrame:
     header = frame.header.copy()
-    for card in POINTING_CARDS:
+    for card in POINTING_CARDS + (() if scale else SCALE_CARDS):
         header.remove(card, ignore_missing=True)
     header["OBJECT"] = ""  # no target to resolve a position from either
     return dataclasses.replace(frame, header=header)
@@ -151,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--width-deg", type=float, default=2.0)
     parser.add_argument("--index-dir", type=Path, default=DEBIAN_INDEX_DIR)
+    parser.add_argument(
+        "--no-scale", action="store_true", help="no FOCALLEN/XPIXSZ either (a blind solve)"
+    )
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     print(_load())
@@ -171,13 +176,14 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp)
         frames = []
         for number, spec in enumerate(specs):
-            frame = _without_pointing(render_frame(spec, sky))
+            frame = _without_pointing(render_frame(spec, sky), scale=not args.no_scale)
             frames.append((write_fits(frame, folder / "night" / f"f{number:02d}.fits"), frame))
-        other = _without_pointing(render_frame(other_spec, sky))
+        other = _without_pointing(render_frame(other_spec, sky), scale=not args.no_scale)
         other_path = write_fits(other, folder / "night" / "other-target.fits")
+        scale = "no scale either" if args.no_scale else "scale from FOCALLEN/XPIXSZ"
         print(
             f"{len(frames)} frames of {args.width_deg:g}° (1500x1000, no pointing in the header, "
-            f"scale from FOCALLEN/XPIXSZ), solved in time order; {_load()}"
+            f"{scale}), solved in time order; {_load()}"
         )
         runs = {}
         for label, use, sub in (

@@ -97,6 +97,10 @@ SOLVER_MIN_LOG_ODDS = math.log(1e9)
 # The scale of the same optics changes by < 1 % with focus and temperature.
 NEIGHBOUR_HINT_RADIUS_FRACTION = 1.0
 NEIGHBOUR_HINT_SCALE_TOLERANCE = 0.02
+# A search with a neighbour's hint gets at most this much CPU: right, it took 0.06-0.1 s on
+# the realistic nights; wrong, it took its whole share (3.5 s of a 10 s budget) before the
+# frame's own search (bench/neighbour_bench.py).
+SOLVER_NEIGHBOUR_CPU_S = 1.0
 # Frames taken within this many hours of each other are of the same night (a long winter
 # night's sequence, both sides of midnight).
 NEIGHBOUR_WINDOW_H = 12.0

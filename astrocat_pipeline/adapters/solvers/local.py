@@ -58,6 +58,7 @@ from astrocat_pipeline.core.tuning import (
     SOLVER_MAX_STARS,
     SOLVER_MIN_LOG_ODDS,
     SOLVER_MIN_STARS,
+    SOLVER_NEIGHBOUR_CPU_S,
     SOLVER_PARALLEL_INDEX_MAX_BYTES,
     SOLVER_WALL_TIMEOUT_S,
 )
@@ -317,6 +318,10 @@ class LocalSolver:
                     break
                 last = number == len(plan)
                 allowed = remaining if last else remaining * SOLVER_HINTED_BUDGET_SHARE
+                if number == 1 and attempt_hints is not None and attempt_hints is from_neighbour:
+                    # A neighbour's hint is tight: right, it solves in a tenth of a second;
+                    # wrong, the rest of the budget is the frame's own.
+                    allowed = min(allowed, SOLVER_NEIGHBOUR_CPU_S)
                 attempt = self._run(
                     executable,
                     index_files,
