@@ -88,3 +88,27 @@ def _off_arcmin(geometry, spec) -> float:
     )
     cos = math.sin(dec1) * math.sin(dec2) + math.cos(dec1) * math.cos(dec2) * math.cos(ra1 - ra2)
     return math.degrees(math.acos(min(1.0, cos))) * 60.0
+
+
+@needs_solver
+def test_a_neighbour_hint_is_tried_first_and_a_wrong_one_costs_at_most_a_second(tmp_path, sky):
+    from astrocat_pipeline.core.records import SolveHints
+
+    spec = FrameSpec(
+        ra_deg=83.8, dec_deg=-5.4, width_deg=4.0, width_px=1200, height_px=800, seed=12,
+        rotation_deg=30.0,
+    )  # fmt: skip
+    path = write_fits(render_frame(spec, sky), tmp_path / "frame.fits")
+    scale = spec.pixel_scale_arcsec
+    right = SolveHints(scale * 0.98, scale * 1.02, ra_deg=83.82, dec_deg=-5.41, radius_deg=2.4)
+    wrong = SolveHints(scale * 0.98, scale * 1.02, ra_deg=120.0, dec_deg=30.0, radius_deg=2.4)
+    solver = LocalSolver()
+    solution = solver.solve(path, 1200, 800, None, neighbour=right)
+    assert solution.status == "solved"
+    assert [a.hints for a in solution.attempts] == [right]
+    solution = solver.solve(path, 1200, 800, None, neighbour=wrong)
+    assert solution.status == "solved", solution.error  # then the frame's own (blind) search
+    assert [a.hints for a in solution.attempts] == [wrong, None]
+    assert solution.attempts[0].outcome in ("no match", "timed out")
+    # At most 1 s of the engine's CPU; the wall clock allows 3x that on a busy machine.
+    assert solution.attempts[0].elapsed_s < 3.0 * 1.0 + 1.5
