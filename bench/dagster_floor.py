@@ -40,6 +40,7 @@ from pathlib import Path
 
 import dagster as dg
 import yaml
+from sqlalchemy.engine import make_url
 
 from astrocat_pipeline.defs.sqlite_storage import storage_yaml
 from bench.orchestration_bench import production_environment, production_storage
@@ -283,7 +284,13 @@ def main(argv: list[str]) -> int:
                         "storage": {"postgres": {"postgres_url": {"env": "DAGSTER_POSTGRES_URL"}}}
                     }
                 )
-                production = {**production_environment(), "DAGSTER_POSTGRES_URL": url}
+                # dagster-postgres's own storage needs psycopg2 named in the URL (SQLAlchemy
+                # 2.1 picks psycopg 3 for a plain postgresql://, which its event batches break).
+                psycopg2_url = make_url(url).set(drivername="postgresql+psycopg2")
+                production = {
+                    **production_environment(),
+                    "DAGSTER_POSTGRES_URL": psycopg2_url.render_as_string(hide_password=False),
+                }
                 os.environ.update(production)
                 try:
                     instance = dg.DagsterInstance.local_temp(

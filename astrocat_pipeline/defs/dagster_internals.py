@@ -207,6 +207,10 @@ SQLITE_STORAGE_OVERRIDES: Mapping[str, tuple[str, str]] = {
         "df16dafbfa8427c1",
         "extended: stops the replaced watch's observer and closes the kept engines",
     ),
+    "dagster._core.storage.event_log.sqlite.sqlite_event_log:SqliteEventLogStorage.wipe": (
+        "de02c63676e7d477",
+        "extended: it deletes the runs' files, so the kept engines are closed first",
+    ),
     "dagster._core.storage.event_log.sqlite.sqlite_event_log:SqliteEventLogStorageWatchdog": (
         "cd600a026151f6f5",
         "its _process_log is what the replaced watch's handler does for each change",

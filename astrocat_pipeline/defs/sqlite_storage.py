@@ -201,6 +201,13 @@ class KeptConnectionSqliteEventLogStorage(SqliteEventLogStorage):
             with _transaction(engine) as conn:
                 yield conn
 
+    def wipe(self) -> None:
+        # Dagster's deletes the runs' files: connections kept to them would write into the
+        # deleted files.
+        with self._db_lock:
+            self._kept.dispose()
+        super().wipe()
+
     def watch(self, run_id: str, cursor: str | None, callback: Callable) -> None:
         if self._observer is None:
             self._observer = Observer()

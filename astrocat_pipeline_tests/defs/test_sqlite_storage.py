@@ -6,6 +6,7 @@ history."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import yaml
 
 from astrocat_pipeline.defs.sqlite_storage import (
@@ -229,3 +231,28 @@ def test_a_materialization_run_records_every_partition(tmp_path):
     assert done == set(partitions.get_partition_keys())
     assert len(runs) == 20
     assert json.dumps(sorted(done))  # plain strings
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
+def test_a_wipe_leaves_no_connection_to_the_files_it_deletes(tmp_path):
+    @dg.asset
+    def frame() -> None:
+        pass
+
+    def deleted_files_held() -> list[str]:
+        held = []
+        for fd in Path("/proc/self/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = str(fd.readlink())
+                if target.startswith(str(tmp_path)) and target.endswith("(deleted)"):
+                    held.append(target)
+        return held
+
+    with _kept_instance(tmp_path) as instance:
+        run_id = dg.materialize([frame], instance=instance).run_id
+        assert (tmp_path / "history" / "runs" / f"{run_id}.db").is_file()
+        instance.wipe()
+        assert not (tmp_path / "history" / "runs" / f"{run_id}.db").exists()
+        # Kept connections to the deleted files would keep their disk space and take writes.
+        assert deleted_files_held() == []
+        assert dg.materialize([frame], instance=instance).success
