@@ -400,6 +400,7 @@ class LocalSolver:
         if problems:
             return solution, "disagrees with the header's hints: " + "; ".join(problems)
         if verify is not None:
+            assert celestial is not None  # solution_from_wcs raised otherwise
             verdict = verify(celestial, stars)
             if verdict.rejected:
                 return solution, verdict.reason
