@@ -20,6 +20,9 @@ from astrocat_pipeline.core.errors import AstrocatError
 from astrocat_pipeline.core.frame_types import FrameType
 
 # Written to a new $DAGSTER_HOME by `astrocat index` (scripts/run copies the project's own).
+# The dagster.yaml ``astrocat index`` writes for the instance it creates beside the catalog
+# (when DAGSTER_HOME is not set), followed by the storage block of defs/sqlite_storage.py for
+# that folder. A home it wrote before that block existed (exactly this text) is given it.
 INSTANCE_YAML = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
 
 EXIT_ERROR = 1
@@ -109,8 +112,10 @@ def cmd_index(args: argparse.Namespace) -> int:
         dagster_home = settings.home / "dagster_home"
         dagster_home.mkdir(parents=True, exist_ok=True)
         instance_yaml = dagster_home / "dagster.yaml"
-        if not instance_yaml.exists():
-            instance_yaml.write_text(INSTANCE_YAML)
+        if not instance_yaml.exists() or instance_yaml.read_text() == INSTANCE_YAML:
+            from astrocat_pipeline.defs.sqlite_storage import storage_yaml
+
+            instance_yaml.write_text(INSTANCE_YAML + storage_yaml(str(dagster_home)))
     # Dagster flags some APIs the pipeline uses as beta; that is for developers, not users.
     warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
     import dagster as dg
@@ -281,13 +286,12 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     from astrocat_pipeline.adapters.catalog import open_catalog
-    from astrocat_pipeline.core.summary import library_summary
+    from astrocat_pipeline.cataloging.summary import library_tables
     from astrocat_pipeline.settings import Settings
 
     settings = Settings.from_env()
     with open_catalog(settings.database_url) as store:
-        found = store.search(None)
-    tables = library_summary([result.to_dict() for result in found])
+        tables = library_tables(store)
     if args.json:
         _print_json({name: table.to_dict("records") for name, table in tables.items()})
         return 0

@@ -16,7 +16,11 @@ from pathlib import Path
 
 from astropy.wcs import WCS
 
-from astrocat_pipeline.adapters.solvers.base import ProgressCallback, SolveProgress
+from astrocat_pipeline.adapters.solvers.base import (
+    ProgressCallback,
+    SolutionVerifier,
+    SolveProgress,
+)
 from astrocat_pipeline.core.hints import usable_hints
 from astrocat_pipeline.core.records import PlateSolution, SolveAttempt, SolveHints
 from astrocat_pipeline.core.solution import solution_from_wcs
@@ -79,6 +83,8 @@ class FakeSolver:
         self.calls: list[SolveCall] = []
         self.inputs: list[Path] = []  # every image given to input_file
         self.star_lists: list[DetectedStars | None] = []  # the stars given to each call
+        self.verifiers: list[SolutionVerifier | None] = []  # the check given to each call
+        self.neighbours: list[SolveHints | None] = []  # the neighbour hints given to each call
 
     def input_file(self, image_path: Path) -> contextlib.nullcontext[Path]:
         self.inputs.append(image_path)
@@ -94,9 +100,13 @@ class FakeSolver:
         resume: SolveProgress | None = None,
         on_progress: ProgressCallback | None = None,
         stars: DetectedStars | None = None,
+        verify: SolutionVerifier | None = None,
+        neighbour: SolveHints | None = None,
     ) -> PlateSolution:
         self.calls.append(SolveCall(Path(image_path), width_px, height_px, hints, resume))
         self.star_lists.append(stars)
+        self.verifiers.append(verify)
+        self.neighbours.append(neighbour)
         for step in self.progress:
             if on_progress is not None:
                 on_progress(step)

@@ -55,6 +55,14 @@ ALLOWED: dict[tuple[str, str], str] = {
         "the Dagster instance's own storage plug-in, not asset wiring: it reads the instance's "
         "database URL with make_url (dagster-postgres is built on SQLAlchemy) and runs no SQL"
     ),
+    ("astrocat_pipeline.defs.sqlite_storage", "sqlalchemy"): (
+        "the embedded Dagster instance's storage plug-in, not asset wiring: Dagster's SQLite "
+        "storages run on SQLAlchemy engines, and it keeps one per database file"
+    ),
+    ("astrocat_pipeline.defs.sqlite_storage", "os"): (
+        "the same plug-in: a process id tells a forked child from its parent (whose kept "
+        "connections it must not use), and the home's path goes into dagster.yaml absolute"
+    ),
 }
 
 

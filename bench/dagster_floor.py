@@ -7,7 +7,10 @@ per partition and asset, the way defs/assets.py does, the in-process executor, o
 ``execute_in_process`` per batch of 100 consecutive partitions with the new-file sensor's range
 tags, on two Dagster instances in turn:
 
-- the embedded default: SQLite under a temporary ``DAGSTER_HOME``;
+- the embedded instance: SQLite under a temporary ``DAGSTER_HOME``, with the project's storage
+  (dagster.yaml: Dagster's SQLite storages with their connections kept open,
+  astrocat_pipeline/defs/sqlite_storage.py), then with Dagster's default SQLite storage (a
+  connection per operation); ``--sqlite-only kept|dagster`` runs one;
 - PostgreSQL, on a scratch database of the server at ``$ASTROCAT_BENCH_POSTGRES_URL`` (default
   the local one), in deploy/production.env's environment (event batching), twice: with
   deploy/dagster.postgres.yaml's storage (dagster-postgres's storages with pooled connections,
@@ -36,7 +39,10 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import yaml
+from sqlalchemy.engine import make_url
 
+from astrocat_pipeline.defs.sqlite_storage import storage_yaml
 from bench.orchestration_bench import production_environment, production_storage
 from bench.scratch_postgres import POSTGRES_URL_DEFAULT, POSTGRES_URL_ENV, scratch_database
 
@@ -160,7 +166,7 @@ def run_floor(
     batches = [keys[i : i + PER_RUN] for i in range(0, len(keys), PER_RUN)]
     run_ids = []
     profiler = cProfile.Profile() if profile_path else None
-    begin = time.perf_counter()
+    begin, cpu = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
     for batch in batches:
@@ -179,11 +185,11 @@ def run_floor(
     if profiler:
         profiler.disable()
         profiler.dump_stats(str(profile_path))
-    seconds = time.perf_counter() - begin
+    seconds, cpu = time.perf_counter() - begin, time.process_time() - cpu
     clock.close()
-    for asset in FLOOR_ASSETS:
-        done = instance.get_materialized_partitions(asset.key)
-        assert done == set(keys), f"{asset.key}: {len(done)} of {len(keys)} materialized"
+    for key in FLOOR_KEYS:
+        done = instance.get_materialized_partitions(key)
+        assert done == set(keys), f"{key}: {len(done)} of {len(keys)} materialized"
     counts: dict[str, int] = {}
     for run_id in run_ids:
         for record in instance.all_logs(run_id):
@@ -191,6 +197,7 @@ def run_floor(
             counts[name] = counts.get(name, 0) + 1
     return {
         "seconds": seconds,
+        "cpu_s": cpu,
         "runs": len(batches),
         "planned_s": clock.planned_s,
         **{f"store_s:{k}": v for k, v in clock.seconds.items()},
@@ -213,6 +220,7 @@ def main(argv: list[str]) -> int:
     # e.g. --pg-set synchronous_commit=off
     pg_settings = [option("--pg-set") for _ in range(args.count("--pg-set"))]
     with_sqlite = "--no-sqlite" not in args
+    sqlite_only = option("--sqlite-only")
     tmp_parent = option("--tmp")
     plain_ms = float(option("--plain-ms") or PLAIN_MS_DEFAULT)
     with_postgres = "--no-postgres" not in args
@@ -224,16 +232,26 @@ def main(argv: list[str]) -> int:
     results: list[tuple[str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory(prefix="dagster_floor_", dir=tmp_parent) as tmp_text:
         tmp = Path(tmp_text)
-        if with_sqlite:
-            (tmp / "sqlite").mkdir()
-            instance = dg.DagsterInstance.local_temp(
-                tempdir=str(tmp / "sqlite"), overrides={"telemetry": {"enabled": False}}
-            )
-            profile = Path(profile_dir) / "floor_sqlite.prof" if profile_dir else None
-            name = f"SQLite instance ({tmp_parent or 'default tmp'})"
+        # SQLite: the project's storage (dagster.yaml: connections kept, defs/sqlite_storage.py),
+        # then Dagster's own (a connection per operation); --sqlite-only kept|dagster runs one.
+        sqlite_variants = [
+            ("kept", "SQLite, dagster.yaml (kept connections)"),
+            ("dagster", "SQLite, Dagster's default storage"),
+        ]
+        for variant, label in sqlite_variants if with_sqlite else []:
+            if sqlite_only and variant != sqlite_only:
+                continue
+            home = tmp / f"sqlite_{variant}"
+            home.mkdir()
+            overrides: dict = {"telemetry": {"enabled": False}}
+            if variant == "kept":
+                overrides["storage"] = yaml.safe_load(storage_yaml(str(home)))["storage"]
+            instance = dg.DagsterInstance.local_temp(tempdir=str(home), overrides=overrides)
+            profile = Path(profile_dir) / f"floor_sqlite_{variant}.prof" if profile_dir else None
+            name = f"{label} ({tmp_parent or 'default tmp'})"
             results.append((name, run_floor(instance, keys, profile)))
             instance.dispose()
-            print(f"SQLite: {results[-1][1]['seconds']:.1f} s", flush=True)
+            print(f"{name}: {results[-1][1]['seconds']:.1f} s", flush=True)
 
         # PostgreSQL: deploy/dagster.postgres.yaml's storage (pooled connections), then
         # dagster-postgres's plain `storage: postgres` (a connection per query), one after the
@@ -266,7 +284,13 @@ def main(argv: list[str]) -> int:
                         "storage": {"postgres": {"postgres_url": {"env": "DAGSTER_POSTGRES_URL"}}}
                     }
                 )
-                production = {**production_environment(), "DAGSTER_POSTGRES_URL": url}
+                # dagster-postgres's own storage needs psycopg2 named in the URL (SQLAlchemy
+                # 2.1 picks psycopg 3 for a plain postgresql://, which its event batches break).
+                psycopg2_url = make_url(url).set(drivername="postgresql+psycopg2")
+                production = {
+                    **production_environment(),
+                    "DAGSTER_POSTGRES_URL": psycopg2_url.render_as_string(hide_password=False),
+                }
                 os.environ.update(production)
                 try:
                     instance = dg.DagsterInstance.local_temp(
@@ -287,13 +311,20 @@ def main(argv: list[str]) -> int:
         f"partitions {partitions}, {max(1, partitions // PER_RUN)} runs of {PER_RUN}, "
         f"3 assets doing nothing; load average {Path('/proc/loadavg').read_text().strip()}"
     )
-    print(f"{'instance':<42} {'ms/partition':>12} {'events/partition':>17} {'x plain':>8}")
-    print("-" * 82)
+    print(
+        f"{'instance':<48} {'ms/partition':>12} {'CPU ms':>7} {'events/partition':>17} "
+        f"{'x plain':>8}"
+    )
+    print("-" * 96)
     verdicts = []
     for name, res in results:
         per_ms = 1000 * res["seconds"] / partitions
+        cpu_ms = 1000 * res["cpu_s"] / partitions
         events = sum(v for k, v in res.items() if k.isupper())
-        print(f"{name:<42} {per_ms:>12.1f} {events / partitions:>17.2f} {per_ms / plain_ms:>8.2f}")
+        print(
+            f"{name:<48} {per_ms:>12.1f} {cpu_ms:>7.1f} {events / partitions:>17.2f} "
+            f"{per_ms / plain_ms:>8.2f}"
+        )
         verdicts.append((name, per_ms))
     print()
     print("events per partition by type:")

@@ -19,8 +19,8 @@ One run:
    warm-up request each: the library's first page, its 50th page, a search by object (NGC 7000,
    1,000 images), and by filter and date range; prints median and 95th percentile of the
    wall-clock time and of this process's CPU time per page, and the machine's load average
-   while it ran; and times the targets page once (it reads every
-   image: no goal, shown for what it costs);
+   while it ran; and times the targets page (it aggregates the whole library and shows its
+   first 200 target and filter pairs: no goal, shown for what it costs);
 3. times the read alone of the first page (``search_store``, no request, no template) in the
    search's two projections: the full records ``astrocat search`` shows, and the grid cards the
    page reads.
@@ -31,7 +31,9 @@ Goal (issue 18): a search page of 1,000 results renders in <= 200 ms on the serv
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -108,6 +110,8 @@ def _rows(n: int, rng: np.random.Generator) -> Iterator[tuple[list[dict], list[d
                     "telescope": "Esprit 100",
                     "filter": FILTERS[i % len(FILTERS)],
                     "thumbnail_path": f"/cache/frame_{i:06d}_0000abcd_thumb.jpg",
+                    # As the store writes it with the header and the matches (revision 0010).
+                    "target": target,
                     "created_at": NOW,
                     "updated_at": NOW,
                 }
@@ -166,8 +170,10 @@ def _rows(n: int, rng: np.random.Generator) -> Iterator[tuple[list[dict], list[d
         yield image_rows, solution_rows, match_rows
 
 
-def load(store: CatalogStore, n: int) -> float:
-    """Load ``n`` synthetic images into ``store``'s migrated tables; returns the seconds."""
+def load(store: CatalogStore, n: int, analyze_sqlite: bool = False) -> float:
+    """Load ``n`` synthetic images into ``store``'s migrated tables; returns the seconds. On
+    SQLite, ``analyze_sqlite`` runs ANALYZE after the load; by default the catalog has no
+    statistics, as a user's catalog has (nothing in the pipeline runs ANALYZE)."""
     started = time.perf_counter()
     rng = np.random.default_rng(18)
     with store.engine.begin() as conn:
@@ -177,15 +183,26 @@ def load(store: CatalogStore, n: int) -> float:
                 conn.execute(plate_solutions.insert(), solution_rows)
             if match_rows:
                 conn.execute(catalog_matches.insert(), match_rows)
-    with store.engine.begin() as conn:
-        if store.engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("ANALYZE")
+    if store.engine.dialect.name == "postgresql":
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            # What autovacuum does to a table after a load: statistics, and the visibility map
+            # that lets index-only scans skip the table (a freshly loaded table has none).
+            conn.exec_driver_sql("VACUUM ANALYZE")
             # The ids were given; move the sequence past them as a real load would.
             conn.exec_driver_sql(
                 "SELECT setval(pg_get_serial_sequence('images', 'id'), max(id)) FROM images"
             )
-        else:
+    elif analyze_sqlite:
+        with store.engine.begin() as conn:  # (AUTOCOMMIT here would roll ANALYZE back)
             conn.exec_driver_sql("ANALYZE")
+    if store.engine.dialect.name == "sqlite":
+        # The load is one transaction of ~0.5 GB: without a checkpoint every later read goes
+        # through that write-ahead log (page 50 then cost 355 ms of CPU instead of ~60). The
+        # pipeline writes in small transactions, which SQLite's automatic checkpoints keep
+        # folded into the database file. On a connection of its own, the engine's closed.
+        store.engine.dispose()
+        with contextlib.closing(sqlite3.connect(str(store.engine.url.database))) as raw:
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     return time.perf_counter() - started
 
 
@@ -255,18 +272,17 @@ def time_pages(store: CatalogStore, home: Path, repeats: int) -> dict[str, dict[
                 assert client.get("/", params=params).status_code == 200
 
             out[name] = {"cards": cards} | _timed(page, repeats)
-        # The targets page reads the whole library (no goal; shown for what it costs).
-        started, started_cpu = time.perf_counter(), time.process_time()
-        assert client.get("/targets").status_code == 200
-        wall_ms = (time.perf_counter() - started) * 1000
-        cpu_ms = (time.process_time() - started_cpu) * 1000
-        out["targets page (whole library), once"] = {
-            "cards": 0,
-            "median": wall_ms,
-            "p95": wall_ms,
-            "cpu_median": cpu_ms,
-            "cpu_p95": cpu_ms,
-        }
+        # The targets page aggregates the whole library (no goal; shown for what it costs).
+        response = client.get("/targets")
+        assert response.status_code == 200, response.text[:500]
+        shown = response.text.count('class="target"')
+
+        def targets() -> None:
+            assert client.get("/targets").status_code == 200
+
+        out["targets page (aggregates all)"] = {"cards": shown} | _timed(
+            targets, max(3, repeats // 4)
+        )
     return out
 
 
@@ -276,17 +292,25 @@ def _sqlite() -> Iterator[tuple[str, Path]]:
         yield f"sqlite:///{Path(tmp) / 'catalog.db'}", Path(tmp)
 
 
-def run(backend: str, url: str, home: Path, n: int, repeats: int) -> None:
+def run(
+    backend: str, url: str, home: Path, n: int, repeats: int, analyze_sqlite: bool = False
+) -> None:
     with open_catalog(url) as store:
-        load_s = load(store, n)
-        print(f"\n{backend}: {store.count_images():,} images loaded in {load_s:.1f} s")
+        load_s = load(store, n, analyze_sqlite)
+        statistics_note = ""
+        if store.engine.dialect.name == "sqlite":
+            statistics_note = ", ANALYZE run" if analyze_sqlite else ", no ANALYZE (as a user's)"
+        print(
+            f"\n{backend}: {store.count_images():,} images loaded in {load_s:.1f} s"
+            f"{statistics_note}"
+        )
         figures = time_pages(store, home, repeats) | time_reads(store, repeats)
     print(
         f"{'page (1,000 results)':36} {'cards':>6} {'median':>9} {'p95':>9} "
         f"{'CPU median':>11} {'CPU p95':>9}"
     )
     for name, f in figures.items():
-        page = f["cards"] and not name.startswith("read only")
+        page = f["cards"] and not name.startswith(("read only", "targets"))
         verdict = "" if not page else ("ok" if f["p95"] <= GOAL_MS else "over (wall)")
         print(
             f"{name:36} {f['cards']:6.0f} {f['median']:7.1f} ms {f['p95']:7.1f} ms "
@@ -300,12 +324,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument(
+        "--sqlite-analyze",
+        action="store_true",
+        help="run ANALYZE on the SQLite catalog after the load (nothing in the pipeline does)",
+    )
+    parser.add_argument(
         "--postgres-url", default=os.environ.get(POSTGRES_URL_ENV, POSTGRES_URL_DEFAULT)
     )
     args = parser.parse_args()
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with _sqlite() as (url, home):
-        run("SQLite", url, home, args.images, args.repeats)
+        run("SQLite", url, home, args.images, args.repeats, args.sqlite_analyze)
     if not args.no_postgres:
         with (
             tempfile.TemporaryDirectory() as tmp,

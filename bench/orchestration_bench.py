@@ -6,7 +6,10 @@ Orchestrated: the ``index_images`` job executed in-process, one run per batch of
 runs, selecting ``image_file``, ``image_metadata`` and ``image_thumbnail``, on two Dagster
 instances in turn:
 
-- the embedded default: SQLite under a temporary ``DAGSTER_HOME``;
+- the embedded one: SQLite under a temporary ``DAGSTER_HOME`` with the project's storage
+  (dagster.yaml: Dagster's SQLite storages with their connections kept open,
+  astrocat_pipeline/defs/sqlite_storage.py); ``--compare-dagster-sqlite`` also runs Dagster's
+  default SQLite storage (a connection per operation);
 - the production one, deploy/dagster.postgres.yaml's storage in deploy/production.env's
   environment (event batching): dagster-postgres on a fresh database of the server at
   ``$ASTROCAT_BENCH_POSTGRES_URL`` (default the local one). ``--no-postgres`` skips it;
@@ -27,7 +30,7 @@ Goals: small frames (issue 7) orchestrated / plain at most 1.3; full-size frames
 ``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1`` (one planned event per asset and run).
 
 Run from the project root: ``.venv/bin/python -m bench.orchestration_bench [FRAMES]
-[--full] [--no-postgres] [--compare-unpooled] [--emit-subset]``.
+[--full] [--no-postgres] [--compare-unpooled] [--emit-subset] [--compare-dagster-sqlite]``.
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
+import yaml
 from astropy.io import fits
 
+from astrocat_pipeline.defs.sqlite_storage import storage_yaml
 from bench.scratch_postgres import POSTGRES_URL_DEFAULT, POSTGRES_URL_ENV, scratch_database
 
 FRAMES = 1000
@@ -103,8 +108,11 @@ def production_environment() -> dict[str, str]:
     return {name.strip(): value.strip() for name, value in pairs}
 
 
-def run_orchestrated(instance: dg.DagsterInstance, keys: list[str]) -> tuple[float, int, int]:
-    """Every batch through ``index_images``; (seconds, runs, events written)."""
+def run_orchestrated(
+    instance: dg.DagsterInstance, keys: list[str]
+) -> tuple[float, int, int, float]:
+    """Every batch through ``index_images``; (seconds, runs, events written, CPU seconds of
+    this process: the SQLite instance's writes included, a PostgreSQL server's not)."""
     from astrocat_pipeline.core.inventory import contiguous_batches
     from astrocat_pipeline.definitions import defs
     from astrocat_pipeline.defs.partitions import IMAGES_PARTITIONS_NAME, PARTITIONS_PER_RUN
@@ -120,7 +128,7 @@ def run_orchestrated(instance: dg.DagsterInstance, keys: list[str]) -> tuple[flo
     selection = [dg.AssetKey(name) for name in ASSETS]
     batches = contiguous_batches(keys, set(keys), PARTITIONS_PER_RUN)
     run_ids = []
-    begin = time.perf_counter()
+    begin, cpu = time.perf_counter(), time.process_time()
     for number, batch in enumerate(batches, start=1):
         result = job.execute_in_process(
             instance=instance,
@@ -139,12 +147,12 @@ def run_orchestrated(instance: dg.DagsterInstance, keys: list[str]) -> tuple[flo
             print(
                 f"  {number}/{len(batches)} runs, {time.perf_counter() - begin:.0f} s", flush=True
             )
-    seconds = time.perf_counter() - begin
+    seconds, cpu = time.perf_counter() - begin, time.process_time() - cpu
     for name in ASSETS:
         done = instance.get_materialized_partitions(dg.AssetKey(name))
         assert done == set(keys), f"{name}: {len(done)} of {len(keys)} materialized"
     events = sum(len(instance.all_logs(run_id)) for run_id in run_ids)
-    return seconds, len(batches), events
+    return seconds, len(batches), events, cpu
 
 
 def main(argv: list[str]) -> int:
@@ -194,7 +202,7 @@ def main(argv: list[str]) -> int:
         # --- plain loop: the same per-file work, without Dagster ---
         store, settings = catalog(tmp / "plain")
         thumbnails = ThumbnailStore(settings.thumbnail_cache_path)
-        begin = time.perf_counter()
+        begin, plain_cpu = time.perf_counter(), time.process_time()
         objects = load_object_catalog()
         statuses: dict[str, int] = {}
         functions: dict[str, batch.StepFunction] = {
@@ -213,21 +221,28 @@ def main(argv: list[str]) -> int:
             for work in batch.run_batch(store, objects, run_keys, functions, checks_on):
                 for _, outcome in work.outcomes:
                     statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
-        plain_s = time.perf_counter() - begin
+        plain_s, plain_cpu = time.perf_counter() - begin, time.process_time() - plain_cpu
         print(f"plain loop: {plain_s:.1f} s {statuses}", flush=True)
 
-        results: list[tuple[str, float, int, int]] = []
-        # --- orchestrated, embedded SQLite instance ---
-        store, _ = catalog(tmp / "sqlite")
-        (tmp / "dagster_sqlite").mkdir()
-        instance = dg.DagsterInstance.local_temp(
-            tempdir=str(tmp / "dagster_sqlite"), overrides={"telemetry": {"enabled": False}}
-        )
-        seconds, runs, events = run_orchestrated(instance, keys)
-        instance.dispose()
-        assert thumbnails_made(store) == frames
-        print(f"orchestrated, SQLite instance: {seconds:.1f} s in {runs} runs", flush=True)
-        results.append(("SQLite instance (embedded default)", seconds, runs, events))
+        results: list[tuple[str, float, int, int, float]] = []
+        # --- orchestrated, embedded SQLite instance: the project's storage (dagster.yaml,
+        # connections kept); with --compare-dagster-sqlite also Dagster's default storage ---
+        sqlite_variants = [("SQLite instance (dagster.yaml, kept connections)", True)]
+        if "--compare-dagster-sqlite" in argv:
+            sqlite_variants.append(("SQLite instance (Dagster's default storage)", False))
+        for number, (label, kept) in enumerate(sqlite_variants):
+            store, _ = catalog(tmp / f"sqlite{number}")
+            home = tmp / f"dagster_sqlite{number}"
+            home.mkdir()
+            overrides: dict = {"telemetry": {"enabled": False}}
+            if kept:
+                overrides["storage"] = yaml.safe_load(storage_yaml(str(home)))["storage"]
+            instance = dg.DagsterInstance.local_temp(tempdir=str(home), overrides=overrides)
+            seconds, runs, events, cpu = run_orchestrated(instance, keys)
+            instance.dispose()
+            assert thumbnails_made(store) == frames
+            print(f"orchestrated, {label}: {seconds:.1f} s in {runs} runs", flush=True)
+            results.append((label, seconds, runs, events, cpu))
 
         # --- orchestrated, PostgreSQL instance with event batching ---
         variants = []
@@ -255,14 +270,14 @@ def main(argv: list[str]) -> int:
                         tempdir=str(tmp / f"dagster_postgres{number}"),
                         overrides={"telemetry": {"enabled": False}, **storage},
                     )
-                    seconds, runs, events = run_orchestrated(instance, keys)
+                    seconds, runs, events, cpu = run_orchestrated(instance, keys)
                     instance.dispose()
                 finally:
                     for name in production:
                         os.environ.pop(name, None)
                 assert thumbnails_made(store) == frames
                 print(f"orchestrated, {label}: {seconds:.1f} s in {runs} runs", flush=True)
-                results.append((label, seconds, runs, events))
+                results.append((label, seconds, runs, events, cpu))
 
     rows = [
         ("frames (FITS, uint16)", f"{frames} x {shape[1]}x{shape[0]}", ""),
@@ -273,9 +288,10 @@ def main(argv: list[str]) -> int:
         ),
         ("plain loop", f"{plain_s:.1f} s", ""),
         ("  per frame", f"{1000 * plain_s / frames:.0f} ms", ""),
+        ("  CPU per frame", f"{1000 * plain_cpu / frames:.0f} ms", ""),
     ]
     ok = True
-    for name, seconds, _runs, events in results:
+    for name, seconds, _runs, events, cpu in results:
         ratio = seconds / plain_s
         overhead_s = (seconds - plain_s) / frames
         goal = GOAL_RATIO
@@ -286,6 +302,8 @@ def main(argv: list[str]) -> int:
             (f"orchestrated: {name}", f"{seconds:.1f} s", ""),
             ("  per frame", f"{1000 * seconds / frames:.0f} ms", ""),
             ("  ratio orchestrated / plain", f"{ratio:.2f}", f"<= {goal}"),
+            ("  CPU per frame (this process)", f"{1000 * cpu / frames:.0f} ms", ""),
+            ("  ratio in CPU time", f"{cpu / plain_cpu:.2f}", ""),
             ("  Dagster overhead per frame", f"{1000 * overhead_s:.0f} ms", ""),
             ("  Dagster events written per frame", f"{events / frames:.1f}", ""),
             ("  overhead per event", f"{1000 * overhead_s * frames / events:.1f} ms", ""),

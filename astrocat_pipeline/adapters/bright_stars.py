@@ -12,11 +12,13 @@ ICRS positions are compared with to well under a pixel of any normal frame.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import math
+import os
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from astrocat_pipeline.core.errors import CatalogDataError
 from astrocat_pipeline.core.object_names import ObjectName
@@ -109,21 +111,78 @@ def _read_names(path: Path) -> dict[int, str]:
 
 
 def _read_hipparcos(path: Path, wanted: set[int]) -> dict[int, tuple[float, ...]]:
-    """HIP -> (ra_rad, dec_rad, pm_ra_mas_yr, pm_dec_mas_yr, hp_mag) for the wanted stars."""
-    found: dict[int, tuple[float, ...]] = {}
+    """HIP -> (ra_rad, dec_rad, pm_ra_mas_yr, pm_dec_mas_yr, hp_mag) for the wanted stars.
+
+    ``hip2.dat`` (32 MB, 117,955 records) is fixed-width and sorted by HIP number: each wanted
+    star is found by bisection, about 17 reads of one record (0.01 s for the 411 named stars,
+    where reading the whole file took 0.12 s of CPU and 0.4 s of wall time here). A file that
+    is not laid out so is read line by line.
+    """
     try:
-        with path.open(encoding="ascii") as handle:
-            for line in handle:
-                # Cheap test first: only a few hundred of the 117,955 lines are wanted.
-                head = line[:6]
-                if not head.strip().isdigit() or int(head) not in wanted:
-                    continue
-                fields = line.split()
-                found[int(fields[_HIP])] = tuple(
-                    float(fields[i]) for i in (_RA_RAD, _DEC_RAD, _PM_RA, _PM_DEC, _HP_MAG)
-                )
+        # Unbuffered: a buffered file would read 8 kB at each of the bisection's seeks.
+        with path.open("rb", buffering=0) as raw:
+            found = _bisected(raw, wanted)
+        if found is None:
+            with path.open("rb") as handle:
+                found = _scanned(handle, wanted)
     except (OSError, UnicodeDecodeError, IndexError, ValueError) as exc:
         raise CatalogDataError(f"{path}: cannot read the Hipparcos catalogue ({exc})") from exc
+    return found
+
+
+def _fields(line: bytes) -> tuple[int, tuple[float, ...]]:
+    fields = line.decode("ascii").split()
+    return int(fields[_HIP]), tuple(
+        float(fields[i]) for i in (_RA_RAD, _DEC_RAD, _PM_RA, _PM_DEC, _HP_MAG)
+    )
+
+
+def _scanned(handle: BinaryIO, wanted: set[int]) -> dict[int, tuple[float, ...]]:
+    found: dict[int, tuple[float, ...]] = {}
+    for line in handle:
+        # Cheap test first: only a few hundred of the 117,955 lines are wanted.
+        head = line[:6]
+        if not head.strip().isdigit() or int(head) not in wanted:
+            continue
+        hip, values = _fields(line)
+        found[hip] = values
+    return found
+
+
+class _NotFixedWidthError(Exception):
+    """The file's records are not all one line of the first line's length."""
+
+
+def _bisected(handle: BinaryIO, wanted: set[int]) -> dict[int, tuple[float, ...]] | None:
+    """The wanted stars by bisection over the file's records, or None when its records are not
+    fixed-width lines sorted by HIP number (each record read is checked: a line of the first
+    line's length with a number at its head)."""
+    first = handle.readline()
+    width = len(first)
+    size = handle.seek(0, os.SEEK_END)
+    if width < 7 or not first.endswith(b"\n") or size % width:
+        return None
+    count = size // width
+
+    def record(index: int) -> bytes:
+        handle.seek(index * width)
+        line = handle.read(width)
+        head = line[:6].strip()
+        if len(line) != width or not line.endswith(b"\n") or not head.isdigit():
+            raise _NotFixedWidthError
+        return line
+
+    found: dict[int, tuple[float, ...]] = {}
+    low = 0
+    try:
+        for hip in sorted(wanted):
+            low = bisect.bisect_left(range(count), hip, lo=low, key=lambda i: int(record(i)[:6]))
+            if low < count:
+                line = record(low)
+                if int(line[:6]) == hip:
+                    found[hip] = _fields(line)[1]
+    except _NotFixedWidthError:
+        return None
     return found
 
 

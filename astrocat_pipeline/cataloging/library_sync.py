@@ -559,13 +559,21 @@ def _state(batch: Sequence[str], states: Mapping[str, FileState]) -> str:
 
 
 def remove_images(
-    store: CatalogStore, removals: Sequence[tuple[str, str]], removed_at: datetime
+    store: CatalogStore,
+    removals: Sequence[tuple[str, str]],
+    removed_at: datetime,
+    thumbnails: ThumbnailStore,
 ) -> list[str]:
     """Remove files from the library: their rows become tombstones (kept, with their matches
-    and thumbnail, for a return). The caller deletes their partitions before, so that an
-    interrupted removal is found again. Returns the partition keys removed."""
+    and thumbnail, for a return), and the gallery's annotated and grid copies of them go (made
+    again from the thumbnail if the file returns). The caller deletes their partitions before,
+    so that an interrupted removal is found again (copies an interruption leaves behind go with
+    the next purge). Returns the partition keys removed."""
     keys = [key for key, _ in removals]
+    image_ids = store.live_image_ids_of(keys)
     store.tombstone_images(keys, removed_at)
+    if image_ids:
+        thumbnails.remove_derived(image_ids)
     return keys
 
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from astropy.wcs import WCS
+
 from astrocat_pipeline.adapters.catalog import (
     CatalogStore,
     ImageNotFoundError,
@@ -32,16 +34,25 @@ from astrocat_pipeline.adapters.catalog import (
 from astrocat_pipeline.adapters.solvers import PlateSolver, ProgressCallback, SolveProgress
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
 from astrocat_pipeline.cataloging.file_pass import FilePass
+from astrocat_pipeline.cataloging.neighbours import Neighbour, find_neighbour, merged_hints
 from astrocat_pipeline.cataloging.objects import object_key, object_position
+from astrocat_pipeline.cataloging.solution_check import SolutionChecker
 from astrocat_pipeline.cataloging.thumbnails import render_file_thumbnail
 from astrocat_pipeline.core.errors import AstrocatError, InfrastructureError, InvalidSolutionError
 from astrocat_pipeline.core.fingerprint import content_fingerprint
 from astrocat_pipeline.core.hints import hint_disagreements, solve_hints, usable_hints
 from astrocat_pipeline.core.loading import ImageHeader, read_header
 from astrocat_pipeline.core.metadata import normalize_metadata
-from astrocat_pipeline.core.records import ImageStatus, PlateSolution, SolveHints, SolveStatus
+from astrocat_pipeline.core.records import (
+    ImageMetadata,
+    ImageStatus,
+    PlateSolution,
+    SolveHints,
+    SolveStatus,
+)
 from astrocat_pipeline.core.sky_catalog import ObjectCatalog, match_field
 from astrocat_pipeline.core.solution import solution_from_wcs
+from astrocat_pipeline.core.solution_check import SolutionCheck
 from astrocat_pipeline.core.star_detect import DetectedStars
 from astrocat_pipeline.core.thumbnail import encode_jpeg
 from astrocat_pipeline.core.tuning import (
@@ -58,6 +69,8 @@ from astrocat_pipeline.core.wcs_geometry import (
 )
 
 PREVIEW_SIZE_PX = 256
+# Finds the neighbour that hints a frame from its metadata and own hints (None: none fits).
+NeighbourLookup = Callable[[ImageMetadata, SolveHints], Neighbour | None]
 
 
 # The statuses of a StepOutcome. Results, recorded as done: the step did its work
@@ -372,13 +385,31 @@ def _run_solver(
     resume: SolveProgress | None,
     on_progress: ProgressCallback | None,
     stars: DetectedStars | None = None,
+    checker: SolutionChecker | None = None,
+    neighbour: SolveHints | None = None,
 ) -> PlateSolution:
     """The solver on the file, hinted and then, when the solver leaves it to its caller, blind
-    (not after resuming a job: that job already was the hinted or the blind one)."""
+    (not after resuming a job: that job already was the hinted or the blind one).
+
+    ``neighbour``: hints from a solved frame of the same night (cataloging/neighbours.py). A
+    solver that searches several times in one call tries them first; for one whose every call
+    is an upload (nova), they only fill in what the frame's own hints lack, in the same upload.
+
+    Every answer passes ``checker`` (the independent Hipparcos check, invariant 9): the solver
+    gets it to check each of its matches, and its answer is checked again here, so that no
+    solver's WCS is taken unchecked; a rejected one is a failed solution saying why."""
     plan: list[SolveHints | None] = [hints]
+    if neighbour is not None and solver.caller_blind_fallback and resume is None:
+        plan = [merged_hints(hints, neighbour) or hints]
+        neighbour = None
     if solver.caller_blind_fallback and usable_hints(hints) is not None and resume is None:
         plan.append(None)
     solutions: list[PlateSolution] = []
+
+    def verify(wcs: WCS, used: DetectedStars | None) -> SolutionCheck:
+        assert checker is not None
+        return checker.verify(wcs, width, height, used if used is not None else stars)
+
     with solver.input_file(path) as source:
         for attempt_hints in plan:
             solution = solver.solve(
@@ -389,7 +420,11 @@ def _run_solver(
                 resume=resume,
                 on_progress=on_progress,
                 stars=stars,
+                verify=verify if checker is not None else None,
+                neighbour=neighbour,
             )
+            if checker is not None:
+                solution = checker.checked(solution, width, height, stars)
             resume = None
             solutions.append(solution)
             if solution.status == "solved":
@@ -414,14 +449,20 @@ def solve_file(
     on_progress: ProgressCallback | None = None,
     header: ImageHeader | None = None,
     stars: DetectedStars | None = None,
+    checker: SolutionChecker | None = None,
+    neighbours: NeighbourLookup | None = None,
 ) -> tuple[PlateSolution, str]:
     """Plate-solve one file: its own header WCS if it has one, else the configured solver.
 
     ``resume`` is an earlier, unfinished solve of this file to wait for (see
     :class:`~astrocat_pipeline.adapters.solvers.base.SolveProgress`); ``on_progress`` gets the
     solver's progress. ``header`` (read from the file when None) and ``stars`` (the frame's
-    star list, found by the solver when None) come from an earlier read of the file. Returns
-    the solution and the frame type read from the header.
+    star list, found by the solver when None) come from an earlier read of the file.
+    ``checker`` checks every WCS, the header's and the solver's, against Hipparcos stars
+    (None: a :class:`~astrocat_pipeline.cataloging.solution_check.SolutionChecker` of its own,
+    which reads the catalogue; pass one to share it between files). ``neighbours`` finds a
+    solved frame of the same night to hint this one when its own hints are weak (None: no
+    neighbours). Returns the solution and the frame type read from the header.
     """
     header = header if header is not None else read_header(path)
     metadata = normalize_metadata(str(path), header)
@@ -437,6 +478,7 @@ def solve_file(
             metadata.frame_type,
         )
     hints = solve_hints(metadata, object_position(catalog, metadata.object))
+    checker = checker if checker is not None else SolutionChecker()
     wcs = celestial_wcs(header.fits_header) if header.fits_header is not None else None
     header_problem = None
     if wcs is not None:
@@ -455,12 +497,26 @@ def solve_file(
         else:
             assert solution.geometry is not None
             problems = hint_disagreements(solution.geometry, hints)
-            if not problems:
+            verdict = checker.verify(wcs, header.width, header.height, stars)
+            if not problems and not verdict.rejected:
                 return solution, metadata.frame_type
             # Never stored as a solution (a false one is worse than none): solved instead.
-            header_problem = "its header WCS disagrees with its hints: " + "; ".join(problems)
+            if problems:
+                header_problem = "its header WCS disagrees with its hints: " + "; ".join(problems)
+            else:
+                header_problem = f"its header WCS was rejected: {verdict.reason}"
+    neighbour = neighbours(metadata, hints) if neighbours is not None and resume is None else None
     solution = _run_solver(
-        solver, path, header.width, header.height, hints, resume, on_progress, stars
+        solver,
+        path,
+        header.width,
+        header.height,
+        hints,
+        resume,
+        on_progress,
+        stars,
+        checker,
+        neighbour.hints if neighbour is not None else None,
     )
     if solution.wcs_header and not header.bottom_up:
         # Solvers see the array (row 0 first); rotation and parity describe the picture as its
@@ -512,8 +568,14 @@ def solve_plate(
     *,
     force: bool = False,
     file_pass: FilePass | None = None,
+    checker: SolutionChecker | None = None,
+    use_neighbours: bool = True,
 ) -> StepOutcome:
     """The frame's plate solution, reused when its content was solved before (unless forced).
+
+    Every WCS is checked with ``checker`` before it is stored (see :func:`solve_file`). A frame
+    whose own hints are weak is hinted by a solved frame of the same night
+    (:mod:`~astrocat_pipeline.cataloging.neighbours`) unless ``use_neighbours`` is False.
 
     The solver works from the frame's star list (found by the one read of the file, stored
     with the catalog) and its header (``file_pass``'s, else read again: a few kB); only a frame
@@ -562,6 +624,8 @@ def solve_plate(
             on_progress=on_progress,
             header=header,
             stars=stars,
+            checker=checker,
+            neighbours=_neighbour_lookup(store, fingerprint, row) if use_neighbours else None,
         )
         # A solver's own "failed" (no solution, or one it was not sure of) is a result; one
         # without a solver is a frame that could not be handed to it (its size is unreadable).
@@ -583,6 +647,15 @@ def solve_plate(
     else:  # a nova job still submitted or processing when its deadline passed
         status = "error"
     return StepOutcome(status, solution.error, _solution_metadata(solution, reused=False))
+
+
+def _neighbour_lookup(store: CatalogStore, fingerprint: str, row: ImageRow) -> NeighbourLookup:
+    def lookup(metadata: ImageMetadata, hints: SolveHints) -> Neighbour | None:
+        return find_neighbour(
+            store, metadata, hints, fingerprint=fingerprint, object_key=row.object_key
+        )
+
+    return lookup
 
 
 def _stored_stars(

@@ -6,16 +6,23 @@ solve-field's removelines step would cut). It is found once, in the same pass ov
 the fingerprint and the thumbnail, and stored with the catalog, so that the solver never reads
 the image again (invariant 8).
 
-Memory: ``detect_stars`` makes a float32 copy of the array it is given. Binned here first, a
-26-Mpx 16-bit frame costs a quarter-size float32 plane (26 MB) on top of its pixels instead of
-a full-size one (104 MB): what keeps a file in flight within 3× its size.
+Memory: the stars are detected on a float32 plane of their own, a 26-Mpx 16-bit frame's 2×2
+block means (26 MB, half the frame's size) made without a full-size temporary; the frame's
+pixels can be dropped once it is made. The detection then works in that plane (its
+background subtracted in place) and needs about as much again for sep's own buffers: a file in
+flight stays well within 3× its size.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from astrocat_pipeline.core.star_detect import DetectedStars, detect_stars, remove_line_artifacts
+from astrocat_pipeline.core.star_detect import (
+    DetectedStars,
+    detect_stars,
+    mono_image,
+    remove_line_artifacts,
+)
 from astrocat_pipeline.core.thumbnail import block_mean
 from astrocat_pipeline.core.tuning import SOLVER_DOWNSAMPLE_ABOVE_PX
 
@@ -44,15 +51,16 @@ def frame_stars(data: np.ndarray, *, cfa: bool = False) -> DetectedStars:
 
 
 def star_plane(data: np.ndarray, *, cfa: bool = False) -> tuple[np.ndarray, int]:
-    """The plane stars are detected on and its block size: ``data`` itself (block 1), or for
-    a big frame or a Bayer mosaic its float32 2×2 block means, colour averaged, made without a
-    full-size temporary; the frame's own array is not needed after this."""
+    """The plane stars are detected on and its block size: a float32 plane of its own, the
+    frame's pixels (block 1, colour averaged) or for a big frame or a Bayer mosaic its 2×2
+    block means, colour averaged, made without a full-size temporary. ``data`` is not
+    modified, and not needed after this."""
     height, width = data.shape[:2]
     factor = solver_binning(width, height)
     if cfa and data.ndim == 2:
         factor = max(factor, 2)
     if factor == 1:
-        return data, 1
+        return mono_image(data), 1
     planes = [data] if data.ndim == 2 else [data[..., c] for c in range(data.shape[2])]
     binned = block_mean(planes[0], factor)
     for plane in planes[1:]:
@@ -63,8 +71,9 @@ def star_plane(data: np.ndarray, *, cfa: bool = False) -> tuple[np.ndarray, int]
 
 
 def stars_in_plane(plane: np.ndarray, factor: int) -> DetectedStars:
-    """The stars of :func:`star_plane`'s plane, in the frame's full pixels."""
-    found = detect_stars(plane)
+    """The stars of :func:`star_plane`'s plane, in the frame's full pixels. The plane is the
+    detection's working memory: its pixels are overwritten."""
+    found = detect_stars(plane, overwrite_input=True)
     if factor == 1:
         return remove_line_artifacts(found)
     # Block (i, j) covers pixels factor*i .. factor*i + factor - 1: its centre, in full pixels,

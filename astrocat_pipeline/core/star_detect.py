@@ -15,6 +15,12 @@ rays) are dropped: star light is spread by the optics and the seeing.
 
 Pixel convention: 0-based array coordinates (x = column, y = row) of the array as given, pixel
 centres at integers, also when the frame was binned for detection.
+
+Memory: the detection works on one float32 plane (a copy of the image, or with
+``overwrite_input`` the plane the caller gives up): the background is estimated on a coarse
+mesh and subtracted from it in place, band by band, so no other plane of its size is made;
+sep's pixel stack is sized for the objects of ordinary frames and grown only when a frame
+needs it. A 26-Mpx frame's 2×2-binned plane (26 MB) is detected in about 50 MB.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from astrocat_pipeline.core.tuning import (
     STAR_REFINE_COUNT,
     STAR_SEP_DETECT_SIGMA,
     STAR_SEP_MIN_AREA_PX,
+    STAR_SEP_PIXSTACK_FRACTION,
     STAR_SEP_TARGET_WIDTH_PX,
     STAR_SMOOTH_SIGMA_PX,
     STAR_UNIFORMIZE_CELLS,
@@ -58,6 +65,12 @@ _NOISE_STRIDE = 3
 _FLAT_NOISE_FRACTION = 1e-6
 # astrometry.net's removelines.py: a row or column of sources is cut at this significance.
 _LINE_LOG_SIGNIFICANCE = 100.0
+# Rows of a plane whose background is interpolated at once: the band's two float32 buffers
+# stay in the CPU cache (a few hundred kB for a 26-Mpx frame's binned plane) instead of four
+# full-size temporaries.
+_BAND_ROWS = 32
+# sep's own default pixel stack (sep.set_extract_pixstack): the least it is given.
+_SEP_PIXSTACK_MIN = 300_000
 
 
 @dataclass(frozen=True)
@@ -103,10 +116,34 @@ def mono_image(data: np.ndarray) -> np.ndarray:
         mono = mono.mean(axis=2, dtype=np.float32)
     if mono.ndim != 2:
         raise ValueError(f"expected an (H, W) or (H, W, C) image, got shape {data.shape}")
-    finite = np.isfinite(mono)
-    if not finite.all():
-        mono[~finite] = float(np.median(mono[finite])) if finite.any() else 0.0
+    _fill_non_finite(mono)
     return mono
+
+
+def _fill_non_finite(mono: np.ndarray) -> None:
+    """Set, in place, the non-finite pixels of a float plane to the median of the finite ones
+    (0 if there are none). The plane's minimum and maximum are finite exactly when all its
+    pixels are (NaN propagates through both), which spares a boolean plane for most frames."""
+    if mono.size == 0 or (np.isfinite(mono.min()) and np.isfinite(mono.max())):
+        return
+    finite = np.isfinite(mono)
+    mono[~finite] = float(np.median(mono[finite])) if finite.any() else 0.0
+
+
+def _working_plane(image: np.ndarray, overwrite_input: bool) -> np.ndarray:
+    """The float32 plane the detection may overwrite: ``image`` itself when the caller gives it
+    up and it is one already (2-D, float32, C-contiguous, writeable), else ``mono_image``'s
+    copy."""
+    if (
+        overwrite_input
+        and image.ndim == 2
+        and image.dtype == np.float32
+        and image.flags.c_contiguous
+        and image.flags.writeable
+    ):
+        _fill_non_finite(image)
+        return image
+    return mono_image(image)
 
 
 DETECTORS: tuple[str, ...] = ("sep", "numpy")
@@ -119,6 +156,7 @@ def detect_stars(
     detect_sigma: float | None = None,
     cfa: bool = False,
     method: str = "sep",
+    overwrite_input: bool = False,
 ) -> DetectedStars:
     """Stars in an image, brightest first; artefacts that are not stars left out.
 
@@ -147,6 +185,10 @@ def detect_stars(
         the earlier peak finder
         (background mesh, Gaussian filter, local maxima, hot-pixel test only), kept for
         comparison in ``bench/solve_bench.py``.
+    overwrite_input : bool
+        The caller gives ``image`` up: when it is a 2-D C-contiguous float32 array, the
+        detection works in it (its pixels are overwritten) instead of in a copy, as
+        ``numpy.median``'s ``overwrite_input``. Any other array is copied as usual.
 
     Returns
     -------
@@ -159,7 +201,9 @@ def detect_stars(
         raise ValueError(f"method must be one of {DETECTORS}, got {method!r}")
     if cfa:
         bin_factor = max(2, bin_factor + bin_factor % 2)
-    full = mono_image(image)
+    # ``full`` stays as it is (the refinement below centres stars on it); ``mono``, the plane
+    # detected on, is the detection's working memory.
+    full = _working_plane(image, overwrite_input)
     mono = _bin(full, bin_factor) if bin_factor > 1 else full
     height, width = mono.shape
     margin = _FLUX_HALF_BOX_PX + 1
@@ -168,13 +212,16 @@ def detect_stars(
     psf_width = 0.0
     if method == "sep":
         sigma = STAR_SEP_DETECT_SIGMA if detect_sigma is None else detect_sigma
-        x, y, flux, psf_width = _detect_sep(mono, sigma)
+        residual = _Residual(mono, STAR_BACKGROUND_BOX_PX)
+        x, y, flux, psf_width = _detect_sep(residual, sigma)
         extra = int(psf_width // STAR_SEP_TARGET_WIDTH_PX)
         if extra >= 2 and min(height, width) // extra > 2 * margin:
             # Stars much larger than a pixel (defocused, a long focal length on small pixels):
             # a donut's ring or a bloated star falls apart into several objects under a 3×3
-            # filter. Detect again on blocks of about the PSF's width, where it is compact.
-            x, y, flux, _ = _detect_sep(_bin(mono, extra), sigma)
+            # filter. Detect again on blocks of about the PSF's width, where it is compact
+            # (the plane turned back into what it was, to float32 rounding, first).
+            blocks = _bin(residual.restore(), extra)
+            x, y, flux, _ = _detect_sep(_Residual(blocks, STAR_BACKGROUND_BOX_PX), sigma)
             x, y = x * extra + (extra - 1) / 2.0, y * extra + (extra - 1) / 2.0
     else:
         sigma = STAR_DETECT_SIGMA if detect_sigma is None else detect_sigma
@@ -222,42 +269,93 @@ def _refine(
     return x, y
 
 
+class _Residual:
+    """A float32 plane made, in place, into its background-subtracted residual, with what it
+    takes to turn it back: the background (a mesh), the edges and the pixels the detection
+    replaced. The residual is bit for bit ``plane - _background(plane)``; turned back, the
+    plane is what it was to within float32 rounding of that subtraction."""
+
+    def __init__(self, plane: np.ndarray, box_px: int) -> None:
+        if not (plane.dtype == np.float32 and plane.ndim == 2 and plane.flags.c_contiguous):
+            raise ValueError("a residual is made from a C-contiguous 2-D float32 plane")
+        self.plane = plane
+        # What the flat-frame test compares the noise with, taken before the subtraction.
+        self.peak_abs = max(abs(float(plane.min())), abs(float(plane.max()))) if plane.size else 0.0
+        self.background = _Background(plane, box_px)
+        self.background.apply(plane, subtract=True)
+        self._edges: tuple[np.ndarray, ...] | None = None
+        self._replaced: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def zero_edges(self) -> None:
+        """Set the outermost rows and columns to 0 (the background)."""
+        plane = self.plane
+        top, bottom = plane[0].copy(), plane[-1].copy()
+        plane[[0, -1], :] = 0.0
+        left, right = plane[:, 0].copy(), plane[:, -1].copy()
+        plane[:, [0, -1]] = 0.0
+        self._edges = (top, bottom, left, right)
+
+    def replace(self, index: np.ndarray, values: np.ndarray) -> None:
+        """Set the pixels at flat indices ``index`` to ``values``, keeping what they were."""
+        flat = self.plane.reshape(-1)
+        self._replaced.append((index, flat[index].copy()))
+        flat[index] = values
+
+    def restore(self) -> np.ndarray:
+        """The plane as it was before (the residual is gone)."""
+        flat = self.plane.reshape(-1)
+        for index, values in reversed(self._replaced):
+            flat[index] = values
+        self._replaced.clear()
+        if self._edges is not None:
+            top, bottom, left, right = self._edges
+            self.plane[:, 0], self.plane[:, -1] = left, right
+            self.plane[0], self.plane[-1] = top, bottom
+            self._edges = None
+        self.background.apply(self.plane, subtract=False)
+        return self.plane
+
+
 def _detect_sep(
-    mono: np.ndarray, detect_sigma: float
+    residual: _Residual, detect_sigma: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """sep's extraction and the shape tests: (x, y, flux) in ``mono``'s pixels, any order,
+    """sep's extraction and the shape tests: (x, y, flux) in the plane's pixels, any order,
     and the PSF's minor-axis width (px; 0 when there are too few stars to tell)."""
     import sep  # imported here: the thumbnail and metadata commands never need it
 
-    data = np.ascontiguousarray(mono, dtype=np.float32)
-    # The background mesh of the numpy detector (cell medians on every other pixel, 3×3
-    # median-filtered, bilinear): the same method as sep.Background, at a third of its cost.
-    residual = data - _background(data, STAR_BACKGROUND_BOX_PX)
-    # One noise level for the frame, from the background-subtracted pixels (sep's own global
-    # rms is the spread within each mesh cell, which a gradient across the cell inflates); a
-    # per-pixel noise map costs 3-4× the extraction's time and would lower the threshold under
-    # clouds and foreground, where the stars are lost anyway.
-    rms = _noise_sigma(residual[::_NOISE_STRIDE, ::_NOISE_STRIDE])
-    if rms <= _FLAT_NOISE_FRACTION * float(np.max(np.abs(data))):
+    # The background (the numpy detector's mesh: cell medians on every other pixel, 3×3
+    # median-filtered, bilinear; the same method as sep.Background at a third of its cost) is
+    # already subtracted. One noise level for the frame, from the background-subtracted pixels
+    # (sep's own global rms is the spread within each mesh cell, which a gradient across the
+    # cell inflates); a per-pixel noise map costs 3-4× the extraction's time and would lower
+    # the threshold under clouds and foreground, where the stars are lost anyway.
+    data = residual.plane
+    rms = _noise_sigma(data[::_NOISE_STRIDE, ::_NOISE_STRIDE])
+    if rms <= _FLAT_NOISE_FRACTION * residual.peak_abs:
         return (*_no_arrays(), 0.0)  # a flat frame: what is left is float32 rounding
     # The outermost rows and columns: no neighbour on one side to tell a hot pixel from a
     # star, and no centroid worth having there. They read as background.
-    residual[[0, -1], :] = 0.0
-    residual[:, [0, -1]] = 0.0
-    _flatten_single_pixels(residual, detect_sigma * rms)
+    residual.zero_edges()
     threshold = detect_sigma * rms
-    objects = _extract(residual, detect_sigma, rms)
+    residual.replace(*_single_pixel_replacements(data, threshold))
+    objects = _extract(data, detect_sigma, rms)
     if len(objects) == 0:
         return (*_no_arrays(), 0.0)
-    shaped, psf_width, psf_spread, sharp = _star_shaped(objects, residual)
-    if sharp and _flatten_sharp_pixels(residual, threshold, STAR_MIN_SPREAD_FRACTION * psf_spread):
-        # Cosmic rays or bad columns: a star beside one merges with it into one object, which
-        # is then judged by the artefact's peak (and lost) or centred between the two. Their
-        # pixels, sharper than the PSF allows, are flattened and the frame extracted again.
-        objects = _extract(residual, detect_sigma, rms)
-        if len(objects) == 0:
-            return (*_no_arrays(), 0.0)
-        shaped, psf_width, _, _ = _star_shaped(objects, residual)
+    shaped, psf_width, psf_spread, sharp = _star_shaped(objects, data)
+    if sharp:
+        index, values = _sharp_pixel_replacements(
+            data, threshold, STAR_MIN_SPREAD_FRACTION * psf_spread
+        )
+        if len(index):
+            # Cosmic rays or bad columns: a star beside one merges with it into one object,
+            # which is then judged by the artefact's peak (and lost) or centred between the
+            # two. Their pixels, sharper than the PSF allows, are flattened and the frame
+            # extracted again.
+            residual.replace(index, values)
+            objects = _extract(data, detect_sigma, rms)
+            if len(objects) == 0:
+                return (*_no_arrays(), 0.0)
+            shaped, psf_width, _, _ = _star_shaped(objects, data)
     objects = objects[(objects["flux"] > 0) & shaped]
     x, y = objects["x"].astype(np.float64), objects["y"].astype(np.float64)
     if len(objects) and psf_width > 0:
@@ -265,7 +363,7 @@ def _detect_sep(
         # the PSF's width weighs the core, where the isophotal barycentre lets the noisy wings
         # pull it. (0.02 ms a star: the faint rest keeps its isophotal centre.)
         brightest = np.argsort(-objects["flux"], kind="stable")[:STAR_REFINE_COUNT]
-        wx, wy, flag = sep.winpos(residual, x[brightest], y[brightest], max(psf_width, 0.5))
+        wx, wy, flag = sep.winpos(data, x[brightest], y[brightest], max(psf_width, 0.5))
         good = (flag == 0) & np.isfinite(wx) & np.isfinite(wy)
         good &= np.hypot(wx - x[brightest], wy - y[brightest]) < 2.0 * max(psf_width, 0.5)
         x[brightest] = np.where(good, wx, x[brightest])
@@ -277,12 +375,24 @@ def _extract(residual: np.ndarray, detect_sigma: float, rms: float) -> np.ndarra
     """sep's objects in a background-subtracted image, ``detect_sigma`` × ``rms`` up."""
     import sep
 
-    # sep keeps these limits in C globals; every call sets what it needs. A frame full of
-    # stars or a bright nebula needs more pixels on the stack than the default 300,000.
-    sep.set_extract_pixstack(max(300_000, residual.size // 2))
+    # sep keeps these limits in C globals; every call sets what it needs. Its pixel stack (the
+    # pixels of the objects open at once, 44 bytes each) is allocated and written in full on
+    # every call: room for half the plane cost 137 MB and 60 ms on a 26-Mpx frame's binned
+    # plane, whose stars hold a few thousand pixels. It starts at STAR_SEP_PIXSTACK_FRACTION
+    # of the plane; a frame that fills it (a bright nebula over much of the field) is
+    # extracted again with room for half of it. The objects do not depend on the stack's size.
     sep.set_sub_object_limit(4096)
     try:
-        return sep.extract(residual, detect_sigma, err=rms, minarea=STAR_SEP_MIN_AREA_PX)
+        try:
+            sep.set_extract_pixstack(
+                max(_SEP_PIXSTACK_MIN, int(residual.size * STAR_SEP_PIXSTACK_FRACTION))
+            )
+            return sep.extract(residual, detect_sigma, err=rms, minarea=STAR_SEP_MIN_AREA_PX)
+        except Exception as exc:  # sep raises a bare Exception for its internal limits
+            if "pixel buffer full" not in str(exc):
+                raise
+            sep.set_extract_pixstack(max(_SEP_PIXSTACK_MIN, residual.size // 2))
+            return sep.extract(residual, detect_sigma, err=rms, minarea=STAR_SEP_MIN_AREA_PX)
     except Exception as exc:  # sep raises a bare Exception for its internal limits
         if "limit" not in str(exc) and "pixel stack" not in str(exc):
             raise
@@ -303,45 +413,45 @@ def _spreads(residual: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.nd
     return along_row, along_column
 
 
-def _flatten_sharp_pixels(residual: np.ndarray, threshold: float, min_spread: float) -> bool:
-    """Replace, in place, each pixel above ``threshold`` whose neighbours along a row or a
-    column hold less than ``min_spread`` of it by the mean of those two neighbours. Every pixel
-    of a Gaussian star keeps at least the peak's share on both axes (the profile is separable),
-    so only what is sharper than the PSF goes. True if any pixel was replaced."""
+def _sharp_pixel_replacements(
+    residual: np.ndarray, threshold: float, min_spread: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices and new values of the pixels above ``threshold`` whose neighbours along a
+    row or a column hold less than ``min_spread`` of them: the mean of those two neighbours.
+    Every pixel of a Gaussian star keeps at least the peak's share on both axes (the profile
+    is separable), so only what is sharper than the PSF goes."""
     width = residual.shape[1]
     rows, cols = np.divmod(np.flatnonzero(residual[1:-1, 1:-1] > threshold), width - 2)
     index = (rows + 1) * width + (cols + 1)
     if len(index) == 0:
-        return False
+        return index, np.zeros(0, dtype=residual.dtype)
     along_row, along_column = _spreads(residual, index)
     flat = residual.ravel()
     across_row = along_row < min_spread
     across_column = ~across_row & (along_column < min_spread)
-    if not (across_row.any() or across_column.any()):
-        return False
     row_index, column_index = index[across_row], index[across_column]
     row_value = 0.5 * (flat[row_index - 1] + flat[row_index + 1])
     column_value = 0.5 * (flat[column_index - width] + flat[column_index + width])
-    flat[row_index] = row_value
-    flat[column_index] = column_value
-    return True
+    return np.concatenate([row_index, column_index]), np.concatenate([row_value, column_value])
 
 
-def _flatten_single_pixels(residual: np.ndarray, threshold: float) -> None:
-    """Replace, in place, each pixel above ``threshold`` that holds at least
-    ``STAR_MAX_PEAK_FRACTION`` of its 3×3 box (a hot pixel or a one-pixel cosmic-ray hit: no
-    star is that sharp) by the mean of its 8 neighbours, so that one sitting on a star's
+def _single_pixel_replacements(
+    residual: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices and new values of the pixels above ``threshold`` that hold at least
+    ``STAR_MAX_PEAK_FRACTION`` of their 3×3 box (a hot pixel or a one-pixel cosmic-ray hit:
+    no star is that sharp): the mean of their 8 neighbours, so that one sitting on a star's
     wing does not take the star with it when the object is judged."""
     width = residual.shape[1]
     flat = residual.ravel()
     rows, cols = np.divmod(np.flatnonzero(residual[1:-1, 1:-1] > threshold), width - 2)
     index = (rows + 1) * width + (cols + 1)
     if len(index) == 0:
-        return
+        return index, np.zeros(0, dtype=residual.dtype)
     neighbours = flat[index[:, None] + _box_offsets(1, width)[[0, 1, 2, 3, 5, 6, 7, 8]]]
     box = neighbours.sum(axis=1) + flat[index]
     single = (box > 0) & (flat[index] >= STAR_MAX_PEAK_FRACTION * box)
-    flat[index[single]] = neighbours[single].mean(axis=1)
+    return index[single], neighbours[single].mean(axis=1)
 
 
 def _star_shaped(
@@ -499,26 +609,71 @@ def _bin(image: np.ndarray, factor: int) -> np.ndarray:
     return total
 
 
+class _Background:
+    """Smooth background of a plane: cell medians, 3×3 median-filtered, bilinear between cell
+    centres (SExtractor's BACK_SIZE mesh and BACK_FILTERSIZE 3). Only the mesh and the
+    interpolation weights are kept; the background's pixels are made a band of rows at a
+    time, where they are used."""
+
+    def __init__(self, image: np.ndarray, box_px: int) -> None:
+        height, width = image.shape
+        n_y, n_x = max(1, height // box_px), max(1, width // box_px)
+        cell_h, cell_w = height // n_y, width // n_x
+        # Every other pixel of each cell: the median of ~1,000 values is as good and 4×
+        # cheaper. One row of cells at a time (a copy of a quarter of its pixels).
+        mesh = np.empty((n_y, n_x), dtype=np.result_type(image.dtype, np.float32))
+        for i in range(n_y):
+            cells = image[i * cell_h : (i + 1) * cell_h, : n_x * cell_w]
+            samples = cells[::2].reshape(-1, n_x, cell_w)[:, :, ::2].transpose(1, 0, 2)
+            mesh[i] = np.median(samples.reshape(n_x, -1), axis=1, overwrite_input=True)
+        # A cell covered by a bright star or the core of a galaxy reads high: take the median
+        # of each cell's 3×3 neighbourhood, as SExtractor's BACK_FILTERSIZE 3 does. Odd
+        # reflection at the edges continues a gradient, so a sloped sky keeps its slope there.
+        padded = np.pad(mesh, 1, mode="reflect", reflect_type="odd")
+        mesh = np.median(
+            np.stack([padded[i : i + n_y, j : j + n_x] for i in range(3) for j in range(3)]),
+            axis=0,
+        ).astype(np.float32)
+        y0, y1, fy = _interpolation(height, n_y, cell_h)
+        self._x0, self._x1, fx = _interpolation(width, n_x, cell_w)
+        self._wx0, self._wx1 = 1.0 - fx, fx
+        # The mesh interpolated along y for every row: (H, n_x), small.
+        self._rows = mesh[y0] * (1.0 - fy)[:, None] + mesh[y1] * fy[:, None]
+        self.shape = (height, width)
+
+    def band(self, start: int, stop: int, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+        """The background of rows ``start:stop`` in ``out`` (``scratch``: a buffer as large)."""
+        rows = self._rows[start:stop]
+        out, scratch = out[: stop - start], scratch[: stop - start]
+        np.take(rows, self._x0, axis=1, out=out)
+        out *= self._wx0
+        np.take(rows, self._x1, axis=1, out=scratch)
+        scratch *= self._wx1
+        out += scratch
+        return out
+
+    def apply(self, plane: np.ndarray, *, subtract: bool) -> None:
+        """Subtract the background from ``plane`` (or add it back), in place, band by band."""
+        height, width = self.shape
+        out = np.empty((min(_BAND_ROWS, height), width), dtype=np.float32)
+        scratch = np.empty_like(out)
+        operation = np.subtract if subtract else np.add
+        for start in range(0, height, _BAND_ROWS):
+            stop = min(start + _BAND_ROWS, height)
+            band = plane[start:stop]
+            operation(band, self.band(start, stop, out, scratch), out=band)
+
+
 def _background(image: np.ndarray, box_px: int) -> np.ndarray:
-    """Smooth background: cell medians, 3×3 median-filtered, bilinear between cell centres."""
+    """The smooth background of ``image`` as a plane of its own (see :class:`_Background`)."""
+    background = _Background(image, box_px)
     height, width = image.shape
-    n_y, n_x = max(1, height // box_px), max(1, width // box_px)
-    cell_h, cell_w = height // n_y, width // n_x
-    # Every other pixel of each cell: the median of ~1,000 values is as good and 4× cheaper.
-    cells = image[: n_y * cell_h, : n_x * cell_w].reshape(n_y, cell_h, n_x, cell_w)
-    samples = cells[:, ::2, :, ::2].transpose(0, 2, 1, 3).reshape(n_y, n_x, -1)
-    mesh = np.median(samples, axis=2)
-    # A cell covered by a bright star or the core of a galaxy reads high: take the median of
-    # each cell's 3×3 neighbourhood, as SExtractor's BACK_FILTERSIZE 3 does.
-    # Odd reflection at the edges continues a gradient, so a sloped sky keeps its slope there.
-    padded = np.pad(mesh, 1, mode="reflect", reflect_type="odd")
-    mesh = np.median(
-        np.stack([padded[i : i + n_y, j : j + n_x] for i in range(3) for j in range(3)]), axis=0
-    ).astype(np.float32)
-    y0, y1, fy = _interpolation(height, n_y, cell_h)
-    x0, x1, fx = _interpolation(width, n_x, cell_w)
-    rows = mesh[y0] * (1.0 - fy)[:, None] + mesh[y1] * fy[:, None]
-    return rows[:, x0] * (1.0 - fx) + rows[:, x1] * fx
+    out = np.empty((height, width), dtype=np.float32)
+    scratch = np.empty((min(_BAND_ROWS, height), width), dtype=np.float32)
+    for start in range(0, height, _BAND_ROWS):
+        stop = min(start + _BAND_ROWS, height)
+        background.band(start, stop, out[start:stop], scratch)
+    return out
 
 
 def _interpolation(size_px: int, cells: int, cell_px: int) -> tuple[np.ndarray, ...]:

@@ -4,50 +4,27 @@ camera, night and format, from the catalog's image records (plain dicts as
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
-from astrocat_pipeline.core.designations import normalize_designation
 from astrocat_pipeline.core.frame_types import FrameType
+from astrocat_pipeline.core.targets import INTEGRATION_FRAME_TYPES, target_of
+
+__all__ = [
+    "INTEGRATION_FRAME_TYPES",
+    "NIGHT_STARTS_AT_UTC_HOUR",
+    "library_summary",
+    "markdown_table",
+    "summary_tables",
+    "target_of",
+]
 
 # A night runs from noon to noon: frames after midnight belong to the evening before. Times are
 # UTC (the catalog does not know the site), which is right to within the site's zone offset.
 NIGHT_STARTS_AT_UTC_HOUR = 12
-# Frames that add to a target's integration time: linear subframes of the sky (lights). Masters
-# would count their subframes twice; unlabelled frames count when they were solved (they show the
-# sky).
-INTEGRATION_FRAME_TYPES = frozenset(
-    t for t in FrameType if t.shows_sky and t.is_linear and not t.is_master
-)
-
-
-def _match_name(match: Mapping[str, Any]) -> str:
-    messier = match.get("messier")
-    return f"M {messier}" if messier else str(match["designation"])
-
-
-def target_of(image: Mapping[str, Any]) -> str:
-    """The target a frame shows: the OBJECT header when the solved field contains it, else the
-    most relevant object in the field (matches come Messier first), else the OBJECT header as
-    written, else "unknown"."""
-    matches = image.get("matches") or []
-    header = image.get("object")
-    wanted = normalize_designation(header) if header else None
-    if matches:
-        for match in matches:
-            names = {str(match["designation"]), _match_name(match)}
-            if match.get("name"):
-                names.add(str(match["name"]))
-            folded = {n.casefold() for n in names}
-            if (wanted is not None and wanted in names) or str(header).strip().casefold() in folded:
-                return _match_name(match)
-        return _match_name(matches[0])
-    if header and str(header).strip():
-        return wanted or " ".join(str(header).split())
-    return "unknown"
 
 
 def _night(date_obs: Any) -> str | None:
@@ -142,6 +119,49 @@ def library_summary(images: Iterable[Mapping[str, Any]]) -> dict[str, pd.DataFra
         "statuses": _counts(frame, "status"),
         "solutions": _counts(frame, "solution"),
         "nights": nights,
+    }
+
+
+def _counted(rows: Sequence[tuple[Any, ...]], column: str) -> pd.DataFrame:
+    """A table of (value, frames), most frames first (ties by value)."""
+    table = pd.DataFrame.from_records(
+        [(value, int(frames)) for value, frames in rows], columns=[column, "frames"]
+    )
+    return table.sort_values(["frames", column], ascending=[False, True]).reset_index(drop=True)
+
+
+def summary_tables(aggregates: Mapping[str, Sequence[tuple[Any, ...]]]) -> dict[str, pd.DataFrame]:
+    """:func:`library_summary`'s tables from the catalog's aggregations
+    (``CatalogStore.summary_aggregates``: integration per target and filter, frames per value,
+    frames and exposure per night), in the same columns and order; counts of equal frames are
+    ordered by value."""
+    integration = pd.DataFrame.from_records(
+        [
+            (str(target), str(filter_name), int(frames), float(exposure_s))
+            for target, filter_name, frames, exposure_s in aggregates["integration"]
+        ],
+        columns=["target", "filter", "frames", "exposure_s"],
+    )
+    integration = (
+        integration.assign(exposure_h=(integration["exposure_s"] / 3600.0).round(3))
+        .sort_values(["exposure_s", "target", "filter"], ascending=[False, True, True])
+        .reset_index(drop=True)
+    )
+    nights = pd.DataFrame.from_records(
+        [
+            (str(night), int(frames), round(float(exposure_s) / 3600.0, 3))
+            for night, frames, exposure_s in aggregates["nights"]
+        ],
+        columns=["night", "frames", "exposure_h"],
+    )
+    return {
+        "integration": integration,
+        "frame_types": _counted(aggregates["frame_types"], "frame_type"),
+        "cameras": _counted(aggregates["cameras"], "camera"),
+        "formats": _counted(aggregates["formats"], "format"),
+        "statuses": _counted(aggregates["statuses"], "status"),
+        "solutions": _counted(aggregates["solutions"], "solution"),
+        "nights": nights.sort_values("night", ascending=False).reset_index(drop=True),
     }
 
 

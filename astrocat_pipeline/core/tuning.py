@@ -73,6 +73,10 @@ SOLVER_MIN_STARS = 6
 # is one that would rarely end in a solution. CPU time, not wall time, so that a busy machine
 # does not fail frames it would solve.
 SOLVER_BUDGET_S = 10.0
+# Of the budget, this much is kept for what follows the last run's share: the last 50 ms poll,
+# the kill, reading the answer (unsolvable frames used 10.13-10.22 s of CPU with a 10 s budget
+# before it was kept; bench/README.md).
+SOLVER_BUDGET_MARGIN_S = 0.3
 # Each engine run is killed after this many times its CPU share in wall-clock time (plus 1 s):
 # the engine's CPU limit overshoots 2-3× (FACTS.md) and a machine shared by several solves
 # gives each less than a core.
@@ -93,6 +97,13 @@ SOLVER_MIN_LOG_ODDS = math.log(1e9)
 # The scale of the same optics changes by < 1 % with focus and temperature.
 NEIGHBOUR_HINT_RADIUS_FRACTION = 1.0
 NEIGHBOUR_HINT_SCALE_TOLERANCE = 0.02
+# A search with a neighbour's hint gets at most this much CPU: right, it took 0.06-0.1 s on
+# the realistic nights; wrong, it took its whole share (3.5 s of a 10 s budget) before the
+# frame's own search (bench/neighbour_bench.py).
+SOLVER_NEIGHBOUR_CPU_S = 1.0
+# Frames taken within this many hours of each other are of the same night (a long winter
+# night's sequence, both sides of midnight).
+NEIGHBOUR_WINDOW_H = 12.0
 # A search without a scale tries all index files together (`inparallel`), which keeps them all in
 # memory at once; astrometry.net advises it only when they fit in RAM. Debian's Tycho-2 10-19 set
 # is 22 MB, the 4100/4200 series reach tens of GB: above this total they are searched one by one.
@@ -106,6 +117,43 @@ SOLVER_BLIND_TIGHT_CODE_TOLERANCE = 0.005
 # poorer positions: donuts, trails, lens distortion), the rest. Tight-tolerance searches of the
 # corpus solved in at most 4.5 s of CPU (bench/README.md).
 SOLVER_BLIND_FIRST_PASS_SHARE = 0.6
+
+# --- The independent check of a plate solution (core/solution_check.py) ------------------
+# Reference stars (Hipparcos, never the solver's index) land on a detection when within this
+# many pixels of it (centroids of binned, Bayer and defocused stars scatter by up to 1 px)...
+CHECK_MATCH_RADIUS_PX = 3.0
+# ... plus this fraction of their distance from the frame's centre: the engine fits a plain
+# TAN projection (--no-tweak), and a camera lens's distortion that it leaves grows outwards
+# (0.5 %: 4.5 px in the corner of a 1500x1000 frame, 19 px in a 26 Mpx frame's).
+CHECK_MATCH_RADIUS_FRACTION = 0.005
+# The frame's brightest detections used (the stored star list's length).
+CHECK_MAX_DETECTIONS = 1000
+# Reference stars tested: the brightest, at most this many per detection used (the frame's
+# brightness order differs from the catalogue's by colour and filter: the brightest half as
+# many reference stars as detections are nearly all among them), and at most this many.
+CHECK_REFERENCE_PER_DETECTION = 0.5
+CHECK_MAX_REFERENCE = 400
+# The local density of detections is counted in an annulus holding this many on average; a
+# star whose annulus holds fewer than CHECK_MIN_ANNULUS_COUNT lies where the detector found
+# (almost) nothing (foreground, cloud, a dark edge) and says nothing either way.
+CHECK_ANNULUS_COUNT = 20
+CHECK_MIN_ANNULUS_COUNT = 3
+# A true solution finds at least this share of the reference stars tested (the evidence drifts
+# in its favour from about half of it: 14 %); a wrong one finds them at chance (2-9 %).
+# True solutions of the realistic corpus and the synthetic samples found 79-100 % of them
+# (foreground and cloud the lowest), wrong ones 2-9 %.
+CHECK_MIN_COMPLETENESS = 0.3
+# Decades of evidence: a region whose outcome is 1,000 times likelier by chance than under a
+# true WCS rejects it; the whole frame at 10,000 times likelier true than chance confirms it.
+CHECK_REJECT_LOG10 = 3.0
+CHECK_ACCEPT_LOG10 = 4.0
+# A frame where a true solution finding this share of its reference stars would score
+# CHECK_DECISIVE_LOG10 (about 20 reference stars) is decisive: a solution that does not reach
+# CHECK_ACCEPT_LOG10 there is rejected, not left undecided.
+CHECK_TYPICAL_COMPLETENESS = 0.6
+CHECK_DECISIVE_LOG10 = 12.0
+# Hipparcos stars are looked up within the field's radius times this (the corners, with room).
+CHECK_REFERENCE_RADIUS_FACTOR = 1.05
 
 # --- Star detection for plate solving (core/star_detect.py) --------------------------------
 # Background mesh cell: SExtractor's default BACK_SIZE; larger than a star, smaller than the
@@ -128,6 +176,11 @@ STAR_UNIFORMIZE_CELLS = 10
 # 100+ stars (only the brightest SOLVER_MAX_STARS go to the solver).
 STAR_SEP_DETECT_SIGMA = 5.0
 STAR_SEP_MIN_AREA_PX = 3
+# sep's pixel stack (the pixels of the objects open at once during its scan) is first sized for
+# this fraction of the plane's pixels: a 26-Mpx frame's stars hold a few thousand, a bright
+# nebula can hold more, and a frame that fills it is extracted again with room for half the
+# plane (core/star_detect.py). 1/16: 18 MB for a 26-Mpx frame's binned plane.
+STAR_SEP_PIXSTACK_FRACTION = 1 / 16
 # A 3×3 detection filter suits stars about a pixel wide (sep's minor axis ``b`` ~1 px, FWHM
 # ~2.4 px). When the frame's PSF is at least twice that (defocus, oversampling), it is detected
 # again on blocks of about this many pixels per PSF width.

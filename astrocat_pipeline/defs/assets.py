@@ -214,8 +214,9 @@ def _step_functions(
         )
     if PLATE_SOLUTION in selected:
         solver = astrocat.plate_solver()
+        checker = astrocat.solution_checker()
         functions["plate_solution"] = lambda key, read: steps.solve_plate(
-            store, solver, key, catalog, file_pass=read
+            store, solver, key, catalog, file_pass=read, checker=checker
         )
     if CATALOG_MATCHES in selected:
         annotated = astrocat.thumbnails()

@@ -1,4 +1,5 @@
-"""Every use of a private Dagster API, each in one small function with the reason for it.
+"""Every use of a private Dagster API, each in one small function with the reason for it (and
+the private methods sqlite_storage.py overrides, listed in ``SQLITE_STORAGE_OVERRIDES``).
 
 Dagster is pinned exactly (pyproject.toml). When it is upgraded, run
 ``astrocat_pipeline_tests/defs/test_dagster_internals.py`` first: it exercises each function here
@@ -171,3 +172,100 @@ def initialize_pool_limit(instance: dg.DagsterInstance, pool: str) -> None:
     if instance.global_op_concurrency_default_limit is None:
         return
     instance.event_log_storage.initialize_concurrency_limit_to_default(pool)
+
+
+# What sqlite_storage.py (the embedded instance's SQLite storages with their connections kept
+# open) overrides or relies on inside Dagster's own SQLite storages, none of it public API: each
+# entry names the Dagster object, the first 16 hex digits of the SHA-256 of its source as
+# ``inspect.getsource`` gave it in Dagster 1.13.27, and why sqlite_storage.py depends on it.
+# ``test_dagster_internals.py`` fails, naming the object, as soon as an upgrade changes one: read
+# Dagster's new source, bring the override in line, then update the fingerprint here.
+SQLITE_STORAGE_OVERRIDES: Mapping[str, tuple[str, str]] = {
+    "dagster._core.storage.event_log.sqlite.sqlite_event_log:SqliteEventLogStorage._connect": (
+        "b8435f2665689760",
+        "overridden: the same lock, first-use initialisation and transaction, on a kept engine",
+    ),
+    "dagster._core.storage.event_log.sqlite.sqlite_event_log:SqliteEventLogStorage.__init__": (
+        "264c15baa761a7bb",
+        "sets _db_lock and _initialized_dbs, which the _connect override uses, and creates the "
+        "index file through _connect (the kept engines must exist before it runs)",
+    ),
+    "dagster._core.storage.event_log.sqlite.sqlite_event_log:SqliteEventLogStorage._initdb": (
+        "7a302d98eb61a34d",
+        "called by the _connect override on a file's first use in a process",
+    ),
+    "dagster._core.storage.event_log.sqlite.sqlite_event_log:SqliteEventLogStorage.watch": (
+        "a223e2f9cf3abda9",
+        "replaced (with end_watch and dispose): Dagster's watch follows a run's database file, "
+        "which commits on a kept connection leave alone until a checkpoint",
+    ),
+    "dagster._core.storage.event_log.sqlite.sqlite_event_log:SqliteEventLogStorage.end_watch": (
+        "dd45a3cadaad5f75",
+        "replaced with watch",
+    ),
+    "dagster._core.storage.event_log.sqlite.sqlite_event_log:SqliteEventLogStorage.dispose": (
+        "df16dafbfa8427c1",
+        "extended: stops the replaced watch's observer and closes the kept engines",
+    ),
+    "dagster._core.storage.event_log.sqlite.sqlite_event_log:SqliteEventLogStorage.wipe": (
+        "de02c63676e7d477",
+        "extended: it deletes the runs' files, so the kept engines are closed first",
+    ),
+    "dagster._core.storage.event_log.sqlite.sqlite_event_log:SqliteEventLogStorageWatchdog": (
+        "cd600a026151f6f5",
+        "its _process_log is what the replaced watch's handler does for each change",
+    ),
+    "dagster._core.storage.runs.sqlite.sqlite_run_storage:SqliteRunStorage.connect": (
+        "d343abae6e9bea85",
+        "overridden: the same transaction on a kept engine",
+    ),
+    "dagster._core.storage.runs.sqlite.sqlite_run_storage:SqliteRunStorage.__init__": (
+        "391592fd1e58acba",
+        "sets _conn_string, which the connect override opens",
+    ),
+    "dagster._core.storage.schedules.sqlite.sqlite_schedule_storage:"
+    "SqliteScheduleStorage.connect": (
+        "d343abae6e9bea85",
+        "overridden: the same transaction on a kept engine",
+    ),
+    "dagster._core.storage.schedules.sqlite.sqlite_schedule_storage:"
+    "SqliteScheduleStorage.__init__": (
+        "6752d929360fc05b",
+        "sets _conn_string, which the connect override opens",
+    ),
+    "dagster._core.storage.sqlite_storage:DagsterSqliteStorage.__init__": (
+        "bcf5aa27a5dd083f",
+        "replaced: builds the three kept-connection storages in the same folders, and the "
+        "attributes Dagster's own sets",
+    ),
+    "dagster._core.storage.sqlite_storage:DagsterSqliteStorage.from_config_value": (
+        "7330f7b17b217d04",
+        "overridden: Dagster's builds DagsterSqliteStorage by name",
+    ),
+    "dagster._core.storage.sqlite_storage:_runs_directory": (
+        "1e2d5a68c6969d2c",
+        "the folder of runs.db under the instance's home, shared with Dagster's storage",
+    ),
+    "dagster._core.storage.sqlite_storage:_event_logs_directory": (
+        "ab3215673d53f8fc",
+        "the folder of the event log's files, shared with Dagster's storage",
+    ),
+    "dagster._core.storage.sqlite_storage:_schedule_directory": (
+        "bd28224a762900aa",
+        "the folder of schedules.db, shared with Dagster's storage",
+    ),
+}
+
+
+def source_fingerprint(qualified_name: str) -> str:
+    """The fingerprint ``SQLITE_STORAGE_OVERRIDES`` records for ``module:attribute.path``: the
+    first 16 hex digits of the SHA-256 of its source in the installed Dagster."""
+    import hashlib
+    import importlib
+    import inspect
+
+    module_name, attribute = qualified_name.split(":")
+    target: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        target = getattr(target, part)
+    return hashlib.sha256(inspect.getsource(target).encode()).hexdigest()[:16]

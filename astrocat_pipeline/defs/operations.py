@@ -94,13 +94,16 @@ def resolve_folder_op(
     """Plate-solve the frames under a folder that are unsolved or failed (all with force)."""
     store = astrocat.store()
     solver, catalog = astrocat.plate_solver(), astrocat.object_catalog()
+    checker = astrocat.solution_checker()
     rows = operations.frames_to_resolve(store, config.folder or None, config.force)
     return _run_over(
         context,
         store,
         "plate_solution",
         rows,
-        lambda key: steps.solve_plate(store, solver, key, catalog, force=config.force),
+        lambda key: steps.solve_plate(
+            store, solver, key, catalog, force=config.force, checker=checker
+        ),
     )
 
 

@@ -36,7 +36,7 @@ def confirm_held_removals(
     for key, _ in found.remove:
         if key in existing:
             context.instance.delete_dynamic_partition(IMAGES_PARTITIONS_NAME, key)
-    library_sync.remove_images(store, found.remove, datetime.now(UTC))
+    library_sync.remove_images(store, found.remove, datetime.now(UTC), astrocat.thumbnails())
     for _, path in found.remove[:20]:
         context.log.info(f"removed {path}")
     context.add_output_metadata(

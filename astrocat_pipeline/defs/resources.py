@@ -9,6 +9,7 @@ from astrocat_pipeline.adapters.catalog import CatalogStore, open_catalog
 from astrocat_pipeline.adapters.solvers import PlateSolver, build_solver
 from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
 from astrocat_pipeline.cataloging.objects import load_object_catalog
+from astrocat_pipeline.cataloging.solution_check import SolutionChecker
 from astrocat_pipeline.core.sky_catalog import ObjectCatalog
 from astrocat_pipeline.settings import SETTING_VARIABLES, Settings
 
@@ -37,6 +38,7 @@ class AstrocatResource(dg.ConfigurableResource):
     _settings: Settings | None = PrivateAttr(default=None)
     _store: CatalogStore | None = PrivateAttr(default=None)
     _catalog: ObjectCatalog | None = PrivateAttr(default=None)
+    _checker: SolutionChecker | None = PrivateAttr(default=None)
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -68,6 +70,12 @@ class AstrocatResource(dg.ConfigurableResource):
             nova_deadline_s=settings.nova_deadline_s,
             solve_budget_s=settings.solve_budget_s,
         )
+
+    def solution_checker(self) -> SolutionChecker:
+        """The Hipparcos check of every WCS before it is stored (the catalogue read once)."""
+        if self._checker is None:
+            self._checker = SolutionChecker()
+        return self._checker
 
     def object_catalog(self) -> ObjectCatalog:
         if self._catalog is None:

@@ -131,7 +131,7 @@ def evaluate_library(
     for key, _ in plan.removals:
         if key in existing:
             instance.delete_dynamic_partition(IMAGES_PARTITIONS_NAME, key)
-    library_sync.remove_images(store, plan.removals, now)
+    library_sync.remove_images(store, plan.removals, now, astrocat.thumbnails())
 
     for message in (*inventory.warnings, *plan.warnings):
         warn(message)

@@ -3,7 +3,7 @@ that refreshes it with the thumbnail cache statistics and the library health."""
 
 import dagster as dg
 
-from astrocat_pipeline.core.summary import library_summary as summarize
+from astrocat_pipeline.cataloging.summary import library_tables
 from astrocat_pipeline.core.summary import markdown_table
 from astrocat_pipeline.defs.health import library_health
 from astrocat_pipeline.defs.operations import thumbnail_cache_stats
@@ -13,7 +13,7 @@ from astrocat_pipeline.defs.resources import AstrocatResource
 @dg.asset(group_name="library", kinds={"pandas"})
 def library_summary(astrocat: AstrocatResource) -> dg.MaterializeResult:
     """Integration time per target and filter; frames per frame type, camera, night, format."""
-    tables = summarize([result.to_dict() for result in astrocat.store().search(None)])
+    tables = library_tables(astrocat.store())
     integration = tables["integration"]
     metadata: dict[str, dg.MetadataValue] = {
         "images": dg.MetadataValue.int(int(tables["formats"]["frames"].sum())),

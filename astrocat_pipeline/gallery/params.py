@@ -166,6 +166,11 @@ def parse_none(params: Mapping[str, list[str]]) -> None:
     _single(params, frozenset())
 
 
+def parse_page(params: Mapping[str, list[str]]) -> int:
+    """A page that takes only ``page`` (1-based; 1 when not given)."""
+    return _integer(_single(params, frozenset({"page"})), "page", 1, 1, MAX_PAGE)
+
+
 def parse_partition(params: Mapping[str, list[str]]) -> str:
     values = _single(params, frozenset({"partition"}))
     key = values.get("partition")

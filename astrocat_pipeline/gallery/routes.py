@@ -39,6 +39,7 @@ from astrocat_pipeline.gallery.params import (
     BadRequestError,
     parse_image_id,
     parse_none,
+    parse_page,
     parse_partition,
     parse_search,
 )
@@ -54,6 +55,9 @@ IMAGE_ASSETS = (
 # Browsers may reuse an image this long before asking again (then with its validators).
 IMAGE_MAX_AGE_S = 60
 PROBLEMS_SHOWN = 500
+# Rows of the targets page: a library of 100,000 frames can have tens of thousands of target and
+# filter pairs; a page shows the longest integrations first, this many at a time.
+TARGETS_PER_PAGE = 200
 MEDIA_TYPES = {".jpg": "image/jpeg", ".webp": "image/webp"}
 
 
@@ -353,27 +357,28 @@ def frame_page(request: Request) -> Response:
 
 
 def targets_page(request: Request) -> Response:
-    """Integration time per target and filter (as ``astrocat stats`` counts it), each with a
-    representative thumbnail and a link to its frames."""
-    from astrocat_pipeline.core.summary import library_summary, target_of
+    """Integration time per target and filter (as ``astrocat stats`` counts it), longest first,
+    ``TARGETS_PER_PAGE`` to a page, each with a representative thumbnail (its longest exposure
+    with one) and a link to its frames."""
+    from astrocat_pipeline.cataloging.summary import library_tables
 
-    if (bad := _no_params(request)) is not None:
-        return bad
-    documents = _store(request).summary_documents()
-    table = library_summary(documents)["integration"]
-    # The representative of a target and filter: its longest exposure with a thumbnail.
-    best: dict[tuple[str, str], tuple[float, int]] = {}
-    for document in documents:
-        if document["thumbnail_path"] is None:
-            continue
-        key = (target_of(document), document.get("filter") or "none")
-        exposure = document.get("exposure_s") or 0.0
-        if key not in best or exposure > best[key][0]:
-            best[key] = (exposure, document["image_id"])
+    try:
+        page = parse_page(_params(request))
+    except BadRequestError as exc:
+        return error_page(request, 400, str(exc))
+    store = _store(request)
+    table = library_tables(store)["integration"]
+    pages = max(1, math.ceil(len(table) / TARGETS_PER_PAGE))
+    if page > pages:
+        return error_page(
+            request, 400, f"page {page}: the targets take {pages} page{'s' if pages > 1 else ''}"
+        )
+    first = (page - 1) * TARGETS_PER_PAGE
+    shown = table.iloc[first : first + TARGETS_PER_PAGE].to_dict("records")
+    representatives = store.target_representatives({str(r["target"]) for r in shown})
     rows = []
-    for record in table.to_dict("records"):
+    for record in shown:
         target, filter_name = str(record["target"]), str(record["filter"])
-        representative = best.get((target, filter_name))
         search = {"object": target} if target != "unknown" else {}
         if filter_name not in ("none", "unknown", ""):
             search["filter"] = filter_name
@@ -383,11 +388,25 @@ def targets_page(request: Request) -> Response:
                 "filter": filter_name,
                 "frames": int(record["frames"]),
                 "exposure_h": float(record["exposure_h"]),
-                "image_id": representative[1] if representative else None,
+                "image_id": representatives.get((target, filter_name)),
                 "link": "/?" + urlencode(search),
             }
         )
-    return _render(request, "targets.html", {"rows": rows, "images": len(documents)})
+    return _render(
+        request,
+        "targets.html",
+        {
+            "rows": rows,
+            "images": store.count_images(),
+            "groups": len(table),
+            "first": first + 1,
+            "last": first + len(rows),
+            "page": page,
+            "pages": pages,
+            "previous": f"/targets?page={page - 1}" if page > 1 else None,
+            "next": f"/targets?page={page + 1}" if page < pages else None,
+        },
+    )
 
 
 def problems_page(request: Request) -> Response:

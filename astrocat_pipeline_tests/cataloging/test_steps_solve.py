@@ -72,7 +72,9 @@ def test_nova_progress_is_recorded_and_a_crashed_run_resumes_without_uploading_a
     seen_statuses: list[str] = []
     run_solver = steps._run_solver
 
-    def crash_once_a_job_exists(solver, path, width, height, hints, resume, on_progress, stars):
+    def crash_once_a_job_exists(
+        solver, path, width, height, hints, resume, on_progress, stars, checker, neighbour
+    ):
         # The step's own callback records the progress; then the run "dies".
         def record_then_crash(progress: SolveProgress) -> None:
             on_progress(progress)
@@ -80,7 +82,9 @@ def test_nova_progress_is_recorded_and_a_crashed_run_resumes_without_uploading_a
             if progress.job_id is not None:
                 raise Crash
 
-        return run_solver(solver, path, width, height, hints, resume, record_then_crash, stars)
+        return run_solver(
+            solver, path, width, height, hints, resume, record_then_crash, stars, checker, neighbour
+        )
 
     with NovaDouble(api_key=KEY, wcs_file=truth_wcs(), null_job_polls=2, solving_polls=3) as double:
         monkeypatch.setattr(steps, "_run_solver", crash_once_a_job_exists)

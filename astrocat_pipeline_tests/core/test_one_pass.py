@@ -110,6 +110,9 @@ def test_a_small_frame_is_searched_at_full_resolution():
     frame = _star_field((300, 400), 20, seed=3)
     plane, factor = star_plane(frame)
     assert factor == 1
-    assert plane is frame
+    # A float32 plane of its own (the detection works in it), not a view of the frame.
+    assert plane.dtype == np.float32
+    assert not np.shares_memory(plane, frame)
+    np.testing.assert_array_equal(plane, frame.astype(np.float32))
     expected = remove_line_artifacts(detect_stars(frame))
     np.testing.assert_array_equal(frame_stars(frame).x_px, expected.x_px)

@@ -43,7 +43,12 @@ def stats(port: int) -> dict[str, dict[str, int]]:
     return {node["assetKey"]["path"][0]: node["partitionStats"] or {} for node in nodes}
 
 
-def test_a_run_killed_with_dagster_dev_is_failed_retried_and_its_files_indexed_once(tmp_path):
+def test_a_run_killed_with_dagster_dev_is_failed_retried_and_its_files_indexed_once(
+    tmp_path, monkeypatch
+):
+    # The project's dagster.yaml names the instance's folder as $DAGSTER_HOME, as the
+    # webserver and the daemon have it; this process opens the same instance.
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     library = tmp_path / "library"
     for i in range(FILES):
         write_tiny_fits(library / f"night{i // 50}" / f"light_{i:03d}.fits", seed=i)

@@ -4,6 +4,7 @@ Run these first after upgrading Dagster: a failure names the API that is gone or
 function to revisit.
 """
 
+import inspect
 import os
 import time
 from typing import Any
@@ -257,3 +258,42 @@ def test_a_pool_limit_is_created_before_its_first_claim(tmp_path):
         dagster_internals.initialize_pool_limit(instance, "plate_solver")
         assert "plate_solver" in instance.event_log_storage.get_concurrency_keys()
         assert instance.event_log_storage.get_concurrency_info("plate_solver").slot_count == 3
+
+
+@pytest.mark.parametrize("name", sorted(dagster_internals.SQLITE_STORAGE_OVERRIDES))
+def test_what_the_sqlite_storage_overrides_is_as_it_was_written_for(name):
+    expected, reason = dagster_internals.SQLITE_STORAGE_OVERRIDES[name]
+    try:
+        found = dagster_internals.source_fingerprint(name)
+    except (ImportError, AttributeError) as exc:
+        pytest.fail(
+            f"Dagster {dg.__version__} no longer has {name} ({exc}); defs/sqlite_storage.py "
+            f"depends on it: {reason}"
+        )
+    if found != expected:
+        pytest.fail(
+            f"Dagster {dg.__version__} changed {name}, on which defs/sqlite_storage.py depends "
+            f"({reason}): read its new source, bring sqlite_storage.py in line, then record "
+            f"{found} for it in dagster_internals.SQLITE_STORAGE_OVERRIDES"
+        )
+
+
+def test_every_override_of_the_sqlite_storage_is_listed():
+    from astrocat_pipeline.defs import sqlite_storage
+
+    listed = set(dagster_internals.SQLITE_STORAGE_OVERRIDES)
+    unlisted = []
+    for ours in (
+        sqlite_storage.KeptConnectionSqliteRunStorage,
+        sqlite_storage.KeptConnectionSqliteScheduleStorage,
+        sqlite_storage.KeptConnectionSqliteEventLogStorage,
+        sqlite_storage.KeptConnectionSqliteStorage,
+    ):
+        dagster_class = next(c for c in ours.__mro__[1:] if c.__module__.startswith("dagster."))
+        for attribute, value in vars(ours).items():
+            method = inspect.isfunction(value) or isinstance(value, classmethod | staticmethod)
+            if method and attribute in vars(dagster_class):
+                name = f"{dagster_class.__module__}:{dagster_class.__name__}.{attribute}"
+                if name not in listed:
+                    unlisted.append(name)
+    assert not unlisted, f"overridden but not in SQLITE_STORAGE_OVERRIDES: {unlisted}"

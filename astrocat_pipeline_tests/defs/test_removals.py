@@ -384,6 +384,8 @@ def test_tombstones_are_purged_after_their_days(tmp_path, astrocat_env, instance
     path.unlink()
     two_looks(sensor)
     assert thumbnail.is_file()
+    assert not gone_copy.exists()  # removed with its image (the thumbnail stays for a return)
+    gone_copy = thumbnails.write_grid(gone_id, 320, "jpeg", b"jpeg")  # left by an interruption
     removed_at = datetime.now(UTC)
 
     assert library_sync.purge_tombstones(store, thumbnails, removed_at, keep_days=30) == []

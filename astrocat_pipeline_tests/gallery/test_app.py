@@ -291,15 +291,38 @@ def test_every_page_says_where_its_parts_may_come_from(gallery):
 
 
 def test_the_targets_page_counts_as_the_stats_command_does(gallery):
+    from astrocat_pipeline.cataloging.summary import library_tables
     from astrocat_pipeline.core.records import CatalogMatch
     from astrocat_pipeline.core.summary import library_summary
 
-    _, store, _ = gallery
+    client, store, _ = gallery
     match = CatalogMatch("OpenNGC", "NGC 224", "Andromeda Galaxy", "G", 10.7, 41.3, 5, 5, 190.0, 31)
     store.replace_matches("lib/M31/M31_Ha_1.fits", [match])
     store.replace_matches("lib/M42/M42_L.fits", [match])  # OBJECT M42, but M31 in the field
-    fast = library_summary(store.summary_documents())
+    fast = library_tables(store)
     full = library_summary([result.to_dict() for result in store.search(None)])
     assert fast.keys() == full.keys()
-    for name, table in full.items():
-        assert fast[name].to_dict("records") == table.to_dict("records"), name
+    assert fast["integration"].to_dict("records") == full["integration"].to_dict("records")
+    page = client.get("/targets")
+    for row in full["integration"].to_dict("records"):
+        assert f"<b>{row['target']}</b> · {row['filter']}<br>" in page.text
+
+
+def test_the_targets_page_pages_the_longest_integrations_first(gallery, monkeypatch):
+    from astrocat_pipeline.gallery import routes
+
+    client, store, _ = gallery
+    monkeypatch.setattr(routes, "TARGETS_PER_PAGE", 1)
+    first = client.get("/targets")
+    assert first.status_code == 200
+    assert "1–1 of 2 target and filter pairs" in first.text
+    assert "<b>M 31</b> · Ha<br>" in first.text
+    assert "M 42" not in first.text
+    assert 'href="/targets?page=2"' in first.text
+    second = client.get("/targets", params={"page": "2"})
+    assert "<b>M 42</b> · L<br>" in second.text
+    assert "<b>M 31</b>" not in second.text
+    # The representative thumbnail: M 42's frame has one in the cache.
+    assert f'src="/thumbnails/{_id(store, "M42/M42_L.fits")}/grid"' in second.text
+    for bad in ({"page": "3"}, {"page": "0"}, {"page": "x"}, {"sort": "1"}):
+        assert client.get("/targets", params=bad).status_code == 400, bad

@@ -118,7 +118,9 @@ def _screenshot(driver, name: str, folder: Path) -> Path:
     return path
 
 
-def test_search_a_target_open_a_frame_and_follow_it_into_dagster(tmp_path: Path):
+def test_search_a_target_open_a_frame_and_follow_it_into_dagster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     _require_browser()
     # The README's screenshots are rewritten only when asked (they show a time, so every run
     # would change them); otherwise they are taken into the test's own folder.
@@ -133,6 +135,9 @@ def test_search_a_target_open_a_frame_and_follow_it_into_dagster(tmp_path: Path)
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
     shutil.copy(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    # The project's dagster.yaml names the instance's folder as $DAGSTER_HOME, as the
+    # webserver and the daemon have it; this process opens the same instance.
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
     gallery_port = free_port()
     env = {
         **os.environ,

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Connection, Engine, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from astrocat_pipeline.adapters.catalog.schema import images
+from astrocat_pipeline.adapters.catalog.schema import catalog_matches, images
 from astrocat_pipeline.core.errors import AstrocatError
 from astrocat_pipeline.core.records import ImageStatus
 
@@ -52,6 +52,17 @@ def clear_stage_error(conn: Connection, where: ColumnElement[bool], stage: str) 
         .where(where, images.c.error_stage == stage)
         .values(status=ImageStatus.INDEXED, error_stage=None, error=None)
     )
+
+
+def stored_match_names(conn: Connection, image_id: int) -> list[dict[str, Any]]:
+    """The image's matches in stored order, with what its target is named from
+    (``designation``, ``messier``, ``name``: :func:`~astrocat_pipeline.core.targets.target_of`)."""
+    rows = conn.execute(
+        select(catalog_matches.c.designation, catalog_matches.c.messier, catalog_matches.c.name)
+        .where(catalog_matches.c.image_id == image_id)
+        .order_by(catalog_matches.c.id)
+    )
+    return [{"designation": d, "messier": m, "name": n} for d, m, n in rows]
 
 
 class StoreBase:

@@ -171,13 +171,37 @@ images = Table(
     Column("gone_since", UTCDateTime),
     Column("removal_held_at", UTCDateTime),
     Column("removed_at", UTCDateTime, index=True),
+    # The target the frame shows (core.targets.target_of of OBJECT and the matches; revision
+    # 0010), written with either; NULL: neither was ever written (target "unknown").
+    Column("target", SafeText),
     # The search's order over the library (search_query.SEARCH_ORDER; revision 0008): a page of
-    # results reads its ids from this index instead of sorting every image.
+    # results reads its ids from this index instead of sorting every image. It also holds the
+    # columns the search's header filters test (revision 0010), so that a filtered page and its
+    # count read the index alone.
     Index(
         "ix_images_search_order",
         "date_obs",
         "path",
         "id",
+        "filter",
+        "frame_type",
+        "exposure_s",
+        "camera",
+        "telescope",
+        "removed_at",  # SQLite reads a partial index alone only if it holds its condition's
+        sqlite_where=text("removed_at IS NULL"),
+        postgresql_where=text("removed_at IS NULL"),
+    ),
+    # Integration per target and filter (revision 0010): everything its aggregation reads, in
+    # its grouping order.
+    Index(
+        "ix_images_target_filter",
+        "target",
+        "filter",
+        "frame_type",
+        "exposure_s",
+        "fingerprint",
+        "removed_at",
         sqlite_where=text("removed_at IS NULL"),
         postgresql_where=text("removed_at IS NULL"),
     ),
@@ -212,6 +236,8 @@ plate_solutions = Table(
     # resumes the nova job instead of uploading again.
     Column("failure_kind", SafeText),
     Index("ix_plate_solutions_status_updated_at", "status", "updated_at"),
+    # A solution's status without its row (which holds the WCS header; revision 0010).
+    Index("ix_plate_solutions_fingerprint_status", "fingerprint", "status"),
 )
 
 catalog_matches = Table(
@@ -223,7 +249,6 @@ catalog_matches = Table(
         Integer,
         ForeignKey("images.id", ondelete="CASCADE"),
         nullable=False,
-        index=True,
     ),
     Column("catalog", SafeText, nullable=False),
     Column("designation", SafeText, nullable=False, index=True),
@@ -238,6 +263,9 @@ catalog_matches = Table(
     Column("minor_axis_arcmin", SafeFloat),
     Column("position_angle_deg", SafeFloat),
     Column("magnitude", SafeFloat),
+    # An image's matches in stored order with what a grid card names of them (revision 0010):
+    # read from the index alone; its leading column serves the foreign key's cascades.
+    Index("ix_catalog_matches_image_labels", "image_id", "id", "messier", "designation", "name"),
 )
 
 # The sky index (issue 6): one row per image whose content is solved (its solution's four

@@ -13,6 +13,7 @@ the conditions, order and paging are one statement's; only the columns read diff
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ IMAGE_COLUMNS = (
     "gone_since",
     "removal_held_at",
     "removed_at",
+    "target",
 )
 SOLUTION_COLUMNS = (
     "fingerprint",
@@ -126,8 +128,6 @@ GRID_OBJECTS = 3
 _GRID_COLUMNS = ", ".join(
     [f"images.{name}" for name in GRID_IMAGE_COLUMNS] + ["plate_solutions.status AS ps_status"]
 )
-# Image ids per match query: below SQLite's historical limit of 999 bound parameters.
-MATCH_CHUNK = 500
 _MESSIER_KEY = re.compile(r"M (\d+)")
 
 
@@ -200,7 +200,7 @@ def _filter_conditions(
     return conditions
 
 
-def _names(prefix: str, count: int) -> tuple[list[str], str]:
+def bind_names(prefix: str, count: int) -> tuple[list[str], str]:
     names = [f"{prefix}{i}" for i in range(count)]
     return names, ", ".join(f":{name}" for name in names)
 
@@ -222,20 +222,27 @@ def _where(
         messier = sorted(
             {int(m.group(1)) for k in keys if (m := _MESSIER_KEY.fullmatch(k)) is not None}
         )
-        key_names, key_marks = _names("key_", len(keys))
+        key_names, key_marks = bind_names("key_", len(keys))
         params.update(zip(key_names, keys, strict=True))
         matched = f"catalog_matches.designation IN ({key_marks})"
         if messier:
-            messier_names, messier_marks = _names("messier_", len(messier))
+            messier_names, messier_marks = bind_names("messier_", len(messier))
             params.update(zip(messier_names, messier, strict=True))
             matched += f" OR catalog_matches.messier IN ({messier_marks})"
         # One IN over both sources (not an OR of two): the planners then estimate it from the
         # indexes of both and collect the few matching ids instead of walking the whole order.
-        conditions.append(
-            f"images.id IN (SELECT catalog_matches.image_id FROM catalog_matches "
-            f"WHERE {matched} UNION SELECT named.id FROM images AS named "
-            f"WHERE named.object_key IN ({key_marks}))"
+        hits = (
+            f"SELECT catalog_matches.image_id FROM catalog_matches WHERE {matched} "
+            f"UNION SELECT named.id FROM images AS named WHERE named.object_key IN ({key_marks})"
         )
+        if sqlite_times:
+            conditions.append(f"images.id IN ({hits})")
+        else:
+            # PostgreSQL costs 2,000 candidate ids looked up by primary key above a hash join
+            # with a scan of every image (random_page_cost assumes a disk) and took the scan:
+            # 190 ms for 1,000 results of 100,000 images. The ids as one array computed first
+            # are looked up by primary key: 38 ms (bench/README.md).
+            conditions.append(f"images.id = ANY(ARRAY({hits}))")
     conditions += _filter_conditions(filters, params, sqlite_times)
     return " WHERE " + " AND ".join(conditions), params
 
@@ -274,7 +281,13 @@ def search_statement(
     # A page: its ids first, in the order of the index ix_images_search_order (narrow rows,
     # no join for the rows skipped), then the page's rows with their solutions.
     params["limit"] = int(limit)
-    page = f"SELECT images.id FROM images{where_sql} ORDER BY {SEARCH_ORDER} LIMIT :limit"
+    # SQLite without statistics (a catalog nobody ran ANALYZE on, as every user's) takes
+    # ``removed_at IS NULL`` for a selective term of ix_images_removed_at, reads the whole
+    # library through it and sorts it: 3-5 times the CPU of walking the search order for a page
+    # deep into 100,000 images (bench/gallery_bench.py). Without object keys the order's
+    # covering index is the plan; INDEXED BY keeps it (and fails loudly if it is ever gone).
+    hint = " INDEXED BY ix_images_search_order" if sqlite_times and object_keys is None else ""
+    page = f"SELECT images.id FROM images{hint}{where_sql} ORDER BY {SEARCH_ORDER} LIMIT :limit"
     if offset:
         page += " OFFSET :offset"
         params["offset"] = int(offset)
@@ -301,28 +314,44 @@ def count_statement(
     return "SELECT COUNT(*) AS n FROM images" + where_sql, params
 
 
-def matches_statement(image_ids: Sequence[int]) -> tuple[str, dict[str, Any]]:
-    """The statement that reads the catalog matches of ``image_ids`` (at most
-    ``MATCH_CHUNK``), in the order they were written."""
-    names, marks = _names("image_", len(image_ids))
+def _in_ids(column: str, image_ids: Sequence[int], sqlite: bool) -> tuple[str, dict[str, Any]]:
+    """``column`` is one of ``image_ids``, as one bound parameter: a JSON array read by
+    ``json_each`` on SQLite, an array on PostgreSQL. One parameter rather than one per id: the
+    statement's text stays the same for any page, and binding a thousand named parameters cost
+    more than the query (bench/gallery_bench.py)."""
+    ids = [int(i) for i in image_ids]
+    if sqlite:
+        return f"{column} IN (SELECT value FROM json_each(:image_ids))", {
+            "image_ids": json.dumps(ids)
+        }
+    return f"{column} = ANY(:image_ids)", {"image_ids": ids}
+
+
+def matches_statement(image_ids: Sequence[int], sqlite: bool = True) -> tuple[str, dict[str, Any]]:
+    """The statement that reads the catalog matches of ``image_ids``, in the order they were
+    written (``sqlite``: the statement is for SQLite, else for PostgreSQL)."""
+    condition, params = _in_ids("image_id", image_ids, sqlite)
     sql = (
         f"SELECT image_id, {', '.join(MATCH_FIELDS)} FROM catalog_matches "
-        f"WHERE image_id IN ({marks}) ORDER BY id"
+        f"WHERE {condition} ORDER BY id"
     )
-    return sql, dict(zip(names, image_ids, strict=True))
+    return sql, params
 
 
-def grid_matches_statement(image_ids: Sequence[int]) -> tuple[str, dict[str, Any]]:
+def grid_matches_statement(
+    image_ids: Sequence[int], sqlite: bool = True
+) -> tuple[str, dict[str, Any]]:
     """The statement that reads what a grid card names of the first ``GRID_OBJECTS`` catalog
-    matches of each of ``image_ids`` (at most ``MATCH_CHUNK``), in the order they were written."""
-    names, marks = _names("image_", len(image_ids))
+    matches of each of ``image_ids``, in the order they were written: from the index
+    ``ix_catalog_matches_image_labels`` alone (revision 0010)."""
+    condition, params = _in_ids("image_id", image_ids, sqlite)
     sql = (
         "SELECT image_id, messier, name, designation FROM (SELECT image_id, messier, name, "
         "designation, id, ROW_NUMBER() OVER (PARTITION BY image_id ORDER BY id) AS n "
-        f"FROM catalog_matches WHERE image_id IN ({marks})) AS firsts "
+        f"FROM catalog_matches WHERE {condition}) AS firsts "
         "WHERE n <= :shown ORDER BY id"
     )
-    return sql, {**dict(zip(names, image_ids, strict=True)), "shown": GRID_OBJECTS}
+    return sql, {**params, "shown": GRID_OBJECTS}
 
 
 R = TypeVar("R")
@@ -335,7 +364,7 @@ class Projection(Generic[R]):
     matches, and the record made of an image's row and its match rows."""
 
     columns: str
-    matches: Callable[[Sequence[int]], tuple[str, dict[str, Any]]]
+    matches: Callable[[Sequence[int], bool], tuple[str, dict[str, Any]]]
     record: Callable[[RowMapping, list[RowMapping]], R]
 
 
@@ -402,9 +431,8 @@ def run_search(
         return []
     rows = list(execute(*statement))
     matches: dict[int, list[RowMapping]] = {row["id"]: [] for row in rows}
-    ids = list(matches)
-    for start in range(0, len(ids), MATCH_CHUNK):
-        for match in execute(*projection.matches(ids[start : start + MATCH_CHUNK])):
+    if matches:
+        for match in execute(*projection.matches(list(matches), sqlite_times)):
             matches[match["image_id"]].append(match)
     return [projection.record(row, matches[row["id"]]) for row in rows]
 

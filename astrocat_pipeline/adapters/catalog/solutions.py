@@ -4,16 +4,17 @@ objects each solved image shows."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, func, select, update
 
 from astrocat_pipeline.adapters.catalog.base import StoreBase, chunks, clear_stage_error, dumps
-from astrocat_pipeline.adapters.catalog.rows import FailureKind, SolutionRow, solution_from_db
+from astrocat_pipeline.adapters.catalog.rows import FailureKind, SolutionRow, solution_from_db, utc
 from astrocat_pipeline.adapters.catalog.schema import (
     GEOMETRY_COLUMNS,
     MATCH_FIELDS,
@@ -23,13 +24,27 @@ from astrocat_pipeline.adapters.catalog.schema import (
     star_lists,
 )
 from astrocat_pipeline.adapters.catalog.sky_index import write_footprints
-from astrocat_pipeline.core.records import CatalogMatch, PlateSolution, SolveStatus
+from astrocat_pipeline.core.records import CatalogMatch, FieldGeometry, PlateSolution, SolveStatus
 from astrocat_pipeline.core.star_detect import DetectedStars
+from astrocat_pipeline.core.targets import target_from
 
-__all__ = ["SolutionsPart", "StoredStars"]
+__all__ = ["SolutionsPart", "SolvedNeighbour", "StoredStars"]
 
+# At most this many solved frames are read around a time (a night has a few hundred).
+_NEIGHBOUR_SCAN_LIMIT = 2000
 # How star lists are packed: (x_px, y_px, flux) triples of little-endian float64.
 _STAR_DTYPE = np.dtype("<f8")
+
+
+@dataclass(frozen=True)
+class SolvedNeighbour:
+    """A solved frame of the same size taken near a given time: a candidate neighbour whose
+    solution can hint another frame's solve."""
+
+    fingerprint: str
+    date_obs: datetime
+    object_key: str | None
+    geometry: FieldGeometry
 
 
 @dataclass(frozen=True)
@@ -190,6 +205,69 @@ class SolutionsPart(StoreBase):
             ).first()
         return solution_from_db(row._mapping) if row is not None else None
 
+    def solved_neighbours(
+        self,
+        date_obs: datetime,
+        window: timedelta,
+        width_px: int,
+        height_px: int,
+        *,
+        exclude_fingerprint: str | None = None,
+        limit: int = 50,
+    ) -> list[SolvedNeighbour]:
+        """Solved frames of ``width_px`` x ``height_px`` pixels (the same camera and binning)
+        taken within ``window`` of ``date_obs``, nearest in time first, at most ``limit``.
+
+        One range scan of the ``date_obs`` index (``ix_images_search_order``, on live images)
+        joined to the solutions by fingerprint; removed files and ``exclude_fingerprint`` (the
+        frame's own content) are left out."""
+        query = (
+            select(
+                images.c.fingerprint,
+                images.c.date_obs,
+                images.c.object_key,
+                *(plate_solutions.c[name] for name in GEOMETRY_COLUMNS),
+                plate_solutions.c.corners,
+            )
+            .join(plate_solutions, plate_solutions.c.fingerprint == images.c.fingerprint)
+            .where(
+                images.c.removed_at.is_(None),
+                images.c.date_obs >= date_obs - window,
+                images.c.date_obs <= date_obs + window,
+                images.c.width == width_px,
+                images.c.height == height_px,
+                plate_solutions.c.status == SolveStatus.SOLVED,
+                plate_solutions.c.ra_deg.is_not(None),
+            )
+            .order_by(images.c.date_obs, images.c.fingerprint)
+            .limit(_NEIGHBOUR_SCAN_LIMIT)
+        )
+        if exclude_fingerprint is not None:
+            query = query.where(images.c.fingerprint != exclude_fingerprint)
+        with self._reader.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        found: list[SolvedNeighbour] = []
+        seen: set[str] = set()
+        # Nearest in time first (sorted here: the time difference is computed differently by
+        # each backend, and a night holds hundreds of frames at most).
+        rows = sorted(rows, key=lambda r: (abs(utc(r["date_obs"]) - date_obs), r["fingerprint"]))
+        for row in rows:
+            if row["fingerprint"] in seen:  # two files of one content
+                continue
+            seen.add(row["fingerprint"])
+            geometry = FieldGeometry(
+                **{name: row[name] for name in GEOMETRY_COLUMNS},
+                corners_deg=tuple(
+                    (float(ra), float(dec)) for ra, dec in json.loads(row["corners"] or "[]")
+                ),
+            )
+            found.append(
+                SolvedNeighbour(
+                    row["fingerprint"], utc(row["date_obs"]), row["object_key"], geometry
+                )
+            )
+        return found[:limit]
+
     def get_solution(self, fingerprint: str) -> PlateSolution | None:
         """The plate solution of ``fingerprint``'s content, or None if it was never tried."""
         row = self.get_solution_row(fingerprint)
@@ -235,7 +313,8 @@ class SolutionsPart(StoreBase):
     # -- catalog matches --
 
     def replace_matches(self, partition_key: str, matches: Sequence[CatalogMatch]) -> None:
-        """Make ``matches`` the image's catalog matches (previous ones are removed)."""
+        """Make ``matches`` the image's catalog matches (previous ones are removed); the image's
+        target (``images.target``) follows them."""
         with self._engine.begin() as conn:
             image_id = self._lock_image(conn, partition_key).id
             conn.execute(delete(catalog_matches).where(catalog_matches.c.image_id == image_id))
@@ -244,6 +323,16 @@ class SolutionsPart(StoreBase):
                     catalog_matches.insert(),
                     [{"image_id": image_id, **match.to_dict()} for match in matches],
                 )
+            header = conn.scalar(select(images.c.object).where(images.c.id == image_id))
+            names = [
+                {"designation": m.designation, "messier": m.messier, "name": m.name}
+                for m in matches
+            ]
+            conn.execute(
+                update(images)
+                .where(images.c.id == image_id)
+                .values(target=target_from(header, names))
+            )
             clear_stage_error(conn, images.c.id == image_id, MATCHES_STAGE)
 
     def get_matches(self, partition_key: str) -> list[CatalogMatch]:

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from astrocat_pipeline.adapters.solvers.base import PlateSolver, ProgressCallback, SolveProgress
+from astrocat_pipeline.adapters.solvers.base import (
+    PlateSolver,
+    ProgressCallback,
+    SolutionVerifier,
+    SolveProgress,
+)
 from astrocat_pipeline.adapters.solvers.local import LocalSolver
 from astrocat_pipeline.adapters.solvers.narrow import LocalWithNovaForNarrowFields
 from astrocat_pipeline.adapters.solvers.none import NoSolver
@@ -14,7 +19,13 @@ from astrocat_pipeline.adapters.solvers.nova import NovaSolver
 from astrocat_pipeline.core.errors import ConfigError
 from astrocat_pipeline.core.tuning import NOVA_DEADLINE_S, SOLVER_BUDGET_S
 
-__all__ = ["PlateSolver", "ProgressCallback", "SolveProgress", "build_solver"]
+__all__ = [
+    "PlateSolver",
+    "ProgressCallback",
+    "SolutionVerifier",
+    "SolveProgress",
+    "build_solver",
+]
 
 
 def build_solver(

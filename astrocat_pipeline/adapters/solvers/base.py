@@ -16,6 +16,12 @@ Three solvers implement :class:`PlateSolver`: the local astrometry.net engine
 - ``input_file``: the file the solver is given for an image (nova: a FITS it can read).
 - ``stars``: the frame's star list, when the caller has it (the catalog stores it from the one
   read of the file); the local solver then never reads the image (invariant 8).
+- ``neighbour``: hints from a neighbouring frame's solution (the same night, optics and target),
+  tried first by the local solver, then the frame's own hints and the blind search as usual.
+- ``verify``: the caller's independent check of a candidate WCS (Hipparcos stars against the
+  frame's stars, :mod:`~astrocat_pipeline.cataloging.solution_check`). A solver that tries
+  several searches (the local one: hinted, then blind) calls it on each match and goes on after
+  a rejected one; the caller checks the final answer again whatever the solver did.
 """
 
 from __future__ import annotations
@@ -29,9 +35,12 @@ from typing import TYPE_CHECKING, Protocol
 from astrocat_pipeline.core.records import PlateSolution, SolveHints
 
 if TYPE_CHECKING:
+    from astropy.wcs import WCS
+
+    from astrocat_pipeline.core.solution_check import SolutionCheck
     from astrocat_pipeline.core.star_detect import DetectedStars
 
-__all__ = ["PlateSolver", "ProgressCallback", "SolveProgress"]
+__all__ = ["PlateSolver", "ProgressCallback", "SolutionVerifier", "SolveProgress"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,9 @@ class SolveProgress:
 
 
 ProgressCallback = Callable[[SolveProgress], None]
+# The caller's check of a candidate WCS (the frame's 0-based array pixels) given the star list
+# the solver used (None if it has none): its verdict, ``rejected`` with the reason to give.
+SolutionVerifier = Callable[["WCS", "DetectedStars | None"], "SolutionCheck"]
 
 
 class PlateSolver(Protocol):
@@ -85,9 +97,14 @@ class PlateSolver(Protocol):
         resume: SolveProgress | None = None,
         on_progress: ProgressCallback | None = None,
         stars: DetectedStars | None = None,
+        verify: SolutionVerifier | None = None,
+        neighbour: SolveHints | None = None,
     ) -> PlateSolution:
         """Plate-solve one image (the file :meth:`input_file` gave) of ``width_px`` x
-        ``height_px`` pixels.
+        ``height_px`` pixels; ``verify`` checks each candidate WCS (see the module docstring).
+        ``neighbour``: tight hints from a solved frame of the same night, tried before
+        ``hints`` by a solver that tries several searches in one call (the local one); the
+        others ignore it (their caller merges it into ``hints`` instead).
 
         Returns a ``solved`` solution, or a ``failed`` (or ``skipped``) one saying why, with
         every solver run in ``attempts``; reports progress to ``on_progress`` (what it raises

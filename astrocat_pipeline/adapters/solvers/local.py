@@ -37,7 +37,11 @@ from pathlib import Path
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
-from astrocat_pipeline.adapters.solvers.base import ProgressCallback, SolveProgress
+from astrocat_pipeline.adapters.solvers.base import (
+    ProgressCallback,
+    SolutionVerifier,
+    SolveProgress,
+)
 from astrocat_pipeline.adapters.solvers.blind_plan import BlindPass, blind_passes
 from astrocat_pipeline.core.errors import SolverError
 from astrocat_pipeline.core.frame_stars import frame_stars
@@ -47,6 +51,7 @@ from astrocat_pipeline.core.records import PlateSolution, SolveAttempt, SolveHin
 from astrocat_pipeline.core.solution import solution_from_wcs
 from astrocat_pipeline.core.star_detect import DetectedStars, uniformize
 from astrocat_pipeline.core.tuning import (
+    SOLVER_BUDGET_MARGIN_S,
     SOLVER_BUDGET_S,
     SOLVER_BUDGET_WALL_SLACK,
     SOLVER_CPU_LIMIT_S,
@@ -54,9 +59,11 @@ from astrocat_pipeline.core.tuning import (
     SOLVER_MAX_STARS,
     SOLVER_MIN_LOG_ODDS,
     SOLVER_MIN_STARS,
+    SOLVER_NEIGHBOUR_CPU_S,
     SOLVER_PARALLEL_INDEX_MAX_BYTES,
     SOLVER_WALL_TIMEOUT_S,
 )
+from astrocat_pipeline.core.wcs_geometry import celestial_wcs
 
 __all__ = ["DEBIAN_INDEX_DIR", "NO_INDEX_OUTCOME", "LocalSolver"]
 
@@ -88,6 +95,7 @@ class _Attempt:
     log_odds: float | None = None  # the engine's confidence in its match (natural log)
     rejected: str | None = None  # why a match the engine found is not taken as the solution
     budget_s: float = 0.0  # the wall-clock time this run was allowed
+    cpu_share_s: float | None = None  # set when the run was stopped at its share of the budget
 
 
 class LocalSolver:
@@ -209,6 +217,8 @@ class LocalSolver:
         resume: SolveProgress | None = None,
         on_progress: ProgressCallback | None = None,
         stars: DetectedStars | None = None,
+        verify: SolutionVerifier | None = None,
+        neighbour: SolveHints | None = None,
     ) -> PlateSolution:
         """Plate-solve one image file.
 
@@ -232,6 +242,14 @@ class LocalSolver:
             The frame's stars, found already in the ``width_px`` x ``height_px`` frame
             (brightest first, 0-based array pixels; the catalog stores them from the one read
             of the file): the image is then not read at all. None: they are found here.
+        neighbour : SolveHints, optional
+            Tight hints from a solved frame of the same night (same optics and target), tried
+            before ``hints``; the frame's own hints and the blind search follow if it finds
+            nothing, all within the one budget.
+        verify : callable, optional
+            The caller's independent check of each match the engine finds (given the match's
+            WCS and the star list used here): a rejected match is not taken and the next
+            search (blind, after a hinted one) goes on within the same budget.
 
         Returns
         -------
@@ -264,6 +282,11 @@ class LocalSolver:
 
         usable = usable_hints(hints)
         plan: list[SolveHints | None] = [usable] if usable is not None else []
+        from_neighbour = usable_hints(neighbour)
+        if from_neighbour is not None and from_neighbour != usable:
+            # Tried first; the frame's own hints and the blind search follow if it fails (a
+            # wrong neighbour costs its share of the budget, never the solution).
+            plan.insert(0, from_neighbour)
         if usable is None or self.blind_fallback:
             plan.append(None)
 
@@ -288,12 +311,18 @@ class LocalSolver:
         with tempfile.TemporaryDirectory(prefix="astrocat-solve-") as tmp:
             work = Path(tmp)
             for number, attempt_hints in enumerate(plan, start=1):
-                remaining = self.budget_s - cpu.spent_s()
+                # SOLVER_BUDGET_MARGIN_S is kept for what a run costs after its share is spent
+                # (the last poll, the kill, reading its answer), so the whole stays within.
+                remaining = self.budget_s - SOLVER_BUDGET_MARGIN_S - cpu.spent_s()
                 if remaining <= 0:
                     out_of_time = True
                     break
                 last = number == len(plan)
                 allowed = remaining if last else remaining * SOLVER_HINTED_BUDGET_SHARE
+                if number == 1 and attempt_hints is not None and attempt_hints is from_neighbour:
+                    # A neighbour's hint is tight: right, it solves in a tenth of a second;
+                    # wrong, the rest of the budget is the frame's own.
+                    allowed = min(allowed, SOLVER_NEIGHBOUR_CPU_S)
                 attempt = self._run(
                     executable,
                     index_files,
@@ -306,7 +335,7 @@ class LocalSolver:
                 )
                 if attempt.header is not None:
                     solution, problem = self._verified(
-                        attempt, image_path, width_px, height_px, usable
+                        attempt, image_path, width_px, height_px, usable, stars, verify
                     )
                     if problem is not None:
                         attempt = dataclasses.replace(attempt, rejected=problem)
@@ -344,13 +373,17 @@ class LocalSolver:
         width_px: int,
         height_px: int,
         frame_hints: SolveHints | None,
+        stars: DetectedStars,
+        verify: SolutionVerifier | None,
     ) -> tuple[PlateSolution, str | None]:
         """The attempt's solution, and why it must not be taken (None when it may): the
-        engine's log-odds below ``SOLVER_MIN_LOG_ODDS``, or a field that disagrees with the
-        frame's own hints (a blind run may match anywhere on the sky)."""
+        engine's log-odds below ``SOLVER_MIN_LOG_ODDS``, a field that disagrees with the
+        frame's own hints (a blind run may match anywhere on the sky), or the caller's
+        ``verify`` rejecting it (reference stars that do not land on the frame's stars)."""
         assert attempt.header is not None
+        celestial = celestial_wcs(attempt.header)
         solution = solution_from_wcs(
-            attempt.header,
+            celestial if celestial is not None else attempt.header,
             width_px,
             height_px,
             solver="local",
@@ -367,6 +400,11 @@ class LocalSolver:
         problems = hint_disagreements(solution.geometry, frame_hints)
         if problems:
             return solution, "disagrees with the header's hints: " + "; ".join(problems)
+        if verify is not None:
+            assert celestial is not None  # solution_from_wcs raised otherwise
+            verdict = verify(celestial, stars)
+            if verdict.rejected:
+                return solution, verdict.reason
         return solution, None
 
     @staticmethod
@@ -399,6 +437,11 @@ class LocalSolver:
                 f"{what}: no index for its scale (a field of at most {field_deg:.2g}°; no "
                 "installed index file has quads that fit it: install narrower ones "
                 "(scripts/setup with ASTROCAT_NARROW_INDEXES=1) or use nova)"
+            )
+        if attempt.cpu_share_s is not None:
+            return (
+                f"{what}: no match within its {attempt.cpu_share_s:.2g} s of the "
+                f"{self.budget_s:g} s CPU budget"
             )
         if attempt.timed_out:
             return f"{what}: timed out after {attempt.budget_s:.3g} s"
@@ -617,6 +660,7 @@ class LocalSolver:
                 timed_out=True,
                 elapsed_s=elapsed_s,
                 budget_s=min(wall_s, allowed_s),
+                cpu_share_s=allowed_s if engine_cpu_s >= allowed_s else None,
             )
         if returncode != 0:
             tail = (out / "stderr.log").read_text(encoding="utf-8", errors="replace")

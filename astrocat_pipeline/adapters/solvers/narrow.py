@@ -12,7 +12,11 @@ import contextlib
 import dataclasses
 from pathlib import Path
 
-from astrocat_pipeline.adapters.solvers.base import ProgressCallback, SolveProgress
+from astrocat_pipeline.adapters.solvers.base import (
+    ProgressCallback,
+    SolutionVerifier,
+    SolveProgress,
+)
 from astrocat_pipeline.adapters.solvers.local import NO_INDEX_OUTCOME, LocalSolver
 from astrocat_pipeline.adapters.solvers.nova import NovaSolver
 from astrocat_pipeline.core.records import PlateSolution, SolveHints
@@ -49,9 +53,12 @@ class LocalWithNovaForNarrowFields:
         resume: SolveProgress | None = None,
         on_progress: ProgressCallback | None = None,
         stars: DetectedStars | None = None,
+        verify: SolutionVerifier | None = None,
+        neighbour: SolveHints | None = None,
     ) -> PlateSolution:
         """The local solution, or nova's when the local solver has no index for the scale;
-        a nova job an earlier run left (``resume``) is waited for, not solved again."""
+        a nova job an earlier run left (``resume``) is waited for, not solved again. ``verify``
+        checks the local solver's matches; nova's answer is checked by the caller."""
 
         def nova_progress(progress: SolveProgress) -> None:
             if on_progress is not None:
@@ -63,7 +70,14 @@ class LocalWithNovaForNarrowFields:
                     source, width_px, height_px, hints, resume=resume, on_progress=nova_progress
                 )
         local = self.local.solve(
-            image_path, width_px, height_px, hints, on_progress=on_progress, stars=stars
+            image_path,
+            width_px,
+            height_px,
+            hints,
+            on_progress=on_progress,
+            stars=stars,
+            verify=verify,
+            neighbour=neighbour,
         )
         if local.status == "solved" or not any(
             attempt.outcome == NO_INDEX_OUTCOME for attempt in local.attempts

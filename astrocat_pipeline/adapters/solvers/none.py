@@ -7,7 +7,11 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from astrocat_pipeline.adapters.solvers.base import ProgressCallback, SolveProgress
+from astrocat_pipeline.adapters.solvers.base import (
+    ProgressCallback,
+    SolutionVerifier,
+    SolveProgress,
+)
 from astrocat_pipeline.core.records import PlateSolution, SolveHints
 
 if TYPE_CHECKING:
@@ -45,6 +49,8 @@ class NoSolver:
         resume: SolveProgress | None = None,
         on_progress: ProgressCallback | None = None,
         stars: DetectedStars | None = None,
+        verify: SolutionVerifier | None = None,
+        neighbour: SolveHints | None = None,
     ) -> PlateSolution:
-        """``skipped``, saying that no solver is configured."""
+        """``skipped``, saying that no solver is configured (nothing to verify)."""
         return PlateSolution(status="skipped", error=NO_SOLVER_MESSAGE)

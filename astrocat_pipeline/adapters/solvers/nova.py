@@ -48,7 +48,11 @@ from astropy.coordinates import angular_separation
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
-from astrocat_pipeline.adapters.solvers.base import ProgressCallback, SolveProgress
+from astrocat_pipeline.adapters.solvers.base import (
+    ProgressCallback,
+    SolutionVerifier,
+    SolveProgress,
+)
 from astrocat_pipeline.adapters.solvers.input import solver_ready
 from astrocat_pipeline.core.errors import ConfigError, SolverError
 from astrocat_pipeline.core.hints import usable_hints
@@ -222,6 +226,8 @@ class NovaSolver:
         resume: SolveProgress | None = None,
         on_progress: ProgressCallback | None = None,
         stars: DetectedStars | None = None,
+        verify: SolutionVerifier | None = None,
+        neighbour: SolveHints | None = None,
     ) -> PlateSolution:
         """Plate-solve one image file online, or resume waiting for an earlier upload.
 
@@ -244,6 +250,10 @@ class NovaSolver:
             then ``processing`` with the job id) after the upload and after every poll that
             leaves the solve unfinished, so the caller can store the ids and show it is alive.
             What it raises propagates (the solve stops; resume it later).
+        stars, verify, neighbour : optional
+            Not used: nova finds its own stars, one upload gives one answer, which the caller
+            checks (:mod:`~astrocat_pipeline.cataloging.solution_check`), and a neighbour's
+            hints are merged into ``hints`` by the caller (never an upload of their own).
 
         Returns
         -------

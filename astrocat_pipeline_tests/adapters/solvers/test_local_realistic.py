@@ -285,3 +285,29 @@ def test_a_narrow_fields_nova_job_is_recorded_as_novas_and_resumed_not_uploaded_
         assert double.request_count("upload") == 1
     assert solution.status == "solved", solution.error
     assert solution.solver == "nova"
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and its reaped children (the engine runs)."""
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+@needs_solver
+def test_an_unsolvable_frame_stays_within_its_cpu_budget_hinted_and_blind_together(tmp_path):
+    """Issue 19: an unsolvable frame gives up within the budget of one core (loading, star
+    finding and both searches), and the failure says there was no match."""
+    spec = dataclasses.replace(BASE, limiting_mag=13.5)
+    path = write_fits(render_frame(spec, EmptySky()), tmp_path / "no catalogue star.fits")
+    hints = _hints(path)
+    solver = LocalSolver(budget_s=3.0)
+    before = _cpu_s()
+    solution = solver.solve(path, spec.width_px, spec.height_px, hints)
+    spent = _cpu_s() - before
+    assert solution.status == "failed"
+    assert spent <= 3.0, f"{spent:.2f} s of CPU for a 3 s budget"
+    assert spent >= 2.0  # it did search
+    assert "no match within its" in (solution.error or "")
+    assert "of the 3 s CPU budget" in (solution.error or "")
