@@ -21,13 +21,17 @@ Measured, in this order, each in a fresh process:
 Goals: bytes read ≤ 1.1× the library; ≥ 3 frames/s warm; ≤ 3× the time of ``sha256sum``;
 cold ≤ 1.2× ``cat``.
 
+With ``--postgres``, steps 2-4 run on the production setup instead: the catalog and the
+Dagster instance (deploy/dagster.postgres.yaml, deploy/production.env) on new databases of the
+PostgreSQL server at ``$ASTROCAT_BENCH_POSTGRES_URL`` (default the local one), dropped after.
+
 With ``--stages``, each frame's work split into its stages (read, fingerprint, header, pixels,
 thumbnail, binning, detection, solve, catalog), one frame at a time in one thread, with wall
 and CPU time (the solver's child processes included), and the memory of one file in flight
 (peak RSS of one ``read_file_pass`` above the RSS before it, and tracemalloc's peak).
 
 Run from the project root: ``.venv/bin/python -m bench.night_bench [N] [--cold] [--stages]
-[--only-stages] [--keep DIR]`` (``--help``).
+[--only-stages] [--postgres] [--keep DIR]`` (``--help``).
 """
 
 from __future__ import annotations
@@ -478,7 +482,7 @@ def child_memory(root: str) -> dict[str, float]:
     return {"rss_peak_mb": rss_peak, "traced_peak_mb": traced / 1e6}
 
 
-def _run_child(kind: str, root: Path, home: Path) -> dict:
+def _run_child(kind: str, root: Path, home: Path, postgres: contextlib.ExitStack | None) -> dict:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -488,6 +492,8 @@ def _run_child(kind: str, root: Path, home: Path) -> dict:
     # dagster.yaml it writes itself (what a user gets without scripts/run).
     env.update({"ASTROCAT_HOME": str(home)})
     home.mkdir(parents=True)
+    if postgres is not None:
+        env.update(_production_environment(home, postgres))
     out = home / "result.json"
     subprocess.run(
         [sys.executable, "-m", "bench.night_bench", f"--child-{kind}", str(root), str(out)],
@@ -496,6 +502,32 @@ def _run_child(kind: str, root: Path, home: Path) -> dict:
         cwd=Path(__file__).resolve().parent.parent,
     )
     return json.loads(out.read_text())
+
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def _production_environment(home: Path, postgres: contextlib.ExitStack) -> dict[str, str]:
+    """What the production setup gives a process (README "Running in production"): the
+    catalog on PostgreSQL, the Dagster instance of deploy/dagster.postgres.yaml on another
+    database of the same server, deploy/production.env's variables. Both databases are new
+    ones, dropped when ``postgres`` closes; the catalog's URL is kept in ``home``."""
+    from bench.scratch_postgres import POSTGRES_URL_DEFAULT, POSTGRES_URL_ENV, scratch_database
+
+    admin_url = os.environ.get(POSTGRES_URL_ENV, POSTGRES_URL_DEFAULT)
+    catalog_url = postgres.enter_context(scratch_database(admin_url, "night_bench_catalog"))
+    dagster_url = postgres.enter_context(scratch_database(admin_url, "night_bench_dagster"))
+    dagster_home = home / "dagster_home"
+    dagster_home.mkdir()
+    shutil.copy(PROJECT / "deploy" / "dagster.postgres.yaml", dagster_home / "dagster.yaml")
+    lines = (PROJECT / "deploy" / "production.env").read_text(encoding="utf-8").splitlines()
+    pairs = [line.split("=", 1) for line in lines if line.strip() and not line.startswith("#")]
+    (home / "catalog_url").write_text(catalog_url)
+    return {name.strip(): value.strip() for name, value in pairs} | {
+        "ASTROCAT_DATABASE_URL": catalog_url,
+        "DAGSTER_HOME": str(dagster_home),
+        "DAGSTER_POSTGRES_URL": dagster_url,
+    }
 
 
 def _timed(command: list[str]) -> float:
@@ -512,7 +544,9 @@ def _drop_caches() -> None:
 def _solved(home: Path) -> int:
     from astrocat_pipeline.adapters.catalog import open_catalog
 
-    with open_catalog(f"sqlite:///{home / 'catalog.db'}") as store:
+    url_file = home / "catalog_url"
+    url = url_file.read_text() if url_file.exists() else f"sqlite:///{home / 'catalog.db'}"
+    with open_catalog(url) as store:
         return sum(
             1
             for r in store.search(None)
@@ -540,6 +574,13 @@ def _parser() -> argparse.ArgumentParser:
         "--only-stages",
         action="store_true",
         help="only the stages and the memory (no astrocat index, plain loop, sha256sum)",
+    )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="the production setup: catalog and Dagster instance on PostgreSQL "
+        "(deploy/dagster.postgres.yaml, scratch databases on $ASTROCAT_BENCH_POSTGRES_URL's "
+        "server) for astrocat index and the plain loop",
     )
     parser.add_argument("--keep", metavar="DIR", help="write under DIR and keep the files")
     return parser
@@ -606,6 +647,7 @@ def main(argv: list[str]) -> int:
     cores = len(os.sched_getaffinity(0))
     tmp = Path(tempfile.mkdtemp(prefix="night_bench_", dir=options.keep))
     stage_rows: list[tuple[str, str, str]] = []
+    postgres = contextlib.ExitStack() if options.postgres else None
     try:
         root = tmp / "library"
         began = time.perf_counter()
@@ -619,8 +661,8 @@ def main(argv: list[str]) -> int:
         files = [str(p) for p in paths]
         _timed(["cat", *files])  # warm the page cache
         if stages_wanted:
-            stages = _run_child("stages", root, tmp / "home_stages")
-            memory = _run_child("memory", root, tmp / "home_memory")
+            stages = _run_child("stages", root, tmp / "home_stages", None)
+            memory = _run_child("memory", root, tmp / "home_memory", None)
             print(f"stages done; load {os.getloadavg()[0]:.2f}", flush=True)
             stage_rows = _stage_rows(stages, memory, frame_mb)
         if options.only_stages:
@@ -634,13 +676,13 @@ def main(argv: list[str]) -> int:
             f"sha256sum {sha_s:.2f} s, cat {cat_s:.2f} s; load {os.getloadavg()[0]:.2f}", flush=True
         )
         (tmp / "empty").mkdir()
-        empty = _run_child("index", tmp / "empty", tmp / "home_empty")
-        index = _run_child("index", root, tmp / "home_index")
+        empty = _run_child("index", tmp / "empty", tmp / "home_empty", postgres)
+        index = _run_child("index", root, tmp / "home_index", postgres)
         solved_index = _solved(tmp / "home_index")
         print(
             f"astrocat index {index['elapsed_s']:.2f} s; load {os.getloadavg()[0]:.2f}", flush=True
         )
-        plain = _run_child("plain", root, tmp / "home_plain")
+        plain = _run_child("plain", root, tmp / "home_plain", postgres)
         solved_plain = _solved(tmp / "home_plain")
         print(f"plain loop {plain['elapsed_s']:.2f} s; load {os.getloadavg()[0]:.2f}", flush=True)
         cold_rows = []
@@ -648,7 +690,7 @@ def main(argv: list[str]) -> int:
             _drop_caches()
             cat_cold_s = _timed(["cat", *files])
             _drop_caches()
-            index_cold = _run_child("index", root, tmp / "home_cold")
+            index_cold = _run_child("index", root, tmp / "home_cold", postgres)
             cold_ratio = index_cold["elapsed_s"] / cat_cold_s
             cold_rows = [
                 ("cold: cat to /dev/null", f"{cat_cold_s:.2f} s", ""),
@@ -661,6 +703,8 @@ def main(argv: list[str]) -> int:
                 ),
             ]
     finally:
+        if postgres is not None:
+            postgres.close()
         if options.keep is None:
             shutil.rmtree(tmp, ignore_errors=True)
     frames_per_s = count / index["elapsed_s"]
@@ -669,6 +713,11 @@ def main(argv: list[str]) -> int:
     per_file_mb = (plain["peak_rss_mb"] - plain["base_rss_mb"]) / plain["workers"]
     rows = [
         ("frames", f"{count} x {WIDTH_PX}x{HEIGHT_PX} u16", ""),
+        (
+            "catalog and Dagster instance",
+            "PostgreSQL" if options.postgres else "SQLite",
+            "",
+        ),
         ("library", f"{library_bytes / 1e9:.2f} GB", ""),
         ("sha256sum (one process)", f"{sha_s:.2f} s", ""),
         ("cat to /dev/null (warm)", f"{cat_s:.2f} s", ""),
