@@ -504,14 +504,12 @@ def _run_child(kind: str, root: Path, home: Path, postgres: contextlib.ExitStack
     return json.loads(out.read_text())
 
 
-PROJECT = Path(__file__).resolve().parent.parent
-
-
 def _production_environment(home: Path, postgres: contextlib.ExitStack) -> dict[str, str]:
     """What the production setup gives a process (README "Running in production"): the
     catalog on PostgreSQL, the Dagster instance of deploy/dagster.postgres.yaml on another
     database of the same server, deploy/production.env's variables. Both databases are new
     ones, dropped when ``postgres`` closes; the catalog's URL is kept in ``home``."""
+    from bench.orchestration_bench import PRODUCTION_YAML, production_environment
     from bench.scratch_postgres import POSTGRES_URL_DEFAULT, POSTGRES_URL_ENV, scratch_database
 
     admin_url = os.environ.get(POSTGRES_URL_ENV, POSTGRES_URL_DEFAULT)
@@ -519,11 +517,9 @@ def _production_environment(home: Path, postgres: contextlib.ExitStack) -> dict[
     dagster_url = postgres.enter_context(scratch_database(admin_url, "night_bench_dagster"))
     dagster_home = home / "dagster_home"
     dagster_home.mkdir()
-    shutil.copy(PROJECT / "deploy" / "dagster.postgres.yaml", dagster_home / "dagster.yaml")
-    lines = (PROJECT / "deploy" / "production.env").read_text(encoding="utf-8").splitlines()
-    pairs = [line.split("=", 1) for line in lines if line.strip() and not line.startswith("#")]
+    shutil.copy(PRODUCTION_YAML, dagster_home / "dagster.yaml")
     (home / "catalog_url").write_text(catalog_url)
-    return {name.strip(): value.strip() for name, value in pairs} | {
+    return production_environment() | {
         "ASTROCAT_DATABASE_URL": catalog_url,
         "DAGSTER_HOME": str(dagster_home),
         "DAGSTER_POSTGRES_URL": dagster_url,

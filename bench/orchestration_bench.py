@@ -316,8 +316,8 @@ def main(argv: list[str]) -> int:
     print()
     print(f"{'measure':<50} {'value':>16}  {'goal':<8}")
     print("-" * 78)
-    for name, value, goal in rows:
-        print(f"{name:<50} {value:>16}  {goal:<8}")
+    for name, value, goal_text in rows:
+        print(f"{name:<50} {value:>16}  {goal_text:<8}")
     print()
     print(f"load average {Path('/proc/loadavg').read_text().strip()}")
     print("goal met" if ok else "GOAL NOT MET")
