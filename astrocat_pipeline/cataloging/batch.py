@@ -186,7 +186,13 @@ def _run_steps(
             continue
         to_check.extend(checks_on.get(stage, ()))
     if to_check:
-        work.verdicts = checks.check_file(store, catalog, key, to_check)
+        # The checks read the catalog too: a catalog down here is retried, then stops the batch.
+        work.verdicts = steps.retry_infrastructure(
+            key,
+            "asset checks",
+            lambda: checks.check_file(store, catalog, key, to_check),
+            log=log,  # type: ignore[arg-type]
+        )
 
 
 @contextlib.contextmanager

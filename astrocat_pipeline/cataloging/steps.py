@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from astropy.wcs import WCS
 
@@ -105,6 +105,7 @@ CACHE_UNAVAILABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, e
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 _LOG = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 def is_infrastructure(exc: BaseException) -> bool:
@@ -134,13 +135,30 @@ def run_file_step(
     ``INFRA_RETRY_ATTEMPTS`` tries in all; then :class:`InfrastructureError` propagates, and the
     run fails. Steps are idempotent (upserts, one transaction per write), so a retry is safe.
     """
+    return retry_infrastructure(
+        key, stage, lambda: _file_boundary(store, key, stage, step, log), log=log, sleep=sleep
+    )
+
+
+def retry_infrastructure(
+    key: str,
+    stage: str,
+    call: Callable[[], _T],
+    *,
+    log: logging.Logger = _LOG,
+    sleep: Callable[[float], None] = time.sleep,
+) -> _T:
+    """``call()``, tried again while it fails for shared infrastructure (:func:`is_infrastructure`):
+    after ``INFRA_RETRY_FIRST_DELAY_S``, growing by ``INFRA_RETRY_BACKOFF_FACTOR``, up to
+    ``INFRA_RETRY_ATTEMPTS`` tries in all; then :class:`InfrastructureError`, naming ``stage``
+    of the file of partition ``key`` and blaming no file. Any other exception propagates."""
     delay_s = INFRA_RETRY_FIRST_DELAY_S
     for attempt in range(1, INFRA_RETRY_ATTEMPTS + 1):
         try:
-            return _file_boundary(store, key, stage, step, log)
+            return call()
         except Exception as exc:
             if not is_infrastructure(exc):
-                raise  # only from recording the error: a bug of the store, not of the file
+                raise
             if attempt == INFRA_RETRY_ATTEMPTS:
                 raise InfrastructureError(
                     f"shared infrastructure unavailable after {attempt} tries over "

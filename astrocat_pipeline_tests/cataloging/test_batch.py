@@ -3,11 +3,13 @@ its star list stored and handed to the solver, files two at a time, results in o
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from astropy.io import fits
 
 from astrocat_pipeline.adapters.catalog import CatalogStore
@@ -15,6 +17,7 @@ from astrocat_pipeline.adapters.thumbnail_store import ThumbnailStore
 from astrocat_pipeline.cataloging import batch, checks, steps
 from astrocat_pipeline.core.inventory import scan_root
 from astrocat_pipeline.core.records import ImageStatus
+from astrocat_pipeline.core.tuning import INFRA_RETRY_ATTEMPTS
 from astrocat_pipeline_tests.fakes import FakeSolver
 
 FRAMES = 4
@@ -179,3 +182,65 @@ def test_a_step_run_alone_reads_its_file_itself(library, catalog_store, tmp_path
     works = list(batch.run_batch(catalog_store, None, keys, functions))
     assert [work.file_reads for work in works] == [None] * FRAMES  # no one-pass read
     assert [outcome.status for work in works for _, outcome in work.outcomes] == ["ok"] * FRAMES
+
+
+def _locked() -> sa.exc.OperationalError:
+    """SQLAlchemy's error for a catalog database that is unavailable ("database is locked")."""
+    cause = sqlite3.OperationalError("database is locked")
+    cause.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+    return sa.exc.OperationalError("SELECT images ...", {}, cause)
+
+
+def test_a_catalog_unavailable_during_the_checks_is_retried_like_a_step(
+    library, catalog_store, tmp_path, monkeypatch
+):
+    keys, _ = library
+    monkeypatch.setattr(steps, "INFRA_RETRY_FIRST_DELAY_S", 0.0)
+    real = checks.check_file
+    failures = {keys[1]: 2}  # the second file's checks meet the outage twice, then it is back
+
+    def check_file(store, catalog, key, names):
+        if failures.get(key, 0) > 0:
+            failures[key] -= 1
+            raise _locked()
+        return real(store, catalog, key, names)
+
+    monkeypatch.setattr(checks, "check_file", check_file)
+    functions = _functions(catalog_store, ThumbnailStore(tmp_path / "thumbs"), FakeSolver())
+    checks_on = {"image_thumbnail": [checks.THUMBNAIL_NOT_BLANK]}
+    works = list(batch.run_batch(catalog_store, None, keys, functions, checks_on, workers=2))
+
+    assert [work.verdicts[checks.THUMBNAIL_NOT_BLANK].passed for work in works] == [True] * FRAMES
+    retries = [line.message for line in works[1].log if "shared infrastructure" in line.message]
+    assert len(retries) == 2
+    assert all(f"{keys[1]}: asset checks: " in message for message in retries)
+
+
+def test_a_catalog_that_stays_down_during_the_checks_stops_the_batch_blaming_no_file(
+    library, catalog_store, tmp_path, monkeypatch
+):
+    keys, _ = library
+    monkeypatch.setattr(steps, "INFRA_RETRY_FIRST_DELAY_S", 0.0)
+
+    def check_file(store, catalog, key, names):
+        raise _locked()
+
+    monkeypatch.setattr(checks, "check_file", check_file)
+    functions = _functions(catalog_store, ThumbnailStore(tmp_path / "thumbs"), FakeSolver())
+    checks_on = {"image_thumbnail": [checks.THUMBNAIL_NOT_BLANK]}
+    works: list[batch.FileWork] = []
+    run = batch.run_batch(catalog_store, None, keys, functions, checks_on, workers=2)
+    with pytest.raises(batch.BatchStoppedError, match="no file blamed") as raised:
+        works.extend(run)
+
+    assert f"after {INFRA_RETRY_ATTEMPTS} tries over 0 s, at asset checks of {keys[0]}" in str(
+        raised.value
+    )
+    # What the steps finished stands; nothing is recorded as any file's error.
+    assert works
+    assert works[0].key == keys[0]
+    assert [outcome.status for _, outcome in works[0].outcomes][:3] == ["ok", "ok", "ok"]
+    for key in keys:
+        row = catalog_store.get_image(key)
+        assert row is not None
+        assert row.error is None
