@@ -575,6 +575,35 @@ def test_the_solve_budget_counts_only_its_own_thread_and_engine():
     assert 1.5 <= clock.spent_s() < 1.7
 
 
+def test_the_wait_ends_when_the_engine_exits_not_at_the_next_poll(monkeypatch):
+    # A hinted search often ends within the CPU poll's period: the wait wakes on the exit
+    # itself (Linux's pidfd), not at the poll's next tick.
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(local, "_CPU_POLL_S", 30.0)
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    started = time.monotonic()
+    returncode, cpu_s = local._wait(process, wall_s=120.0, cpu_s=60.0)
+    assert returncode == 0
+    assert 0.0 <= cpu_s < 5.0
+    assert time.monotonic() - started < 15.0  # a sleep of the poll's period would take 30 s
+
+
+def test_the_wait_still_stops_an_engine_at_its_cpu_budget():
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        returncode, cpu_s = local._wait(process, wall_s=60.0, cpu_s=0.3)
+    finally:
+        process.kill()
+        process.wait()
+    assert returncode is None
+    assert cpu_s >= 0.3
+
+
 @needs_solver
 @pytest.mark.samples
 @pytest.mark.usefixtures("shared_synthetic_unchanged")
