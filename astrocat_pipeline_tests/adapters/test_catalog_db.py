@@ -33,7 +33,12 @@ from astrocat_pipeline.adapters.catalog import (
 from astrocat_pipeline.adapters.catalog import engine as engine_module
 from astrocat_pipeline.adapters.catalog.engine import MIGRATIONS_DIR
 from astrocat_pipeline.adapters.catalog.rows import SearchResult
-from astrocat_pipeline.adapters.catalog.search_query import GRID, GRID_OBJECTS, HeaderFilters
+from astrocat_pipeline.adapters.catalog.search_query import (
+    GRID,
+    GRID_OBJECTS,
+    HeaderFilters,
+    count_statement,
+)
 from astrocat_pipeline.core.annotate import match_label
 from astrocat_pipeline.core.errors import ConfigError
 from astrocat_pipeline.core.records import (
@@ -838,6 +843,34 @@ def test_the_grid_projection_reads_what_the_full_search_shows(searchable: Catalo
     assert not everything["M31/late.fits"].has_thumbnail
     assert everything["M31/undated.fits"].status is ImageStatus.ERROR
     assert everything["M31/header.fits"].solution_status is SolveStatus.FAILED
+
+
+def test_the_count_is_the_searchs_length_and_sqlite_counts_filters_on_the_covering_index(
+    searchable: CatalogStore,
+) -> None:
+    store = searchable
+    searches: list[tuple[Any, HeaderFilters]] = [
+        (None, HeaderFilters()),
+        (None, HeaderFilters(frame_type="light", min_exposure_s=60.0)),
+        (None, HeaderFilters(date_from=T0 + timedelta(minutes=30))),
+        (None, HeaderFilters(date_from=T0, date_before=T0 + timedelta(hours=3))),
+        (["M 31"], HeaderFilters(frame_type="light")),
+    ]
+    for keys, filters in searches:
+        assert store.count_search(keys, filters=filters) == len(store.search(keys, filters=filters))
+    if store.engine.dialect.name != "sqlite":
+        return
+    # Header filters without an object: counted on the search order's covering index (SQLite,
+    # without statistics, went through the removed_at index and read every row).
+    filters = HeaderFilters(frame_type="light", date_from=T0)
+    statement = count_statement(None, filters=filters)
+    assert statement is not None
+    with store.engine.connect() as conn:
+        plan = " ".join(
+            str(row[3])
+            for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement[0], statement[1])
+        )
+    assert "COVERING INDEX ix_images_search_order" in plan
 
 
 # --- several processes at once --------------------------------------------------------------
