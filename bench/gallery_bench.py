@@ -51,6 +51,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 
 from astrocat_pipeline.adapters.catalog import CatalogStore, open_catalog
 from astrocat_pipeline.adapters.catalog.schema import catalog_matches, images, plate_solutions
+from bench import machine
 from bench.scratch_postgres import POSTGRES_URL_DEFAULT, POSTGRES_URL_ENV, scratch_database
 
 GOAL_MS = 200.0
@@ -332,6 +333,7 @@ def main() -> None:
         "--postgres-url", default=os.environ.get(POSTGRES_URL_ENV, POSTGRES_URL_DEFAULT)
     )
     args = parser.parse_args()
+    print(machine.describe())
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with _sqlite() as (url, home):
         run("SQLite", url, home, args.images, args.repeats, args.sqlite_analyze)

@@ -637,6 +637,9 @@ def main(argv: list[str]) -> int:
             Path(argv[position + 2]).write_text(json.dumps(result))
             return 0
     options = _parser().parse_args(argv[1:])
+    from bench import machine
+
+    print(machine.describe())
     count, cold = options.frames, options.cold
     stages_wanted = options.stages or options.only_stages
     frame_mb = WIDTH_PX * HEIGHT_PX * 2 / 1e6

@@ -47,6 +47,7 @@ import yaml
 from astropy.io import fits
 
 from astrocat_pipeline.defs.sqlite_storage import storage_yaml
+from bench import machine
 from bench.scratch_postgres import POSTGRES_URL_DEFAULT, POSTGRES_URL_ENV, scratch_database
 
 FRAMES = 1000
@@ -161,6 +162,7 @@ def main(argv: list[str]) -> int:
     shape = FULL_SHAPE if full else SHAPE
     frames = int(args[0]) if args else FULL_FRAMES if full else FRAMES
     with_postgres = "--no-postgres" not in argv
+    print(machine.describe())
     os.environ["ASTROCAT_SOLVER"] = "none"
     for name in (
         "ASTROCAT_DATABASE_URL",

@@ -79,6 +79,7 @@ from astrocat_pipeline.demo.realistic import (
     render_frame,
     write_fits,
 )
+from bench import machine
 
 GOAL_CENTRE_ARCMIN = 1.0
 GOAL_HINTED_RATE = 0.99  # fields of 1° and wider
@@ -353,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     index_dir: Path = args.index_dir
     solver = LocalSolver(index_dir=index_dir)
     indexes = sorted(p.name for p in solver.index_files())
+    print(machine.describe())
     print(f"index files in {index_dir}: {len(indexes)} ({', '.join(indexes)})")
     print(f"budget {solver.budget_s:g} s per solve; {_load()}")
     sky = CatalogSky(index_dir)
