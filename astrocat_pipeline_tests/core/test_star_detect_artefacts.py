@@ -144,3 +144,49 @@ def test_each_rule_is_needed(sky, monkeypatch, rule):
     assert _not_stars(frame, _stars(frame)) == 0
     monkeypatch.setattr(star_detect, rule, value)
     assert _not_stars(frame, _stars(frame)) >= 3
+
+
+def test_frames_with_extended_emission_are_deblended_over_fewer_levels(sky, monkeypatch):
+    # Cloud and foreground edges the background mesh cannot follow leave blobs of thousands of
+    # pixels above the threshold, whose deblending over 32 levels is most of the extraction's
+    # time: such a frame is deblended over 16, a frame of stars alone over 32, and both still
+    # give their brightest stars and nothing else first.
+    import sep
+
+    levels: list[int] = []
+    real = sep.extract
+
+    def extract(data, thresh, **options):
+        levels.append(options["deblend_nthresh"])
+        return real(data, thresh, **options)
+
+    monkeypatch.setattr(sep, "extract", extract)
+    for condition, expected in (("clear", 32), ("partial_cloud", 16), ("everything", 16)):
+        frame = render_frame(condition_spec(BASE, condition), sky)
+        levels.clear()
+        stars = _stars(frame)
+        assert set(levels) == {expected}, condition
+        assert _completeness(frame, stars) >= 0.9, condition
+        assert _not_stars(frame, stars) <= 20, condition
+
+
+def test_blocks_wholly_above_the_threshold_decide_the_levels():
+    rng = np.random.default_rng(4)
+    noise = rng.normal(0.0, 1.0, (400, 800)).astype(np.float32)  # 5,000 blocks of 8×8
+    levels = star_detect._deblend_levels
+    # Stars alone, however many pixels they put above the threshold: 32 levels.
+    stars = noise.copy()
+    yy, xx = np.mgrid[0:400, 0:800]
+    for x, y in rng.uniform(0, 1, (700, 2)) * (780, 380) + (10, 10):
+        stars += (2000.0 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 2.0)).astype(np.float32)
+    assert np.count_nonzero(stars > 5.0) > 0.05 * stars.size
+    assert levels(stars, 5.0) == star_detect.STAR_SEP_DEBLEND_LEVELS
+    # A blob wholly above it over 10 blocks (0.2 %, not more than the share): 32; over 12: 16.
+    blob = noise.copy()
+    blob[:16, :40] += 20.0
+    assert levels(blob, 5.0) == star_detect.STAR_SEP_DEBLEND_LEVELS
+    blob[16:24, 40:56] += 20.0
+    assert levels(blob, 5.0) == star_detect.STAR_SEP_EXTENDED_DEBLEND_LEVELS
+    stars[100:140, 200:280] += 30.0  # the stars' frame with a blob of 50 blocks
+    assert levels(stars, 5.0) == star_detect.STAR_SEP_EXTENDED_DEBLEND_LEVELS
+    assert levels(noise[:7], 5.0) == star_detect.STAR_SEP_DEBLEND_LEVELS
