@@ -39,10 +39,7 @@ from astrocat_pipeline.core.tuning import (
     STAR_MIN_SPREAD_FRACTION,
     STAR_PSF_REFERENCE_COUNT,
     STAR_REFINE_COUNT,
-    STAR_SEP_DEBLEND_LEVELS,
     STAR_SEP_DETECT_SIGMA,
-    STAR_SEP_EXTENDED_BLOCK_SHARE,
-    STAR_SEP_EXTENDED_DEBLEND_LEVELS,
     STAR_SEP_MIN_AREA_PX,
     STAR_SEP_PIXSTACK_FRACTION,
     STAR_SEP_TARGET_WIDTH_PX,
@@ -74,8 +71,6 @@ _LINE_LOG_SIGNIFICANCE = 100.0
 _BAND_ROWS = 32
 # sep's own default pixel stack (sep.set_extract_pixstack): the least it is given.
 _SEP_PIXSTACK_MIN = 300_000
-# Blocks wholly above the threshold are extended emission (STAR_SEP_EXTENDED_BLOCK_SHARE).
-_EXTENDED_BLOCK_PX = 8
 
 
 @dataclass(frozen=True)
@@ -387,49 +382,23 @@ def _extract(residual: np.ndarray, detect_sigma: float, rms: float) -> np.ndarra
     # of the plane; a frame that fills it (a bright nebula over much of the field) is
     # extracted again with room for half of it. The objects do not depend on the stack's size.
     sep.set_sub_object_limit(4096)
-    options = {
-        "err": rms,
-        "minarea": STAR_SEP_MIN_AREA_PX,
-        "deblend_nthresh": _deblend_levels(residual, detect_sigma * rms),
-    }
     try:
         try:
             sep.set_extract_pixstack(
                 max(_SEP_PIXSTACK_MIN, int(residual.size * STAR_SEP_PIXSTACK_FRACTION))
             )
-            return sep.extract(residual, detect_sigma, **options)
+            return sep.extract(residual, detect_sigma, err=rms, minarea=STAR_SEP_MIN_AREA_PX)
         except Exception as exc:  # sep raises a bare Exception for its internal limits
             if "pixel buffer full" not in str(exc):
                 raise
             sep.set_extract_pixstack(max(_SEP_PIXSTACK_MIN, residual.size // 2))
-            return sep.extract(residual, detect_sigma, **options)
+            return sep.extract(residual, detect_sigma, err=rms, minarea=STAR_SEP_MIN_AREA_PX)
     except Exception as exc:  # sep raises a bare Exception for its internal limits
         if "limit" not in str(exc) and "pixel stack" not in str(exc):
             raise
         # Too many objects to deblend (a dense Milky Way field at a low threshold): once more
         # at twice the threshold, which keeps the bright stars the solver needs.
-        return sep.extract(residual, 2.0 * detect_sigma, **options)
-
-
-def _deblend_levels(residual: np.ndarray, threshold: float) -> int:
-    """sep's deblending levels for a background-subtracted plane: ``STAR_SEP_DEBLEND_LEVELS``,
-    or ``STAR_SEP_EXTENDED_DEBLEND_LEVELS`` when more than ``STAR_SEP_EXTENDED_BLOCK_SHARE`` of
-    its 8×8-pixel blocks lie wholly above ``threshold`` (every other pixel looked at): extended
-    emission, whose blobs cost the deblending most of the extraction's time."""
-    block, step = _EXTENDED_BLOCK_PX, 2
-    samples = block // step
-    rows, columns = residual.shape[0] // block, residual.shape[1] // block
-    if rows == 0 or columns == 0:
-        return STAR_SEP_DEBLEND_LEVELS
-    above = 0
-    for start in range(0, rows, _BAND_ROWS):  # a band at a time: no copy of the plane
-        stop = min(rows, start + _BAND_ROWS)
-        band = residual[start * block : stop * block : step, : columns * block : step]
-        lowest = band.reshape(stop - start, samples, columns, samples).min(axis=(1, 3))
-        above += int(np.count_nonzero(lowest > threshold))
-    if above > STAR_SEP_EXTENDED_BLOCK_SHARE * rows * columns:
-        return STAR_SEP_EXTENDED_DEBLEND_LEVELS
-    return STAR_SEP_DEBLEND_LEVELS
+        return sep.extract(residual, 2.0 * detect_sigma, err=rms, minarea=STAR_SEP_MIN_AREA_PX)
 
 
 def _spreads(residual: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

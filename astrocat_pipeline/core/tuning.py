@@ -181,20 +181,6 @@ STAR_SEP_MIN_AREA_PX = 3
 # nebula can hold more, and a frame that fills it is extracted again with room for half the
 # plane (core/star_detect.py). 1/16: 18 MB for a 26-Mpx frame's binned plane.
 STAR_SEP_PIXSTACK_FRACTION = 1 / 16
-# Deblending levels (SExtractor's DEBLEND_NTHRESH; 32 by default). Extended emission the
-# background mesh could not follow (cloud and foreground edges, bright nebulae, amp glow)
-# leaves blobs of 20,000-40,000 pixels above the threshold, whose deblending over 32 levels
-# cost 0.6 s of a 26-Mpx frame's 0.75 s extraction. It shows as 8×8-pixel blocks lying wholly
-# above the threshold, which a star fills only when saturated and bloated (a few blocks):
-# realistic frames of stars alone (clear, trails, defects, trailed, Bayer, binned, short,
-# narrowband) have none, gradients and defocused donuts 0.01-0.15 % of their blocks, nebulosity,
-# cloud, foreground and "everything" 0.36-3.4 %. A frame with more than this share of such
-# blocks is deblended over 16 levels: on 20 frames of 26 Mpx the same completeness of the 50
-# brightest stars and the same false detections among the first 200, and detection
-# 1.55 -> 1.07 s on the "everything" ones (bench/README.md, session 25).
-STAR_SEP_EXTENDED_BLOCK_SHARE = 0.002
-STAR_SEP_EXTENDED_DEBLEND_LEVELS = 16
-STAR_SEP_DEBLEND_LEVELS = 32
 # A 3×3 detection filter suits stars about a pixel wide (sep's minor axis ``b`` ~1 px, FWHM
 # ~2.4 px). When the frame's PSF is at least twice that (defocus, oversampling), it is detected
 # again on blocks of about this many pixels per PSF width.

@@ -34,14 +34,6 @@ def sky() -> CatalogSky:
     return CatalogSky(None)
 
 
-@pytest.fixture(autouse=True)
-def deblending_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The rewrite is compared with the detection before it at that detection's deblending
-    (32 levels on every frame); the fewer levels of frames with extended emission, a later
-    change of the result, are tested in test_star_detect_artefacts.py."""
-    monkeypatch.setattr(star_detect, "STAR_SEP_EXTENDED_BLOCK_SHARE", 1.0)
-
-
 def _assert_same_stars(found: DetectedStars, expected: DetectedStars) -> None:
     assert len(found) == len(expected)
     np.testing.assert_allclose(found.x_px, expected.x_px, rtol=0, atol=0.01)
