@@ -3,13 +3,11 @@ its star list stored and handed to the solver, files two at a time, results in o
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-import sqlalchemy as sa
 from astropy.io import fits
 
 from astrocat_pipeline.adapters.catalog import CatalogStore
@@ -18,6 +16,7 @@ from astrocat_pipeline.cataloging import batch, checks, steps
 from astrocat_pipeline.core.inventory import scan_root
 from astrocat_pipeline.core.records import ImageStatus
 from astrocat_pipeline.core.tuning import INFRA_RETRY_ATTEMPTS
+from astrocat_pipeline_tests.cataloging.test_file_boundary import locked
 from astrocat_pipeline_tests.fakes import FakeSolver
 
 FRAMES = 4
@@ -184,13 +183,6 @@ def test_a_step_run_alone_reads_its_file_itself(library, catalog_store, tmp_path
     assert [outcome.status for work in works for _, outcome in work.outcomes] == ["ok"] * FRAMES
 
 
-def _locked() -> sa.exc.OperationalError:
-    """SQLAlchemy's error for a catalog database that is unavailable ("database is locked")."""
-    cause = sqlite3.OperationalError("database is locked")
-    cause.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
-    return sa.exc.OperationalError("SELECT images ...", {}, cause)
-
-
 def test_a_catalog_unavailable_during_the_checks_is_retried_like_a_step(
     library, catalog_store, tmp_path, monkeypatch
 ):
@@ -202,7 +194,7 @@ def test_a_catalog_unavailable_during_the_checks_is_retried_like_a_step(
     def check_file(store, catalog, key, names):
         if failures.get(key, 0) > 0:
             failures[key] -= 1
-            raise _locked()
+            raise locked()
         return real(store, catalog, key, names)
 
     monkeypatch.setattr(checks, "check_file", check_file)
@@ -223,7 +215,7 @@ def test_a_catalog_that_stays_down_during_the_checks_stops_the_batch_blaming_no_
     monkeypatch.setattr(steps, "INFRA_RETRY_FIRST_DELAY_S", 0.0)
 
     def check_file(store, catalog, key, names):
-        raise _locked()
+        raise locked()
 
     monkeypatch.setattr(checks, "check_file", check_file)
     functions = _functions(catalog_store, ThumbnailStore(tmp_path / "thumbs"), FakeSolver())
