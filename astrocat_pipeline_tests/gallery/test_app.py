@@ -326,3 +326,14 @@ def test_the_targets_page_pages_the_longest_integrations_first(gallery, monkeypa
     assert f'src="/thumbnails/{_id(store, "M42/M42_L.fits")}/grid"' in second.text
     for bad in ({"page": "3"}, {"page": "0"}, {"page": "x"}, {"sort": "1"}):
         assert client.get("/targets", params=bad).status_code == 400, bad
+
+
+def test_what_the_server_loads_at_start_is_kept_out_of_full_collections(tmp_path):
+    import gc
+
+    settings = Settings.from_env(environ={"ASTROCAT_HOME": str(tmp_path)})
+    assert gc.get_freeze_count() == 0
+    with TestClient(create_app(settings)) as client:
+        assert gc.get_freeze_count() > 10_000  # the web stack and the catalog's tables
+        assert client.get("/").status_code == 200
+    assert gc.get_freeze_count() == 0  # given back at shutdown
