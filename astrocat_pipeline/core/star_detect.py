@@ -37,6 +37,7 @@ from astrocat_pipeline.core.tuning import (
     STAR_MAX_ELONGATION_FACTOR,
     STAR_MAX_PEAK_FRACTION,
     STAR_MIN_SPREAD_FRACTION,
+    STAR_PSF_PROBE_SIGMA,
     STAR_PSF_REFERENCE_COUNT,
     STAR_REFINE_COUNT,
     STAR_SEP_DETECT_SIGMA,
@@ -338,11 +339,25 @@ def _detect_sep(
     residual.zero_edges()
     threshold = detect_sigma * rms
     residual.replace(*_single_pixel_replacements(data, threshold))
+    probe_spread = 0.0
+    if detect_sigma < STAR_PSF_PROBE_SIGMA:
+        # The PSF's sharpness from the bright stars alone (a quarter to a sixth of a full
+        # extraction's time on frames with clouds or nebulae): cosmic rays and bad columns
+        # sharper than it are flattened before the extraction rather than after it, which
+        # then had to be done again. What is left of them is still sharper than the PSF,
+        # and the shape test drops it.
+        bright = _extract(data, STAR_PSF_PROBE_SIGMA, rms)
+        if len(bright):
+            _, _, probe_spread, _ = _star_shaped(bright, data)
+        if probe_spread > 0:
+            residual.replace(
+                *_sharp_pixel_replacements(data, threshold, STAR_MIN_SPREAD_FRACTION * probe_spread)
+            )
     objects = _extract(data, detect_sigma, rms)
     if len(objects) == 0:
         return (*_no_arrays(), 0.0)
     shaped, psf_width, psf_spread, sharp = _star_shaped(objects, data)
-    if sharp:
+    if sharp and probe_spread == 0:
         index, values = _sharp_pixel_replacements(
             data, threshold, STAR_MIN_SPREAD_FRACTION * psf_spread
         )

@@ -198,6 +198,11 @@ STAR_MIN_SPREAD_FRACTION = 0.35
 STAR_MAX_ELONGATION_FACTOR = 2.0
 # The PSF's shape is the median over this many of the brightest unsaturated objects.
 STAR_PSF_REFERENCE_COUNT = 100
+# Before the frame's extraction, its PSF's sharpness is measured on the objects this many sigmas
+# up: the bright stars, without the faint extended emission (cloud and foreground edges,
+# nebulae) whose deblending is most of an extraction's time; the artefacts sharper than it
+# are flattened first, so that one extraction is enough.
+STAR_PSF_PROBE_SIGMA = 30.0
 # Windowed centroids for this many of the brightest stars (twice SOLVER_MAX_STARS, so that the
 # solver's list keeps them after line removal and uniformizing); 0.02 ms a star.
 STAR_REFINE_COUNT = 2 * SOLVER_MAX_STARS

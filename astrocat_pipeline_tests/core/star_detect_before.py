@@ -4,7 +4,9 @@ stars as (``test_star_detect_memory.py``). Only the parts that change rewrote ar
 they were: the float32 copy of the image, the whole-plane background and residual, the pixel
 replacements made in that residual, and sep's pixel stack sized for half the plane. The rest
 (shape tests, windowed centroids, binning, noise) is the module's own, unchanged by it. A
-deliberate change of the detection method retires this reference.
+deliberate change of the detection method is made here too, in this whole-plane form (the PSF
+probe that flattens sharp pixels before the one extraction, December 2026), so that the
+in-place machinery stays checked against it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from astrocat_pipeline.core.tuning import (
     STAR_BACKGROUND_BOX_PX,
     STAR_MAX_PEAK_FRACTION,
     STAR_MIN_SPREAD_FRACTION,
+    STAR_PSF_PROBE_SIGMA,
     STAR_REFINE_COUNT,
     STAR_SEP_DETECT_SIGMA,
     STAR_SEP_MIN_AREA_PX,
@@ -108,11 +111,23 @@ def _detect_sep(
     residual[:, [0, -1]] = 0.0
     _flatten_single_pixels(residual, detect_sigma * rms)
     threshold = detect_sigma * rms
+    # Since the PSF probe (STAR_PSF_PROBE_SIGMA): the sharp pixels flattened first, against
+    # the PSF of the bright stars, and the frame extracted once.
+    probe_spread = 0.0
+    bright = _extract(residual, STAR_PSF_PROBE_SIGMA, rms) if STAR_PSF_PROBE_SIGMA > 0 else []
+    if len(bright):
+        _, _, probe_spread, _ = _star_shaped(bright, residual)
+    if probe_spread > 0:
+        _flatten_sharp_pixels(residual, threshold, STAR_MIN_SPREAD_FRACTION * probe_spread)
     objects = _extract(residual, detect_sigma, rms)
     if len(objects) == 0:
         return (*_no_arrays(), 0.0)
     shaped, psf_width, psf_spread, sharp = _star_shaped(objects, residual)
-    if sharp and _flatten_sharp_pixels(residual, threshold, STAR_MIN_SPREAD_FRACTION * psf_spread):
+    if (
+        sharp
+        and probe_spread == 0
+        and _flatten_sharp_pixels(residual, threshold, STAR_MIN_SPREAD_FRACTION * psf_spread)
+    ):
         # Cosmic rays or bad columns: a star beside one merges with it into one object, which
         # is then judged by the artefact's peak (and lost) or centred between the two. Their
         # pixels, sharper than the PSF allows, are flattened and the frame extracted again.

@@ -83,6 +83,34 @@ def test_cosmic_rays_are_not_stars(sky):
     assert _completeness(frame, stars) >= 0.9
 
 
+def test_cosmic_rays_are_flattened_before_the_one_extraction(sky, monkeypatch):
+    # The bright stars' PSF (the probe, STAR_PSF_PROBE_SIGMA) tells the rays' sharp pixels
+    # before the extraction: the frame is extracted once at the detection threshold, where it
+    # was extracted twice (the PSF from a first extraction, the rays flattened, once more),
+    # and the list is as clean and as complete.
+    frame = _cosmic_rays(sky)
+    thresholds: list[float] = []
+    extract = star_detect._extract
+
+    def counted(residual: np.ndarray, detect_sigma: float, rms: float) -> np.ndarray:
+        thresholds.append(detect_sigma)
+        return extract(residual, detect_sigma, rms)
+
+    monkeypatch.setattr(star_detect, "_extract", counted)
+    stars = _stars(frame)
+    assert thresholds == [star_detect.STAR_PSF_PROBE_SIGMA, star_detect.STAR_SEP_DETECT_SIGMA]
+    monkeypatch.setattr(star_detect, "STAR_PSF_PROBE_SIGMA", 0.0)
+    thresholds.clear()
+    without_probe = _stars(frame)
+    assert thresholds == [star_detect.STAR_SEP_DETECT_SIGMA] * 2
+    for found in (stars, without_probe):
+        assert _not_stars(frame, found) <= 2
+        assert _completeness(frame, found) >= 0.9
+    # The same stars, but for a few where the two PSF estimates differ.
+    same = _near(stars.x_px, stars.y_px, without_probe.x_px, without_probe.y_px, 0.5)
+    assert same.mean() >= 0.95
+
+
 def test_hot_pixels_are_not_stars(sky):
     frame = _hot_pixels(sky)
     stars = _stars(frame)
