@@ -20,9 +20,11 @@ star finding and every engine run.
 
 Parts (all printed, each with the machine's load):
 
-1. detectors: ``sep`` (the default) and ``numpy`` (the earlier peak finder) on every small frame:
-   completeness of the 50 brightest visible stars, false detections among the first 200,
-   centroid error of the matched brightest, time;
+1. detectors: ``sep`` (the default), ``numpy`` (the earlier peak finder) and, when installed
+   (``pip install -e '.[bench]'``), photutils' ``DAOStarFinder`` given the true FWHM
+   (``bench/photutils_detector.py``) on every small frame: completeness of the 50 brightest
+   visible stars, false detections among the first 200, centroid error of the matched
+   brightest, time;
 2. conditions × widths on 1500×1000 frames, hinted and blind;
 3. 26 Mpx frames (6248×4176, IMX571) for the timing goals, and (full run) one 62 Mpx frame;
 4. a night: dithered frames of one target with a meridian flip, solved with the header's hints
@@ -79,7 +81,7 @@ from astrocat_pipeline.demo.realistic import (
     render_frame,
     write_fits,
 )
-from bench import machine
+from bench import machine, photutils_detector
 
 GOAL_CENTRE_ARCMIN = 1.0
 GOAL_HINTED_RATE = 0.99  # fields of 1° and wider
@@ -255,9 +257,11 @@ def score_detector(frame: RealisticFrame, method: str) -> DetectorScore:
     cfa = frame.spec.bayer_pattern is not None
     binning = 2 if max(frame.spec.width_px, frame.spec.height_px) > 2000 else 1
     started = time.monotonic()
-    stars = remove_line_artifacts(
-        detect_stars(frame.data, bin_factor=binning, cfa=cfa, method=method)
-    )
+    if method == "photutils":
+        found = photutils_detector.photutils_stars(frame.data, cfa=cfa, fwhm_px=frame.fwhm_px)
+    else:
+        found = detect_stars(frame.data, bin_factor=binning, cfa=cfa, method=method)
+    stars = remove_line_artifacts(found)
     elapsed_s = time.monotonic() - started
     x, y = stars.x_px[:TOP], stars.y_px[:TOP]
     # A detection is a star's when within 1.5 FWHM (2 px at least) of any rendered star; a
@@ -360,8 +364,12 @@ def main(argv: list[str] | None = None) -> int:
     sky = CatalogSky(index_dir)
     _CHECKER.reference.around(0.0, 0.0, 1.0)  # read the Hipparcos catalogue before timing
     runs: list[Run] = []
+    detectors = DETECTORS + (("photutils",) if photutils_detector.available() else ())
+    if "photutils" not in detectors:
+        print("photutils not installed: the detectors compared are sep and numpy")
+        print("  (.venv/bin/pip install -e '.[bench]' adds it)")
     detector_scores: dict[str, dict[str, list[DetectorScore]]] = {
-        m: defaultdict(list) for m in DETECTORS
+        m: defaultdict(list) for m in detectors
     }
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="astrocat-solve-bench-") as tmp:
@@ -375,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                     spec = _spec(width, condition, seed, SMALL_SIZE)
                     frame = render_frame(spec, sky)
                     path = write_fits(frame, folder / f"{condition}-{width:g}-{seed}.fits")
-                    for method in DETECTORS:
+                    for method in detectors:
                         detector_scores[method][condition].append(score_detector(frame, method))
                     hints = _header_hints(path)
                     runs.append(
@@ -389,12 +397,12 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {'condition':>20}  "
             + "   ".join(
-                f"{m + ': compl':>12} {'false':>5} {'cen px':>6} {'ms':>5}" for m in DETECTORS
+                f"{m + ': compl':>12} {'false':>5} {'cen px':>6} {'ms':>5}" for m in detectors
             )
         )
         for condition in conditions:
             cells = []
-            for method in DETECTORS:
+            for method in detectors:
                 scores = detector_scores[method][condition]
                 cells.append(
                     f"{np.nanmean([s.completeness for s in scores]):>12.2f} "
