@@ -182,10 +182,11 @@ def detect_stars(
         filter, segmentation and deblending, isophotal shapes), then the shape tests against
         the frame's PSF (``STAR_MIN_SPREAD_FRACTION``, ``STAR_MAX_ELONGATION_FACTOR``) and the
         hot-pixel test (``STAR_MAX_PEAK_FRACTION``); pixels sharper than the PSF allows
-        (cosmic rays, bad columns) are flattened and the frame extracted again. ``"numpy"``:
-        the earlier peak finder
-        (background mesh, Gaussian filter, local maxima, hot-pixel test only), kept for
-        comparison in ``bench/solve_bench.py``.
+        (cosmic rays, bad columns) are flattened before the extraction, against the PSF of
+        the objects ``STAR_PSF_PROBE_SIGMA`` up (after it, and the frame extracted again, when
+        those are too few to tell). ``"numpy"``: the earlier peak finder (background mesh,
+        Gaussian filter, local maxima, hot-pixel test only), kept for comparison in
+        ``bench/solve_bench.py``.
     overwrite_input : bool
         The caller gives ``image`` up: when it is a 2-D C-contiguous float32 array, the
         detection works in it (its pixels are overwritten) instead of in a copy, as
@@ -362,10 +363,10 @@ def _detect_sep(
             data, threshold, STAR_MIN_SPREAD_FRACTION * psf_spread
         )
         if len(index):
-            # Cosmic rays or bad columns: a star beside one merges with it into one object,
-            # which is then judged by the artefact's peak (and lost) or centred between the
-            # two. Their pixels, sharper than the PSF allows, are flattened and the frame
-            # extracted again.
+            # Cosmic rays or bad columns on a frame too sparse for the probe: a star beside
+            # one merges with it into one object, which is then judged by the artefact's
+            # peak (and lost) or centred between the two. Their pixels, sharper than the PSF
+            # allows, are flattened and the frame extracted again.
             residual.replace(index, values)
             objects = _extract(data, detect_sigma, rms)
             if len(objects) == 0:
