@@ -45,6 +45,7 @@ from astrocat_pipeline.core.tuning import (
     STAR_SEP_PIXSTACK_FRACTION,
     STAR_SEP_TARGET_WIDTH_PX,
     STAR_SMOOTH_SIGMA_PX,
+    STAR_SPARSE_BELOW,
     STAR_UNIFORMIZE_CELLS,
 )
 
@@ -72,6 +73,10 @@ _LINE_LOG_SIGNIFICANCE = 100.0
 _BAND_ROWS = 32
 # sep's own default pixel stack (sep.set_extract_pixstack): the least it is given.
 _SEP_PIXSTACK_MIN = 300_000
+# sep's default detection filter (SExtractor's default.conv), normalized: (dy, dx, weight).
+_SEP_KERNEL = tuple(
+    (dy, dx, (2 - abs(dy)) * (2 - abs(dx)) / 16.0) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+)
 
 
 @dataclass(frozen=True)
@@ -355,8 +360,6 @@ def _detect_sep(
                 *_sharp_pixel_replacements(data, threshold, STAR_MIN_SPREAD_FRACTION * probe_spread)
             )
     objects = _extract(data, detect_sigma, rms)
-    if len(objects) == 0:
-        return (*_no_arrays(), 0.0)
     shaped, psf_width, psf_spread, sharp = _star_shaped(objects, data)
     if sharp and probe_spread == 0:
         index, values = _sharp_pixel_replacements(
@@ -369,9 +372,23 @@ def _detect_sep(
             # allows, are flattened and the frame extracted again.
             residual.replace(index, values)
             objects = _extract(data, detect_sigma, rms)
-            if len(objects) == 0:
-                return (*_no_arrays(), 0.0)
             shaped, psf_width, _, _ = _star_shaped(objects, data)
+    if np.count_nonzero((objects["flux"] > 0) & shaped) < STAR_SPARSE_BELOW:
+        # Too few stars for a confident solve (a short exposure, a narrow field, a small
+        # telescope). sep compares the 3×3-filtered image with ``detect_sigma`` times the
+        # noise of one pixel, which the filter lowers about 2.7×: such a threshold sits near
+        # 13σ of the filtered image. Once more at ``detect_sigma`` of the filtered image's own
+        # noise (measured, so correlated noise counts), as the numpy finder and astrometry.net's
+        # simplexy threshold; the extended emission that makes an extraction slow seldom comes
+        # with so few stars.
+        faint_sigma = detect_sigma * _filtered_noise_sigma(data) / rms
+        if 0 < faint_sigma < detect_sigma:
+            faint = _extract(data, faint_sigma, rms)
+            faint_shaped, faint_psf_width, _, _ = _star_shaped(faint, data)
+            if np.count_nonzero((faint["flux"] > 0) & faint_shaped) > np.count_nonzero(
+                (objects["flux"] > 0) & shaped
+            ):
+                objects, shaped, psf_width = faint, faint_shaped, faint_psf_width
     objects = objects[(objects["flux"] > 0) & shaped]
     x, y = objects["x"].astype(np.float64), objects["y"].astype(np.float64)
     if len(objects) and psf_width > 0:
@@ -479,6 +496,8 @@ def _star_shaped(
     the PSF's minor-axis width (sep's ``b``, px; 0 if unknown), its spread (the
     share of the peak its row and column neighbours hold, the smaller) and whether any object
     was too sharp."""
+    if len(objects) == 0:
+        return np.zeros(0, dtype=bool), 0.0, 0.0, False
     height, width = residual.shape
     a = objects["a"].astype(np.float64)
     b = objects["b"].astype(np.float64)
@@ -729,6 +748,22 @@ def _noise_sigma(sample: np.ndarray) -> float:
     if sigma == 0.0:
         sigma = math.sqrt(math.pi / 2.0) * float(deviation.mean())
     return sigma
+
+
+def _filtered_noise_sigma(residual: np.ndarray) -> float:
+    """The noise of ``residual`` filtered by sep's default 3×3 kernel (1 2 1, 2 4 2, 1 2 1,
+    normalized), measured on every third row and column: the unit of a threshold on what sep
+    thresholds."""
+    height, width = residual.shape
+    rows, cols = slice(1, height - 1, _NOISE_STRIDE), slice(1, width - 1, _NOISE_STRIDE)
+    base = residual[rows, cols]
+    filtered = np.zeros(base.shape, dtype=np.float32)
+    for dy, dx, weight in _SEP_KERNEL:
+        shifted = residual[
+            1 + dy : height - 1 + dy : _NOISE_STRIDE, 1 + dx : width - 1 + dx : _NOISE_STRIDE
+        ]
+        filtered += np.float32(weight) * shifted[: base.shape[0], : base.shape[1]]
+    return _noise_sigma(filtered)
 
 
 def _box_offsets(half: int, width: int) -> np.ndarray:

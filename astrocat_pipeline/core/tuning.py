@@ -169,11 +169,11 @@ STAR_DETECT_SIGMA = 5.0
 STAR_MAX_PEAK_FRACTION = 0.7
 # astrometry.net's uniformize.py default (solve-field --uniformize 10).
 STAR_UNIFORMIZE_CELLS = 10
-# sep (SExtractor) detection: objects whose matched-filtered S/N exceeds this (the units of
-# SExtractor's DETECT_THRESH with a filter), of at least this many pixels (SExtractor's
-# DETECT_MINAREA default is 5; binned, undersampled stars cover 3). At 3 sigma, noise peaks
-# pass on a 0.5 Mpx frame; at 5 none do, and the short exposures of the corpus still give
-# 100+ stars (only the brightest SOLVER_MAX_STARS go to the solver).
+# sep (SExtractor) detection: objects whose 3×3-filtered pixels exceed this many times one
+# pixel's noise (SExtractor's DETECT_THRESH with a filter; the filter lowers the noise ~2.7×,
+# so this is ~13σ of the filtered image), of at least this many pixels (SExtractor's
+# DETECT_MINAREA default is 5; binned, undersampled stars cover 3). Frames with fewer stars
+# than STAR_SPARSE_BELOW are searched again at this many sigmas of the filtered image.
 STAR_SEP_DETECT_SIGMA = 5.0
 STAR_SEP_MIN_AREA_PX = 3
 # sep's pixel stack (the pixels of the objects open at once during its scan) is first sized for
@@ -203,6 +203,10 @@ STAR_PSF_REFERENCE_COUNT = 100
 # nebulae) whose deblending is most of an extraction's time; the artefacts sharper than it
 # are flattened first, so that one extraction is enough.
 STAR_PSF_PROBE_SIGMA = 30.0
+# A frame with fewer star-shaped objects than this (a quarter of the solver's list) is
+# extracted once more at STAR_SEP_DETECT_SIGMA of its filtered image's own noise, where sep's
+# threshold (per pixel, on the filtered image) sits near 13σ of it.
+STAR_SPARSE_BELOW = SOLVER_MAX_STARS // 4
 # Windowed centroids for this many of the brightest stars (twice SOLVER_MAX_STARS, so that the
 # solver's list keeps them after line removal and uniformizing); 0.02 ms a star.
 STAR_REFINE_COUNT = 2 * SOLVER_MAX_STARS

@@ -5,7 +5,8 @@ they were: the float32 copy of the image, the whole-plane background and residua
 replacements made in that residual, and sep's pixel stack sized for half the plane. The rest
 (shape tests, windowed centroids, binning, noise) is the module's own, unchanged by it. A
 deliberate change of the detection method is made here too, in this whole-plane form (the PSF
-probe that flattens sharp pixels before the one extraction, December 2026), so that the
+probe that flattens sharp pixels before the one extraction, and the second, fainter
+extraction of sparse frames, December 2026), so that the
 in-place machinery stays checked against it.
 """
 
@@ -20,6 +21,7 @@ from astrocat_pipeline.core.star_detect import (
     DetectedStars,
     _bin,
     _box_offsets,
+    _filtered_noise_sigma,
     _interpolation,
     _no_arrays,
     _no_stars,
@@ -37,6 +39,7 @@ from astrocat_pipeline.core.tuning import (
     STAR_SEP_DETECT_SIGMA,
     STAR_SEP_MIN_AREA_PX,
     STAR_SEP_TARGET_WIDTH_PX,
+    STAR_SPARSE_BELOW,
 )
 
 
@@ -120,8 +123,6 @@ def _detect_sep(
     if probe_spread > 0:
         _flatten_sharp_pixels(residual, threshold, STAR_MIN_SPREAD_FRACTION * probe_spread)
     objects = _extract(residual, detect_sigma, rms)
-    if len(objects) == 0:
-        return (*_no_arrays(), 0.0)
     shaped, psf_width, psf_spread, sharp = _star_shaped(objects, residual)
     if (
         sharp
@@ -132,9 +133,16 @@ def _detect_sep(
         # is then judged by the artefact's peak (and lost) or centred between the two. Their
         # pixels, sharper than the PSF allows, are flattened and the frame extracted again.
         objects = _extract(residual, detect_sigma, rms)
-        if len(objects) == 0:
-            return (*_no_arrays(), 0.0)
         shaped, psf_width, _, _ = _star_shaped(objects, residual)
+    # Since STAR_SPARSE_BELOW: a frame with few stars extracted once more at detect_sigma of
+    # its filtered image's own noise.
+    kept = np.count_nonzero((objects["flux"] > 0) & shaped)
+    faint_sigma = detect_sigma * _filtered_noise_sigma(residual) / rms
+    if kept < STAR_SPARSE_BELOW and 0 < faint_sigma < detect_sigma:
+        faint = _extract(residual, faint_sigma, rms)
+        faint_shaped, faint_psf_width, _, _ = _star_shaped(faint, residual)
+        if np.count_nonzero((faint["flux"] > 0) & faint_shaped) > kept:
+            objects, shaped, psf_width = faint, faint_shaped, faint_psf_width
     objects = objects[(objects["flux"] > 0) & shaped]
     x, y = objects["x"].astype(np.float64), objects["y"].astype(np.float64)
     if len(objects) and psf_width > 0:

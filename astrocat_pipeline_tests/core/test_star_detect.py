@@ -12,6 +12,7 @@ from astrocat_pipeline.core.star_detect import (
     remove_line_artifacts,
     uniformize,
 )
+from astrocat_pipeline_tests.samples import needs_samples, sample
 
 HEIGHT, WIDTH = 400, 600
 PSF_SIGMA_PX = 1.3
@@ -193,3 +194,57 @@ def test_uniformize_leaves_degenerate_lists_alone():
     assert uniformize(one) is one
     line = stars_at([1.0, 2.0, 3.0], [4.0, 4.0, 4.0])
     assert uniformize(line) is line
+
+
+def _faint_field(seed: int, count: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A short exposure: ``count`` stars whose peaks are 3-6 noise sigmas, on white noise."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(20, WIDTH - 20, count)
+    y = rng.uniform(20, HEIGHT - 20, count)
+    peak = np.linspace(6.0, 3.0, count) * NOISE_ADU
+    rows, cols = np.mgrid[0:HEIGHT, 0:WIDTH]
+    image = 500.0 + rng.normal(0.0, NOISE_ADU, (HEIGHT, WIDTH))
+    for xs, ys, ps in zip(x, y, peak, strict=True):
+        image += ps * np.exp(-((cols - xs) ** 2 + (rows - ys) ** 2) / (2 * PSF_SIGMA_PX**2))
+    return image.astype(np.float32), x, y
+
+
+def test_a_sparse_frame_is_searched_again_for_its_faint_stars(monkeypatch):
+    # sep's threshold is per pixel on the 3×3-filtered image (~13σ of that image): stars
+    # whose peak pixel is 3-6σ are mostly below it. A frame with fewer than STAR_SPARSE_BELOW
+    # stars is extracted again at 5σ of its filtered image's own noise.
+    import astrocat_pipeline.core.star_detect as star_detect
+
+    image, x, y = _faint_field(seed=11)
+    stars = detect_stars(image)
+    _, distance = match(stars, x, y)
+    found = int(np.count_nonzero(distance < 1.0))
+    assert found >= 20, found
+    assert len(stars) <= found + 1  # nothing else: the noise peaks stay below 5σ
+    monkeypatch.setattr(star_detect, "STAR_SPARSE_BELOW", 0)
+    once = detect_stars(image)
+    assert len(once) < found / 2
+
+
+@pytest.mark.parametrize("correlation", [0.0, 0.6])
+def test_noise_alone_gives_no_stars_even_searched_again(correlation):
+    # The second threshold is measured on the filtered image itself, so noise correlated
+    # between neighbours (debayered or resampled frames) does not pass it either.
+    rng = np.random.default_rng(5)
+    noise = rng.normal(500.0, NOISE_ADU, (1000, 1500)).astype(np.float32)
+    noise[1:] += correlation * noise[:-1].copy()
+    noise[:, 1:] += correlation * noise[:, :-1].copy()
+    assert len(detect_stars(noise)) == 0
+
+
+@needs_samples
+def test_a_real_five_second_frame_of_m13_has_stars():
+    # A real amateur CCD frame (Orion StarShoot DSI, 5 s, 1392×1040): its brightest star is
+    # 7.6σ at its peak pixel, and before the second extraction no star was found at all.
+    from astrocat_pipeline.core.loading import load_image
+
+    data, _ = load_image(sample("fits/M13_blue_0001.fits"))
+    stars = detect_stars(data)
+    assert len(stars) >= 5
+    # The cluster's core (around x 680, y 510 in this frame) holds the brightest.
+    assert np.hypot(stars.x_px[:5] - 680, stars.y_px[:5] - 510).max() < 80

@@ -94,6 +94,7 @@ def test_a_defocused_frame_detected_again_on_blocks_gives_the_stars_found_before
     [
         "fits/HorseHead.fits",
         "fits/M6707HH.fits",
+        "fits/M13_blue_0001.fits",
         "fits/gc_2mass_k.fits",
         "fits/simple.fits",
         "fits/STAR_FOCUS_1.fits",
@@ -110,8 +111,9 @@ def test_real_samples_give_the_stars_found_before(relative):
     found = detect_stars(data)
     _assert_same_stars(found, expected)
     _assert_same_stars(frame_stars(data), _frame_stars_before(data, cfa=False))
-    if relative != "fits/STAR_FOCUS_1.fits":  # one star in an 85×65 cutout
-        assert len(found) > 20
+    # One star in an 85×65 cutout; a 5 s frame whose brightest star is 7.6σ at its peak.
+    least = {"fits/STAR_FOCUS_1.fits": 1, "fits/M13_blue_0001.fits": 5}.get(relative, 21)
+    assert len(found) >= least
 
 
 def test_the_residual_is_made_in_place_and_turned_back():
