@@ -352,9 +352,7 @@ def _detect_sep(
         # sharper than it are flattened before the extraction rather than after it, which
         # then had to be done again. What is left of them is still sharper than the PSF,
         # and the shape test drops it.
-        bright = _extract(data, STAR_PSF_PROBE_SIGMA, rms)
-        if len(bright):
-            _, _, probe_spread, _ = _star_shaped(bright, data)
+        _, _, probe_spread, _ = _star_shaped(_extract(data, STAR_PSF_PROBE_SIGMA, rms), data)
         if probe_spread > 0:
             residual.replace(
                 *_sharp_pixel_replacements(data, threshold, STAR_MIN_SPREAD_FRACTION * probe_spread)
@@ -373,7 +371,8 @@ def _detect_sep(
             residual.replace(index, values)
             objects = _extract(data, detect_sigma, rms)
             shaped, psf_width, _, _ = _star_shaped(objects, data)
-    if np.count_nonzero((objects["flux"] > 0) & shaped) < STAR_SPARSE_BELOW:
+    keep = (objects["flux"] > 0) & shaped
+    if np.count_nonzero(keep) < STAR_SPARSE_BELOW:
         # Too few stars for a confident solve (a short exposure, a narrow field, a small
         # telescope). sep compares the 3×3-filtered image with ``detect_sigma`` times the
         # noise of one pixel, which the filter lowers about 2.7×: such a threshold sits near
@@ -385,11 +384,10 @@ def _detect_sep(
         if 0 < faint_sigma < detect_sigma:
             faint = _extract(data, faint_sigma, rms)
             faint_shaped, faint_psf_width, _, _ = _star_shaped(faint, data)
-            if np.count_nonzero((faint["flux"] > 0) & faint_shaped) > np.count_nonzero(
-                (objects["flux"] > 0) & shaped
-            ):
-                objects, shaped, psf_width = faint, faint_shaped, faint_psf_width
-    objects = objects[(objects["flux"] > 0) & shaped]
+            faint_keep = (faint["flux"] > 0) & faint_shaped
+            if np.count_nonzero(faint_keep) > np.count_nonzero(keep):
+                objects, keep, psf_width = faint, faint_keep, faint_psf_width
+    objects = objects[keep]
     x, y = objects["x"].astype(np.float64), objects["y"].astype(np.float64)
     if len(objects) and psf_width > 0:
         # Windowed centroids (SExtractor's XWIN_IMAGE) for the brightest: a Gaussian window of
@@ -755,14 +753,15 @@ def _filtered_noise_sigma(residual: np.ndarray) -> float:
     normalized), measured on every third row and column: the unit of a threshold on what sep
     thresholds."""
     height, width = residual.shape
-    rows, cols = slice(1, height - 1, _NOISE_STRIDE), slice(1, width - 1, _NOISE_STRIDE)
-    base = residual[rows, cols]
-    filtered = np.zeros(base.shape, dtype=np.float32)
+    filtered = np.zeros(residual[1:-1:_NOISE_STRIDE, 1:-1:_NOISE_STRIDE].shape, dtype=np.float32)
     for dy, dx, weight in _SEP_KERNEL:
-        shifted = residual[
-            1 + dy : height - 1 + dy : _NOISE_STRIDE, 1 + dx : width - 1 + dx : _NOISE_STRIDE
-        ]
-        filtered += np.float32(weight) * shifted[: base.shape[0], : base.shape[1]]
+        # The interior pixels' neighbours at (dy, dx): the same count of rows and columns.
+        filtered += (
+            np.float32(weight)
+            * residual[
+                1 + dy : height - 1 + dy : _NOISE_STRIDE, 1 + dx : width - 1 + dx : _NOISE_STRIDE
+            ]
+        )
     return _noise_sigma(filtered)
 
 

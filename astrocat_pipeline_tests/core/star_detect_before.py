@@ -117,9 +117,10 @@ def _detect_sep(
     # Since the PSF probe (STAR_PSF_PROBE_SIGMA): the sharp pixels flattened first, against
     # the PSF of the bright stars, and the frame extracted once.
     probe_spread = 0.0
-    bright = _extract(residual, STAR_PSF_PROBE_SIGMA, rms) if STAR_PSF_PROBE_SIGMA > 0 else []
-    if len(bright):
-        _, _, probe_spread, _ = _star_shaped(bright, residual)
+    if STAR_PSF_PROBE_SIGMA > 0:
+        _, _, probe_spread, _ = _star_shaped(
+            _extract(residual, STAR_PSF_PROBE_SIGMA, rms), residual
+        )
     if probe_spread > 0:
         _flatten_sharp_pixels(residual, threshold, STAR_MIN_SPREAD_FRACTION * probe_spread)
     objects = _extract(residual, detect_sigma, rms)
